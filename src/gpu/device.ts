@@ -1,0 +1,412 @@
+/**
+ * The GPU runtime: adapter and device acquisition with explicit limits, tensors, uniform
+ * parameter blocks, kernels (pipeline cache + binding checks), command recording and readback.
+ *
+ * One code path for every adapter (llvmpipe/lavapipe on a CPU, Vulkan on an NVIDIA GPU):
+ * nothing here branches on the adapter beyond reading its limits.
+ *
+ * @example
+ * ```ts
+ * import { Gpu } from "./device.ts";
+ * const gpu = await Gpu.create();
+ * const t = gpu.tensor("f32", [4], { data: new Float32Array([1, 2, 3, 4]) });
+ * console.log(await gpu.read(t)); // Float32Array [1, 2, 3, 4]
+ * gpu.destroy();
+ * ```
+ * @module
+ */
+import { FiligreeError, GpuError, LimitError, NoAdapterError, ShaderError } from "./errors.ts";
+import { type ArrayFor, type DType, shapeSize, type Tensor } from "./tensor.ts";
+import { Kernel, type KernelDef } from "./kernel.ts";
+import { Recorder } from "./recorder.ts";
+
+/** The limits Filigree requests from the adapter (the WebGPU defaults are far smaller). */
+export const REQUESTED_LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxUniformBufferBindingSize",
+  "maxBindGroups",
+  "maxBindingsPerBindGroup",
+] as const;
+
+/** A limit name Filigree checks sizes against. */
+export type LimitName = typeof REQUESTED_LIMITS[number];
+
+/** Options for {@link Gpu.create}. */
+export interface GpuOptions {
+  /** "high-performance" by default. */
+  powerPreference?: GPUPowerPreference;
+  /** Request timestamp-query when the adapter has it (default true). */
+  timestamps?: boolean;
+}
+
+/** Facts about the adapter, printed by `deno task info` and stored in run configs. */
+export interface AdapterReport {
+  description: string;
+  vendor: string;
+  architecture: string;
+  device: string;
+  backend: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+let nextId = 1;
+const bufferIds = new WeakMap<GPUBuffer, number>();
+/** A stable small integer per buffer, for bind-group cache keys. */
+export function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) {
+    id = nextId++;
+    bufferIds.set(b, id);
+  }
+  return id;
+}
+
+function detectBackend(): string {
+  const env = Deno.env.get("DENO_WEBGPU_BACKEND");
+  if (env) return env;
+  try {
+    const maps = Deno.readTextFileSync("/proc/self/maps");
+    if (maps.includes("libvulkan")) return "vulkan";
+    if (maps.includes("libEGL") || maps.includes("libGL")) return "gl";
+  } catch {
+    // No /proc or no read permission: the backend is informational only.
+  }
+  return "unknown";
+}
+
+/** The device and everything cached on it. Create one per process with {@link Gpu.create}. */
+export class Gpu {
+  readonly limits: Record<LimitName, number>;
+  readonly features: ReadonlySet<string>;
+  readonly hasTimestamps: boolean;
+  readonly backend: string;
+  readonly info: GPUAdapterInfo;
+  #kernels = new Map<string, Kernel>();
+  #modules = new Map<string, { module: GPUShaderModule; def: KernelDef }>();
+  #uniforms = new Map<string, GPUBuffer>();
+  #errors: string[] = [];
+  #pool = new Map<string, GPUBuffer[]>();
+  #destroyed = false;
+
+  private constructor(readonly adapter: GPUAdapter, readonly device: GPUDevice) {
+    const l: Record<string, number> = {};
+    for (const k of REQUESTED_LIMITS) l[k] = device.limits[k] as number;
+    this.limits = l as Record<LimitName, number>;
+    this.features = new Set([...device.features] as string[]);
+    this.hasTimestamps = device.features.has("timestamp-query");
+    this.backend = detectBackend();
+    this.info = adapter.info;
+    device.addEventListener("uncapturederror", (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.#errors.push(err.message);
+    });
+  }
+
+  /** Acquires the adapter, reads its limits and features, and requests a device with them. */
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    if (!("gpu" in navigator) || !navigator.gpu) throw new NoAdapterError();
+    const adapter = await navigator.gpu.requestAdapter({
+      powerPreference: opts.powerPreference ?? "high-performance",
+    });
+    if (!adapter) throw new NoAdapterError();
+    const requiredLimits: Record<string, number> = {};
+    for (const k of REQUESTED_LIMITS) {
+      const v = adapter.limits[k];
+      if (typeof v === "number") requiredLimits[k] = v;
+    }
+    const requiredFeatures: GPUFeatureName[] = [];
+    if ((opts.timestamps ?? true) && adapter.features.has("timestamp-query")) {
+      requiredFeatures.push("timestamp-query");
+    }
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+    return new Gpu(adapter, device);
+  }
+
+  /** Adapter facts for `deno task info` and run configs. */
+  report(): AdapterReport {
+    return {
+      description: this.info.description,
+      vendor: this.info.vendor,
+      architecture: this.info.architecture,
+      device: this.info.device,
+      backend: this.backend,
+      isFallbackAdapter: (this.info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+      features: [...this.features].sort(),
+      limits: { ...this.limits },
+    };
+  }
+
+  /** Throws a {@link LimitError} when `requested` exceeds the device limit `limit`. */
+  checkLimit(limit: LimitName, requested: number, what: string): void {
+    const actual = this.limits[limit];
+    if (requested > actual) throw new LimitError(limit, requested, actual, what);
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  /**
+   * A new storage tensor. `data` uploads initial contents; otherwise the contents are zero
+   * (fresh buffers) unless it comes from the pool, in which case `zero: true` clears it.
+   */
+  tensor<D extends DType>(
+    dtype: D,
+    shape: readonly number[],
+    opts: { data?: ArrayFor<D>; label?: string; zero?: boolean } = {},
+  ): Tensor {
+    const size = shapeSize(shape);
+    if (!Number.isInteger(size) || size < 0) {
+      throw new FiligreeError(`tensor ${opts.label ?? ""}: bad shape [${shape.join(", ")}]`);
+    }
+    const label = opts.label ?? `${dtype}[${shape.join("x")}]`;
+    const bytes = Math.max(16, Math.ceil((size * 4) / 16) * 16);
+    this.checkLimit("maxBufferSize", bytes, `tensor ${label} (${bytes} bytes)`);
+    this.checkLimit("maxStorageBufferBindingSize", bytes, `tensor ${label} (${bytes} bytes)`);
+    const buffer = this.#acquire(bytes, label);
+    const t: Tensor = { buffer, shape: [...shape], dtype, size, label };
+    if (opts.data) {
+      if (opts.data.length !== size) {
+        throw new FiligreeError(
+          `tensor ${label}: data has ${opts.data.length} elements, shape needs ${size}`,
+        );
+      }
+      this.write(t, opts.data);
+    } else if (opts.zero) {
+      const enc = this.device.createCommandEncoder();
+      enc.clearBuffer(buffer);
+      this.device.queue.submit([enc.finish()]);
+    }
+    return t;
+  }
+
+  #acquire(bytes: number, label: string): GPUBuffer {
+    const free = this.#pool.get(String(bytes));
+    const reused = free?.pop();
+    if (reused) return reused;
+    return this.device.createBuffer({
+      label,
+      size: bytes,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /** Returns a tensor's buffer to the pool; its contents are undefined when reused. */
+  release(t: Tensor): void {
+    const key = String(t.buffer.size);
+    const list = this.#pool.get(key) ?? [];
+    list.push(t.buffer);
+    this.#pool.set(key, list);
+  }
+
+  /** Uploads `data` into a tensor (queued: ordered before later submits). */
+  write(t: Tensor, data: ArrayBufferView, elementOffset = 0): void {
+    this.device.queue.writeBuffer(
+      t.buffer,
+      elementOffset * 4,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+  }
+
+  /** Fills a tensor with NaN (f32) or 0xFFFFFFFF (integers): the poison tests use. */
+  poison(t: Tensor): void {
+    const words = new Uint32Array(t.buffer.size / 4).fill(t.dtype === "f32" ? 0x7fc00000 : 0xffffffff);
+    this.device.queue.writeBuffer(t.buffer, 0, words);
+  }
+
+  /** Reads a tensor back (one await, ~11 ms in Deno: never inside a training step). */
+  async read<D extends DType>(t: Tensor & { dtype: D }): Promise<ArrayFor<D>>;
+  async read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array>;
+  async read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array> {
+    const bytes = Math.ceil((t.size * 4) / 4) * 4;
+    const padded = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const staging = this.device.createBuffer({
+      size: padded,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, padded);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const copy = staging.getMappedRange(0, padded).slice(0, t.size * 4);
+    staging.unmap();
+    staging.destroy();
+    this.throwIfErrors();
+    if (t.dtype === "f32") return new Float32Array(copy);
+    if (t.dtype === "u32") return new Uint32Array(copy);
+    return new Int32Array(copy);
+  }
+
+  /** Waits until all submitted work has finished, then reports any device error. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfErrors();
+  }
+
+  /** Throws the first asynchronous device error collected since the last call. */
+  throwIfErrors(): void {
+    if (this.#errors.length === 0) return;
+    const first = this.#errors[0];
+    const more = this.#errors.length > 1 ? ` (+${this.#errors.length - 1} more)` : "";
+    this.#errors = [];
+    throw new GpuError(`WebGPU error: ${first.split("\n").filter((l) => l.trim()).join(" | ")}${more}`);
+  }
+
+  // ---------------------------------------------------------------- uniforms
+
+  /**
+   * A uniform buffer holding `data`, cached by content: static parameter blocks (sizes,
+   * strides) are created once and shared. For values that change every step, use
+   * {@link Gpu.mutableUniform} and write it yourself.
+   */
+  uniform(data: ArrayBuffer | ArrayBufferView): GPUBuffer {
+    const bytes = data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let key = "";
+    for (let i = 0; i < bytes.length; i += 4) {
+      key += (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)).toString(36) + ",";
+    }
+    let buf = this.#uniforms.get(key);
+    if (!buf) {
+      buf = this.mutableUniform(bytes.byteLength);
+      this.device.queue.writeBuffer(buf, 0, bytes.slice().buffer);
+      this.#uniforms.set(key, buf);
+    }
+    return buf;
+  }
+
+  /** A uniform buffer owned by the caller (update with `device.queue.writeBuffer`). */
+  mutableUniform(byteLength: number): GPUBuffer {
+    const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
+    this.checkLimit("maxUniformBufferBindingSize", size, "uniform block");
+    return this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  // ---------------------------------------------------------------- kernels
+
+  /**
+   * The compiled kernel for a definition and override constants, from the pipeline cache.
+   * Binding declarations are checked against the reflected WGSL before anything compiles.
+   */
+  kernel(def: KernelDef, overrides: Record<string, number> = {}): Kernel {
+    const key = `${def.shader}:${def.entry}:${JSON.stringify(overrides, Object.keys(overrides).sort())}`;
+    let k = this.#kernels.get(key);
+    if (!k) {
+      const module = this.#module(def);
+      k = new Kernel(this, def, module, overrides, key);
+      this.#kernels.set(key, k);
+    }
+    return k;
+  }
+
+  /** Number of distinct compiled pipelines (tests check that batch sizes don't recompile). */
+  get pipelineCount(): number {
+    return this.#kernels.size;
+  }
+
+  #module(def: KernelDef): GPUShaderModule {
+    let m = this.#modules.get(def.shader);
+    if (!m) {
+      m = { module: this.device.createShaderModule({ label: def.shader, code: def.code }), def };
+      this.#modules.set(def.shader, m);
+    }
+    return m.module;
+  }
+
+  /**
+   * Compiles a shader on the adapter and returns its errors and warnings as
+   * `shader:line:column: message` lines (empty when clean).
+   */
+  async compileMessages(shader: string, code: string): Promise<string[]> {
+    const module = this.device.createShaderModule({ label: shader, code });
+    const info = await module.getCompilationInfo();
+    return info.messages.map((m) => `${shader}:${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}`);
+  }
+
+  /** Throws a {@link ShaderError} with line:column if any shader created so far fails to compile. */
+  async checkShaders(): Promise<void> {
+    for (const [name, { module }] of this.#modules) {
+      const info = await module.getCompilationInfo();
+      const errs = info.messages.filter((m) => m.type === "error");
+      if (errs.length) {
+        throw new ShaderError(
+          errs.map((m) => `${name}:${m.lineNum}:${m.linePos}: ${m.message}`).join("; "),
+        );
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- recording
+
+  /** A recorder batching dispatches into one command encoder and compute pass. */
+  recorder(label = "work"): Recorder {
+    return new Recorder(this, label);
+  }
+
+  /**
+   * Times `encode` with timestamp queries: one compute pass holding `reps` repetitions of the
+   * dispatches `encode` records. Returns milliseconds per repetition. Falls back to wall
+   * clock (minus nothing: an upper bound) when the adapter has no timestamp-query.
+   */
+  async timeMs(encode: (rec: Recorder) => void, reps: number): Promise<number> {
+    const rec = this.recorder("timed");
+    if (!this.hasTimestamps) {
+      for (let i = 0; i < reps; i++) encode(rec);
+      const t0 = performance.now();
+      rec.submit();
+      await this.sync();
+      return (performance.now() - t0) / reps;
+    }
+    const qs = this.device.createQuerySet({ type: "timestamp", count: 2 });
+    const resolve = this.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = this.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    rec.beginPass({ querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
+    for (let i = 0; i < reps; i++) encode(rec);
+    rec.endPass();
+    rec.encoder.resolveQuerySet(qs, 0, 2, resolve, 0);
+    rec.encoder.copyBufferToBuffer(resolve, 0, staging, 0, 16);
+    rec.submit();
+    await staging.mapAsync(GPUMapMode.READ);
+    const ts = new BigUint64Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    resolve.destroy();
+    qs.destroy();
+    this.throwIfErrors();
+    return Number(ts[1] - ts[0]) / 1e6 / reps;
+  }
+
+  /** Releases the device. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.device.destroy();
+  }
+}
+
+let shared: Promise<Gpu> | undefined;
+/** A process-wide device, created on first use (tests and the CLI share one). */
+export function getGpu(): Promise<Gpu> {
+  shared ??= Gpu.create();
+  return shared;
+}

@@ -1,0 +1,18 @@
+/**
+ * The GPU runtime: device, tensors, kernels and recorders.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "./mod.ts";
+ * const gpu = await getGpu();
+ * console.log(gpu.limits.maxStorageBufferBindingSize > 0); // true
+ * ```
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./tensor.ts";
+export * from "./device.ts";
+export * from "./kernel.ts";
+export * from "./recorder.ts";
+export * from "./reflect.ts";
+export * from "./params.ts";

@@ -1,0 +1,112 @@
+/**
+ * Records dispatches into one command encoder and as few compute passes as possible; nothing
+ * runs until {@link Recorder.submit}. A training step (or many) is one recorder.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "./device.ts";
+ * import { defineKernel } from "./kernel.ts";
+ * const gpu = await getGpu();
+ * const ONES = defineKernel({
+ *   shader: "ones.wgsl",
+ *   code: `@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+ *     @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+ *       if (g.x < arrayLength(&y)) { y[g.x] = 1.0; } }`,
+ *   entry: "main",
+ *   bindings: [["y", "read_write"]],
+ * });
+ * const y = gpu.tensor("f32", [100]);
+ * const rec = gpu.recorder();
+ * rec.dispatch(gpu.kernel(ONES), { y }, Math.ceil(100 / 64));
+ * rec.submit();
+ * console.log((await gpu.read(y))[99]); // 1
+ * ```
+ * @module
+ */
+import type { Gpu } from "./device.ts";
+import { LimitError } from "./errors.ts";
+import type { Kernel } from "./kernel.ts";
+import type { Tensor } from "./tensor.ts";
+
+/** Workgroup counts: a number (x only) or `[x, y, z]`. */
+export type Groups = number | readonly [number, number?, number?];
+
+/**
+ * Splits `n` workgroups into an `[x, y, 1]` grid within `maxComputeWorkgroupsPerDimension`.
+ * Shaders recover the flat index as `wid.x + wid.y * nwg.x` and return when it is `>= n`.
+ */
+export function grid(gpu: Gpu, n: number): [number, number, number] {
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (n <= max) return [Math.max(1, n), 1, 1];
+  const y = Math.ceil(n / max);
+  if (y > max) throw new LimitError("maxComputeWorkgroupsPerDimension", y, max, `grid of ${n} workgroups`);
+  return [Math.ceil(n / y), y, 1];
+}
+
+/** One command encoder; compute dispatches share a pass until a copy or clear splits it. */
+export class Recorder {
+  encoder: GPUCommandEncoder;
+  #pass: GPUComputePassEncoder | null = null;
+  /** Dispatches recorded since creation (for tests and profiling). */
+  dispatches = 0;
+
+  constructor(readonly gpu: Gpu, readonly label: string) {
+    this.encoder = gpu.device.createCommandEncoder({ label });
+  }
+
+  /** Opens a compute pass explicitly (e.g. with timestamp writes). */
+  beginPass(timestampWrites?: GPUComputePassTimestampWrites): GPUComputePassEncoder {
+    this.endPass();
+    this.#pass = this.encoder.beginComputePass(timestampWrites ? { timestampWrites } : {});
+    return this.#pass;
+  }
+
+  /** Closes the current compute pass, if any. */
+  endPass(): void {
+    this.#pass?.end();
+    this.#pass = null;
+  }
+
+  /** Records one dispatch of `kernel` with named resources. */
+  dispatch(kernel: Kernel, resources: Record<string, Tensor | GPUBuffer>, groups: Groups): void {
+    const [x, y = 1, z = 1] = typeof groups === "number" ? [groups] : groups;
+    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    const worst = Math.max(x, y, z);
+    if (worst > max) {
+      throw new LimitError(
+        "maxComputeWorkgroupsPerDimension",
+        worst,
+        max,
+        `dispatch of ${kernel.def.shader}:${kernel.def.entry}`,
+      );
+    }
+    const bg = kernel.bindGroup(resources);
+    if (x === 0 || y === 0 || z === 0) return;
+    const pass = this.#pass ?? this.beginPass();
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatches++;
+  }
+
+  /** Copies `count` 4-byte elements between tensors. */
+  copy(src: Tensor, dst: Tensor, count = src.size, srcOffset = 0, dstOffset = 0): void {
+    this.endPass();
+    const bytes = Math.ceil((count * 4) / 4) * 4;
+    if (bytes === 0) return;
+    this.encoder.copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, bytes);
+  }
+
+  /** Zeroes a tensor's whole buffer. */
+  clear(t: Tensor): void {
+    this.endPass();
+    this.encoder.clearBuffer(t.buffer);
+  }
+
+  /** Finishes and submits the recorded work, then starts a fresh encoder. */
+  submit(): void {
+    this.endPass();
+    this.gpu.device.queue.submit([this.encoder.finish()]);
+    this.encoder = this.gpu.device.createCommandEncoder({ label: this.label });
+  }
+}

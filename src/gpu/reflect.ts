@@ -1,0 +1,56 @@
+/**
+ * The one place that imports `wgsl_reflect` (its bare npm import does not resolve under Deno;
+ * the module subpath with explicit types does).
+ *
+ * @example
+ * ```ts
+ * import { reflectShader } from "./reflect.ts";
+ * const r = reflectShader(
+ *   "@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n" +
+ *     "@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { y[g.x] = 1.0; }",
+ * );
+ * console.log(r.entries.get("main")); // [{ group: 0, binding: 0, name: "y", kind: "read_write" }]
+ * ```
+ * @module
+ */
+// @ts-types="wgsl_reflect/types/index.d.ts"
+import { WgslReflect } from "wgsl_reflect/wgsl_reflect.module.js";
+
+/** How a shader resource is accessed: a uniform buffer, read-only storage, or read-write storage. */
+export type BindingKind = "uniform" | "read" | "read_write";
+
+/** One `@group(g) @binding(b) var<...> name` declaration as the shader sees it. */
+export interface ReflectedBinding {
+  group: number;
+  binding: number;
+  name: string;
+  kind: BindingKind;
+}
+
+/** What the TypeScript side needs to know about a WGSL module. */
+export interface ShaderReflection {
+  /** All resource declarations of the module. */
+  declared: ReflectedBinding[];
+  /** Per compute entry point: the resources it actually uses. */
+  entries: Map<string, ReflectedBinding[]>;
+  /** Names of `override` constants. */
+  overrides: string[];
+}
+
+// deno-lint-ignore no-explicit-any
+function toBinding(v: any): ReflectedBinding {
+  const isUniform = v.resourceType === 0;
+  const kind: BindingKind = isUniform ? "uniform" : v.access === "read" ? "read" : "read_write";
+  return { group: v.group, binding: v.binding, name: v.name, kind };
+}
+
+/** Parses WGSL with wgsl_reflect (syntax only: the adapter's compiler validates semantics). */
+export function reflectShader(code: string): ShaderReflection {
+  const r = new WgslReflect(code);
+  const declared = [...r.uniforms, ...r.storage].map(toBinding);
+  const entries = new Map<string, ReflectedBinding[]>();
+  for (const e of r.entry.compute) {
+    entries.set(e.name, e.resources.filter((x) => x.resourceType <= 1).map(toBinding));
+  }
+  return { declared, entries, overrides: r.overrides.map((o) => o.name) };
+}

@@ -1,0 +1,73 @@
+/**
+ * Bias add (`y = x + b` per feature row) and bias gradient (`db = sum over batch of dy`) on
+ * feature-major activations. Shader: shaders/bias.wgsl; reference: bias_ref.ts.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { biasAdd } from "./bias.ts";
+ * const gpu = await getGpu();
+ * // 2 features x batch 3 (ld 4): rows [1,2,3,_] and [4,5,6,_]
+ * const x = gpu.tensor("f32", [2, 4], { data: new Float32Array([1, 2, 3, 0, 4, 5, 6, 0]) });
+ * const b = gpu.tensor("f32", [2], { data: new Float32Array([10, 20]) });
+ * const y = gpu.tensor("f32", [2, 4]);
+ * const rec = gpu.recorder();
+ * biasAdd(rec, { x, bias: b, y, rows: 2, batch: 3 });
+ * rec.submit();
+ * console.log(await gpu.read(y)); // [11, 12, 13, 0, 24, 25, 26, 0]
+ * ```
+ * @module
+ */
+import code from "../../shaders/bias.wgsl" with { type: "text" };
+import { defineKernel, FiligreeError, grid, packParams, type Recorder, roundUp4, type Tensor } from "../gpu/mod.ts";
+
+const WG = 64;
+/** llvmpipe stops a loop after 65,535 iterations: the reduction loops ld/4 times. */
+export const MAX_LOOP_TRIPS = 65_000;
+
+export const BIAS_ADD = defineKernel({
+  shader: "bias.wgsl",
+  code,
+  entry: "bias_add",
+  bindings: [["p", "uniform"], ["x", "read"], ["bias", "read"], ["y", "read_write"]],
+});
+export const BIAS_GRAD = defineKernel({
+  shader: "bias.wgsl",
+  code,
+  entry: "bias_grad",
+  bindings: [["p", "uniform"], ["dy", "read"], ["dbias", "read_write"]],
+});
+
+/** Sizes of a feature-major activation: `rows` features by `batch` samples, stride roundUp4(batch). */
+export interface ActShape {
+  rows: number;
+  batch: number;
+}
+
+function check(t: Tensor, need: number, what: string) {
+  if (t.size < need) throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${need}`);
+}
+
+/** `y[r][c] = x[r][c] + bias[r]`; padding columns of y become 0. `x` and `y` may alias. */
+export function biasAdd(rec: Recorder, a: ActShape & { x: Tensor; bias: Tensor; y: Tensor }): void {
+  const ld = roundUp4(a.batch);
+  check(a.x, a.rows * ld, "biasAdd x");
+  check(a.y, a.rows * ld, "biasAdd y");
+  check(a.bias, a.rows, "biasAdd bias");
+  const p = rec.gpu.uniform(packParams([a.rows, a.batch, ld]));
+  const k = rec.gpu.kernel(BIAS_ADD, { WG });
+  rec.dispatch(k, { p, x: a.x, bias: a.bias, y: a.y }, grid(rec.gpu, Math.ceil((a.rows * ld) / 4 / WG)));
+}
+
+/** `dbias[r] = sum_{c < batch} dy[r][c]`. */
+export function biasGrad(rec: Recorder, a: ActShape & { dy: Tensor; dbias: Tensor }): void {
+  const ld = roundUp4(a.batch);
+  if (ld / 4 > MAX_LOOP_TRIPS) {
+    throw new FiligreeError(`biasGrad: batch ${a.batch} over the per-invocation loop bound ${MAX_LOOP_TRIPS * 4}`);
+  }
+  check(a.dy, a.rows * ld, "biasGrad dy");
+  check(a.dbias, a.rows, "biasGrad dbias");
+  const p = rec.gpu.uniform(packParams([a.rows, a.batch, ld]));
+  const k = rec.gpu.kernel(BIAS_GRAD, { WG });
+  rec.dispatch(k, { p, dy: a.dy, dbias: a.dbias }, grid(rec.gpu, Math.ceil(a.rows / WG)));
+}
