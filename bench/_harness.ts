@@ -56,7 +56,12 @@ function median(a: number[]): number {
 }
 
 /** Measures one encoded call with timestamp queries; returns median ms per call. */
-export async function measure(gpu: Gpu, encode: (rec: Recorder) => void, passMs = 60, samples = 3): Promise<{ ms: number; reps: number }> {
+export async function measure(
+  gpu: Gpu,
+  encode: (rec: Recorder) => void,
+  passMs = 60,
+  samples = 3,
+): Promise<{ ms: number; reps: number }> {
   await gpu.timeMs(encode, 1); // warm-up: compiles pipelines, faults in buffers
   const probe = await gpu.timeMs(encode, 2);
   const reps = Math.max(2, Math.min(2000, Math.round(passMs / Math.max(probe, 1e-3))));
@@ -73,10 +78,18 @@ function report() {
     (r.gflops !== undefined ? `${r.gflops.toFixed(2).padStart(8)} GFLOP/s` : "") +
     (r.gbps !== undefined ? `${r.gbps.toFixed(2).padStart(8)} GB/s` : "")
   );
-  console.log(`\nGPU time (timestamp queries, median of 3 passes) on ${results[0].adapter} [${results[0].backend}]`);
+  console.log(
+    `\nGPU time (timestamp queries, median of 3 passes) on ${results[0].adapter} [${
+      results[0].backend
+    }]`,
+  );
   console.log(rows.join("\n"));
   const out = Deno.env.get("FILIGREE_BENCH_OUT");
-  if (out) Deno.writeTextFileSync(out, results.map((r) => JSON.stringify(r)).join("\n") + "\n", { append: true });
+  if (out) {
+    Deno.writeTextFileSync(out, results.map((r) => JSON.stringify(r)).join("\n") + "\n", {
+      append: true,
+    });
+  }
 }
 globalThis.addEventListener("unload", report);
 

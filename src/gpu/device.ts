@@ -55,7 +55,10 @@ export interface AdapterReport {
   device: string;
   backend: string;
   isFallbackAdapter: boolean;
+  /** Features the adapter offers. */
   features: string[];
+  /** Features requested on the device (what kernels may use). */
+  deviceFeatures: string[];
   limits: Record<string, number>;
 }
 
@@ -141,7 +144,8 @@ export class Gpu {
       device: this.info.device,
       backend: this.backend,
       isFallbackAdapter: (this.info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
-      features: [...this.features].sort(),
+      features: [...this.adapter.features].map(String).sort(),
+      deviceFeatures: [...this.features].sort(),
       limits: { ...this.limits },
     };
   }
@@ -220,7 +224,9 @@ export class Gpu {
 
   /** Fills a tensor with NaN (f32) or 0xFFFFFFFF (integers): the poison tests use. */
   poison(t: Tensor): void {
-    const words = new Uint32Array(t.buffer.size / 4).fill(t.dtype === "f32" ? 0x7fc00000 : 0xffffffff);
+    const words = new Uint32Array(t.buffer.size / 4).fill(
+      t.dtype === "f32" ? 0x7fc00000 : 0xffffffff,
+    );
     this.device.queue.writeBuffer(t.buffer, 0, words);
   }
 
@@ -259,7 +265,9 @@ export class Gpu {
     const first = this.#errors[0];
     const more = this.#errors.length > 1 ? ` (+${this.#errors.length - 1} more)` : "";
     this.#errors = [];
-    throw new GpuError(`WebGPU error: ${first.split("\n").filter((l) => l.trim()).join(" | ")}${more}`);
+    throw new GpuError(
+      `WebGPU error: ${first.split("\n").filter((l) => l.trim()).join(" | ")}${more}`,
+    );
   }
 
   // ---------------------------------------------------------------- uniforms
@@ -275,7 +283,10 @@ export class Gpu {
       : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let key = "";
     for (let i = 0; i < bytes.length; i += 4) {
-      key += (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)).toString(36) + ",";
+      key +=
+        (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)).toString(
+          36,
+        ) + ",";
     }
     let buf = this.#uniforms.get(key);
     if (!buf) {
@@ -303,7 +314,9 @@ export class Gpu {
    * Binding declarations are checked against the reflected WGSL before anything compiles.
    */
   kernel(def: KernelDef, overrides: Record<string, number> = {}): Kernel {
-    const key = `${def.shader}:${def.entry}:${JSON.stringify(overrides, Object.keys(overrides).sort())}`;
+    const key = `${def.shader}:${def.entry}:${
+      JSON.stringify(overrides, Object.keys(overrides).sort())
+    }`;
     let k = this.#kernels.get(key);
     if (!k) {
       const module = this.#module(def);
@@ -332,9 +345,16 @@ export class Gpu {
    * `shader:line:column: message` lines (empty when clean).
    */
   async compileMessages(shader: string, code: string): Promise<string[]> {
+    // An error scope keeps a broken shader from also raising an uncaptured device error.
+    this.device.pushErrorScope("validation");
     const module = this.device.createShaderModule({ label: shader, code });
     const info = await module.getCompilationInfo();
-    return info.messages.map((m) => `${shader}:${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}`);
+    await this.device.popErrorScope();
+    return info.messages.map((m) =>
+      `${shader}:${m.lineNum}:${m.linePos}: ${m.type}: ${
+        m.message.split("\n").map((l) => l.trim()).filter((l) => l).join(" | ")
+      }`
+    );
   }
 
   /** Throws a {@link ShaderError} with line:column if any shader created so far fails to compile. */

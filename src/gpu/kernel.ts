@@ -67,7 +67,11 @@ export function bindingProblems(def: KernelDef): string[] {
   const where = `${def.shader} entry ${def.entry}`;
   const used = r.entries.get(def.entry);
   if (!used) {
-    return [`${def.shader}: no compute entry point "${def.entry}" (has: ${[...r.entries.keys()].join(", ")})`];
+    return [
+      `${def.shader}: no compute entry point "${def.entry}" (has: ${
+        [...r.entries.keys()].join(", ")
+      })`,
+    ];
   }
   const problems: string[] = [];
   for (const b of used) {
@@ -78,7 +82,9 @@ export function bindingProblems(def: KernelDef): string[] {
     }
     const d = def.bindings[b.binding];
     if (!d) {
-      problems.push(`${at}: shader uses "${b.name}" (${b.kind}) but TypeScript declares nothing there`);
+      problems.push(
+        `${at}: shader uses "${b.name}" (${b.kind}) but TypeScript declares nothing there`,
+      );
     } else if (d[0] !== b.name || d[1] !== b.kind) {
       problems.push(
         `${at}: TypeScript declares "${d[0]}" (${d[1]}), shader has "${b.name}" (${b.kind})`,
@@ -89,8 +95,11 @@ export function bindingProblems(def: KernelDef): string[] {
     // A module may declare several variables at one binding for different entry points.
     const all = r.declared.filter((x) => x.group === 0 && x.binding === i);
     const s = all.find((x) => x.name === name && x.kind === kind) ?? all[0];
-    if (!s) problems.push(`${where}, group 0 binding ${i}: TypeScript declares "${name}" but the shader has no binding ${i}`);
-    else if (s.name !== name || s.kind !== kind) {
+    if (!s) {
+      problems.push(
+        `${where}, group 0 binding ${i}: TypeScript declares "${name}" but the shader has no binding ${i}`,
+      );
+    } else if (s.name !== name || s.kind !== kind) {
       if (!problems.some((p) => p.includes(`binding ${i}:`))) {
         problems.push(
           `${where}, group 0 binding ${i}: TypeScript declares "${name}" (${kind}), shader has "${s.name}" (${s.kind})`,
@@ -124,12 +133,18 @@ export class Kernel {
     for (const name of Object.keys(overrides)) {
       if (!r.overrides.includes(name)) {
         throw new ShaderError(
-          `${def.shader} entry ${def.entry}: override "${name}" is not declared (has: ${r.overrides.join(", ") || "none"})`,
+          `${def.shader} entry ${def.entry}: override "${name}" is not declared (has: ${
+            r.overrides.join(", ") || "none"
+          })`,
         );
       }
     }
     const storageCount = def.bindings.filter(([, k]) => k !== "uniform").length;
-    gpu.checkLimit("maxStorageBuffersPerShaderStage", storageCount, `${def.shader} entry ${def.entry}`);
+    gpu.checkLimit(
+      "maxStorageBuffersPerShaderStage",
+      storageCount,
+      `${def.shader} entry ${def.entry}`,
+    );
     this.layout = gpu.device.createBindGroupLayout({
       label: `${def.shader}:${def.entry}`,
       entries: def.bindings.map(([, kind], binding) => ({
@@ -151,13 +166,17 @@ export class Kernel {
     for (const [name] of this.def.bindings) {
       const r = resources[name];
       if (!r) {
-        throw new ShaderError(`${this.def.shader} entry ${this.def.entry}: no resource given for "${name}"`);
+        throw new ShaderError(
+          `${this.def.shader} entry ${this.def.entry}: no resource given for "${name}"`,
+        );
       }
       buffers.push(r instanceof GPUBuffer ? r : r.buffer);
     }
     const extra = Object.keys(resources).filter((n) => !this.def.bindings.some(([b]) => b === n));
     if (extra.length) {
-      throw new ShaderError(`${this.def.shader} entry ${this.def.entry}: unknown resource(s) ${extra.join(", ")}`);
+      throw new ShaderError(
+        `${this.def.shader} entry ${this.def.entry}: unknown resource(s) ${extra.join(", ")}`,
+      );
     }
     const key = buffers.map(bufferId).join(",");
     let g = this.#groups.get(key);

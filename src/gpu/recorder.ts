@@ -39,7 +39,9 @@ export function grid(gpu: Gpu, n: number): [number, number, number] {
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (n <= max) return [Math.max(1, n), 1, 1];
   const y = Math.ceil(n / max);
-  if (y > max) throw new LimitError("maxComputeWorkgroupsPerDimension", y, max, `grid of ${n} workgroups`);
+  if (y > max) {
+    throw new LimitError("maxComputeWorkgroupsPerDimension", y, max, `grid of ${n} workgroups`);
+  }
   return [Math.ceil(n / y), y, 1];
 }
 

@@ -19,7 +19,15 @@
  * @module
  */
 import code from "../../shaders/bias.wgsl" with { type: "text" };
-import { defineKernel, FiligreeError, grid, packParams, type Recorder, roundUp4, type Tensor } from "../gpu/mod.ts";
+import {
+  defineKernel,
+  FiligreeError,
+  grid,
+  packParams,
+  type Recorder,
+  roundUp4,
+  type Tensor,
+} from "../gpu/mod.ts";
 
 const WG = 64;
 /** llvmpipe stops a loop after 65,535 iterations: the reduction loops ld/4 times. */
@@ -45,7 +53,9 @@ export interface ActShape {
 }
 
 function check(t: Tensor, need: number, what: string) {
-  if (t.size < need) throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${need}`);
+  if (t.size < need) {
+    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${need}`);
+  }
 }
 
 /** `y[r][c] = x[r][c] + bias[r]`; padding columns of y become 0. `x` and `y` may alias. */
@@ -56,14 +66,20 @@ export function biasAdd(rec: Recorder, a: ActShape & { x: Tensor; bias: Tensor; 
   check(a.bias, a.rows, "biasAdd bias");
   const p = rec.gpu.uniform(packParams([a.rows, a.batch, ld]));
   const k = rec.gpu.kernel(BIAS_ADD, { WG });
-  rec.dispatch(k, { p, x: a.x, bias: a.bias, y: a.y }, grid(rec.gpu, Math.ceil((a.rows * ld) / 4 / WG)));
+  rec.dispatch(
+    k,
+    { p, x: a.x, bias: a.bias, y: a.y },
+    grid(rec.gpu, Math.ceil((a.rows * ld) / 4 / WG)),
+  );
 }
 
 /** `dbias[r] = sum_{c < batch} dy[r][c]`. */
 export function biasGrad(rec: Recorder, a: ActShape & { dy: Tensor; dbias: Tensor }): void {
   const ld = roundUp4(a.batch);
   if (ld / 4 > MAX_LOOP_TRIPS) {
-    throw new FiligreeError(`biasGrad: batch ${a.batch} over the per-invocation loop bound ${MAX_LOOP_TRIPS * 4}`);
+    throw new FiligreeError(
+      `biasGrad: batch ${a.batch} over the per-invocation loop bound ${MAX_LOOP_TRIPS * 4}`,
+    );
   }
   check(a.dy, a.rows * ld, "biasGrad dy");
   check(a.dbias, a.rows, "biasGrad dbias");

@@ -11,9 +11,16 @@
  */
 
 /** `y[r][c] = x[r][c] + b[r]`. */
-export function biasAddRef(x: Float64Array, b: Float64Array, rows: number, batch: number): Float64Array {
+export function biasAddRef(
+  x: Float64Array,
+  b: Float64Array,
+  rows: number,
+  batch: number,
+): Float64Array {
   const y = new Float64Array(rows * batch);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < batch; c++) y[r * batch + c] = x[r * batch + c] + b[r];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < batch; c++) y[r * batch + c] = x[r * batch + c] + b[r];
+  }
   return y;
 }
 

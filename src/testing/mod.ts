@@ -71,7 +71,12 @@ export function toPadded(a: ArrayLike<number>, rows: number, batch: number): Flo
  * Inverse of {@link toPadded}. Throws if a padding column is not exactly zero (kernels must
  * keep padding at zero so batch reductions stay correct).
  */
-export function fromPadded(a: ArrayLike<number>, rows: number, batch: number, label = "output"): Float64Array {
+export function fromPadded(
+  a: ArrayLike<number>,
+  rows: number,
+  batch: number,
+  label = "output",
+): Float64Array {
   const ld = roundUp4(batch);
   const out = new Float64Array(rows * batch);
   for (let r = 0; r < rows; r++) {
@@ -94,7 +99,9 @@ export interface Tolerance {
 /** Elementwise closeness; NaN anywhere fails. Reports the worst element and the seed context. */
 export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tolerance): void {
   const label = tol.label ?? "value";
-  if (got.length < want.length) throw new Error(`${label}: got ${got.length} elements, want ${want.length}`);
+  if (got.length < want.length) {
+    throw new Error(`${label}: got ${got.length} elements, want ${want.length}`);
+  }
   let worst = -1;
   let worstExcess = 0;
   for (let i = 0; i < want.length; i++) {
@@ -111,7 +118,9 @@ export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
   }
   if (worst >= 0) {
     throw new Error(
-      `${label}[${worst}]: got ${got[worst]}, want ${want[worst]} (|diff| ${Math.abs(got[worst] - want[worst]).toExponential(2)} > atol ${tol.atol} + rtol ${tol.rtol}·|want|)`,
+      `${label}[${worst}]: got ${got[worst]}, want ${want[worst]} (|diff| ${
+        Math.abs(got[worst] - want[worst]).toExponential(2)
+      } > atol ${tol.atol} + rtol ${tol.rtol}·|want|)`,
     );
   }
 }
@@ -137,7 +146,15 @@ export function gradCheck(
   forward: (inputs: Float64Array[]) => Float64Array,
   backward: (inputs: Float64Array[], dOut: Float64Array) => Float64Array[],
   inputs: Float64Array[],
-  opts: { rng: Rng; eps?: number; rtol?: number; atol?: number; samples?: number; label?: string; skip?: (input: number, index: number) => boolean },
+  opts: {
+    rng: Rng;
+    eps?: number;
+    rtol?: number;
+    atol?: number;
+    samples?: number;
+    label?: string;
+    skip?: (input: number, index: number) => boolean;
+  },
 ): void {
   const eps = opts.eps ?? 1e-6;
   const y = forward(inputs);
