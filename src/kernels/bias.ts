@@ -58,7 +58,7 @@ function check(t: Tensor, need: number, what: string) {
   }
 }
 
-/** `y[r][c] = x[r][c] + bias[r]`; padding columns of y become 0. `x` and `y` may alias. */
+/** `y[r][c] = x[r][c] + bias[r]`; padding columns of y become 0.. */
 export function biasAdd(rec: Recorder, a: ActShape & { x: Tensor; bias: Tensor; y: Tensor }): void {
   const ld = roundUp4(a.batch);
   check(a.x, a.rows * ld, "biasAdd x");

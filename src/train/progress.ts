@@ -1,0 +1,88 @@
+/**
+ * A progress display for long work: a live bar (cli-progress) when stdout is a terminal, plain
+ * lines every few seconds when it is not, nothing with `quiet`.
+ *
+ * @example
+ * ```ts
+ * import { Progress } from "./progress.ts";
+ * const p = new Progress({ quiet: true });
+ * p.start("epoch 1/1", 10);
+ * for (let i = 1; i <= 10; i++) p.update(i, { loss: 0.1 });
+ * p.stop();
+ * ```
+ * @module
+ */
+// @ts-types="@types/cli-progress"
+import cliProgress from "cli-progress";
+
+/** Options of a {@link Progress}. */
+export interface ProgressOptions {
+  quiet?: boolean;
+  /** Force plain lines (default: when stdout is not a terminal). */
+  plain?: boolean;
+  /** Seconds between plain lines (default 5). */
+  plainEverySec?: number;
+}
+
+function fmtEta(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return "?";
+  if (sec < 60) return `${sec.toFixed(0)}s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)}m${String(Math.round(sec % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(sec / 3600)}h${String(Math.round((sec % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** One bar at a time: start, update, stop. */
+export class Progress {
+  #bar: cliProgress.SingleBar | null = null;
+  #plain: boolean;
+  #label = "";
+  #total = 0;
+  #t0 = 0;
+  #lastPlain = 0;
+
+  constructor(readonly opts: ProgressOptions = {}) {
+    this.#plain = opts.plain ?? !Deno.stdout.isTerminal();
+  }
+
+  /** Starts a bar of `total` units. */
+  start(label: string, total: number): void {
+    this.stop();
+    this.#label = label;
+    this.#total = total;
+    this.#t0 = performance.now();
+    this.#lastPlain = this.#t0;
+    if (this.opts.quiet || this.#plain) return;
+    this.#bar = new cliProgress.SingleBar({
+      format: `${label} [{bar}] {value}/{total} {metrics} | {rate} | ETA {eta_formatted}`,
+      barsize: 24,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 50,
+    }, cliProgress.Presets.shades_classic);
+    this.#bar.start(total, 0, { metrics: "", rate: "" });
+  }
+
+  /** Reports progress `done` of total, with metrics shown beside the bar. */
+  update(done: number, metrics: Record<string, number> = {}, unit = "samples", perUnit = 1): void {
+    const el = (performance.now() - this.#t0) / 1000;
+    const rate = el > 0 ? (done * perUnit) / el : 0;
+    const m = Object.entries(metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(" ");
+    const rateStr = `${rate.toFixed(0)} ${unit}/s`;
+    if (this.#bar) {
+      this.#bar.update(done, { metrics: m, rate: rateStr });
+    } else if (!this.opts.quiet) {
+      const now = performance.now();
+      if (done >= this.#total || now - this.#lastPlain > (this.opts.plainEverySec ?? 5) * 1000) {
+        this.#lastPlain = now;
+        const eta = done > 0 ? (el * (this.#total - done)) / done : NaN;
+        console.log(`${this.#label} ${done}/${this.#total} ${m} | ${rateStr} | ETA ${fmtEta(eta)}`);
+      }
+    }
+  }
+
+  /** Ends the current bar. */
+  stop(): void {
+    this.#bar?.stop();
+    this.#bar = null;
+  }
+}
