@@ -213,6 +213,7 @@ export class Gpu {
 
   /** Uploads `data` into a tensor (queued: ordered before later submits). */
   write(t: Tensor, data: ArrayBufferView, elementOffset = 0): void {
+    if (data.byteLength === 0) return; // Deno 2.9 panics on a zero-byte writeBuffer
     this.device.queue.writeBuffer(
       t.buffer,
       elementOffset * 4,

@@ -1,0 +1,243 @@
+// Sparse products of a CSR layer W (nIn x nOut, layout in src/sparse/csr.ts) with feature-major
+// activations [features][ld] (ld = batch rounded up to 4; read and written as vec4 "quads").
+// The activation library (shaders/activation_fns.wgsl) is prepended by the TypeScript side.
+//
+//   spmm    forward gather over CSR(Wᵀ): z[j] = sum_k vals[k] x[col_t[k]] + bias[j]; y = act(z)
+//   spmm_t  backward gather over CSR(W): dx[i] = (sum_m vals[perm[m]] dy[col[m]]) * act'(zp[i])
+//   sddmm   weight gradient at the nonzeros: dvals[k] = sum_b x[col_t[k]][b] dy[j][b], k in row j
+//
+// Padding columns (>= batch) of every activation written are zero; sddmm ignores the padding of
+// its inputs. No atomics: every output element is owned by exactly one invocation.
+// Design (measured on llvmpipe, /work/shared/notes/webgpu-on-cpu.md §5.2-5.3): loads dominate, so
+// the gathers give each invocation VB quads of the batch for one row (VB FMAs per index/value
+// load, row-uniform loop), and sddmm keeps a row's dy chunk in registers for all its nonzeros.
+
+struct Params {
+  rows: u32, // output rows of this op: nOut (spmm, sddmm) or nIn (spmm_t)
+  batch: u32,
+  ld4: u32, // row stride in vec4
+  blocks: u32, // spmm/spmm_t: batch blocks of WG * VB quads per row
+  q0: u32, // sddmm: first quad of this dispatch
+  q1: u32, // sddmm: end quad of this dispatch (<= ld4)
+  accumulate: u32, // sddmm: 1 = the first chunk adds to dvals instead of overwriting
+  act_param: f32, // the activation's scalar parameter
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// Resource names carry _in/_out suffixes: the binding checker (wgsl_reflect) counts any identifier
+// equal to a module-scope variable as a use, and the activation library has locals named x, z, ...
+// spmm: 1 row_ptr_t, 2 col_t, 3 vals, 4 x_in, 5 bias, 6 y_out, 7 z_out
+// spmm_t: 1 row_ptr, 2 col, 3 vals, 4 perm, 5 dy_in, 6 dx_out, 7 zp_in
+// sddmm: 1 row_ptr_t, 2 col_t, 3 dvals, 4 x_in, 5 dy_in
+@group(0) @binding(1) var<storage, read> row_ptr_t: array<u32>;
+@group(0) @binding(2) var<storage, read> col_t: array<u32>;
+@group(0) @binding(3) var<storage, read> vals: array<f32>;
+@group(0) @binding(4) var<storage, read> x_in: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y_out: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> z_out: array<vec4<f32>>;
+
+@group(0) @binding(1) var<storage, read> row_ptr: array<u32>;
+@group(0) @binding(2) var<storage, read> col: array<u32>;
+@group(0) @binding(4) var<storage, read> perm: array<u32>;
+@group(0) @binding(5) var<storage, read> dy_in: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> dx_out: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> zp_in: array<vec4<f32>>;
+
+@group(0) @binding(3) var<storage, read_write> dvals: array<f32>;
+
+override ACT: u32 = 0u; // activation id (activation_fns.wgsl)
+override HAS_BIAS: bool = false; // spmm: add bias[j] (else `bias` is a placeholder)
+override STORE_Z: bool = false; // spmm: also store the pre-activation (else `z` is a placeholder)
+override HAS_ZP: bool = false; // spmm_t: multiply by act'(zp) (else `zp` is a placeholder)
+override WG: u32 = 8u; // spmm/spmm_t: invocations along the batch per row
+override VB: u32 = 4u; // spmm/spmm_t: quads per invocation, 1..4, WG apart
+override RJ: u32 = 1u; // spmm/spmm_t: rows per workgroup
+override SG: u32 = 8u; // sddmm: invocations per row, striding over its nonzeros
+override CH: u32 = 8u; // sddmm: quads of dy per chunk held in registers, 1..8
+
+fn live(q: u32) -> vec4<bool> {
+  return (vec4u(q * 4u) + vec4u(0u, 1u, 2u, 3u)) < vec4u(p.batch);
+}
+
+fn act4(v: vec4f) -> vec4f {
+  let a = p.act_param;
+  return vec4f(
+    act_forward(ACT, v[0], a),
+    act_forward(ACT, v[1], a),
+    act_forward(ACT, v[2], a),
+    act_forward(ACT, v[3], a),
+  );
+}
+
+fn dact4(v: vec4f) -> vec4f {
+  let a = p.act_param;
+  return vec4f(
+    act_derivative(ACT, v[0], a),
+    act_derivative(ACT, v[1], a),
+    act_derivative(ACT, v[2], a),
+    act_derivative(ACT, v[3], a),
+  );
+}
+
+// Row and first quad of this invocation in the gathers: the flat workgroup index enumerates
+// (row block, batch block) pairs; workgroup (WG, RJ), lane x along the batch, lane y along rows.
+struct Slot {
+  row: u32,
+  q: u32,
+  ok: bool,
+}
+
+fn gather_slot(lid: vec3u, wid: vec3u, nwg: vec3u) -> Slot {
+  let w = wid.x + wid.y * nwg.x;
+  let row = (w / p.blocks) * RJ + lid.y;
+  let q = (w % p.blocks) * (WG * VB) + lid.x;
+  return Slot(row, q, row < p.rows && q < p.ld4);
+}
+
+fn spmm_store(j: u32, q: u32, acc: vec4f, b: f32) {
+  if (q >= p.ld4) { return; }
+  let o = j * p.ld4 + q;
+  let m = live(q);
+  let pre = acc + vec4f(b);
+  y_out[o] = select(vec4f(0.0), act4(pre), m);
+  if (STORE_Z) { z_out[o] = select(vec4f(0.0), pre, m); }
+}
+
+// Loop bound: row_ptr_t[j + 1] - row_ptr_t[j] <= nIn iterations per invocation (wrapper-checked).
+@compute @workgroup_size(WG, RJ)
+fn spmm(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let s = gather_slot(lid, wid, nwg);
+  if (!s.ok) { return; }
+  let j = s.row;
+  var a0 = vec4f(0.0);
+  var a1 = vec4f(0.0);
+  var a2 = vec4f(0.0);
+  var a3 = vec4f(0.0);
+  let e = row_ptr_t[j + 1u];
+  for (var k = row_ptr_t[j]; k < e; k++) {
+    let w = vec4f(vals[k]);
+    // Quads >= ld4 read the next row (or are clamped by robust access); never stored.
+    let xi = col_t[k] * p.ld4 + s.q;
+    a0 = fma(w, x_in[xi], a0);
+    if (VB > 1u) { a1 = fma(w, x_in[xi + WG], a1); }
+    if (VB > 2u) { a2 = fma(w, x_in[xi + 2u * WG], a2); }
+    if (VB > 3u) { a3 = fma(w, x_in[xi + 3u * WG], a3); }
+  }
+  var b = 0.0;
+  if (HAS_BIAS) { b = bias[j]; }
+  spmm_store(j, s.q, a0, b);
+  if (VB > 1u) { spmm_store(j, s.q + WG, a1, b); }
+  if (VB > 2u) { spmm_store(j, s.q + 2u * WG, a2, b); }
+  if (VB > 3u) { spmm_store(j, s.q + 3u * WG, a3, b); }
+}
+
+fn spmm_t_store(i: u32, q: u32, acc: vec4f) {
+  if (q >= p.ld4) { return; }
+  let o = i * p.ld4 + q;
+  var g = acc;
+  if (HAS_ZP) { g *= dact4(zp_in[o]); }
+  dx_out[o] = select(vec4f(0.0), g, live(q));
+}
+
+// Loop bound: row_ptr[i + 1] - row_ptr[i] <= nOut iterations per invocation (wrapper-checked).
+@compute @workgroup_size(WG, RJ)
+fn spmm_t(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let s = gather_slot(lid, wid, nwg);
+  if (!s.ok) { return; }
+  let i = s.row;
+  var a0 = vec4f(0.0);
+  var a1 = vec4f(0.0);
+  var a2 = vec4f(0.0);
+  var a3 = vec4f(0.0);
+  let e = row_ptr[i + 1u];
+  for (var m = row_ptr[i]; m < e; m++) {
+    let w = vec4f(vals[perm[m]]);
+    let di = col[m] * p.ld4 + s.q;
+    a0 = fma(w, dy_in[di], a0);
+    if (VB > 1u) { a1 = fma(w, dy_in[di + WG], a1); }
+    if (VB > 2u) { a2 = fma(w, dy_in[di + 2u * WG], a2); }
+    if (VB > 3u) { a3 = fma(w, dy_in[di + 3u * WG], a3); }
+  }
+  spmm_t_store(i, s.q, a0);
+  if (VB > 1u) { spmm_t_store(i, s.q + WG, a1); }
+  if (VB > 2u) { spmm_t_store(i, s.q + 2u * WG, a2); }
+  if (VB > 3u) { spmm_t_store(i, s.q + 3u * WG, a3); }
+}
+
+// Quad q of a sddmm chunk is live when it lies in [.., q1) and only for lanes < batch.
+fn chunk_mask(q: u32) -> vec4<bool> {
+  return live(q) & vec4<bool>(q < p.q1);
+}
+
+fn dy_quad(j: u32, q: u32, m: vec4<bool>) -> vec4f {
+  return select(vec4f(0.0), dy_in[j * p.ld4 + min(q, p.ld4 - 1u)], m);
+}
+
+// Workgroup per output row j (flat index over a possibly 2-D grid), SG invocations striding over
+// the row's nonzeros. The batch range [q0, q1) is walked in chunks of CH quads; each chunk of
+// dy_in[j] is loaded once into registers and reused for every nonzero of the row, and the partial
+// dot products accumulate in dvals (owned by one invocation: no races).
+// Loop bound per invocation: ceil((q1 - q0) / CH) * (ceil(rowlen / SG) + 1) with rowlen <= nIn;
+// the wrapper splits the batch into several dispatches to keep it under llvmpipe's cap.
+@compute @workgroup_size(SG)
+fn sddmm(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let j = wid.x + wid.y * nwg.x;
+  if (j >= p.rows) { return; }
+  let s = row_ptr_t[j];
+  let e = row_ptr_t[j + 1u];
+  for (var c = p.q0; c < p.q1; c += CH) {
+    let m0 = chunk_mask(c);
+    let d0 = dy_quad(j, c, m0);
+    var m1 = vec4<bool>(false);
+    var m2 = vec4<bool>(false);
+    var m3 = vec4<bool>(false);
+    var m4 = vec4<bool>(false);
+    var m5 = vec4<bool>(false);
+    var m6 = vec4<bool>(false);
+    var m7 = vec4<bool>(false);
+    var d1 = vec4f(0.0);
+    var d2 = vec4f(0.0);
+    var d3 = vec4f(0.0);
+    var d4 = vec4f(0.0);
+    var d5 = vec4f(0.0);
+    var d6 = vec4f(0.0);
+    var d7 = vec4f(0.0);
+    if (CH > 1u) { m1 = chunk_mask(c + 1u); d1 = dy_quad(j, c + 1u, m1); }
+    if (CH > 2u) { m2 = chunk_mask(c + 2u); d2 = dy_quad(j, c + 2u, m2); }
+    if (CH > 3u) { m3 = chunk_mask(c + 3u); d3 = dy_quad(j, c + 3u, m3); }
+    if (CH > 4u) { m4 = chunk_mask(c + 4u); d4 = dy_quad(j, c + 4u, m4); }
+    if (CH > 5u) { m5 = chunk_mask(c + 5u); d5 = dy_quad(j, c + 5u, m5); }
+    if (CH > 6u) { m6 = chunk_mask(c + 6u); d6 = dy_quad(j, c + 6u, m6); }
+    if (CH > 7u) { m7 = chunk_mask(c + 7u); d7 = dy_quad(j, c + 7u, m7); }
+    let overwrite = c == p.q0 && p.accumulate == 0u;
+    for (var k = s + lid.x; k < e; k += SG) {
+      let xr = col_t[k] * p.ld4;
+      // x is masked too: its padding lanes are not guaranteed finite, and quads past the
+      // chunk read the next row (or are clamped by robust buffer access).
+      var acc = select(vec4f(0.0), x_in[xr + c], m0) * d0;
+      if (CH > 1u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 1u], m1), d1, acc); }
+      if (CH > 2u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 2u], m2), d2, acc); }
+      if (CH > 3u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 3u], m3), d3, acc); }
+      if (CH > 4u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 4u], m4), d4, acc); }
+      if (CH > 5u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 5u], m5), d5, acc); }
+      if (CH > 6u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 6u], m6), d6, acc); }
+      if (CH > 7u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 7u], m7), d7, acc); }
+      let part = (acc.x + acc.y) + (acc.z + acc.w);
+      if (overwrite) { dvals[k] = part; } else { dvals[k] = dvals[k] + part; }
+    }
+  }
+}

@@ -1,0 +1,624 @@
+import { FiligreeError, type Gpu, roundUp4, type Tensor } from "../../src/gpu/mod.ts";
+import {
+  checkCsr,
+  csrFromCoo,
+  type CsrHost,
+  downloadCsr,
+  maxRowLengths,
+  randomCsr,
+  randomMask,
+  releaseCsr,
+  toDense,
+  uploadCsr,
+} from "../../src/sparse/csr.ts";
+import {
+  type GatherTuning,
+  sddmm,
+  sddmmQuadsPerDispatch,
+  type SddmmTuning,
+  spmm,
+  spmmT,
+} from "../../src/kernels/sparse.ts";
+import { sddmmRef, spmmAbsRef, spmmRef, spmmTRef } from "../../src/kernels/sparse_ref.ts";
+import { asF32, fromPadded, gpuTest, gradCheck, type Rng } from "../../src/testing/mod.ts";
+
+// Tolerance (all three kernels): float32 sums of n products, checked per element as
+// |gpu - ref| <= 1e-5 · sum|terms| (+1e-30), i.e. relative to the sum of absolute terms; inputs are
+// rounded to f32 before the float64 reference sees them. A dropped or doubled term fails by O(1).
+const REL = 1e-5;
+
+function assertScaled(
+  got: ArrayLike<number>,
+  want: Float64Array,
+  scale: Float64Array,
+  label: string,
+) {
+  if (got.length !== want.length) {
+    throw new Error(`${label}: got ${got.length} values, want ${want.length}`);
+  }
+  for (let i = 0; i < want.length; i++) {
+    const tol = REL * scale[i] + 1e-30;
+    if (!(Math.abs(got[i] - want[i]) <= tol)) {
+      throw new Error(
+        `${label}[${i}]: got ${got[i]}, want ${want[i]} (tol ${tol.toExponential(2)})`,
+      );
+    }
+  }
+}
+
+/** Feature-major padded upload whose padding columns hold NaN (kernels must ignore them). */
+function upload(gpu: Gpu, a: Float64Array, rows: number, batch: number, label: string): Tensor {
+  const ld = roundUp4(batch);
+  const data = new Float32Array(rows * ld).fill(NaN);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < batch; c++) data[r * ld + c] = a[r * batch + c];
+  }
+  return gpu.tensor("f32", [rows, ld], { data, label });
+}
+
+function output(gpu: Gpu, rows: number, batch: number, label: string): Tensor {
+  const t = gpu.tensor("f32", [rows, roundUp4(batch)], { label });
+  gpu.poison(t);
+  return t;
+}
+
+const abs = (a: Float64Array) => a.map(Math.abs);
+
+/** Random layer with optional forced structure; weights N(0, 1) rounded to f32. */
+function layer(
+  rng: Rng,
+  nIn: number,
+  nOut: number,
+  density: number,
+  force: { emptyOut?: number; emptyIn?: number; denseOut?: number; denseIn?: number } = {},
+): CsrHost {
+  const m = randomMask(nIn, nOut, density, rng);
+  const keep = new Set<number>();
+  for (let n = 0; n < m.rows.length; n++) {
+    if (m.cols[n] === force.emptyOut || m.rows[n] === force.emptyIn) continue;
+    keep.add(m.rows[n] * nOut + m.cols[n]);
+  }
+  if (force.denseOut !== undefined) {
+    for (let i = 0; i < nIn; i++) keep.add(i * nOut + force.denseOut);
+  }
+  if (force.denseIn !== undefined) {
+    for (let j = 0; j < nOut; j++) keep.add(force.denseIn * nOut + j);
+  }
+  const flat = [...keep];
+  const vals = asF32(rng.normal(flat.length));
+  return csrFromCoo(
+    nIn,
+    nOut,
+    flat.map((f) => Math.floor(f / nOut)),
+    flat.map((f) => f % nOut),
+    vals,
+  );
+}
+
+interface Case {
+  name: string;
+  make: (rng: Rng) => CsrHost;
+}
+
+const CASES: Case[] = [
+  { name: "1x1", make: (r) => layer(r, 1, 1, 1) },
+  { name: "2x3 empty", make: (r) => layer(r, 2, 3, 0) },
+  {
+    name: "13x7 empty out 2, empty in 5",
+    make: (r) => layer(r, 13, 7, 0.4, { emptyOut: 2, emptyIn: 5 }),
+  },
+  {
+    name: "13x7 dense out 4, dense in 11",
+    make: (r) => layer(r, 13, 7, 0.3, { denseOut: 4, denseIn: 11 }),
+  },
+  { name: "31x67 30%", make: (r) => layer(r, 31, 67, 0.3, { emptyOut: 66, denseOut: 0 }) },
+  { name: "784x1000 1%", make: (r) => layer(r, 784, 1000, 0.01) },
+  { name: "784x1000 5%", make: (r) => layer(r, 784, 1000, 0.05, { denseOut: 999, emptyOut: 0 }) },
+];
+const BATCHES = [1, 7, 13, 128];
+const GATHER_TUNES: Partial<GatherTuning>[] = [{}, { vb: 1 }, { wg: 4, vb: 3, rj: 2 }, {
+  wg: 16,
+  vb: 2,
+}];
+const SDDMM_TUNES: Partial<SddmmTuning>[] = [{}, { sg: 5, ch: 3 }, { sg: 1, ch: 1 }, {
+  sg: 32,
+  ch: 8,
+}];
+
+Deno.test("csr: both orientations from COO match the dense matrix; invariants; errors", () => {
+  // Hand-checked example (module docs).
+  const h = csrFromCoo(2, 3, [1, 0, 1], [2, 1, 0], [9, 5, 7]);
+  if (
+    `${h.rowPtrT}|${h.colT}|${h.values}|${h.rowPtr}|${h.col}|${h.perm}` !==
+      "0,1,2,3|1,0,1|7,5,9|0,1,3|1,0,2|1,0,2"
+  ) {
+    throw new Error(`csrFromCoo layout: ${JSON.stringify(h)}`);
+  }
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+  for (
+    const [nIn, nOut, d] of [[13, 7, 0.4], [50, 3, 0.9], [1, 1, 1], [97, 101, 0.02], [
+      5,
+      8,
+      0,
+    ]] as const
+  ) {
+    const m = randomMask(nIn, nOut, d, rand);
+    if (m.rows.length !== Math.round(d * nIn * nOut)) {
+      throw new Error(`randomMask count ${m.rows.length}`);
+    }
+    for (let n = 1; n < m.rows.length; n++) {
+      if (m.rows[n] * nOut + m.cols[n] <= m.rows[n - 1] * nOut + m.cols[n - 1]) {
+        throw new Error("randomMask order");
+      }
+    }
+    // Shuffle the COO order: the builder must not depend on it.
+    const order = [...m.rows.keys()].sort(() => rand() - 0.5);
+    const vals = order.map(() => rand() - 0.5);
+    const host = csrFromCoo(
+      nIn,
+      nOut,
+      order.map((n) => m.rows[n]),
+      order.map((n) => m.cols[n]),
+      vals,
+    );
+    checkCsr(host);
+    const dense = new Float64Array(nIn * nOut);
+    order.forEach((n, t) => (dense[m.rows[n] * nOut + m.cols[n]] = Math.fround(vals[t])));
+    const got = toDense(host);
+    for (let t = 0; t < dense.length; t++) {
+      if (got[t] !== dense[t]) throw new Error(`toDense[${t}]`);
+    }
+    // CSR(W) side agrees with the dense matrix through perm.
+    for (let i = 0; i < nIn; i++) {
+      for (let k = host.rowPtr[i]; k < host.rowPtr[i + 1]; k++) {
+        if (host.values[host.perm[k]] !== dense[i * nOut + host.col[k]]) {
+          throw new Error(`perm row ${i}`);
+        }
+      }
+    }
+  }
+  const throws = (f: () => unknown, what: string) => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof FiligreeError) return;
+      throw e;
+    }
+    throw new Error(`expected FiligreeError: ${what}`);
+  };
+  throws(() => csrFromCoo(3, 3, [0, 1, 0], [2, 2, 2]), "duplicate");
+  throws(() => csrFromCoo(3, 3, [3], [0]), "input out of range");
+  throws(() => csrFromCoo(3, 3, [0], [-1]), "output out of range");
+  throws(() => csrFromCoo(3, 3, [0.5], [0]), "non-integer");
+  throws(() => csrFromCoo(3, 3, [0, 1], [0]), "length mismatch");
+  throws(() => randomMask(3, 3, 1.5, rand), "density");
+  const bad = csrFromCoo(3, 3, [0, 1], [1, 1]);
+  bad.perm.reverse();
+  throws(() => checkCsr(bad), "checkCsr perm");
+  const bad2 = csrFromCoo(3, 3, [0, 0], [1, 2]);
+  bad2.col.reverse();
+  throws(() => checkCsr(bad2), "checkCsr order");
+});
+
+gpuTest("csr: upload/download round trip", async (gpu, rng) => {
+  for (const h of [randomCsr(37, 11, 0.2, rng, () => rng.next()), csrFromCoo(4, 5, [], [])]) {
+    const l = uploadCsr(gpu, h, "rt");
+    const back = await downloadCsr(gpu, l);
+    checkCsr(back);
+    for (const k of ["rowPtrT", "colT", "values", "rowPtr", "col", "perm"] as const) {
+      if (back[k].join() !== h[k].join()) throw new Error(`round trip ${k}`);
+    }
+    releaseCsr(gpu, l);
+  }
+});
+
+gpuTest(
+  "spmm matches float64 reference: fused bias+relu and identity with z, padding zero",
+  async (gpu, rng) => {
+    let t = 0;
+    for (const c of CASES) {
+      const h = c.make(rng);
+      const l = uploadCsr(gpu, h, c.name);
+      const v = Float64Array.from(h.values);
+      for (const batch of BATCHES) {
+        const tune = GATHER_TUNES[t++ % GATHER_TUNES.length];
+        const x = asF32(rng.normal(h.nIn * batch));
+        const bias = asF32(rng.normal(h.nOut));
+        const tx = upload(gpu, x, h.nIn, batch, "x");
+        const tb = gpu.tensor("f32", [h.nOut], { data: Float32Array.from(bias) });
+        const ty = output(gpu, h.nOut, batch, "y");
+        const tz = output(gpu, h.nOut, batch, "z");
+        const ty2 = output(gpu, h.nOut, batch, "y2");
+        const rec = gpu.recorder();
+        spmm(rec, { layer: l, x: tx, y: ty, bias: tb, batch, activation: "relu", tune });
+        spmm(rec, { layer: l, x: tx, y: ty2, z: tz, batch, activation: "identity", tune });
+        rec.submit();
+        const label = `spmm ${c.name} batch ${batch} tune ${JSON.stringify(tune)}`;
+        const scale = spmmAbsRef(h, v, x, batch);
+        const relu = spmmRef(h, v, x, batch, bias, "relu");
+        const ident = spmmRef(h, v, x, batch);
+        const scaleB = scale.map((s, n) => s + Math.abs(bias[Math.floor(n / batch)]));
+        assertScaled(
+          fromPadded(await gpu.read(ty), h.nOut, batch, `${label} y`),
+          relu.y,
+          scaleB,
+          `${label} relu y`,
+        );
+        assertScaled(
+          fromPadded(await gpu.read(ty2), h.nOut, batch, `${label} y2`),
+          ident.y,
+          scale,
+          `${label} id y`,
+        );
+        assertScaled(
+          fromPadded(await gpu.read(tz), h.nOut, batch, `${label} z`),
+          ident.z,
+          scale,
+          `${label} id z`,
+        );
+        for (const u of [tx, tb, ty, tz, ty2]) gpu.release(u);
+      }
+      releaseCsr(gpu, l);
+    }
+  },
+);
+
+gpuTest("spmm stores z with bias+relu; a new batch size does not recompile", async (gpu, rng) => {
+  const h = layer(rng, 29, 41, 0.2, { emptyOut: 3 });
+  const l = uploadCsr(gpu, h);
+  const v = Float64Array.from(h.values);
+  let pipelines = -1;
+  for (const batch of [5, 11, 23]) {
+    const x = asF32(rng.normal(h.nIn * batch));
+    const bias = asF32(rng.normal(h.nOut));
+    const tx = upload(gpu, x, h.nIn, batch, "x");
+    const tb = gpu.tensor("f32", [h.nOut], { data: Float32Array.from(bias) });
+    const ty = output(gpu, h.nOut, batch, "y");
+    const tz = output(gpu, h.nOut, batch, "z");
+    const rec = gpu.recorder();
+    spmm(rec, { layer: l, x: tx, y: ty, z: tz, bias: tb, batch, activation: "relu" });
+    rec.submit();
+    if (pipelines >= 0 && gpu.pipelineCount !== pipelines) {
+      throw new Error(`batch ${batch} compiled a new pipeline`);
+    }
+    pipelines = gpu.pipelineCount;
+    const want = spmmRef(h, v, x, batch, bias, "relu");
+    const scale = spmmAbsRef(h, v, x, batch).map((s, n) =>
+      s + Math.abs(bias[Math.floor(n / batch)])
+    );
+    assertScaled(
+      fromPadded(await gpu.read(ty), h.nOut, batch, "y"),
+      want.y,
+      scale,
+      `spmm y batch ${batch}`,
+    );
+    assertScaled(
+      fromPadded(await gpu.read(tz), h.nOut, batch, "z"),
+      want.z,
+      scale,
+      `spmm z batch ${batch}`,
+    );
+  }
+});
+
+gpuTest("spmmT matches float64 reference, plain and fused with relu'(z)", async (gpu, rng) => {
+  let t = 0;
+  for (const c of CASES) {
+    const h = c.make(rng);
+    const l = uploadCsr(gpu, h, c.name);
+    const v = Float64Array.from(h.values);
+    for (const batch of BATCHES) {
+      const tune = GATHER_TUNES[t++ % GATHER_TUNES.length];
+      const dy = asF32(rng.normal(h.nOut * batch));
+      const z = asF32(rng.normal(h.nIn * batch));
+      const tdy = upload(gpu, dy, h.nOut, batch, "dy");
+      const tz = upload(gpu, z, h.nIn, batch, "z");
+      const tdx = output(gpu, h.nIn, batch, "dx");
+      const tdx2 = output(gpu, h.nIn, batch, "dx2");
+      const rec = gpu.recorder();
+      spmmT(rec, { layer: l, dy: tdy, dx: tdx, batch, tune });
+      spmmT(rec, { layer: l, dy: tdy, dx: tdx2, z: tz, batch, activation: "relu", tune });
+      rec.submit();
+      const label = `spmmT ${c.name} batch ${batch} tune ${JSON.stringify(tune)}`;
+      const scale = spmmTRef(h, abs(v), abs(dy), batch);
+      assertScaled(
+        fromPadded(await gpu.read(tdx), h.nIn, batch, label),
+        spmmTRef(h, v, dy, batch),
+        scale,
+        label,
+      );
+      assertScaled(
+        fromPadded(await gpu.read(tdx2), h.nIn, batch, `${label} relu`),
+        spmmTRef(h, v, dy, batch, z, "relu"),
+        scale,
+        `${label} relu`,
+      );
+      for (const u of [tdy, tz, tdx, tdx2]) gpu.release(u);
+    }
+    releaseCsr(gpu, l);
+  }
+});
+
+gpuTest(
+  "sddmm matches float64 reference (overwrite and accumulate), padding ignored",
+  async (gpu, rng) => {
+    let t = 0;
+    for (const c of CASES) {
+      const h = c.make(rng);
+      const l = uploadCsr(gpu, h, c.name);
+      for (const batch of BATCHES) {
+        const tune = SDDMM_TUNES[t++ % SDDMM_TUNES.length];
+        const x = asF32(rng.normal(h.nIn * batch));
+        const dy = asF32(rng.normal(h.nOut * batch));
+        const prior = asF32(rng.normal(h.nnz));
+        const tx = upload(gpu, x, h.nIn, batch, "x");
+        const tdy = upload(gpu, dy, h.nOut, batch, "dy");
+        const tdv = gpu.tensor("f32", [h.nnz]);
+        gpu.poison(tdv);
+        const tacc = gpu.tensor("f32", [h.nnz], {
+          data: h.nnz ? Float32Array.from(prior) : undefined,
+        });
+        const rec = gpu.recorder();
+        sddmm(rec, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, tune });
+        sddmm(rec, { layer: l, x: tx, dy: tdy, dvalues: tacc, batch, tune, accumulate: true });
+        rec.submit();
+        const label = `sddmm ${c.name} batch ${batch} tune ${JSON.stringify(tune)}`;
+        const want = sddmmRef(h, x, dy, batch);
+        const scale = sddmmRef(h, abs(x), abs(dy), batch);
+        assertScaled(await gpu.read(tdv), want, scale, label);
+        assertScaled(
+          await gpu.read(tacc),
+          want.map((w, k) => w + prior[k]),
+          scale.map((s, k) => s + Math.abs(prior[k])),
+          `${label} accumulate`,
+        );
+        for (const u of [tx, tdy, tdv, tacc]) gpu.release(u);
+      }
+      releaseCsr(gpu, l);
+    }
+  },
+);
+
+gpuTest(
+  "spmm/spmmT fused non-ReLU activations (leaky_relu with a parameter, tanh)",
+  async (gpu, rng) => {
+    // Extra tolerance for the activation's own float32 evaluation: 2e-6·(1 + |want|).
+    const h = layer(rng, 37, 23, 0.3, { emptyOut: 1, denseOut: 2 });
+    const l = uploadCsr(gpu, h);
+    const v = Float64Array.from(h.values);
+    const batch = 13;
+    for (const [act, param] of [["leaky_relu", 0.1], ["tanh", undefined]] as const) {
+      const x = asF32(rng.normal(h.nIn * batch));
+      const dy = asF32(rng.normal(h.nOut * batch));
+      const zp = asF32(rng.normal(h.nIn * batch));
+      const tx = upload(gpu, x, h.nIn, batch, "x");
+      const tdy = upload(gpu, dy, h.nOut, batch, "dy");
+      const tzp = upload(gpu, zp, h.nIn, batch, "zp");
+      const ty = output(gpu, h.nOut, batch, "y");
+      const tz = output(gpu, h.nOut, batch, "z");
+      const tdx = output(gpu, h.nIn, batch, "dx");
+      const rec = gpu.recorder();
+      spmm(rec, { layer: l, x: tx, y: ty, z: tz, batch, activation: act, actParam: param });
+      spmmT(rec, { layer: l, dy: tdy, dx: tdx, z: tzp, batch, activation: act, actParam: param });
+      rec.submit();
+      const want = spmmRef(h, v, x, batch, undefined, act, param);
+      const scale = spmmAbsRef(h, v, x, batch);
+      const loose = (w: Float64Array, s: Float64Array) =>
+        s.map((u, n) => u + (2e-6 / REL) * (1 + Math.abs(w[n])));
+      assertScaled(
+        fromPadded(await gpu.read(tz), h.nOut, batch, "z"),
+        want.z,
+        scale,
+        `spmm ${act} z`,
+      );
+      assertScaled(
+        fromPadded(await gpu.read(ty), h.nOut, batch, "y"),
+        want.y,
+        loose(want.y, scale),
+        `spmm ${act} y`,
+      );
+      const wantDx = spmmTRef(h, v, dy, batch, zp, act, param);
+      const scaleDx = spmmTRef(h, abs(v), abs(dy), batch);
+      assertScaled(
+        fromPadded(await gpu.read(tdx), h.nIn, batch, "dx"),
+        wantDx,
+        loose(wantDx, scaleDx),
+        `spmmT ${act}'`,
+      );
+      for (const u of [tx, tdy, tzp, ty, tz, tdx]) gpu.release(u);
+    }
+  },
+);
+
+gpuTest("more than 65,535 rows: 2-D grids for spmm, spmmT and sddmm", async (gpu, rng) => {
+  const batch = 3;
+  const wide = layer(rng, 3, 70_001, 0.4); // spmm/sddmm: 70,001 output rows
+  const tall = layer(rng, 70_001, 3, 0.4); // spmmT: 70,001 input rows
+  const lw = uploadCsr(gpu, wide);
+  const lt = uploadCsr(gpu, tall);
+  const vw = Float64Array.from(wide.values);
+  const vt = Float64Array.from(tall.values);
+  const x = asF32(rng.normal(3 * batch));
+  const dyW = asF32(rng.normal(70_001 * batch));
+  const dyT = asF32(rng.normal(3 * batch));
+  const tx = upload(gpu, x, 3, batch, "x");
+  const tdyW = upload(gpu, dyW, 70_001, batch, "dyW");
+  const tdyT = upload(gpu, dyT, 3, batch, "dyT");
+  const ty = output(gpu, 70_001, batch, "y");
+  const tdx = output(gpu, 70_001, batch, "dx");
+  const tdv = gpu.tensor("f32", [wide.nnz]);
+  gpu.poison(tdv);
+  const rec = gpu.recorder();
+  spmm(rec, { layer: lw, x: tx, y: ty, batch });
+  spmmT(rec, { layer: lt, dy: tdyT, dx: tdx, batch });
+  sddmm(rec, { layer: lw, x: tx, dy: tdyW, dvalues: tdv, batch });
+  rec.submit();
+  assertScaled(
+    fromPadded(await gpu.read(ty), 70_001, batch, "y"),
+    spmmRef(wide, vw, x, batch).y,
+    spmmAbsRef(wide, vw, x, batch),
+    "spmm 2-D grid",
+  );
+  assertScaled(
+    fromPadded(await gpu.read(tdx), 70_001, batch, "dx"),
+    spmmTRef(tall, vt, dyT, batch),
+    spmmTRef(tall, abs(vt), abs(dyT), batch),
+    "spmmT 2-D grid",
+  );
+  assertScaled(
+    await gpu.read(tdv),
+    sddmmRef(wide, x, dyW, batch),
+    sddmmRef(wide, abs(x), abs(dyW), batch),
+    "sddmm 2-D grid",
+  );
+});
+
+gpuTest(
+  "loop bounds: sddmm splits long batches into dispatches; oversize layers refused",
+  async (gpu, rng) => {
+    // sg 1, ch 1: a row of 1000 nonzeros over 75 quads is 75,000 inner iterations in one
+    // invocation, over llvmpipe's cap: the wrapper must split the batch (64 quads per dispatch).
+    const h = layer(rng, 1000, 3, 0.01, { denseOut: 1 });
+    if (maxRowLengths(h).out !== 1000) throw new Error("test layer: row 1 should be dense");
+    const batch = 300;
+    const tune = { sg: 1, ch: 1 };
+    if (sddmmQuadsPerDispatch(1000, tune) !== 64) {
+      throw new Error(
+        `quads ${sddmmQuadsPerDispatch(1000, tune)}`,
+      );
+    }
+    const l = uploadCsr(gpu, h);
+    const x = asF32(rng.normal(h.nIn * batch));
+    const dy = asF32(rng.normal(h.nOut * batch));
+    const tx = upload(gpu, x, h.nIn, batch, "x");
+    const tdy = upload(gpu, dy, h.nOut, batch, "dy");
+    const tdv = gpu.tensor("f32", [h.nnz]);
+    gpu.poison(tdv);
+    const rec = gpu.recorder();
+    sddmm(rec, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, tune });
+    if (rec.dispatches !== 2) throw new Error(`expected 2 dispatches, got ${rec.dispatches}`);
+    rec.submit();
+    assertScaled(
+      await gpu.read(tdv),
+      sddmmRef(h, x, dy, batch),
+      sddmmRef(h, abs(x), abs(dy), batch),
+      "sddmm split",
+    );
+
+    const expectError = (f: () => void, what: string) => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof FiligreeError) return;
+        throw e;
+      }
+      throw new Error(`expected FiligreeError: ${what}`);
+    };
+    const big = uploadCsr(gpu, csrFromCoo(70_000, 2, [0], [1], [1]));
+    const bigT = uploadCsr(gpu, csrFromCoo(2, 70_000, [0], [1], [1]));
+    const a = gpu.tensor("f32", [70_000 * 4]);
+    const b = gpu.tensor("f32", [70_000 * 4]);
+    const r = gpu.recorder();
+    expectError(
+      () => spmm(r, { layer: big, x: a, y: b, batch: 1 }),
+      "spmm nIn over the loop bound",
+    );
+    expectError(
+      () => spmmT(r, { layer: bigT, dy: a, dx: b, batch: 1 }),
+      "spmmT nOut over the loop bound",
+    );
+    expectError(
+      () => spmmT(r, { layer: l, dy: tdy, dx: tx, batch, activation: "relu" }),
+      "spmmT relu without z",
+    );
+    expectError(() => spmm(r, { layer: l, x: tx, y: tdy, batch: batch + 4 }), "spmm x too small");
+    expectError(() => spmm(r, { layer: l, x: tx, y: tx, batch }), "spmm x aliasing y");
+    expectError(() => spmm(r, { layer: l, x: tx, y: a, batch, tune: { vb: 5 } }), "spmm vb 5");
+    expectError(
+      () => sddmm(r, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, tune: { ch: 9 } }),
+      "sddmm ch 9",
+    );
+    expectError(() => spmm(r, { layer: l, x: tx, y: a, batch: 0 }), "batch 0");
+    expectError(
+      () => spmm(r, { layer: l, x: tx, y: a, batch, activation: "nope" }),
+      "unknown activation",
+    );
+    if (r.dispatches !== 0) throw new Error("a refused call dispatched");
+  },
+);
+
+gpuTest(
+  "gradients: finite differences of the float64 references, then GPU vs reference",
+  async (gpu, rng) => {
+    const h = layer(rng, 17, 11, 0.35, { emptyOut: 4, denseOut: 2 });
+    const batch = 7;
+    const v = Float64Array.from(h.values);
+    const rowSums = (d: Float64Array, rows: number) => {
+      const s = new Float64Array(rows);
+      for (let j = 0; j < rows; j++) for (let b = 0; b < batch; b++) s[j] += d[j * batch + b];
+      return s;
+    };
+    // Linear layer: d/dx, d/dvalues, d/dbias of sum(y · dOut), y = Wᵀx + bias.
+    gradCheck(
+      ([x, vals, bias]) => spmmRef(h, vals, x, batch, bias).y,
+      (
+        [x, vals],
+        dOut,
+      ) => [spmmTRef(h, vals, dOut, batch), sddmmRef(h, x, dOut, batch), rowSums(dOut, h.nOut)],
+      [rng.normal(h.nIn * batch), rng.normal(h.nnz), rng.normal(h.nOut)],
+      { rng, label: "spmm linear", samples: 40 },
+    );
+    // Fused chain: y = relu(Wᵀ relu(z0)); d/dz0 is spmmT with relu'(z0) fused, d/dvalues is sddmm
+    // at x = relu(z0) with dz = dOut · relu'(z).
+    const relu = (a: Float64Array) => a.map((u) => Math.max(u, 0));
+    const chainGrads = (z0: Float64Array, vals: Float64Array, dOut: Float64Array) => {
+      const { z } = spmmRef(h, vals, relu(z0), batch);
+      const dz = dOut.map((d, n) => (z[n] > 0 ? d : 0));
+      return {
+        dz,
+        dz0: spmmTRef(h, vals, dz, batch, z0, "relu"),
+        dv: sddmmRef(h, relu(z0), dz, batch),
+      };
+    };
+    gradCheck(
+      ([z0, vals]) => spmmRef(h, vals, relu(z0), batch, undefined, "relu").y,
+      ([z0, vals], dOut) => {
+        const g = chainGrads(z0, vals, dOut);
+        return [g.dz0, g.dv];
+      },
+      [rng.normal(h.nIn * batch), rng.normal(h.nnz)],
+      { rng, label: "spmm relu chain", samples: 40 },
+    );
+
+    // GPU backward kernels against the checked reference gradients.
+    const z0 = asF32(rng.normal(h.nIn * batch));
+    const dOut = asF32(rng.normal(h.nOut * batch));
+    const g = chainGrads(z0, v, dOut);
+    const dz = asF32(g.dz);
+    const x = relu(z0);
+    const l = uploadCsr(gpu, h);
+    const tz0 = upload(gpu, z0, h.nIn, batch, "z0");
+    const tx = upload(gpu, x, h.nIn, batch, "x");
+    const tdz = upload(gpu, dz, h.nOut, batch, "dz");
+    const tdz0 = output(gpu, h.nIn, batch, "dz0");
+    const tdv = gpu.tensor("f32", [h.nnz]);
+    gpu.poison(tdv);
+    const rec = gpu.recorder();
+    spmmT(rec, { layer: l, dy: tdz, dx: tdz0, z: tz0, batch, activation: "relu" });
+    sddmm(rec, { layer: l, x: tx, dy: tdz, dvalues: tdv, batch });
+    rec.submit();
+    assertScaled(
+      fromPadded(await gpu.read(tdz0), h.nIn, batch, "dz0"),
+      spmmTRef(h, v, dz, batch, z0, "relu"),
+      spmmTRef(h, abs(v), abs(dz), batch),
+      "GPU spmmT vs reference gradient",
+    );
+    assertScaled(
+      await gpu.read(tdv),
+      sddmmRef(h, x, dz, batch),
+      sddmmRef(h, x, abs(dz), batch),
+      "GPU sddmm vs reference",
+    );
+  },
+);
