@@ -26,6 +26,37 @@ export interface TapeEntry {
 /** The list of ops executed in a forward pass, replayed backwards. */
 export class Tape {
   readonly entries: TapeEntry[] = [];
+  #grads = new WeakMap<object, unknown>();
+  #produced = new WeakSet<object>();
+
+  /**
+   * The persistent gradient buffer of an activation (allocated on first use by `alloc`), so
+   * the backward pass of every step writes into the same buffers.
+   */
+  gradFor<T>(act: object, alloc: () => T): T {
+    let g = this.#grads.get(act) as T | undefined;
+    if (g === undefined) {
+      g = alloc();
+      this.#grads.set(act, g);
+    }
+    return g;
+  }
+
+  /** Marks an activation as produced by a recorded op (so its producer needs its gradient). */
+  markProduced(act: object): void {
+    this.#produced.add(act);
+  }
+
+  /** Whether an activation came from a recorded op (data inputs need no gradient). */
+  requiresGrad(act: object): boolean {
+    return this.#produced.has(act);
+  }
+
+  /** Starts a new step: forgets which activations were produced (keeps gradient buffers). */
+  reset(): void {
+    this.entries.length = 0;
+    this.#produced = new WeakSet();
+  }
 
   /** Records an op's backward. */
   push(name: string, backward: () => void): void {

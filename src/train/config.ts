@@ -43,6 +43,7 @@ export const TrainConfigSchema = z.object({
   dropout: z.number().min(0).lt(1).default(0),
   /** Which layers are sparse: "hidden" (all but the output layer) or "all". */
   sparseLayers: z.enum(["hidden", "all"]).default("hidden"),
+  weightInit: z.enum(["he", "xavier", "set"]).default("he"),
   loss: z.enum(LOSSES).default("xent"),
   outputActivation: z.enum(["identity", "sigmoid"]).default("identity"),
 

@@ -1,0 +1,400 @@
+/**
+ * Layers: each records its forward dispatches and pushes its backward onto the tape. Buffers
+ * (activations, gradients, scratch) are allocated once per batch size and reused every step.
+ *
+ * - {@link SparseLinear}: truly sparse (CSR, both orientations over one value array); forward
+ *   fuses bias + activation into the SpMM store, weight gradient by SDDMM at the nonzeros only.
+ * - {@link Linear}: dense `[in][out]` weights, register-blocked matmul in the three layouts.
+ * - {@link BatchNorm}, {@link LayerNorm}, {@link Activation} (any kernel-library activation),
+ *   {@link SReLU} (learnable per-neuron thresholds/slopes), {@link Dropout}.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { Linear } from "./layers.ts";
+ * import { DataRng } from "../data/random.ts";
+ * const gpu = await getGpu();
+ * const lin = new Linear(gpu, "fc", 4, 3, { activation: "relu", rng: new DataRng(1) });
+ * console.log(lin.params.map((p) => p.name)); // ["fc.weight", "fc.bias"]
+ * ```
+ * @module
+ */
+import { FiligreeError, type Gpu, type Recorder, roundUp4, type Tensor } from "../gpu/mod.ts";
+import { biasAdd, biasGrad } from "../kernels/bias.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { activationBackward, activationForward, sreluBackward, sreluForward, sreluInitParams } from "../kernels/activation.ts";
+import { activationId, activationParam } from "../kernels/activation_ids.ts";
+import { dropoutBackward, dropoutForward } from "../kernels/dropout.ts";
+import {
+  batchNormBackward,
+  batchNormForwardEval,
+  batchNormForwardTrain,
+  layerNormBackward,
+  layerNormForward,
+} from "../kernels/norm.ts";
+import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
+import type { CsrLayer } from "../sparse/csr.ts";
+import type { DataRng } from "../data/random.ts";
+import { type Act, ActCache } from "./act.ts";
+import type { Tape } from "./tape.ts";
+
+/** A trainable tensor and its gradient. */
+export interface Param {
+  name: string;
+  value: Tensor;
+  grad: Tensor;
+  /** "weight" for weight matrices (sparse values included), else "bias" / "norm" / "act". */
+  kind: "weight" | "bias" | "norm" | "act";
+  /** Set for the value array of a sparse layer. */
+  sparse?: SparseLinear;
+}
+
+/** What a layer needs to record a step. */
+export interface StepContext {
+  rec: Recorder;
+  /** null in evaluation mode. */
+  tape: Tape | null;
+  /** Uniform with the dropout RNG (seed, step) of this step. */
+  dropoutRng?: GPUBuffer;
+}
+
+/** A layer of a feed-forward model. */
+export interface Layer {
+  readonly name: string;
+  readonly params: Param[];
+  /** Output features for `inFeatures` inputs. */
+  readonly outFeatures: number;
+  forward(ctx: StepContext, x: Act): Act;
+}
+
+function gradOf(tape: Tape, cache: ActCache, act: Act, name: string): Act {
+  return tape.gradFor(act, () => cache.get(`grad:${name}`, act.rows, act.batch));
+}
+
+/** A fused-activation choice: a kernel-library activation name and its parameter. */
+export interface ActivationSpec {
+  activation?: string;
+  activationParam?: number;
+}
+
+/** Fully-connected layer with dense weights `[in][out]`. */
+export class Linear implements Layer {
+  readonly params: Param[];
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly cache: ActCache;
+  readonly act: string;
+  readonly actParam: number;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: ActivationSpec & { rng: DataRng; init?: "he" | "xavier" | "set" },
+  ) {
+    this.act = opts.activation ?? "identity";
+    activationId(this.act);
+    this.actParam = activationParam(this.act, opts.activationParam);
+    const w = new Float32Array(inFeatures * outFeatures);
+    const std = initStd(opts.init ?? "he", inFeatures, outFeatures);
+    for (let i = 0; i < w.length; i++) w[i] = opts.rng.normal() * std;
+    this.weight = gpu.tensor("f32", [inFeatures, outFeatures], { data: w, label: `${name}.weight` });
+    this.bias = gpu.tensor("f32", [outFeatures], { zero: true, label: `${name}.bias` });
+    this.params = [
+      { name: `${name}.weight`, value: this.weight, grad: gpu.tensor("f32", [inFeatures, outFeatures], { zero: true }), kind: "weight" },
+      { name: `${name}.bias`, value: this.bias, grad: gpu.tensor("f32", [outFeatures], { zero: true }), kind: "bias" },
+    ];
+    this.cache = new ActCache(gpu, name);
+  }
+
+  forward(ctx: StepContext, x: Act): Act {
+    const { rec } = ctx;
+    const B = x.batch;
+    const ld = roundUp4(x.batch);
+    const mm = this.cache.get("mm", this.outFeatures, B);
+    const z = this.cache.get("z", this.outFeatures, B);
+    // Y[out][ld] = Wᵀ·X: A = W stored [in][out] read transposed.
+    matmul(rec, { a: this.weight, b: x.t, c: mm.t, m: this.outFeatures, n: ld, k: this.inFeatures, transA: true, ldb: ld, ldc: ld });
+    biasAdd(rec, { x: mm.t, bias: this.bias, y: z.t, rows: this.outFeatures, batch: B });
+    let y = z;
+    if (this.act !== "identity") {
+      y = this.cache.get("y", this.outFeatures, B);
+      activationForward(rec, { z: z.t, y: y.t, rows: this.outFeatures, batch: B, activation: this.act, param: this.actParam });
+    }
+    const tape = ctx.tape;
+    if (tape) {
+      tape.markProduced(y);
+      const needDx = tape.requiresGrad(x);
+      tape.push(this.name, () => {
+        let dz = gradOf(tape, this.cache, y, "y");
+        if (this.act !== "identity") {
+          const g = this.cache.get("dz", this.outFeatures, B);
+          activationBackward(rec, { z: z.t, dy: dz.t, dz: g.t, rows: this.outFeatures, batch: B, activation: this.act, param: this.actParam });
+          dz = g;
+        }
+        // dW[in][out] = X·dZᵀ (padding columns are zero on both sides).
+        matmul(rec, { a: x.t, b: dz.t, c: this.params[0].grad, m: this.inFeatures, n: this.outFeatures, k: ld, transB: true, lda: ld, ldb: ld });
+        biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
+        if (needDx) {
+          const dx = gradOf(tape, this.cache, x, "x");
+          // dX[in][ld] = W·dZ.
+          matmul(rec, { a: this.weight, b: dz.t, c: dx.t, m: this.inFeatures, n: ld, k: this.outFeatures, ldb: ld, ldc: ld });
+        }
+      });
+    }
+    return y;
+  }
+}
+
+/** Standard deviation of the initial weights for a fan-in (sparse layers pass their mean fan-in). */
+export function initStd(init: "he" | "xavier" | "set", fanIn: number, fanOut: number): number {
+  switch (init) {
+    case "he":
+      return Math.sqrt(2 / Math.max(1, fanIn));
+    case "xavier":
+      return Math.sqrt(2 / Math.max(1, fanIn + fanOut));
+    case "set":
+      return 0.1; // the SET reference tutorial: randn()/10
+  }
+}
+
+/** Sparse fully-connected layer in CSR storage (memory and work proportional to nnz). */
+export class SparseLinear implements Layer {
+  readonly params: Param[];
+  readonly bias: Tensor;
+  readonly cache: ActCache;
+  readonly act: string;
+  readonly actParam: number;
+  /** Step at which each nonzero was last grown (values order); maintained by topology updates. */
+  bornStep: Tensor;
+  /** Per-nonzero arrays that topology updates must permute with the values (optimizer state, ...). */
+  readonly perNonzero: Tensor[] = [];
+  /** The last training batch's input and pre-activation gradient (RigL's dense gradient). */
+  lastBatch: { x: Act; dz: Act } | null = null;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    public csr: CsrLayer,
+    opts: ActivationSpec & { init?: "he" | "xavier" | "set" },
+  ) {
+    this.act = opts.activation ?? "identity";
+    activationId(this.act);
+    this.actParam = activationParam(this.act, opts.activationParam);
+    this.bias = gpu.tensor("f32", [csr.nOut], { zero: true, label: `${name}.bias` });
+    this.bornStep = gpu.tensor("u32", [Math.max(1, csr.values.size)], { zero: true, label: `${name}.born` });
+    this.params = [
+      { name: `${name}.values`, value: csr.values, grad: gpu.tensor("f32", [csr.values.size], { zero: true }), kind: "weight", sparse: this },
+      { name: `${name}.bias`, value: this.bias, grad: gpu.tensor("f32", [csr.nOut], { zero: true }), kind: "bias" },
+    ];
+    this.cache = new ActCache(gpu, name);
+  }
+
+  get inFeatures(): number {
+    return this.csr.nIn;
+  }
+  get outFeatures(): number {
+    return this.csr.nOut;
+  }
+
+  forward(ctx: StepContext, x: Act): Act {
+    const { rec } = ctx;
+    const B = x.batch;
+    if (x.rows !== this.csr.nIn) throw new FiligreeError(`${this.name}: input has ${x.rows} features, layer expects ${this.csr.nIn}`);
+    const z = this.cache.get("z", this.outFeatures, B);
+    const fused = this.act !== "identity";
+    const y = fused ? this.cache.get("y", this.outFeatures, B) : z;
+    spmm(rec, {
+      layer: this.csr,
+      x: x.t,
+      z: fused ? z.t : undefined,
+      y: y.t,
+      batch: B,
+      bias: this.bias,
+      activation: this.act,
+      actParam: this.actParam,
+    });
+    const tape = ctx.tape;
+    if (tape) {
+      tape.markProduced(y);
+      const needDx = tape.requiresGrad(x);
+      tape.push(this.name, () => {
+        let dz = gradOf(tape, this.cache, y, "y");
+        if (fused) {
+          const g = this.cache.get("dz", this.outFeatures, B);
+          activationBackward(rec, { z: z.t, dy: dz.t, dz: g.t, rows: this.outFeatures, batch: B, activation: this.act, param: this.actParam });
+          dz = g;
+        }
+        this.lastBatch = { x, dz };
+        sddmm(rec, { layer: this.csr, x: x.t, dy: dz.t, dvalues: this.params[0].grad, batch: B });
+        biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
+        if (needDx) {
+          const dx = gradOf(tape, this.cache, x, "x");
+          spmmT(rec, { layer: this.csr, dy: dz.t, dx: dx.t, batch: B });
+        }
+      });
+    }
+    return y;
+  }
+}
+
+/** An element-wise activation from the kernel library (when it cannot be fused). */
+export class Activation implements Layer {
+  readonly params: Param[] = [];
+  readonly cache: ActCache;
+  readonly param: number;
+  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly activation: string, param?: number) {
+    activationId(activation);
+    this.param = activationParam(activation, param);
+    this.cache = new ActCache(gpu, name);
+  }
+  forward(ctx: StepContext, x: Act): Act {
+    const y = this.cache.get("y", x.rows, x.batch);
+    activationForward(ctx.rec, { z: x.t, y: y.t, rows: x.rows, batch: x.batch, activation: this.activation, param: this.param });
+    const tape = ctx.tape;
+    if (tape) {
+      tape.markProduced(y);
+      if (tape.requiresGrad(x)) {
+        tape.push(this.name, () => {
+          const dy = gradOf(tape, this.cache, y, "y");
+          const dx = gradOf(tape, this.cache, x, "x");
+          activationBackward(ctx.rec, { z: x.t, dy: dy.t, dz: dx.t, rows: x.rows, batch: x.batch, activation: this.activation, param: this.param });
+        });
+      }
+    }
+    return y;
+  }
+}
+
+/** SReLU with learnable per-neuron (t_l, a_l, t_r, a_r), packed `[4][rows]`. */
+export class SReLU implements Layer {
+  readonly params: Param[];
+  readonly cache: ActCache;
+  readonly values: Tensor;
+  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number) {
+    this.values = gpu.tensor("f32", [4 * outFeatures], { data: sreluInitParams(outFeatures), label: `${name}.srelu` });
+    this.params = [{ name: `${name}.srelu`, value: this.values, grad: gpu.tensor("f32", [4 * outFeatures], { zero: true }), kind: "act" }];
+    this.cache = new ActCache(gpu, name);
+  }
+  forward(ctx: StepContext, x: Act): Act {
+    const y = this.cache.get("y", x.rows, x.batch);
+    sreluForward(ctx.rec, { z: x.t, params: this.values, y: y.t, rows: x.rows, batch: x.batch });
+    const tape = ctx.tape;
+    if (tape) {
+      tape.markProduced(y);
+      const needDx = tape.requiresGrad(x);
+      tape.push(this.name, () => {
+        const dy = gradOf(tape, this.cache, y, "y");
+        const dx = needDx ? gradOf(tape, this.cache, x, "x").t : undefined;
+        sreluBackward(ctx.rec, { z: x.t, dy: dy.t, params: this.values, dz: dx, dparams: this.params[0].grad, rows: x.rows, batch: x.batch });
+      });
+    }
+    return y;
+  }
+}
+
+/** Batch normalization over the batch (training: batch statistics; eval: running statistics). */
+export class BatchNorm implements Layer {
+  readonly params: Param[];
+  readonly cache: ActCache;
+  readonly gamma: Tensor;
+  readonly beta: Tensor;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+    const n = outFeatures;
+    this.gamma = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(1), label: `${name}.gamma` });
+    this.beta = gpu.tensor("f32", [n], { zero: true, label: `${name}.beta` });
+    this.runningMean = gpu.tensor("f32", [n], { zero: true, label: `${name}.running_mean` });
+    this.runningVar = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(1), label: `${name}.running_var` });
+    this.params = [
+      { name: `${name}.gamma`, value: this.gamma, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
+      { name: `${name}.beta`, value: this.beta, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
+    ];
+    this.cache = new ActCache(gpu, name);
+  }
+  forward(ctx: StepContext, x: Act): Act {
+    const n = this.outFeatures;
+    const y = this.cache.get("y", x.rows, x.batch);
+    const tape = ctx.tape;
+    if (!tape) {
+      batchNormForwardEval(ctx.rec, { x: x.t, gamma: this.gamma, beta: this.beta, runningMean: this.runningMean, runningVar: this.runningVar, y: y.t, rows: n, batch: x.batch, eps: this.eps });
+      return y;
+    }
+    const saveMean = this.cache.scratch("mean", n);
+    const saveInvStd = this.cache.scratch("invstd", n);
+    batchNormForwardTrain(ctx.rec, {
+      x: x.t, gamma: this.gamma, beta: this.beta, y: y.t, saveMean, saveInvStd,
+      runningMean: this.runningMean, runningVar: this.runningVar, rows: n, batch: x.batch, eps: this.eps, momentum: this.momentum,
+    });
+    tape.markProduced(y);
+    tape.push(this.name, () => {
+      const dy = gradOf(tape, this.cache, y, "y");
+      const dx = gradOf(tape, this.cache, x, "x");
+      batchNormBackward(ctx.rec, { x: x.t, gamma: this.gamma, dy: dy.t, saveMean, saveInvStd, dx: dx.t, dgamma: this.params[0].grad, dbeta: this.params[1].grad, rows: n, batch: x.batch });
+    });
+    return y;
+  }
+}
+
+/** Layer normalization over the features of each sample. */
+export class LayerNorm implements Layer {
+  readonly params: Param[];
+  readonly cache: ActCache;
+  readonly gamma: Tensor;
+  readonly beta: Tensor;
+  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly eps = 1e-5) {
+    const n = outFeatures;
+    this.gamma = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(1), label: `${name}.gamma` });
+    this.beta = gpu.tensor("f32", [n], { zero: true, label: `${name}.beta` });
+    this.params = [
+      { name: `${name}.gamma`, value: this.gamma, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
+      { name: `${name}.beta`, value: this.beta, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
+    ];
+    this.cache = new ActCache(gpu, name);
+  }
+  forward(ctx: StepContext, x: Act): Act {
+    const n = this.outFeatures;
+    const y = this.cache.get("y", x.rows, x.batch);
+    const ld = roundUp4(x.batch);
+    const saveMean = this.cache.scratch(`mean${ld}`, ld);
+    const saveInvStd = this.cache.scratch(`invstd${ld}`, ld);
+    layerNormForward(ctx.rec, { x: x.t, gamma: this.gamma, beta: this.beta, y: y.t, saveMean, saveInvStd, rows: n, batch: x.batch, eps: this.eps });
+    const tape = ctx.tape;
+    if (tape) {
+      tape.markProduced(y);
+      tape.push(this.name, () => {
+        const dy = gradOf(tape, this.cache, y, "y");
+        const dx = gradOf(tape, this.cache, x, "x");
+        layerNormBackward(ctx.rec, { x: x.t, gamma: this.gamma, dy: dy.t, saveMean, saveInvStd, dx: dx.t, dgamma: this.params[0].grad, dbeta: this.params[1].grad, rows: n, batch: x.batch });
+      });
+    }
+    return y;
+  }
+}
+
+/** Inverted dropout; identity in evaluation mode. The mask is recomputed in backward from (seed, step, stream). */
+export class Dropout implements Layer {
+  readonly params: Param[] = [];
+  readonly cache: ActCache;
+  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly p: number, readonly stream: number) {
+    this.cache = new ActCache(gpu, name);
+  }
+  forward(ctx: StepContext, x: Act): Act {
+    const tape = ctx.tape;
+    if (!tape || this.p === 0) return x;
+    if (!ctx.dropoutRng) throw new FiligreeError(`${this.name}: training step without a dropout RNG uniform`);
+    const y = this.cache.get("y", x.rows, x.batch);
+    dropoutForward(ctx.rec, { x: x.t, y: y.t, rows: x.rows, batch: x.batch, p: this.p, rng: ctx.dropoutRng, stream: this.stream });
+    tape.markProduced(y);
+    if (tape.requiresGrad(x)) {
+      tape.push(this.name, () => {
+        const dy = gradOf(tape, this.cache, y, "y");
+        const dx = gradOf(tape, this.cache, x, "x");
+        dropoutBackward(ctx.rec, { dy: dy.t, dx: dx.t, rows: x.rows, batch: x.batch, p: this.p, rng: ctx.dropoutRng, stream: this.stream });
+      });
+    }
+    return y;
+  }
+}

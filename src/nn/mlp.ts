@@ -1,0 +1,138 @@
+/**
+ * The MLP builder: `hidden` widths, an activation, normalization before or after it, dropout,
+ * and which layers are sparse (all hidden layers by default; the output layer stays dense).
+ * When no normalization sits between a sparse layer and its activation, bias + activation are
+ * fused into the SpMM store.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { buildMlp } from "./mlp.ts";
+ * const gpu = await getGpu();
+ * const m = buildMlp(gpu, { inputs: 20, classes: 3, hidden: [16], activation: "relu", norm: "none",
+ *   normPlacement: "before", dropout: 0, densities: [0.5], seed: 1, init: "he" });
+ * console.log(m.layers.map((l) => l.name)); // ["fc1", "out"]
+ * ```
+ * @module
+ */
+import { FiligreeError, type Gpu } from "../gpu/mod.ts";
+import { DataRng, deriveSeed } from "../data/random.ts";
+import { type CsrLayer, randomMask, csrFromCoo, uploadCsr } from "../sparse/csr.ts";
+import { allReluSlope } from "../kernels/activation_ids.ts";
+import type { Act } from "./act.ts";
+import {
+  Activation,
+  BatchNorm,
+  Dropout,
+  initStd,
+  type Layer,
+  LayerNorm,
+  Linear,
+  type Param,
+  SparseLinear,
+  SReLU,
+  type StepContext,
+} from "./layers.ts";
+
+/** Everything that defines an MLP's structure. */
+export interface MlpSpec {
+  inputs: number;
+  classes: number;
+  hidden: number[];
+  activation: string;
+  activationParam?: number;
+  norm: "none" | "batch" | "layer";
+  normPlacement: "before" | "after";
+  dropout: number;
+  /** Density of each weight layer (hidden.length + 1 entries, or hidden.length: output dense); 1 = dense Linear. */
+  densities: number[];
+  seed: number;
+  init: "he" | "xavier" | "set";
+}
+
+/** A feed-forward model: a sequence of layers. */
+export class Sequential {
+  constructor(readonly layers: Layer[], readonly spec: MlpSpec) {}
+
+  /** All trainable parameters in a fixed order (checkpoint and optimizer order). */
+  get params(): Param[] {
+    return this.layers.flatMap((l) => l.params);
+  }
+
+  /** The sparse layers (topology updates act on these). */
+  get sparseLayers(): SparseLinear[] {
+    return this.layers.filter((l): l is SparseLinear => l instanceof SparseLinear);
+  }
+
+  /** Records the forward pass; with a tape in `ctx`, also records what backward needs. */
+  forward(ctx: StepContext, x: Act): Act {
+    let h = x;
+    for (const l of this.layers) h = l.forward(ctx, h);
+    return h;
+  }
+
+  /** Nonzero weights per weight layer (sparse: nnz; dense: all). */
+  weightCounts(): number[] {
+    return this.layers.flatMap((l) =>
+      l instanceof SparseLinear ? [l.csr.nnz] : l instanceof Linear ? [l.inFeatures * l.outFeatures] : []
+    );
+  }
+}
+
+/** Builds a sparse CSR layer with a random mask at `density` and initial values. */
+export function makeSparseLayer(
+  gpu: Gpu,
+  nIn: number,
+  nOut: number,
+  density: number,
+  rng: DataRng,
+  init: "he" | "xavier" | "set",
+  label: string,
+): CsrLayer {
+  const mask = randomMask(nIn, nOut, density, rng);
+  if (mask.rows.length === 0) throw new FiligreeError(`${label}: density ${density} leaves no weights in a ${nIn}x${nOut} layer`);
+  const fanIn = Math.max(1, density * nIn);
+  const std = initStd(init, fanIn, density * nOut);
+  const vals = new Float32Array(mask.rows.length);
+  for (let i = 0; i < vals.length; i++) vals[i] = rng.normal() * std;
+  return uploadCsr(gpu, csrFromCoo(nIn, nOut, mask.rows, mask.cols, vals), label);
+}
+
+/** Builds the MLP described by `spec`. */
+export function buildMlp(gpu: Gpu, spec: MlpSpec): Sequential {
+  const widths = [spec.inputs, ...spec.hidden, spec.classes];
+  const nLayers = widths.length - 1;
+  if (spec.densities.length !== nLayers && spec.densities.length !== nLayers - 1) {
+    throw new FiligreeError(`densities: expected ${nLayers} or ${nLayers - 1} entries, got ${spec.densities.length}`);
+  }
+  const layers: Layer[] = [];
+  for (let l = 0; l < nLayers; l++) {
+    const nIn = widths[l], nOut = widths[l + 1];
+    const isOut = l === nLayers - 1;
+    const density = spec.densities[l] ?? 1;
+    const rng = new DataRng(deriveSeed(spec.seed, 1000 + l));
+    const name = isOut ? "out" : `fc${l + 1}`;
+    const act = isOut ? "identity" : spec.activation;
+    const actParam = act === "all_relu" ? allReluSlope(l, spec.activationParam ?? 0.6) : spec.activationParam;
+    const normBefore = !isOut && spec.norm !== "none" && spec.normPlacement === "before";
+    const normAfter = !isOut && spec.norm !== "none" && spec.normPlacement === "after";
+    const srelu = act === "srelu";
+    // Fuse the activation into the linear layer unless a norm sits in between or it is SReLU.
+    const fuse = !normBefore && !srelu;
+    const linAct = fuse ? { activation: act, activationParam: actParam } : { activation: "identity" };
+    if (density < 1) {
+      const csr = makeSparseLayer(gpu, nIn, nOut, density, rng, spec.init, name);
+      layers.push(new SparseLinear(gpu, name, csr, linAct));
+    } else {
+      layers.push(new Linear(gpu, name, nIn, nOut, { ...linAct, rng, init: spec.init }));
+    }
+    if (isOut) break;
+    const norm = () => spec.norm === "batch" ? new BatchNorm(gpu, `${name}.bn`, nOut) : new LayerNorm(gpu, `${name}.ln`, nOut);
+    if (normBefore) layers.push(norm());
+    if (srelu) layers.push(new SReLU(gpu, `${name}.srelu`, nOut));
+    else if (!fuse) layers.push(new Activation(gpu, `${name}.act`, nOut, act, actParam));
+    if (normAfter) layers.push(norm());
+    if (spec.dropout > 0) layers.push(new Dropout(gpu, `${name}.drop`, nOut, spec.dropout, l + 1));
+  }
+  return new Sequential(layers, spec);
+}
