@@ -12,6 +12,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { FiligreeError } from "../src/gpu/errors.ts";
 import { infoCommand } from "./info.ts";
+import { trainCommand } from "./train.ts";
 
 /** Runs an async action, turning user errors into one-line messages and exit codes. */
 export async function guarded(action: () => Promise<void>): Promise<void> {
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
       Deno.exit(err.exitCode === 0 ? 0 : 2);
     });
   program.addCommand(infoCommand());
+  program.addCommand(trainCommand());
   return program as unknown as Command;
 }
 

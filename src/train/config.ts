@@ -69,7 +69,7 @@ export const TrainConfigSchema = z.object({
   momentum: z.number().min(0).lt(1).default(0.9),
   nesterov: z.boolean().default(false),
   weightDecay: z.number().min(0).default(2e-4),
-  epochs: positiveInt.default(10),
+  epochs: positiveInt.default(5),
   batchSize: positiveInt.default(128),
   seed: z.number().int().min(0).default(0),
   out: z.string().optional(),
