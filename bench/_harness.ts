@@ -28,6 +28,8 @@ export interface KernelBenchCase {
   flops?: number;
   /** Bytes moved per call (reports GB/s). */
   bytes?: number;
+  /** Items (elements, nonzeros, samples…) processed per call (reports M items/s). */
+  items?: number;
   /** Builds inputs once; returns a function that records one call. */
   setup: (gpu: Gpu) => Promise<(rec: Recorder) => void> | ((rec: Recorder) => void);
   /** Target pass length in ms used to choose the repetition count (default 60). */
@@ -41,6 +43,8 @@ export interface KernelBenchResult {
   ms: number;
   gflops?: number;
   gbps?: number;
+  /** Millions of items per second (when the case gave `items`). */
+  mitems?: number;
   reps: number;
   adapter: string;
   backend: string;
@@ -115,6 +119,7 @@ export function kernelBench(c: KernelBenchCase): void {
         reps,
         gflops: c.flops !== undefined ? c.flops / (ms * 1e6) : undefined,
         gbps: c.bytes !== undefined ? c.bytes / (ms * 1e6) : undefined,
+        mitems: c.items !== undefined ? c.items / (ms * 1e3) : undefined,
         adapter: gpu.info.description || gpu.info.vendor,
         backend: gpu.backend,
       });

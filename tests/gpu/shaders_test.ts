@@ -11,11 +11,13 @@ function isKernelDef(v: unknown): v is KernelDef {
 
 async function allKernelDefs(): Promise<KernelDef[]> {
   const defs: KernelDef[] = [];
-  const dir = new URL("../../src/kernels/", import.meta.url);
-  for (const e of [...Deno.readDirSync(dir)].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!e.name.endsWith(".ts") || e.name.endsWith("_ref.ts")) continue;
-    const mod = await import(new URL(e.name, dir).href);
-    for (const v of Object.values(mod)) if (isKernelDef(v)) defs.push(v);
+  for (const sub of ["kernels", "sparse", "data"]) {
+    const dir = new URL(`../../src/${sub}/`, import.meta.url);
+    for (const e of [...Deno.readDirSync(dir)].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!e.name.endsWith(".ts") || e.name.endsWith("_ref.ts")) continue;
+      const mod = await import(new URL(e.name, dir).href);
+      for (const v of Object.values(mod)) if (isKernelDef(v)) defs.push(v);
+    }
   }
   return defs;
 }
