@@ -18,10 +18,21 @@ export * from "./src/gpu/mod.ts";
 export { biasAdd, biasGrad } from "./src/kernels/bias.ts";
 export { matmul } from "./src/kernels/matmul.ts";
 export { sddmm, spmm, spmmT } from "./src/kernels/sparse.ts";
-export { activationBackward, activationForward, sreluBackward, sreluForward } from "./src/kernels/activation.ts";
+export {
+  activationBackward,
+  activationForward,
+  sreluBackward,
+  sreluForward,
+} from "./src/kernels/activation.ts";
 export { ACTIVATION_IDS, ACTIVATION_NAMES, activationId } from "./src/kernels/activation_ids.ts";
 export { dropoutBackward, dropoutForward } from "./src/kernels/dropout.ts";
-export { batchNormBackward, batchNormForwardEval, batchNormForwardTrain, layerNormBackward, layerNormForward } from "./src/kernels/norm.ts";
+export {
+  batchNormBackward,
+  batchNormForwardEval,
+  batchNormForwardTrain,
+  layerNormBackward,
+  layerNormForward,
+} from "./src/kernels/norm.ts";
 export { mseLoss, softmaxXent } from "./src/kernels/loss.ts";
 export { createOptimizer, Optimizer } from "./src/kernels/optim.ts";
 export { accumulateSum, argmax, countCorrect, mean, sum } from "./src/kernels/reduce.ts";

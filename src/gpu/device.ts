@@ -110,7 +110,11 @@ export class Gpu {
     const b = detectBackend();
     // Without read access to /proc/self/maps, infer: wgpu's Vulkan backend offers shader-f16
     // on lavapipe and NVIDIA, its GL backend does not.
-    this.backend = b !== "unknown" ? b : adapter.features.has("shader-f16") ? "vulkan (inferred)" : "gl (inferred)";
+    this.backend = b !== "unknown"
+      ? b
+      : adapter.features.has("shader-f16")
+      ? "vulkan (inferred)"
+      : "gl (inferred)";
     this.info = adapter.info;
     device.addEventListener("uncapturederror", (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;

@@ -50,7 +50,11 @@ export class ActCache {
     const key = `#${name}:${size}:${dtype}`;
     let a = this.#m.get(key);
     if (!a) {
-      a = { t: this.gpu.tensor(dtype, [size], { label: `${this.owner}.${name}`, zero: true }), rows: size, batch: 1 };
+      a = {
+        t: this.gpu.tensor(dtype, [size], { label: `${this.owner}.${name}`, zero: true }),
+        rows: size,
+        batch: 1,
+      };
       this.#m.set(key, a);
     }
     return a.t;

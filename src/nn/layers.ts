@@ -22,7 +22,13 @@
 import { FiligreeError, type Gpu, type Recorder, roundUp4, type Tensor } from "../gpu/mod.ts";
 import { biasAdd, biasGrad } from "../kernels/bias.ts";
 import { matmul } from "../kernels/matmul.ts";
-import { activationBackward, activationForward, sreluBackward, sreluForward, sreluInitParams } from "../kernels/activation.ts";
+import {
+  activationBackward,
+  activationForward,
+  sreluBackward,
+  sreluForward,
+  sreluInitParams,
+} from "../kernels/activation.ts";
 import { activationId, activationParam } from "../kernels/activation_ids.ts";
 import { dropoutBackward, dropoutForward } from "../kernels/dropout.ts";
 import {
@@ -99,11 +105,24 @@ export class Linear implements Layer {
     const w = new Float32Array(inFeatures * outFeatures);
     const std = initStd(opts.init ?? "he", inFeatures, outFeatures);
     for (let i = 0; i < w.length; i++) w[i] = opts.rng.normal() * std;
-    this.weight = gpu.tensor("f32", [inFeatures, outFeatures], { data: w, label: `${name}.weight` });
+    this.weight = gpu.tensor("f32", [inFeatures, outFeatures], {
+      data: w,
+      label: `${name}.weight`,
+    });
     this.bias = gpu.tensor("f32", [outFeatures], { zero: true, label: `${name}.bias` });
     this.params = [
-      { name: `${name}.weight`, value: this.weight, grad: gpu.tensor("f32", [inFeatures, outFeatures], { zero: true }), kind: "weight" },
-      { name: `${name}.bias`, value: this.bias, grad: gpu.tensor("f32", [outFeatures], { zero: true }), kind: "bias" },
+      {
+        name: `${name}.weight`,
+        value: this.weight,
+        grad: gpu.tensor("f32", [inFeatures, outFeatures], { zero: true }),
+        kind: "weight",
+      },
+      {
+        name: `${name}.bias`,
+        value: this.bias,
+        grad: gpu.tensor("f32", [outFeatures], { zero: true }),
+        kind: "bias",
+      },
     ];
     this.cache = new ActCache(gpu, name);
   }
@@ -115,12 +134,29 @@ export class Linear implements Layer {
     const mm = this.cache.get("mm", this.outFeatures, B);
     const z = this.cache.get("z", this.outFeatures, B);
     // Y[out][ld] = Wᵀ·X: A = W stored [in][out] read transposed.
-    matmul(rec, { a: this.weight, b: x.t, c: mm.t, m: this.outFeatures, n: ld, k: this.inFeatures, transA: true, ldb: ld, ldc: ld });
+    matmul(rec, {
+      a: this.weight,
+      b: x.t,
+      c: mm.t,
+      m: this.outFeatures,
+      n: ld,
+      k: this.inFeatures,
+      transA: true,
+      ldb: ld,
+      ldc: ld,
+    });
     biasAdd(rec, { x: mm.t, bias: this.bias, y: z.t, rows: this.outFeatures, batch: B });
     let y = z;
     if (this.act !== "identity") {
       y = this.cache.get("y", this.outFeatures, B);
-      activationForward(rec, { z: z.t, y: y.t, rows: this.outFeatures, batch: B, activation: this.act, param: this.actParam });
+      activationForward(rec, {
+        z: z.t,
+        y: y.t,
+        rows: this.outFeatures,
+        batch: B,
+        activation: this.act,
+        param: this.actParam,
+      });
     }
     const tape = ctx.tape;
     if (tape) {
@@ -130,16 +166,43 @@ export class Linear implements Layer {
         let dz = gradOf(tape, this.cache, y, "y");
         if (this.act !== "identity") {
           const g = this.cache.get("dz", this.outFeatures, B);
-          activationBackward(rec, { z: z.t, dy: dz.t, dz: g.t, rows: this.outFeatures, batch: B, activation: this.act, param: this.actParam });
+          activationBackward(rec, {
+            z: z.t,
+            dy: dz.t,
+            dz: g.t,
+            rows: this.outFeatures,
+            batch: B,
+            activation: this.act,
+            param: this.actParam,
+          });
           dz = g;
         }
         // dW[in][out] = X·dZᵀ (padding columns are zero on both sides).
-        matmul(rec, { a: x.t, b: dz.t, c: this.params[0].grad, m: this.inFeatures, n: this.outFeatures, k: ld, transB: true, lda: ld, ldb: ld });
+        matmul(rec, {
+          a: x.t,
+          b: dz.t,
+          c: this.params[0].grad,
+          m: this.inFeatures,
+          n: this.outFeatures,
+          k: ld,
+          transB: true,
+          lda: ld,
+          ldb: ld,
+        });
         biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
         if (needDx) {
           const dx = gradOf(tape, this.cache, x, "x");
           // dX[in][ld] = W·dZ.
-          matmul(rec, { a: this.weight, b: dz.t, c: dx.t, m: this.inFeatures, n: ld, k: this.outFeatures, ldb: ld, ldc: ld });
+          matmul(rec, {
+            a: this.weight,
+            b: dz.t,
+            c: dx.t,
+            m: this.inFeatures,
+            n: ld,
+            k: this.outFeatures,
+            ldb: ld,
+            ldc: ld,
+          });
         }
       });
     }
@@ -183,10 +246,24 @@ export class SparseLinear implements Layer {
     activationId(this.act);
     this.actParam = activationParam(this.act, opts.activationParam);
     this.bias = gpu.tensor("f32", [csr.nOut], { zero: true, label: `${name}.bias` });
-    this.bornStep = gpu.tensor("u32", [Math.max(1, csr.values.size)], { zero: true, label: `${name}.born` });
+    this.bornStep = gpu.tensor("u32", [Math.max(1, csr.values.size)], {
+      zero: true,
+      label: `${name}.born`,
+    });
     this.params = [
-      { name: `${name}.values`, value: csr.values, grad: gpu.tensor("f32", [csr.values.size], { zero: true }), kind: "weight", sparse: this },
-      { name: `${name}.bias`, value: this.bias, grad: gpu.tensor("f32", [csr.nOut], { zero: true }), kind: "bias" },
+      {
+        name: `${name}.values`,
+        value: csr.values,
+        grad: gpu.tensor("f32", [csr.values.size], { zero: true }),
+        kind: "weight",
+        sparse: this,
+      },
+      {
+        name: `${name}.bias`,
+        value: this.bias,
+        grad: gpu.tensor("f32", [csr.nOut], { zero: true }),
+        kind: "bias",
+      },
     ];
     this.cache = new ActCache(gpu, name);
   }
@@ -201,7 +278,11 @@ export class SparseLinear implements Layer {
   forward(ctx: StepContext, x: Act): Act {
     const { rec } = ctx;
     const B = x.batch;
-    if (x.rows !== this.csr.nIn) throw new FiligreeError(`${this.name}: input has ${x.rows} features, layer expects ${this.csr.nIn}`);
+    if (x.rows !== this.csr.nIn) {
+      throw new FiligreeError(
+        `${this.name}: input has ${x.rows} features, layer expects ${this.csr.nIn}`,
+      );
+    }
     const z = this.cache.get("z", this.outFeatures, B);
     const fused = this.act !== "identity";
     const y = fused ? this.cache.get("y", this.outFeatures, B) : z;
@@ -223,7 +304,15 @@ export class SparseLinear implements Layer {
         let dz = gradOf(tape, this.cache, y, "y");
         if (fused) {
           const g = this.cache.get("dz", this.outFeatures, B);
-          activationBackward(rec, { z: z.t, dy: dz.t, dz: g.t, rows: this.outFeatures, batch: B, activation: this.act, param: this.actParam });
+          activationBackward(rec, {
+            z: z.t,
+            dy: dz.t,
+            dz: g.t,
+            rows: this.outFeatures,
+            batch: B,
+            activation: this.act,
+            param: this.actParam,
+          });
           dz = g;
         }
         this.lastBatch = { x, dz };
@@ -244,14 +333,27 @@ export class Activation implements Layer {
   readonly params: Param[] = [];
   readonly cache: ActCache;
   readonly param: number;
-  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly activation: string, param?: number) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    readonly outFeatures: number,
+    readonly activation: string,
+    param?: number,
+  ) {
     activationId(activation);
     this.param = activationParam(activation, param);
     this.cache = new ActCache(gpu, name);
   }
   forward(ctx: StepContext, x: Act): Act {
     const y = this.cache.get("y", x.rows, x.batch);
-    activationForward(ctx.rec, { z: x.t, y: y.t, rows: x.rows, batch: x.batch, activation: this.activation, param: this.param });
+    activationForward(ctx.rec, {
+      z: x.t,
+      y: y.t,
+      rows: x.rows,
+      batch: x.batch,
+      activation: this.activation,
+      param: this.param,
+    });
     const tape = ctx.tape;
     if (tape) {
       tape.markProduced(y);
@@ -259,7 +361,15 @@ export class Activation implements Layer {
         tape.push(this.name, () => {
           const dy = gradOf(tape, this.cache, y, "y");
           const dx = gradOf(tape, this.cache, x, "x");
-          activationBackward(ctx.rec, { z: x.t, dy: dy.t, dz: dx.t, rows: x.rows, batch: x.batch, activation: this.activation, param: this.param });
+          activationBackward(ctx.rec, {
+            z: x.t,
+            dy: dy.t,
+            dz: dx.t,
+            rows: x.rows,
+            batch: x.batch,
+            activation: this.activation,
+            param: this.param,
+          });
         });
       }
     }
@@ -273,8 +383,16 @@ export class SReLU implements Layer {
   readonly cache: ActCache;
   readonly values: Tensor;
   constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number) {
-    this.values = gpu.tensor("f32", [4 * outFeatures], { data: sreluInitParams(outFeatures), label: `${name}.srelu` });
-    this.params = [{ name: `${name}.srelu`, value: this.values, grad: gpu.tensor("f32", [4 * outFeatures], { zero: true }), kind: "act" }];
+    this.values = gpu.tensor("f32", [4 * outFeatures], {
+      data: sreluInitParams(outFeatures),
+      label: `${name}.srelu`,
+    });
+    this.params = [{
+      name: `${name}.srelu`,
+      value: this.values,
+      grad: gpu.tensor("f32", [4 * outFeatures], { zero: true }),
+      kind: "act",
+    }];
     this.cache = new ActCache(gpu, name);
   }
   forward(ctx: StepContext, x: Act): Act {
@@ -287,7 +405,15 @@ export class SReLU implements Layer {
       tape.push(this.name, () => {
         const dy = gradOf(tape, this.cache, y, "y");
         const dx = needDx ? gradOf(tape, this.cache, x, "x").t : undefined;
-        sreluBackward(ctx.rec, { z: x.t, dy: dy.t, params: this.values, dz: dx, dparams: this.params[0].grad, rows: x.rows, batch: x.batch });
+        sreluBackward(ctx.rec, {
+          z: x.t,
+          dy: dy.t,
+          params: this.values,
+          dz: dx,
+          dparams: this.params[0].grad,
+          rows: x.rows,
+          batch: x.batch,
+        });
       });
     }
     return y;
@@ -302,15 +428,37 @@ export class BatchNorm implements Layer {
   readonly beta: Tensor;
   readonly runningMean: Tensor;
   readonly runningVar: Tensor;
-  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    readonly outFeatures: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+  ) {
     const n = outFeatures;
-    this.gamma = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(1), label: `${name}.gamma` });
+    this.gamma = gpu.tensor("f32", [n], {
+      data: new Float32Array(n).fill(1),
+      label: `${name}.gamma`,
+    });
     this.beta = gpu.tensor("f32", [n], { zero: true, label: `${name}.beta` });
     this.runningMean = gpu.tensor("f32", [n], { zero: true, label: `${name}.running_mean` });
-    this.runningVar = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(1), label: `${name}.running_var` });
+    this.runningVar = gpu.tensor("f32", [n], {
+      data: new Float32Array(n).fill(1),
+      label: `${name}.running_var`,
+    });
     this.params = [
-      { name: `${name}.gamma`, value: this.gamma, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
-      { name: `${name}.beta`, value: this.beta, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
+      {
+        name: `${name}.gamma`,
+        value: this.gamma,
+        grad: gpu.tensor("f32", [n], { zero: true }),
+        kind: "norm",
+      },
+      {
+        name: `${name}.beta`,
+        value: this.beta,
+        grad: gpu.tensor("f32", [n], { zero: true }),
+        kind: "norm",
+      },
     ];
     this.cache = new ActCache(gpu, name);
   }
@@ -319,20 +467,51 @@ export class BatchNorm implements Layer {
     const y = this.cache.get("y", x.rows, x.batch);
     const tape = ctx.tape;
     if (!tape) {
-      batchNormForwardEval(ctx.rec, { x: x.t, gamma: this.gamma, beta: this.beta, runningMean: this.runningMean, runningVar: this.runningVar, y: y.t, rows: n, batch: x.batch, eps: this.eps });
+      batchNormForwardEval(ctx.rec, {
+        x: x.t,
+        gamma: this.gamma,
+        beta: this.beta,
+        runningMean: this.runningMean,
+        runningVar: this.runningVar,
+        y: y.t,
+        rows: n,
+        batch: x.batch,
+        eps: this.eps,
+      });
       return y;
     }
     const saveMean = this.cache.scratch("mean", n);
     const saveInvStd = this.cache.scratch("invstd", n);
     batchNormForwardTrain(ctx.rec, {
-      x: x.t, gamma: this.gamma, beta: this.beta, y: y.t, saveMean, saveInvStd,
-      runningMean: this.runningMean, runningVar: this.runningVar, rows: n, batch: x.batch, eps: this.eps, momentum: this.momentum,
+      x: x.t,
+      gamma: this.gamma,
+      beta: this.beta,
+      y: y.t,
+      saveMean,
+      saveInvStd,
+      runningMean: this.runningMean,
+      runningVar: this.runningVar,
+      rows: n,
+      batch: x.batch,
+      eps: this.eps,
+      momentum: this.momentum,
     });
     tape.markProduced(y);
     tape.push(this.name, () => {
       const dy = gradOf(tape, this.cache, y, "y");
       const dx = gradOf(tape, this.cache, x, "x");
-      batchNormBackward(ctx.rec, { x: x.t, gamma: this.gamma, dy: dy.t, saveMean, saveInvStd, dx: dx.t, dgamma: this.params[0].grad, dbeta: this.params[1].grad, rows: n, batch: x.batch });
+      batchNormBackward(ctx.rec, {
+        x: x.t,
+        gamma: this.gamma,
+        dy: dy.t,
+        saveMean,
+        saveInvStd,
+        dx: dx.t,
+        dgamma: this.params[0].grad,
+        dbeta: this.params[1].grad,
+        rows: n,
+        batch: x.batch,
+      });
     });
     return y;
   }
@@ -344,13 +523,31 @@ export class LayerNorm implements Layer {
   readonly cache: ActCache;
   readonly gamma: Tensor;
   readonly beta: Tensor;
-  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly eps = 1e-5) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    readonly outFeatures: number,
+    readonly eps = 1e-5,
+  ) {
     const n = outFeatures;
-    this.gamma = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(1), label: `${name}.gamma` });
+    this.gamma = gpu.tensor("f32", [n], {
+      data: new Float32Array(n).fill(1),
+      label: `${name}.gamma`,
+    });
     this.beta = gpu.tensor("f32", [n], { zero: true, label: `${name}.beta` });
     this.params = [
-      { name: `${name}.gamma`, value: this.gamma, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
-      { name: `${name}.beta`, value: this.beta, grad: gpu.tensor("f32", [n], { zero: true }), kind: "norm" },
+      {
+        name: `${name}.gamma`,
+        value: this.gamma,
+        grad: gpu.tensor("f32", [n], { zero: true }),
+        kind: "norm",
+      },
+      {
+        name: `${name}.beta`,
+        value: this.beta,
+        grad: gpu.tensor("f32", [n], { zero: true }),
+        kind: "norm",
+      },
     ];
     this.cache = new ActCache(gpu, name);
   }
@@ -360,14 +557,35 @@ export class LayerNorm implements Layer {
     const ld = roundUp4(x.batch);
     const saveMean = this.cache.scratch(`mean${ld}`, ld);
     const saveInvStd = this.cache.scratch(`invstd${ld}`, ld);
-    layerNormForward(ctx.rec, { x: x.t, gamma: this.gamma, beta: this.beta, y: y.t, saveMean, saveInvStd, rows: n, batch: x.batch, eps: this.eps });
+    layerNormForward(ctx.rec, {
+      x: x.t,
+      gamma: this.gamma,
+      beta: this.beta,
+      y: y.t,
+      saveMean,
+      saveInvStd,
+      rows: n,
+      batch: x.batch,
+      eps: this.eps,
+    });
     const tape = ctx.tape;
     if (tape) {
       tape.markProduced(y);
       tape.push(this.name, () => {
         const dy = gradOf(tape, this.cache, y, "y");
         const dx = gradOf(tape, this.cache, x, "x");
-        layerNormBackward(ctx.rec, { x: x.t, gamma: this.gamma, dy: dy.t, saveMean, saveInvStd, dx: dx.t, dgamma: this.params[0].grad, dbeta: this.params[1].grad, rows: n, batch: x.batch });
+        layerNormBackward(ctx.rec, {
+          x: x.t,
+          gamma: this.gamma,
+          dy: dy.t,
+          saveMean,
+          saveInvStd,
+          dx: dx.t,
+          dgamma: this.params[0].grad,
+          dbeta: this.params[1].grad,
+          rows: n,
+          batch: x.batch,
+        });
       });
     }
     return y;
@@ -378,21 +596,45 @@ export class LayerNorm implements Layer {
 export class Dropout implements Layer {
   readonly params: Param[] = [];
   readonly cache: ActCache;
-  constructor(readonly gpu: Gpu, readonly name: string, readonly outFeatures: number, readonly p: number, readonly stream: number) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly name: string,
+    readonly outFeatures: number,
+    readonly p: number,
+    readonly stream: number,
+  ) {
     this.cache = new ActCache(gpu, name);
   }
   forward(ctx: StepContext, x: Act): Act {
     const tape = ctx.tape;
     if (!tape || this.p === 0) return x;
-    if (!ctx.dropoutRng) throw new FiligreeError(`${this.name}: training step without a dropout RNG uniform`);
+    if (!ctx.dropoutRng) {
+      throw new FiligreeError(`${this.name}: training step without a dropout RNG uniform`);
+    }
     const y = this.cache.get("y", x.rows, x.batch);
-    dropoutForward(ctx.rec, { x: x.t, y: y.t, rows: x.rows, batch: x.batch, p: this.p, rng: ctx.dropoutRng, stream: this.stream });
+    dropoutForward(ctx.rec, {
+      x: x.t,
+      y: y.t,
+      rows: x.rows,
+      batch: x.batch,
+      p: this.p,
+      rng: ctx.dropoutRng,
+      stream: this.stream,
+    });
     tape.markProduced(y);
     if (tape.requiresGrad(x)) {
       tape.push(this.name, () => {
         const dy = gradOf(tape, this.cache, y, "y");
         const dx = gradOf(tape, this.cache, x, "x");
-        dropoutBackward(ctx.rec, { dy: dy.t, dx: dx.t, rows: x.rows, batch: x.batch, p: this.p, rng: ctx.dropoutRng, stream: this.stream });
+        dropoutBackward(ctx.rec, {
+          dy: dy.t,
+          dx: dx.t,
+          rows: x.rows,
+          batch: x.batch,
+          p: this.p,
+          rng: ctx.dropoutRng,
+          stream: this.stream,
+        });
       });
     }
     return y;

@@ -17,7 +17,7 @@
  */
 import { FiligreeError, type Gpu } from "../gpu/mod.ts";
 import { DataRng, deriveSeed } from "../data/random.ts";
-import { type CsrLayer, randomMask, csrFromCoo, uploadCsr } from "../sparse/csr.ts";
+import { csrFromCoo, type CsrLayer, randomMask, uploadCsr } from "../sparse/csr.ts";
 import { allReluSlope } from "../kernels/activation_ids.ts";
 import type { Act } from "./act.ts";
 import {
@@ -74,7 +74,11 @@ export class Sequential {
   /** Nonzero weights per weight layer (sparse: nnz; dense: all). */
   weightCounts(): number[] {
     return this.layers.flatMap((l) =>
-      l instanceof SparseLinear ? [l.csr.nnz] : l instanceof Linear ? [l.inFeatures * l.outFeatures] : []
+      l instanceof SparseLinear
+        ? [l.csr.nnz]
+        : l instanceof Linear
+        ? [l.inFeatures * l.outFeatures]
+        : []
     );
   }
 }
@@ -90,7 +94,11 @@ export function makeSparseLayer(
   label: string,
 ): CsrLayer {
   const mask = randomMask(nIn, nOut, density, rng);
-  if (mask.rows.length === 0) throw new FiligreeError(`${label}: density ${density} leaves no weights in a ${nIn}x${nOut} layer`);
+  if (mask.rows.length === 0) {
+    throw new FiligreeError(
+      `${label}: density ${density} leaves no weights in a ${nIn}x${nOut} layer`,
+    );
+  }
   const fanIn = Math.max(1, density * nIn);
   const std = initStd(init, fanIn, density * nOut);
   const vals = new Float32Array(mask.rows.length);
@@ -103,7 +111,9 @@ export function buildMlp(gpu: Gpu, spec: MlpSpec): Sequential {
   const widths = [spec.inputs, ...spec.hidden, spec.classes];
   const nLayers = widths.length - 1;
   if (spec.densities.length !== nLayers && spec.densities.length !== nLayers - 1) {
-    throw new FiligreeError(`densities: expected ${nLayers} or ${nLayers - 1} entries, got ${spec.densities.length}`);
+    throw new FiligreeError(
+      `densities: expected ${nLayers} or ${nLayers - 1} entries, got ${spec.densities.length}`,
+    );
   }
   const layers: Layer[] = [];
   for (let l = 0; l < nLayers; l++) {
@@ -113,13 +123,17 @@ export function buildMlp(gpu: Gpu, spec: MlpSpec): Sequential {
     const rng = new DataRng(deriveSeed(spec.seed, 1000 + l));
     const name = isOut ? "out" : `fc${l + 1}`;
     const act = isOut ? "identity" : spec.activation;
-    const actParam = act === "all_relu" ? allReluSlope(l, spec.activationParam ?? 0.6) : spec.activationParam;
+    const actParam = act === "all_relu"
+      ? allReluSlope(l, spec.activationParam ?? 0.6)
+      : spec.activationParam;
     const normBefore = !isOut && spec.norm !== "none" && spec.normPlacement === "before";
     const normAfter = !isOut && spec.norm !== "none" && spec.normPlacement === "after";
     const srelu = act === "srelu";
     // Fuse the activation into the linear layer unless a norm sits in between or it is SReLU.
     const fuse = !normBefore && !srelu;
-    const linAct = fuse ? { activation: act, activationParam: actParam } : { activation: "identity" };
+    const linAct = fuse
+      ? { activation: act, activationParam: actParam }
+      : { activation: "identity" };
     if (density < 1) {
       const csr = makeSparseLayer(gpu, nIn, nOut, density, rng, spec.init, name);
       layers.push(new SparseLinear(gpu, name, csr, linAct));
@@ -127,7 +141,10 @@ export function buildMlp(gpu: Gpu, spec: MlpSpec): Sequential {
       layers.push(new Linear(gpu, name, nIn, nOut, { ...linAct, rng, init: spec.init }));
     }
     if (isOut) break;
-    const norm = () => spec.norm === "batch" ? new BatchNorm(gpu, `${name}.bn`, nOut) : new LayerNorm(gpu, `${name}.ln`, nOut);
+    const norm = () =>
+      spec.norm === "batch"
+        ? new BatchNorm(gpu, `${name}.bn`, nOut)
+        : new LayerNorm(gpu, `${name}.ln`, nOut);
     if (normBefore) layers.push(norm());
     if (srelu) layers.push(new SReLU(gpu, `${name}.srelu`, nOut));
     else if (!fuse) layers.push(new Activation(gpu, `${name}.act`, nOut, act, actParam));

@@ -57,13 +57,17 @@ export function erkDensities(shapes: readonly [number, number][], density: numbe
 export function layerDensities(shapes: readonly [number, number][], spec: DensitySpec): number[] {
   switch (spec.kind) {
     case "uniform":
-      if (!(spec.density > 0 && spec.density <= 1)) throw new FiligreeError(`density must be in (0, 1], got ${spec.density}`);
+      if (!(spec.density > 0 && spec.density <= 1)) {
+        throw new FiligreeError(`density must be in (0, 1], got ${spec.density}`);
+      }
       return shapes.map(() => spec.density);
     case "er":
       if (!(spec.epsilon > 0)) throw new FiligreeError(`epsilon must be > 0, got ${spec.epsilon}`);
       return shapes.map(([a, b]) => erDensity(a, b, spec.epsilon));
     case "erk":
-      if (!(spec.density > 0 && spec.density <= 1)) throw new FiligreeError(`density must be in (0, 1], got ${spec.density}`);
+      if (!(spec.density > 0 && spec.density <= 1)) {
+        throw new FiligreeError(`density must be in (0, 1], got ${spec.density}`);
+      }
       return erkDensities(shapes, spec.density);
   }
 }

@@ -22,7 +22,7 @@
 import { FiligreeError } from "../gpu/errors.ts";
 import { readSafetensors, type StTensor, writeSafetensors } from "../io/safetensors.ts";
 import { csrFromCoo } from "../sparse/csr.ts";
-import { BatchNorm, SparseLinear } from "../nn/layers.ts";
+import { BatchNorm, type SparseLinear } from "../nn/layers.ts";
 import type { Trainer } from "./trainer.ts";
 
 /** The checkpoint format version this code reads and writes. */
@@ -41,7 +41,11 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
       const c = L.csr;
       const name = L.name;
       const [rowPtr, col, perm, vals, born] = await Promise.all([
-        gpu.read(c.rowPtr), gpu.read(c.col), gpu.read(c.perm), gpu.read(c.values), gpu.read(L.bornStep),
+        gpu.read(c.rowPtr),
+        gpu.read(c.col),
+        gpu.read(c.perm),
+        gpu.read(c.values),
+        gpu.read(L.bornStep),
       ]) as [Uint32Array, Uint32Array, Uint32Array, Float32Array, Uint32Array];
       const nnz = c.nnz;
       const wv = new Float32Array(nnz), wb = new Uint32Array(nnz);
@@ -49,7 +53,11 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
         wv[w] = vals[perm[w]];
         wb[w] = born[perm[w]];
       }
-      out.set(`${name}.crow_indices`, { dtype: "U32", shape: [c.nIn + 1], data: rowPtr.slice(0, c.nIn + 1) });
+      out.set(`${name}.crow_indices`, {
+        dtype: "U32",
+        shape: [c.nIn + 1],
+        data: rowPtr.slice(0, c.nIn + 1),
+      });
       out.set(`${name}.col_indices`, { dtype: "U32", shape: [nnz], data: col.slice(0, nnz) });
       out.set(`${name}.values`, { dtype: "F32", shape: [nnz], data: wv });
       out.set(`${name}.born_step`, { dtype: "U32", shape: [nnz], data: wb });
@@ -60,16 +68,32 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
         out.set(`${name}.values.opt${s}`, { dtype: "F32", shape: [nnz], data: ws });
       }
     } else {
-      out.set(p.name, { dtype: "F32", shape: [...p.value.shape], data: await gpu.read(p.value) as Float32Array });
+      out.set(p.name, {
+        dtype: "F32",
+        shape: [...p.value.shape],
+        data: await gpu.read(p.value) as Float32Array,
+      });
       for (let s = 0; s < opt.state.length; s++) {
-        out.set(`${p.name}.opt${s}`, { dtype: "F32", shape: [opt.state[s].size], data: await gpu.read(opt.state[s]) as Float32Array });
+        out.set(`${p.name}.opt${s}`, {
+          dtype: "F32",
+          shape: [opt.state[s].size],
+          data: await gpu.read(opt.state[s]) as Float32Array,
+        });
       }
     }
   }
   for (const l of t.model.layers) {
     if (l instanceof BatchNorm) {
-      out.set(`${l.name}.running_mean`, { dtype: "F32", shape: [l.outFeatures], data: await gpu.read(l.runningMean) as Float32Array });
-      out.set(`${l.name}.running_var`, { dtype: "F32", shape: [l.outFeatures], data: await gpu.read(l.runningVar) as Float32Array });
+      out.set(`${l.name}.running_mean`, {
+        dtype: "F32",
+        shape: [l.outFeatures],
+        data: await gpu.read(l.runningMean) as Float32Array,
+      });
+      out.set(`${l.name}.running_var`, {
+        dtype: "F32",
+        shape: [l.outFeatures],
+        data: await gpu.read(l.runningVar) as Float32Array,
+      });
     }
   }
   await writeSafetensors(path, out, {
@@ -91,7 +115,9 @@ export async function readCheckpoint(path: string) {
     throw new FiligreeError(`cannot read checkpoint ${path}: ${(e as Error).message}`);
   }
   if (f.metadata.format !== CHECKPOINT_FORMAT) {
-    throw new FiligreeError(`${path}: not a ${CHECKPOINT_FORMAT} file (format "${f.metadata.format ?? "none"}")`);
+    throw new FiligreeError(
+      `${path}: not a ${CHECKPOINT_FORMAT} file (format "${f.metadata.format ?? "none"}")`,
+    );
   }
   return f;
 }
@@ -102,7 +128,9 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
   const gpu = t.gpu;
   const get = (name: string) => {
     const x = f.tensors.get(name);
-    if (!x) throw new FiligreeError(`${path}: missing tensor "${name}" (checkpoint from another model?)`);
+    if (!x) {
+      throw new FiligreeError(`${path}: missing tensor "${name}" (checkpoint from another model?)`);
+    }
     return x;
   };
   const params = t.model.params;
@@ -116,7 +144,9 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
       const col = get(`${L.name}.col_indices`).data as Uint32Array;
       const vals = get(`${L.name}.values`).data as Float32Array;
       const nnz = col.length;
-      if (crow.length !== c.nIn + 1 || nnz > c.values.size) throw new FiligreeError(`${path}: layer ${L.name} does not fit the model`);
+      if (crow.length !== c.nIn + 1 || nnz > c.values.size) {
+        throw new FiligreeError(`${path}: layer ${L.name} does not fit the model`);
+      }
       const rows = new Uint32Array(nnz);
       for (let r = 0; r < c.nIn; r++) for (let k = crow[r]; k < crow[r + 1]; k++) rows[k] = r;
       const h = csrFromCoo(c.nIn, c.nOut, rows, col, vals);
@@ -132,14 +162,22 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
       gpu.write(c.rowPtr, h.rowPtr);
       gpu.write(c.col, h.col);
       gpu.write(c.perm, h.perm);
-      gpu.write(L.bornStep, toT(get(`${L.name}.born_step`).data as Uint32Array, (n) => new Uint32Array(n)));
+      gpu.write(
+        L.bornStep,
+        toT(get(`${L.name}.born_step`).data as Uint32Array, (n) => new Uint32Array(n)),
+      );
       for (let s = 0; s < opt.state.length; s++) {
-        gpu.write(opt.state[s], toT(get(`${L.name}.values.opt${s}`).data as Float32Array, (n) => new Float32Array(n)));
+        gpu.write(
+          opt.state[s],
+          toT(get(`${L.name}.values.opt${s}`).data as Float32Array, (n) => new Float32Array(n)),
+        );
       }
       c.nnz = nnz;
     } else {
       gpu.write(p.value, get(p.name).data as Float32Array);
-      for (let s = 0; s < opt.state.length; s++) gpu.write(opt.state[s], get(`${p.name}.opt${s}`).data as Float32Array);
+      for (let s = 0; s < opt.state.length; s++) {
+        gpu.write(opt.state[s], get(`${p.name}.opt${s}`).data as Float32Array);
+      }
     }
     opt.t = Number(f.metadata.optimizer_t ?? 0);
   }

@@ -82,7 +82,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   const key = issue.path.join(".") || "(config)";
   if (issue.code === "unrecognized_keys") {
     const known = Object.keys(TrainConfigSchema.shape).join(", ");
-    return `unknown config key ${issue.keys.map((k) => `"${k}"`).join(", ")}; allowed keys: ${known}`;
+    return `unknown config key ${
+      issue.keys.map((k) => `"${k}"`).join(", ")
+    }; allowed keys: ${known}`;
   }
   if (issue.code === "invalid_value" && "values" in issue) {
     return `bad value for "${key}": allowed values are ${(issue.values as unknown[]).join(", ")}`;
@@ -98,6 +100,8 @@ export function parseTrainConfig(input: unknown): TrainConfig {
   if (cfg.density !== undefined && cfg.epsilon !== undefined) {
     throw new FiligreeError(`give either "density" or "epsilon", not both`);
   }
-  if (cfg.pruneStart >= cfg.pruneEnd) throw new FiligreeError(`"pruneStart" must be below "pruneEnd"`);
+  if (cfg.pruneStart >= cfg.pruneEnd) {
+    throw new FiligreeError(`"pruneStart" must be below "pruneEnd"`);
+  }
   return cfg;
 }

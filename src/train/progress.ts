@@ -27,7 +27,9 @@ export interface ProgressOptions {
 function fmtEta(sec: number): string {
   if (!Number.isFinite(sec) || sec < 0) return "?";
   if (sec < 60) return `${sec.toFixed(0)}s`;
-  if (sec < 3600) return `${Math.floor(sec / 60)}m${String(Math.round(sec % 60)).padStart(2, "0")}s`;
+  if (sec < 3600) {
+    return `${Math.floor(sec / 60)}m${String(Math.round(sec % 60)).padStart(2, "0")}s`;
+  }
   return `${Math.floor(sec / 3600)}h${String(Math.round((sec % 3600) / 60)).padStart(2, "0")}m`;
 }
 
@@ -66,7 +68,9 @@ export class Progress {
   update(done: number, metrics: Record<string, number> = {}, unit = "samples", perUnit = 1): void {
     const el = (performance.now() - this.#t0) / 1000;
     const rate = el > 0 ? (done * perUnit) / el : 0;
-    const m = Object.entries(metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(" ");
+    const m = Object.entries(metrics).map(([k, v]) =>
+      `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`
+    ).join(" ");
     const rateStr = `${rate.toFixed(0)} ${unit}/s`;
     if (this.#bar) {
       this.#bar.update(done, { metrics: m, rate: rateStr });

@@ -15,12 +15,12 @@
  * @module
  */
 import { FiligreeError, type Gpu, type Recorder, type Tensor } from "../gpu/mod.ts";
-import { loadDataset, type Dataset } from "../data/datasets.ts";
+import { type Dataset, loadDataset } from "../data/datasets.ts";
 import { GpuDataset } from "../data/loader.ts";
 import { buildMlp, type Sequential } from "../nn/mlp.ts";
 import { Tape } from "../nn/tape.ts";
 import type { Act } from "../nn/act.ts";
-import { SparseLinear } from "../nn/layers.ts";
+import type { SparseLinear } from "../nn/layers.ts";
 import { Optimizer, type OptimizerConfig } from "../kernels/optim.ts";
 import { mseLoss, softmaxXent } from "../kernels/loss.ts";
 import { accumulateSum, countCorrect } from "../kernels/reduce.ts";
@@ -40,7 +40,14 @@ export interface EpochMetrics {
   testAccuracy: number;
   lr: number;
   nnz: number[];
-  seconds: { total: number; forward: number; backward: number; optimizer: number; topology: number; eval: number };
+  seconds: {
+    total: number;
+    forward: number;
+    backward: number;
+    optimizer: number;
+    topology: number;
+    eval: number;
+  };
   samplesPerSecond: number;
 }
 
@@ -59,7 +66,10 @@ export function weightLayerDensities(cfg: TrainConfig, inputs: number, classes: 
   } else {
     const density = cfg.density ?? 0.1;
     const kind = cfg.init ?? (cfg.method === "rigl" ? "erk" : "uniform");
-    d = layerDensities(sparseShapes, kind === "erk" ? { kind: "erk", density } : { kind: "uniform", density });
+    d = layerDensities(
+      sparseShapes,
+      kind === "erk" ? { kind: "erk", density } : { kind: "uniform", density },
+    );
     if (kind === "er") d = layerDensities(sparseShapes, { kind: "erk", density });
   }
   // A layer at density 1 is stored sparse anyway when it is a sparse layer of a sparse method
@@ -95,14 +105,22 @@ export class Trainer {
     readonly model: Sequential,
   ) {
     const optCfg: OptimizerConfig = cfg.optimizer === "sgd"
-      ? { kind: "sgd", momentum: cfg.momentum, nesterov: cfg.nesterov, weightDecay: cfg.weightDecay }
+      ? {
+        kind: "sgd",
+        momentum: cfg.momentum,
+        nesterov: cfg.nesterov,
+        weightDecay: cfg.weightDecay,
+      }
       : { kind: cfg.optimizer, weightDecay: cfg.weightDecay };
     this.optims = model.params.map((p) => {
       const opt = new Optimizer(gpu, p.value.size, optCfg, p.name);
       if (p.sparse) p.sparse.perNonzero.push(...opt.state);
       return { opt };
     });
-    this.lossBuf = gpu.tensor("f32", [Math.max(cfg.batchSize, 4)], { zero: true, label: "loss per sample" });
+    this.lossBuf = gpu.tensor("f32", [Math.max(cfg.batchSize, 4)], {
+      zero: true,
+      label: "loss per sample",
+    });
     this.metrics = gpu.tensor("f32", [4], { zero: true, label: "metric sums" });
     this.counters = gpu.tensor("u32", [4], { zero: true, label: "correct counts" });
     this.dropoutRng = dropoutRngUniform(gpu);
@@ -111,7 +129,12 @@ export class Trainer {
     this.schedule = cfg.lrSchedule === "cosine"
       ? { kind: "cosine", lr: cfg.lr, totalSteps: total }
       : cfg.lrSchedule === "step"
-      ? { kind: "step", lr: cfg.lr, everySteps: cfg.lrStepEvery * this.stepsPerEpoch, gamma: cfg.lrStepGamma }
+      ? {
+        kind: "step",
+        lr: cfg.lr,
+        everySteps: cfg.lrStepEvery * this.stepsPerEpoch,
+        gamma: cfg.lrStepGamma,
+      }
       : { kind: "constant", lr: cfg.lr };
     this.algorithm = createAlgorithm(this, cfg);
   }
@@ -122,9 +145,18 @@ export class Trainer {
       trainSubset: cfg.trainSubset,
       testSubset: cfg.testSubset,
       subsetSeed: cfg.seed,
-      synthetic: { seed: cfg.seed, features: cfg.syntheticFeatures, classes: cfg.syntheticClasses, train: cfg.syntheticSamples, test: Math.max(100, Math.round(cfg.syntheticSamples / 4)) },
+      synthetic: {
+        seed: cfg.seed,
+        features: cfg.syntheticFeatures,
+        classes: cfg.syntheticClasses,
+        train: cfg.syntheticSamples,
+        test: Math.max(100, Math.round(cfg.syntheticSamples / 4)),
+      },
     });
-    const data = await GpuDataset.create(gpu, ds, { batchSize: cfg.batchSize, norm: cfg.inputNorm });
+    const data = await GpuDataset.create(gpu, ds, {
+      batchSize: cfg.batchSize,
+      norm: cfg.inputNorm,
+    });
     const densities = weightLayerDensities(cfg, ds.features, ds.classes);
     const model = buildMlp(gpu, {
       inputs: ds.features,
@@ -161,22 +193,54 @@ export class Trainer {
     return this.tape.gradFor(logits, () => {
       let a = this.#dlogits.get(logits.batch);
       if (!a) {
-        a = { t: this.gpu.tensor("f32", logits.t.shape, { zero: true, label: "dlogits" }), rows: logits.rows, batch: logits.batch };
+        a = {
+          t: this.gpu.tensor("f32", logits.t.shape, { zero: true, label: "dlogits" }),
+          rows: logits.rows,
+          batch: logits.batch,
+        };
         this.#dlogits.set(logits.batch, a);
       }
       return a;
     });
   }
 
-  #lossAndMetrics(rec: ReturnType<Gpu["recorder"]>, logits: Act, labels: Tensor, dlogits: Act, slot: number): void {
+  #lossAndMetrics(
+    rec: ReturnType<Gpu["recorder"]>,
+    logits: Act,
+    labels: Tensor,
+    dlogits: Act,
+    slot: number,
+  ): void {
     const classes = logits.rows, batch = logits.batch;
     if (this.cfg.loss === "xent") {
-      softmaxXent(rec, { logits: logits.t, labels, loss: this.lossBuf, dlogits: dlogits.t, classes, batch });
+      softmaxXent(rec, {
+        logits: logits.t,
+        labels,
+        loss: this.lossBuf,
+        dlogits: dlogits.t,
+        classes,
+        batch,
+      });
     } else {
-      mseLoss(rec, { pred: logits.t, labels, loss: this.lossBuf, dpred: dlogits.t, classes, batch, outputActivation: this.cfg.outputActivation });
+      mseLoss(rec, {
+        pred: logits.t,
+        labels,
+        loss: this.lossBuf,
+        dpred: dlogits.t,
+        classes,
+        batch,
+        outputActivation: this.cfg.outputActivation,
+      });
     }
     accumulateSum(rec, { x: this.lossBuf, n: batch, acc: this.metrics, index: slot });
-    countCorrect(rec, { logits: logits.t, labels, classes, batch, counter: this.counters, index: slot });
+    countCorrect(rec, {
+      logits: logits.t,
+      labels,
+      classes,
+      batch,
+      counter: this.counters,
+      index: slot,
+    });
   }
 
   /** Records and submits one training step on batch `index` of the current epoch order. */
@@ -199,7 +263,9 @@ export class Trainer {
     this.tape.backward();
     const lr = this.lr;
     phase?.(rec, "optimizer");
-    this.model.params.forEach((p, i) => this.optims[i].opt.step(rec, { param: p.value, grad: p.grad, lr }));
+    this.model.params.forEach((p, i) =>
+      this.optims[i].opt.step(rec, { param: p.value, grad: p.grad, lr })
+    );
     beforeSubmit?.(rec);
     rec.submit();
     this.step++;
@@ -247,7 +313,9 @@ export class Trainer {
   checkFinite(loss: number, where: string): void {
     if (!Number.isFinite(loss)) {
       throw new FiligreeError(
-        `training diverged (${where}: loss is ${loss}) at epoch ${this.epoch + 1}, step ${this.step}; try a lower --lr (now ${this.cfg.lr})`,
+        `training diverged (${where}: loss is ${loss}) at epoch ${
+          this.epoch + 1
+        }, step ${this.step}; try a lower --lr (now ${this.cfg.lr})`,
       );
     }
   }
@@ -329,18 +397,31 @@ async function timedUpdate(t: Trainer): Promise<number> {
  * Runs training step `index` with each phase in its own timed compute pass and returns GPU ms
  * per phase (one readback: used once per epoch to split the epoch time into phases).
  */
-export async function profileStep(t: Trainer, index: number): Promise<Record<typeof PHASES[number], number>> {
+export async function profileStep(
+  t: Trainer,
+  index: number,
+): Promise<Record<typeof PHASES[number], number>> {
   const gpu = t.gpu;
   if (!gpu.hasTimestamps) {
     t.trainStep(index);
     return { forward: 1, backward: 1, optimizer: 1 };
   }
   const qs = gpu.device.createQuerySet({ type: "timestamp", count: 2 * PHASES.length });
-  const resolve = gpu.device.createBuffer({ size: 16 * PHASES.length, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const staging = gpu.device.createBuffer({ size: 16 * PHASES.length, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const resolve = gpu.device.createBuffer({
+    size: 16 * PHASES.length,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
+  const staging = gpu.device.createBuffer({
+    size: 16 * PHASES.length,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   t.trainStep(index, (rec, phase) => {
     const i = PHASES.indexOf(phase);
-    rec.beginPass({ querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 });
+    rec.beginPass({
+      querySet: qs,
+      beginningOfPassWriteIndex: 2 * i,
+      endOfPassWriteIndex: 2 * i + 1,
+    });
   }, (rec) => {
     rec.endPass();
     rec.encoder.resolveQuerySet(qs, 0, 2 * PHASES.length, resolve, 0);
