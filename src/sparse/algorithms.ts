@@ -22,7 +22,7 @@
  * ```
  * @module
  */
-import { type Recorder, type Tensor } from "../gpu/mod.ts";
+import type { Recorder, Tensor } from "../gpu/mod.ts";
 import { deriveSeed } from "../data/random.ts";
 import { markSelected, radixSelect, SELECT_RESULT_WORDS } from "../kernels/select.ts";
 import { matmul } from "../kernels/matmul.ts";
@@ -82,7 +82,12 @@ function dropSmallest(rec: Recorder, layer: SparseLinear, k: number): Tensor {
   return drop;
 }
 
-const never = { updateAfterStep: () => false, updateAfterEpoch: () => false, update() {}, needsGradients: false };
+const never = {
+  updateAfterStep: () => false,
+  updateAfterEpoch: () => false,
+  update() {},
+  needsGradients: false,
+};
 
 /** SET (Mocanu et al. 2018). */
 export class SetAlgorithm implements SparsityAlgorithm {
@@ -106,14 +111,37 @@ export class SetAlgorithm implements SparsityAlgorithm {
       if (t.cfg.setRanking === "per-sign") {
         const p = topoParams(gpu, layer, { zeta: t.cfg.zeta });
         rec.clear(kbuf);
-        rec.dispatch(gpu.kernel(TOPO_COUNT_SIGNS), { p, vals: c.values, counts: kbuf }, grid(gpu, Math.ceil(c.nnz / 256)));
+        rec.dispatch(
+          gpu.kernel(TOPO_COUNT_SIGNS),
+          { p, vals: c.values, counts: kbuf },
+          grid(gpu, Math.ceil(c.nnz / 256)),
+        );
         rec.dispatch(gpu.kernel(TOPO_SET_K), { p, kbuf }, 1);
         const result = topoScratch(gpu, "drop select", SELECT_RESULT_WORDS);
         drop = topoScratch(gpu, "drop mask", c.nnz);
-        radixSelect(rec, { data: c.values, n: c.nnz, k: { tensor: kbuf, index: 0 }, mode: "positive", result });
+        radixSelect(rec, {
+          data: c.values,
+          n: c.nnz,
+          k: { tensor: kbuf, index: 0 },
+          mode: "positive",
+          result,
+        });
         markSelected(rec, { data: c.values, n: c.nnz, mode: "positive", result, mask: drop });
-        radixSelect(rec, { data: c.values, n: c.nnz, k: { tensor: kbuf, index: 1 }, mode: "negative", result });
-        markSelected(rec, { data: c.values, n: c.nnz, mode: "negative", result, mask: drop, accumulate: true });
+        radixSelect(rec, {
+          data: c.values,
+          n: c.nnz,
+          k: { tensor: kbuf, index: 1 },
+          mode: "negative",
+          result,
+        });
+        markSelected(rec, {
+          data: c.values,
+          n: c.nnz,
+          mode: "negative",
+          result,
+          mask: drop,
+          accumulate: true,
+        });
         growCount = { tensor: kbuf, index: 2 };
       } else {
         const k = Math.floor(t.cfg.zeta * c.nnz);
@@ -122,7 +150,10 @@ export class SetAlgorithm implements SparsityAlgorithm {
       }
       const scores = topoScratch(gpu, "grow scores", c.nIn * c.nOut);
       const sf = { ...scores, dtype: "f32" as const };
-      rec.dispatch(gpu.kernel(TOPO_RANDOM_SCORES), { p: topoParams(gpu, layer, { seed }), scores: sf }, grid(gpu, Math.ceil((c.nIn * c.nOut) / 256)));
+      rec.dispatch(gpu.kernel(TOPO_RANDOM_SCORES), {
+        p: topoParams(gpu, layer, { seed }),
+        scores: sf,
+      }, grid(gpu, Math.ceil((c.nIn * c.nOut) / 256)));
       rebuildTopology(rec, layer, {
         drop,
         growCount,
@@ -166,11 +197,34 @@ export class RiglAlgorithm implements SparsityAlgorithm {
       const dense = topoScratch(gpu, "dense grad", c.nIn * c.nOut);
       const df = { ...dense, dtype: "f32" as const };
       const ld = Math.ceil(grads.x.batch / 4) * 4;
-      matmul(rec, { a: grads.x.t, b: grads.dz.t, c: df, m: c.nIn, n: c.nOut, k: ld, transB: true, lda: ld, ldb: ld });
+      matmul(rec, {
+        a: grads.x.t,
+        b: grads.dz.t,
+        c: df,
+        m: c.nIn,
+        n: c.nOut,
+        k: ld,
+        transB: true,
+        lda: ld,
+        ldb: ld,
+      });
       const scores = { ...topoScratch(gpu, "grow scores", c.nIn * c.nOut), dtype: "f32" as const };
-      rec.dispatch(gpu.kernel(TOPO_GRAD_SCORES), { p: topoParams(gpu, layer, {}), grad: df, grad_scores: scores }, grid(gpu, Math.ceil((c.nIn * c.nOut) / 256)));
+      rec.dispatch(gpu.kernel(TOPO_GRAD_SCORES), {
+        p: topoParams(gpu, layer, {}),
+        grad: df,
+        grad_scores: scores,
+      }, grid(gpu, Math.ceil((c.nIn * c.nOut) / 256)));
       const drop = dropSmallest(rec, layer, k);
-      rebuildTopology(rec, layer, { drop, growCount: k, growScores: scores, newNnz: c.nnz, step: t.step, seed: deriveSeed(t.cfg.seed, t.step), initStd: 0, kbuf: kbufFor(rec) });
+      rebuildTopology(rec, layer, {
+        drop,
+        growCount: k,
+        growScores: scores,
+        newNnz: c.nnz,
+        step: t.step,
+        seed: deriveSeed(t.cfg.seed, t.step),
+        initStd: 0,
+        kbuf: kbufFor(rec),
+      });
     }
   }
 }
@@ -197,26 +251,41 @@ export class PruneAlgorithm implements SparsityAlgorithm {
     t.sparseLayers.forEach((layer, l) => {
       const c = layer.csr;
       const dense = c.nIn * c.nOut;
-      const target = Math.max(1, Math.round(gmpDensity(1, this.targets[l], t0, t1, t.step) * dense));
+      const target = Math.max(
+        1,
+        Math.round(gmpDensity(1, this.targets[l], t0, t1, t.step) * dense),
+      );
       const k = c.nnz - target;
       if (k <= 0) return;
       const drop = dropSmallest(rec, layer, k);
-      rebuildTopology(rec, layer, { drop, growCount: 0, newNnz: target, step: t.step, seed: 0, initStd: 0, kbuf: kbufFor(rec) });
+      rebuildTopology(rec, layer, {
+        drop,
+        growCount: 0,
+        newNnz: target,
+        step: t.step,
+        seed: 0,
+        initStd: 0,
+        kbuf: kbufFor(rec),
+      });
     });
   }
 }
 
 /** The rules by name. */
 export const ALGORITHMS = {
-  dense: () => ({ name: "dense", ...never }),
-  static: () => ({ name: "static", ...never }),
+  dense: (): SparsityAlgorithm => ({ name: "dense", ...never }),
+  static: (): SparsityAlgorithm => ({ name: "static", ...never }),
   set: () => new SetAlgorithm(),
   rigl: (interval: number) => new RiglAlgorithm(interval),
   prune: (interval: number, targets: number[]) => new PruneAlgorithm(interval, targets),
 } as const;
 
 /** The rule a config asks for. */
-export function createAlgorithm(t: TrainerView, cfg: TrainConfig, pruneTargets: number[] = []): SparsityAlgorithm {
+export function createAlgorithm(
+  t: TrainerView,
+  cfg: TrainConfig,
+  pruneTargets: number[] = [],
+): SparsityAlgorithm {
   switch (cfg.method) {
     case "dense":
     case "static":
@@ -226,6 +295,9 @@ export function createAlgorithm(t: TrainerView, cfg: TrainConfig, pruneTargets: 
     case "rigl":
       return ALGORITHMS.rigl(cfg.updateInterval ?? 100);
     case "prune":
-      return ALGORITHMS.prune(cfg.updateInterval ?? 100, pruneTargets.length ? pruneTargets : t.sparseLayers.map(() => cfg.density ?? 0.1));
+      return ALGORITHMS.prune(
+        cfg.updateInterval ?? 100,
+        pruneTargets.length ? pruneTargets : t.sparseLayers.map(() => cfg.density ?? 0.1),
+      );
   }
 }

@@ -22,7 +22,16 @@
  * ```
  * @module
  */
-import { defineKernel, FiligreeError, type Gpu, grid, packParams, f32, type Recorder, type Tensor } from "../gpu/mod.ts";
+import {
+  defineKernel,
+  f32,
+  FiligreeError,
+  type Gpu,
+  grid,
+  packParams,
+  type Recorder,
+  type Tensor,
+} from "../gpu/mod.ts";
 import code from "../../shaders/topology.wgsl" with { type: "text" };
 import { exclusiveScan, topoScratch } from "../kernels/scan.ts";
 import { type GpuK, markSelected, radixSelect, SELECT_RESULT_WORDS } from "../kernels/select.ts";
@@ -35,23 +44,51 @@ const def = (entry: string, bindings: [string, "uniform" | "read" | "read_write"
 
 export const TOPO_COUNT_SIGNS = def("count_signs", [["vals", "read"], ["counts", "read_write"]]);
 export const TOPO_SET_K = def("set_k", [["kbuf", "read_write"]]);
-export const TOPO_ROWS_OF = def("rows_of_entries", [["row_ptr_t", "read"], ["row_of", "read_write"]]);
+export const TOPO_ROWS_OF = def("rows_of_entries", [["row_ptr_t", "read"], [
+  "row_of",
+  "read_write",
+]]);
 export const TOPO_RANDOM_SCORES = def("random_scores", [["scores", "read_write"]]);
-export const TOPO_GRAD_SCORES = def("gradient_scores", [["grad", "read"], ["grad_scores", "read_write"]]);
-export const TOPO_EXCLUDE = def("exclude_kept", [["col_t", "read"], ["entry_row", "read"], ["drop", "read"], ["occupied_scores", "read_write"]]);
+export const TOPO_GRAD_SCORES = def("gradient_scores", [["grad", "read"], [
+  "grad_scores",
+  "read_write",
+]]);
+export const TOPO_EXCLUDE = def("exclude_kept", [["col_t", "read"], ["entry_row", "read"], [
+  "drop",
+  "read",
+], ["occupied_scores", "read_write"]]);
 export const TOPO_KEEP = def("keep_flags", [["drop_in", "read"], ["keep", "read_write"]]);
 export const TOPO_SCATTER_KEPT = def("scatter_kept", [
-  ["kcol_t", "read"], ["krow", "read"], ["kdrop", "read"], ["kpos", "read"],
-  ["coo_i", "read_write"], ["coo_j", "read_write"], ["coo_src", "read_write"],
+  ["kcol_t", "read"],
+  ["krow", "read"],
+  ["kdrop", "read"],
+  ["kpos", "read"],
+  ["coo_i", "read_write"],
+  ["coo_j", "read_write"],
+  ["coo_src", "read_write"],
 ]);
 export const TOPO_SCATTER_GROWN = def("scatter_grown", [
-  ["grow", "read"], ["gpos", "read"], ["kcount", "read"],
-  ["gcoo_i", "read_write"], ["gcoo_j", "read_write"], ["gcoo_src", "read_write"],
+  ["grow", "read"],
+  ["gpos", "read"],
+  ["kcount", "read"],
+  ["gcoo_i", "read_write"],
+  ["gcoo_j", "read_write"],
+  ["gcoo_src", "read_write"],
 ]);
-export const TOPO_SOURCES = def("sources", [["perm_t", "read"], ["src_of", "read"], ["from_t", "read_write"], ["inv_t", "read_write"]]);
+export const TOPO_SOURCES = def("sources", [["perm_t", "read"], ["src_of", "read"], [
+  "from_t",
+  "read_write",
+], ["inv_t", "read_write"]]);
 export const TOPO_GATHER = def("gather_values", [
-  ["from_v", "read"], ["old_vals", "read"], ["old_born", "read"], ["new_vals", "read_write"], ["new_born", "read_write"],
+  ["from_v", "read"],
+  ["old_vals", "read"],
+  ["old_born", "read"],
+  ["new_vals", "read_write"],
+  ["new_born", "read_write"],
 ]);
+
+/** Bound on the per-invocation loop of `rows_of_entries` (a CSR(Wᵀ) row, <= nIn entries). */
+export const MAX_ROW_TRIPS = 65_000;
 
 /** Parameters of one update. */
 export interface TopologyUpdate {
@@ -74,23 +111,49 @@ export interface TopologyUpdate {
 }
 
 /** Uniform of the topology kernels. */
-export function topoParams(gpu: Gpu, layer: SparseLinear, u: { zeta?: number; seed?: number; step?: number; initStd?: number; newNnz?: number }): GPUBuffer {
+export function topoParams(
+  gpu: Gpu,
+  layer: SparseLinear,
+  u: { zeta?: number; seed?: number; step?: number; initStd?: number; newNnz?: number },
+): GPUBuffer {
   const c = layer.csr;
   return gpu.uniform(packParams([
-    c.nIn, c.nOut, c.nnz, c.nIn * c.nOut, f32(u.zeta ?? 0), (u.seed ?? 0) >>> 0, u.step ?? 0, f32(u.initStd ?? 0), u.newNnz ?? c.nnz,
+    c.nIn,
+    c.nOut,
+    c.nnz,
+    c.nIn * c.nOut,
+    f32(u.zeta ?? 0),
+    (u.seed ?? 0) >>> 0,
+    u.step ?? 0,
+    f32(u.initStd ?? 0),
+    u.newNnz ?? c.nnz,
   ]));
 }
 
 /** Dense-position scratch limit check. */
 export function checkDenseScratch(gpu: Gpu, layer: SparseLinear): void {
   const n = layer.csr.nIn * layer.csr.nOut;
-  gpu.checkLimit("maxStorageBufferBindingSize", n * 4, `${layer.name}: dense grow scores (${layer.csr.nIn}x${layer.csr.nOut}; row chunking not implemented)`);
+  gpu.checkLimit(
+    "maxStorageBufferBindingSize",
+    n * 4,
+    `${layer.name}: dense grow scores (${layer.csr.nIn}x${layer.csr.nOut}; row chunking not implemented)`,
+  );
 }
 
 /** Output row of every nonzero (values order), into `rowOf` (u32 [nnz]). */
 export function rowsOfEntries(rec: Recorder, layer: SparseLinear, rowOf: Tensor): void {
   const gpu = rec.gpu;
-  rec.dispatch(gpu.kernel(TOPO_ROWS_OF), { p: topoParams(gpu, layer, {}), row_ptr_t: layer.csr.rowPtrT, row_of: rowOf }, grid(gpu, Math.ceil(layer.csr.nOut / 64)));
+  // One invocation walks one CSR(Wᵀ) row: at most nIn trips (llvmpipe stops loops at 65,535).
+  if (layer.csr.nIn > MAX_ROW_TRIPS) {
+    throw new FiligreeError(
+      `${layer.name}: ${layer.csr.nIn} inputs exceed the per-invocation loop bound ${MAX_ROW_TRIPS} of rows_of_entries`,
+    );
+  }
+  rec.dispatch(gpu.kernel(TOPO_ROWS_OF), {
+    p: topoParams(gpu, layer, {}),
+    row_ptr_t: layer.csr.rowPtrT,
+    row_of: rowOf,
+  }, grid(gpu, Math.ceil(layer.csr.nOut / 64)));
 }
 
 /** Records one drop/grow/rebuild of `layer` (see the module documentation). */
@@ -99,8 +162,17 @@ export function rebuildTopology(rec: Recorder, layer: SparseLinear, u: TopologyU
   const c = layer.csr;
   const nnz = c.nnz;
   const denseN = c.nIn * c.nOut;
-  if (u.newNnz > c.values.size) throw new FiligreeError(`${layer.name}: update would grow nnz to ${u.newNnz} beyond its storage ${c.values.size}`);
-  const p = topoParams(gpu, layer, { seed: u.seed, step: u.step, initStd: u.initStd, newNnz: u.newNnz });
+  if (u.newNnz > c.values.size) {
+    throw new FiligreeError(
+      `${layer.name}: update would grow nnz to ${u.newNnz} beyond its storage ${c.values.size}`,
+    );
+  }
+  const p = topoParams(gpu, layer, {
+    seed: u.seed,
+    step: u.step,
+    initStd: u.initStd,
+    newNnz: u.newNnz,
+  });
   const g1 = (n: number) => grid(gpu, Math.ceil(Math.max(1, n) / 256));
   const s = (key: string, n: number) => topoScratch(gpu, `topo ${key}`, Math.max(4, n));
 
@@ -112,10 +184,30 @@ export function rebuildTopology(rec: Recorder, layer: SparseLinear, u: TopologyU
   const growing = typeof u.growCount !== "number" || u.growCount > 0;
   if (growing) {
     if (!u.growScores) throw new FiligreeError(`${layer.name}: growing needs grow scores`);
-    rec.dispatch(gpu.kernel(TOPO_EXCLUDE), { p, col_t: c.colT, entry_row: rowOf, drop: u.drop, occupied_scores: u.growScores }, g1(nnz));
+    rec.dispatch(gpu.kernel(TOPO_EXCLUDE), {
+      p,
+      col_t: c.colT,
+      entry_row: rowOf,
+      drop: u.drop,
+      occupied_scores: u.growScores,
+    }, g1(nnz));
     const result = s("grow select", SELECT_RESULT_WORDS);
-    radixSelect(rec, { data: u.growScores, n: denseN, k: u.growCount, mode: "value", largest: true, result });
-    markSelected(rec, { data: u.growScores, n: denseN, mode: "value", largest: true, result, mask: growMask });
+    radixSelect(rec, {
+      data: u.growScores,
+      n: denseN,
+      k: u.growCount,
+      mode: "value",
+      largest: true,
+      result,
+    });
+    markSelected(rec, {
+      data: u.growScores,
+      n: denseN,
+      mode: "value",
+      largest: true,
+      result,
+      mask: growMask,
+    });
   }
 
   // 2. compact: kept entries, then grown positions
@@ -124,25 +216,78 @@ export function rebuildTopology(rec: Recorder, layer: SparseLinear, u: TopologyU
   rec.dispatch(gpu.kernel(TOPO_KEEP), { p, drop_in: u.drop, keep }, g1(nnz));
   exclusiveScan(rec, { input: keep, output: keepPos, n: nnz, total: { tensor: u.kbuf, index: 3 } });
   const cooI = s("coo i", u.newNnz), cooJ = s("coo j", u.newNnz), cooSrc = s("coo src", u.newNnz);
-  rec.dispatch(gpu.kernel(TOPO_SCATTER_KEPT), { p, kcol_t: c.colT, krow: rowOf, kdrop: u.drop, kpos: keepPos, coo_i: cooI, coo_j: cooJ, coo_src: cooSrc }, g1(nnz));
+  rec.dispatch(gpu.kernel(TOPO_SCATTER_KEPT), {
+    p,
+    kcol_t: c.colT,
+    krow: rowOf,
+    kdrop: u.drop,
+    kpos: keepPos,
+    coo_i: cooI,
+    coo_j: cooJ,
+    coo_src: cooSrc,
+  }, g1(nnz));
   if (growing) {
     const growPos = s("grow pos", denseN);
     exclusiveScan(rec, { input: growMask, output: growPos, n: denseN });
-    rec.dispatch(gpu.kernel(TOPO_SCATTER_GROWN), { p, grow: growMask, gpos: growPos, kcount: u.kbuf, gcoo_i: cooI, gcoo_j: cooJ, gcoo_src: cooSrc }, g1(denseN));
+    rec.dispatch(gpu.kernel(TOPO_SCATTER_GROWN), {
+      p,
+      grow: growMask,
+      gpos: growPos,
+      kcount: u.kbuf,
+      gcoo_i: cooI,
+      gcoo_j: cooJ,
+      gcoo_src: cooSrc,
+    }, g1(denseN));
   }
 
   // 3. CSR(Wᵀ) by (j, i); then CSR(W) by (i, j) with the new slot as payload = its permutation
-  const newRowPtrT = s("rowptr t", c.nOut + 1), newColT = s("col t", u.newNnz), permT = s("perm t", u.newNnz);
-  sortToCsr(rec, { rows: cooJ, cols: cooI, nnz: u.newNnz, nRows: c.nOut, nCols: c.nIn, rowPtr: newRowPtrT, colIdx: newColT, perm: permT });
+  const newRowPtrT = s("rowptr t", c.nOut + 1),
+    newColT = s("col t", u.newNnz),
+    permT = s("perm t", u.newNnz);
+  sortToCsr(rec, {
+    rows: cooJ,
+    cols: cooI,
+    nnz: u.newNnz,
+    nRows: c.nOut,
+    nCols: c.nIn,
+    rowPtr: newRowPtrT,
+    colIdx: newColT,
+    perm: permT,
+  });
   const fromT = s("from t", u.newNnz), invT = s("inv t", u.newNnz);
-  rec.dispatch(gpu.kernel(TOPO_SOURCES), { p, perm_t: permT, src_of: cooSrc, from_t: fromT, inv_t: invT }, g1(u.newNnz));
-  const newRowPtr = s("rowptr", c.nIn + 1), newCol = s("col", u.newNnz), newPerm = s("perm", u.newNnz);
-  sortToCsr(rec, { rows: cooI, cols: cooJ, nnz: u.newNnz, nRows: c.nIn, nCols: c.nOut, payload: invT, rowPtr: newRowPtr, colIdx: newCol, perm: newPerm });
+  rec.dispatch(gpu.kernel(TOPO_SOURCES), {
+    p,
+    perm_t: permT,
+    src_of: cooSrc,
+    from_t: fromT,
+    inv_t: invT,
+  }, g1(u.newNnz));
+  const newRowPtr = s("rowptr", c.nIn + 1),
+    newCol = s("col", u.newNnz),
+    newPerm = s("perm", u.newNnz);
+  sortToCsr(rec, {
+    rows: cooI,
+    cols: cooJ,
+    nnz: u.newNnz,
+    nRows: c.nIn,
+    nCols: c.nOut,
+    payload: invT,
+    rowPtr: newRowPtr,
+    colIdx: newCol,
+    perm: newPerm,
+  });
 
   // 4. values, grown-at steps and per-nonzero optimizer state into the new order
   const newVals = s("new values", u.newNnz), newBorn = s("new born", u.newNnz);
   const vf = { ...newVals, dtype: "f32" as const };
-  rec.dispatch(gpu.kernel(TOPO_GATHER), { p, from_v: fromT, old_vals: c.values, old_born: layer.bornStep, new_vals: vf, new_born: newBorn }, g1(u.newNnz));
+  rec.dispatch(gpu.kernel(TOPO_GATHER), {
+    p,
+    from_v: fromT,
+    old_vals: c.values,
+    old_born: layer.bornStep,
+    new_vals: vf,
+    new_born: newBorn,
+  }, g1(u.newNnz));
   const stateTmp = { ...s("state tmp", u.newNnz), dtype: "f32" as const };
   for (const st of layer.perNonzero) {
     remapState(rec, { src: st, from: fromT, dst: stateTmp, n: u.newNnz, srcN: nnz });

@@ -18,7 +18,7 @@
  */
 import { FiligreeError } from "../gpu/errors.ts";
 import type { Gpu } from "../gpu/mod.ts";
-import { type CsrHost, csrFromCoo, downloadCsr } from "./csr.ts";
+import { csrFromCoo, type CsrHost, downloadCsr } from "./csr.ts";
 import { markRef } from "../kernels/topo_ref.ts";
 import type { SparseLinear } from "../nn/layers.ts";
 
@@ -138,7 +138,11 @@ export function rebuildRef(before: LayerSnapshot, u: UpdateRef): LayerSnapshot {
  * console.log(setDropRef([0.1, -0.2, 0.3, -0.05, 0.9], 0.5, "per-sign")); // Uint32Array [1, 0, 0, 1, 0]
  * ```
  */
-export function setDropRef(values: ArrayLike<number>, zeta: number, ranking: "per-sign" | "global"): Uint32Array {
+export function setDropRef(
+  values: ArrayLike<number>,
+  zeta: number,
+  ranking: "per-sign" | "global",
+): Uint32Array {
   if (ranking === "global") return markRef(values, Math.floor(zeta * values.length), "abs", false);
   let np = 0, nn = 0;
   for (let k = 0; k < values.length; k++) {
@@ -157,7 +161,7 @@ export function setDropRef(values: ArrayLike<number>, zeta: number, ranking: "pe
  * @example
  * ```ts
  * import { gradScoresRef } from "./topology_ref.ts";
- * console.log(gradScoresRef([1, 2], [3, -4], 1, 2, 2, 1)); // Float64Array [3, 4, 6, 8]
+ * console.log(gradScoresRef([1, 2], [3, -4], 2, 2, 1, 1)); // Float64Array [3, 4, 6, 8]
  * ```
  */
 export function gradScoresRef(
@@ -206,6 +210,8 @@ export async function snapshotLayer(gpu: Gpu, layer: SparseLinear): Promise<Laye
   };
   const born = ((await gpu.read(layer.bornStep)) as Uint32Array).slice(0, n);
   const states: Float32Array[] = [];
-  for (const st of layer.perNonzero) states.push(((await gpu.read(st)) as Float32Array).slice(0, n));
+  for (const st of layer.perNonzero) {
+    states.push(((await gpu.read(st)) as Float32Array).slice(0, n));
+  }
   return { csr, born, states };
 }
