@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on whatever WebGPU adapter the machine has (the software adapter
+# `deno task test`: runs the whole test suite on whatever WebGPU adapter the machine has (the software adapter
 # on a machine without a GPU) and ends with the plain line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
 export PATH="$PWD/tools/deno/node_modules/.bin:$PATH"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 log="$(mktemp)"
-NO_COLOR=1 deno task test "$@" 2>&1 | tee "$log"
+NO_COLOR=1 deno task test:deno "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 summary=$(grep -E '^(ok|FAILED) \|' "$log" | tail -1 |
   sed -E 's/^(ok|FAILED) \| ([0-9]+) passed[^|]*\| ([0-9]+) failed.*/\2 passed, \3 failed/')

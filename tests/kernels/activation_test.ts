@@ -179,7 +179,7 @@ gpuTest(
 );
 
 gpuTest(
-  "activation forward and backward match float64 reference for every activation",
+  "activation_fns.wgsl via activation.wgsl: forward and backward match float64 reference for every activation (odd sizes, NaN-poisoned outputs)",
   async (gpu, rng) => {
     for (const [rows, batch] of SHAPES) {
       const rec = gpu.recorder();
