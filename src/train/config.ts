@@ -26,7 +26,13 @@ const positiveInt = z.number().int().positive();
 
 /** Every key of a training run, with defaults. */
 export const TrainConfigSchema = z.object({
-  model: z.enum(["mlp"]).default("mlp"),
+  model: z.enum(["mlp", "cnn", "lstm"]).default("mlp"),
+  /** CNN: output channels of each convolution (each followed by 2x2 max pooling). */
+  convChannels: z.array(positiveInt).min(1).default([16, 32]),
+  /** CNN: square kernel size of the convolutions. */
+  kernelSize: positiveInt.default(5),
+  /** LSTM: hidden state size (the image rows are the time steps). */
+  lstmHidden: positiveInt.default(128),
   dataset: z.enum(DATASETS).default("mnist"),
   trainSubset: positiveInt.optional(),
   testSubset: positiveInt.optional(),

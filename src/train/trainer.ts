@@ -17,7 +17,8 @@
 import { FiligreeError, type Gpu, type Recorder, type Tensor } from "../gpu/mod.ts";
 import { type Dataset, loadDataset } from "../data/datasets.ts";
 import { GpuDataset } from "../data/loader.ts";
-import { buildMlp, type Sequential } from "../nn/mlp.ts";
+import type { Sequential } from "../nn/mlp.ts";
+import { buildModel } from "../nn/models.ts";
 import { Tape } from "../nn/tape.ts";
 import type { Act } from "../nn/act.ts";
 import type { SparseLinear } from "../nn/layers.ts";
@@ -158,19 +159,7 @@ export class Trainer {
       norm: cfg.inputNorm,
     });
     const densities = weightLayerDensities(cfg, ds.features, ds.classes);
-    const model = buildMlp(gpu, {
-      inputs: ds.features,
-      classes: ds.classes,
-      hidden: cfg.hidden,
-      activation: cfg.activation,
-      activationParam: cfg.activationParam,
-      norm: cfg.norm,
-      normPlacement: cfg.normPlacement,
-      dropout: cfg.dropout,
-      densities,
-      seed: cfg.seed,
-      init: cfg.weightInit,
-    });
+    const model = buildModel(gpu, cfg, ds, densities);
     return new Trainer(gpu, cfg, ds, data, model);
   }
 

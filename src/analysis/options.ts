@@ -1,0 +1,66 @@
+/**
+ * Options of an analysis (`deno task ablate`, the study spec's `analysis` block, the library).
+ *
+ * @example
+ * ```ts
+ * import { parseAblateOptions } from "./options.ts";
+ * const o = parseAblateOptions({ evalSamples: 500, scores: ["magnitude", "snip"] });
+ * console.log(o.evalSamples, o.curves); // 500 true
+ * ```
+ * @module
+ */
+import { z } from "zod";
+import { FiligreeError } from "../gpu/errors.ts";
+import { SCORE_NAMES } from "./summary.ts";
+
+/** Every analysis option, with defaults. */
+export const AblateOptionsSchema = z.object({
+  /** Importance scores to compute (default: all). */
+  scores: z.array(z.enum(SCORE_NAMES)).min(1).default([...SCORE_NAMES]),
+  /** Size of the seeded evaluation subset. */
+  evalSamples: z.number().int().positive().default(1000),
+  /** Split the evaluation subset is drawn from. */
+  evalSplit: z.enum(["test", "train"]).default("test"),
+  /** Weight layers to analyze (default: all). */
+  layers: z.array(z.string()).optional(),
+  /** Most single-weight ablations per layer; above it a magnitude-stratified sample is used. */
+  maxWeights: z.number().int().positive().default(20000),
+  /** Also ablate every hidden unit. */
+  units: z.boolean().default(false),
+  /** Group-ablation curves (global and per layer, every score plus controls). */
+  curves: z.boolean().default(true),
+  /** Fine-tune steps after group removal (0 = none). */
+  finetuneSteps: z.number().int().min(0).default(0),
+  /** Seed of the evaluation subset, the weight sample, bootstrap and the random score. */
+  seed: z.number().int().min(0).default(0),
+  /** Write SVG/PNG plots. */
+  plots: z.boolean().default(true),
+  /** GPU memory budget for one batch of ablations (MB). */
+  budgetMB: z.number().positive().default(256),
+}).strict();
+
+/** Validated analysis options. */
+export type AblateOptions = z.infer<typeof AblateOptionsSchema>;
+
+/** Validates analysis options with a one-line error naming the key. */
+export function parseAblateOptions(input: unknown): AblateOptions {
+  const r = AblateOptionsSchema.safeParse(input ?? {});
+  if (!r.success) {
+    const i = r.error.issues[0];
+    const key = i.path.join(".") || "(options)";
+    if (i.code === "unrecognized_keys") {
+      throw new FiligreeError(
+        `unknown analysis key ${i.keys.map((k) => `"${k}"`).join(", ")}; allowed keys: ${
+          Object.keys(AblateOptionsSchema.shape).join(", ")
+        }`,
+      );
+    }
+    if (i.code === "invalid_value" && "values" in i) {
+      throw new FiligreeError(
+        `bad value for "${key}": allowed values are ${(i.values as unknown[]).join(", ")}`,
+      );
+    }
+    throw new FiligreeError(`bad value for "${key}": ${i.message}`);
+  }
+  return r.data;
+}
