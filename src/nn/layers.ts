@@ -39,6 +39,7 @@ import {
   layerNormForward,
 } from "../kernels/norm.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
+import { bnEvalBackward } from "../kernels/analysis.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
 import type { DataRng } from "../data/random.ts";
 import { type Act, ActCache } from "./act.ts";
@@ -62,6 +63,11 @@ export interface StepContext {
   tape: Tape | null;
   /** Uniform with the dropout RNG (seed, step) of this step. */
   dropoutRng?: GPUBuffer;
+  /**
+   * Record gradients of the model in evaluation mode (analysis): batch norm uses its running
+   * statistics and dropout is the identity, in the forward and the backward pass.
+   */
+  evalMode?: boolean;
 }
 
 /** A layer of a feed-forward model. */
@@ -91,6 +97,8 @@ export class Linear implements Layer {
   readonly cache: ActCache;
   readonly act: string;
   readonly actParam: number;
+  /** The last recorded backward's input and pre-activation gradient (analysis reads them). */
+  lastBatch: { x: Act; dz: Act } | null = null;
 
   constructor(
     readonly gpu: Gpu,
@@ -177,6 +185,7 @@ export class Linear implements Layer {
           });
           dz = g;
         }
+        this.lastBatch = { x, dz };
         // dW[in][out] = X·dZᵀ (padding columns are zero on both sides).
         matmul(rec, {
           a: x.t,
@@ -466,7 +475,7 @@ export class BatchNorm implements Layer {
     const n = this.outFeatures;
     const y = this.cache.get("y", x.rows, x.batch);
     const tape = ctx.tape;
-    if (!tape) {
+    if (!tape || ctx.evalMode) {
       batchNormForwardEval(ctx.rec, {
         x: x.t,
         gamma: this.gamma,
@@ -478,6 +487,23 @@ export class BatchNorm implements Layer {
         batch: x.batch,
         eps: this.eps,
       });
+      if (tape) {
+        // Evaluation-mode gradient (analysis): a per-feature affine map with running stats.
+        tape.markProduced(y);
+        tape.push(this.name, () => {
+          const dy = gradOf(tape, this.cache, y, "y");
+          const dx = gradOf(tape, this.cache, x, "x");
+          bnEvalBackward(ctx.rec, {
+            dy: dy.t,
+            gamma: this.gamma,
+            runningVar: this.runningVar,
+            dx: dx.t,
+            rows: n,
+            batch: x.batch,
+            eps: this.eps,
+          });
+        });
+      }
       return y;
     }
     const saveMean = this.cache.scratch("mean", n);
@@ -607,7 +633,7 @@ export class Dropout implements Layer {
   }
   forward(ctx: StepContext, x: Act): Act {
     const tape = ctx.tape;
-    if (!tape || this.p === 0) return x;
+    if (!tape || this.p === 0 || ctx.evalMode) return x;
     if (!ctx.dropoutRng) {
       throw new FiligreeError(`${this.name}: training step without a dropout RNG uniform`);
     }

@@ -1,0 +1,246 @@
+// Kernels of the importance analysis (src/kernels/analysis.ts; references: analysis_ref.ts).
+//
+// Activations are feature-major [rows][ld]; a batch of K ablations over S evaluation samples is
+// one activation with K*S columns: column c = k*S + s, padding columns (>= K*S) zero.
+
+struct PatchParams {
+  rows: u32,    // rows of the patched tensor (the layer's outputs, or a block's units)
+  s: u32,       // evaluation samples S
+  ld_s: u32,    // row stride of the cached tensors (roundUp4(S))
+  ld_n: u32,    // row stride of the patched tensor (roundUp4(K*S))
+  k: u32,       // ablations in this batch
+  mode: u32,    // 0: rank-1 (row j -= w * x[i]); 1: zero row j
+}
+
+@group(0) @binding(0) var<uniform> pp: PatchParams;
+@group(0) @binding(1) var<storage, read> cached: array<f32>;
+@group(0) @binding(2) var<storage, read> x_in: array<f32>;
+// Per ablation: input row i, output row j, bitcast f32 weight w.
+@group(0) @binding(3) var<storage, read> abl: array<u32>;
+@group(0) @binding(4) var<storage, read_write> patched: array<f32>;
+
+override WG: u32 = 64u;
+
+// One invocation per element of `patched`; the cached tensor is replicated K times with the
+// ablated row corrected: zeroing w_ij changes only z_j, by -w_ij * x_i.
+@compute @workgroup_size(WG)
+fn patch_columns(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= pp.rows * pp.ld_n) { return; }
+  let r = e / pp.ld_n;
+  let c = e % pp.ld_n;
+  if (c >= pp.k * pp.s) {
+    patched[e] = 0.0;
+    return;
+  }
+  let k = c / pp.s;
+  let s = c % pp.s;
+  var v = cached[r * pp.ld_s + s];
+  if (r == abl[3u * k + 1u]) {
+    if (pp.mode == 0u) {
+      v -= bitcast<f32>(abl[3u * k + 2u]) * x_in[abl[3u * k] * pp.ld_s + s];
+    } else {
+      v = 0.0;
+    }
+  }
+  patched[e] = v;
+}
+
+struct MetricParams {
+  classes: u32,
+  s: u32,       // samples per ablation
+  ld_n: u32,    // row stride of the logits
+  k: u32,       // ablations
+  loss: u32,    // 0: softmax cross-entropy; 1: MSE on identity output; 2: MSE on sigmoid output
+}
+
+@group(0) @binding(0) var<uniform> mp: MetricParams;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+// Per ablation: [loss sum, correct count] (counts are exact in f32 below 2^24 samples).
+@group(0) @binding(3) var<storage, read_write> sums: array<f32>;
+
+const MWG: u32 = 64u;
+var<workgroup> part_loss: array<f32, MWG>;
+var<workgroup> part_hits: array<f32, MWG>;
+
+// One workgroup per ablation; each invocation walks samples s = lid, lid + 64, ... (S / 64
+// trips, each over the classes: the wrapper bounds (S / 64 + 1) * 2 * classes).
+@compute @workgroup_size(MWG)
+fn ablation_metrics(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let k = wid.x + wid.y * nwg.x;
+  var loss = 0.0;
+  var hits = 0.0;
+  if (k < mp.k) {
+    for (var s = lid; s < mp.s; s += MWG) {
+      let col = k * mp.s + s;
+      let label = labels[s];
+      var best = logits[col];
+      var arg = 0u;
+      for (var q = 1u; q < mp.classes; q++) {
+        let v = logits[q * mp.ld_n + col];
+        if (v > best) {
+          best = v;
+          arg = q;
+        }
+      }
+      if (arg == label) { hits += 1.0; }
+      if (mp.loss == 0u) {
+        var se = 0.0;
+        for (var q = 0u; q < mp.classes; q++) { se += exp(logits[q * mp.ld_n + col] - best); }
+        loss += best - logits[label * mp.ld_n + col] + log(se);
+      } else {
+        var l = 0.0;
+        for (var q = 0u; q < mp.classes; q++) {
+          var y = logits[q * mp.ld_n + col];
+          if (mp.loss == 2u) { y = 1.0 / (1.0 + exp(-y)); }
+          let d = y - select(0.0, 1.0, q == label);
+          l += 0.5 * d * d;
+        }
+        loss += l;
+      }
+    }
+  }
+  part_loss[lid] = loss;
+  part_hits[lid] = hits;
+  workgroupBarrier();
+  for (var w = MWG / 2u; w > 0u; w /= 2u) {
+    if (lid < w) {
+      part_loss[lid] += part_loss[lid + w];
+      part_hits[lid] += part_hits[lid + w];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u && k < mp.k) {
+    sums[2u * k] = part_loss[0];
+    sums[2u * k + 1u] = part_hits[0];
+  }
+}
+
+struct MapParams {
+  n: u32,       // elements
+  op: u32,      // 0: y = x*x; 1: y = |x|; 2: y = x + alpha*g
+  alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> ep: MapParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> g_in: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+// Element-wise maps used to build score inputs (squares for the Fisher SDDMM, |W| for SynFlow,
+// the perturbed weights w + eps*g for GraSP's finite-difference Hessian-vector product).
+@compute @workgroup_size(WG)
+fn map_elements(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= ep.n) { return; }
+  let v = src[i];
+  if (ep.op == 0u) {
+    dst[i] = v * v;
+  } else if (ep.op == 1u) {
+    dst[i] = abs(v);
+  } else {
+    dst[i] = v + ep.alpha * g_in[i];
+  }
+}
+
+struct RowParams {
+  rows: u32,
+  batch: u32,
+  ld: u32,
+}
+
+@group(0) @binding(0) var<uniform> rp: RowParams;
+@group(0) @binding(1) var<storage, read> act_in: array<f32>;
+@group(0) @binding(2) var<storage, read_write> row_out: array<f32>;
+
+// Sum of squares of each row over the live columns; one invocation per row loops `batch` times
+// (the wrapper keeps batch below llvmpipe's 65,535-iteration cap).
+@compute @workgroup_size(WG)
+fn row_sumsq(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = gid.x + gid.y * nwg.x * WG;
+  if (r >= rp.rows) { return; }
+  var acc = 0.0;
+  for (var c = 0u; c < rp.batch; c++) {
+    let v = act_in[r * rp.ld + c];
+    acc += v * v;
+  }
+  row_out[r] = acc;
+}
+
+struct ScoreParams {
+  n: u32,       // entries
+  score: u32,   // 0 magnitude, 1 snip, 2 taylor, 3 obd, 4 grasp, 5 synflow, 6 wanda, 7 random
+  seed: u32,
+  fisher_scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> sp: ScoreParams;
+@group(0) @binding(1) var<storage, read> w_in: array<f32>;
+@group(0) @binding(2) var<storage, read> grad_in: array<f32>;
+@group(0) @binding(3) var<storage, read> hg_in: array<f32>;
+@group(0) @binding(4) var<storage, read> fisher_in: array<f32>;
+// Per entry: input row i, output row j.
+@group(0) @binding(5) var<storage, read> ends: array<u32>;
+@group(0) @binding(6) var<storage, read> row_sq: array<f32>;
+@group(0) @binding(7) var<storage, read> flow_in: array<f32>;
+@group(0) @binding(8) var<storage, read> flow_out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> score_out: array<f32>;
+
+// A counter-based hash (PCG output permutation over the entry index and seed) -> [0, 1).
+fn hash01(e: u32, seed: u32) -> f32 {
+  var v = e * 747796405u + seed * 2891336453u + 1u;
+  v = ((v >> ((v >> 28u) + 4u)) ^ v) * 277803737u;
+  v = (v >> 22u) ^ v;
+  return f32(v >> 8u) / 16777216.0;
+}
+
+@compute @workgroup_size(WG)
+fn entry_scores(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= sp.n) { return; }
+  let w = w_in[e];
+  var s = 0.0;
+  switch sp.score {
+    case 0u: { s = abs(w); }
+    case 1u: { s = abs(w * grad_in[e]); }
+    case 2u: { s = (w * grad_in[e]) * (w * grad_in[e]); }
+    case 3u: { s = 0.5 * sp.fisher_scale * fisher_in[e] * w * w; }
+    case 4u: { s = -w * hg_in[e]; }
+    case 5u: { s = abs(w) * flow_in[ends[2u * e]] * flow_out[ends[2u * e + 1u]]; }
+    case 6u: { s = abs(w) * sqrt(row_sq[ends[2u * e]]); }
+    default: { s = hash01(e, sp.seed); }
+  }
+  score_out[e] = s;
+}
+
+struct BnParams {
+  rows: u32,
+  batch: u32,
+  ld: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> bp: BnParams;
+@group(0) @binding(1) var<storage, read> dy_in: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> running_var: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx_out: array<f32>;
+
+// Batch norm in evaluation mode is a per-feature affine map y = gamma*(x - mean)/sqrt(var + eps)
+// + beta with the running statistics, so dx = dy * gamma / sqrt(var + eps).
+@compute @workgroup_size(WG)
+fn bn_eval_backward(
+  @builtin(global_invocation_id) gid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= bp.rows * bp.ld) { return; }
+  let r = i / bp.ld;
+  let c = i % bp.ld;
+  dx_out[i] = select(0.0, dy_in[i] * gamma[r] / sqrt(running_var[r] + bp.eps), c < bp.batch);
+}

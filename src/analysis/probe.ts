@@ -1,0 +1,504 @@
+/**
+ * The ablation engine: a trained model, a fixed evaluation set, and batched exact ablation.
+ *
+ * Zeroing weight `w_ij` of weight layer `l` changes only unit j's pre-activation, by `-w_ij·x_i`.
+ * So the probe caches, once, every weight layer's input `X_l` and pre-activation `Z_l` over the
+ * S evaluation samples; a batch of K ablations is K corrected copies of `Z_l` side by side
+ * (`patch_columns`, K·S columns), pushed through the rest of the model in one forward, and one
+ * workgroup per ablation sums its loss and correct count (`ablation_metrics`). Unit ablation
+ * zeroes row j of a weight layer's input `X_l` instead. Batch norm runs in evaluation mode
+ * (running statistics), dropout is the identity.
+ *
+ * @example
+ * ```ts ignore
+ * const probe = await Probe.fromRun("runs/mnist-set", { evalSamples: 1000, seed: 0 });
+ * const base = await probe.baseline();
+ * const r = await probe.ablateWeights(0, Uint32Array.from([0, 1, 2]));
+ * console.log(base.loss, r.dLoss);
+ * ```
+ * @module
+ */
+import { FiligreeError, getGpu, type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
+import { activationForward } from "../kernels/activation.ts";
+import {
+  ablationMetrics,
+  type MetricLoss,
+  packAblations,
+  patchColumns,
+} from "../kernels/analysis.ts";
+import { type Act, ActCache } from "../nn/act.ts";
+import { Linear, SparseLinear } from "../nn/layers.ts";
+import type { Sequential } from "../nn/mlp.ts";
+import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { loadCheckpoint } from "../train/checkpoint.ts";
+import { Trainer } from "../train/trainer.ts";
+import { stratifiedIndices, takeSamples } from "../data/datasets.ts";
+import { GpuDataset } from "../data/loader.ts";
+
+/** A weight layer of the probed model, with its nonzeros on the CPU (value order). */
+export interface ProbeLayer {
+  name: string;
+  /** Index in `model.layers`. */
+  index: number;
+  layer: SparseLinear | Linear;
+  sparse: boolean;
+  nIn: number;
+  nOut: number;
+  nnz: number;
+  /** Weights in the layer's value order (CSR(Wᵀ) for sparse layers, `[in][out]` for dense). */
+  values: Float32Array;
+  /** Per entry: input unit i, output unit j. */
+  ends: Uint32Array;
+  /** Checkpoint order (CSR of W) -> value order: `values[perm[w]]` is checkpoint entry w. */
+  perm: Uint32Array;
+  /** Step each nonzero was last grown (value order); dense layers: all zero. */
+  born: Uint32Array;
+}
+
+/** Loss and accuracy over the evaluation set. */
+export interface Metrics {
+  loss: number;
+  accuracy: number;
+}
+
+/** Per-ablation changes against the unablated model. */
+export interface AblationResult {
+  dLoss: Float64Array;
+  dAccuracy: Float64Array;
+}
+
+/** Options of {@link Probe.fromRun}. */
+export interface ProbeOptions {
+  evalSamples: number;
+  evalSplit?: "test" | "train";
+  seed: number;
+  /** GPU memory for one batch of ablations, MB. */
+  budgetMB?: number;
+}
+
+/** Reads and validates a run directory's config.json. */
+export async function readRunConfig(dir: string): Promise<TrainConfig> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(dir);
+  } catch {
+    throw new FiligreeError(`run directory ${dir} does not exist`);
+  }
+  if (!st.isDirectory) throw new FiligreeError(`${dir} is not a run directory`);
+  let raw: { config?: unknown; filigree?: string };
+  try {
+    raw = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  } catch (e) {
+    throw new FiligreeError(
+      `${dir}/config.json: ${
+        e instanceof Deno.errors.NotFound ? "missing (not a run directory?)" : "not valid JSON"
+      }`,
+    );
+  }
+  if (typeof raw.filigree !== "string" || raw.filigree.split(".")[0] !== "0") {
+    throw new FiligreeError(
+      `${dir}: written by filigree ${raw.filigree ?? "(unknown)"}, this is 0.x: retrain the run`,
+    );
+  }
+  try {
+    return parseTrainConfig(raw.config);
+  } catch (e) {
+    throw new FiligreeError(`${dir}/config.json: ${(e as Error).message}`);
+  }
+}
+
+/** The loss the metrics kernel computes for a training config. */
+export function metricLoss(cfg: TrainConfig): MetricLoss {
+  return cfg.loss === "xent" ? "xent" : cfg.outputActivation === "sigmoid" ? "mse-sigmoid" : "mse";
+}
+
+/** A loaded model with a fixed evaluation set and cached activations. */
+export class Probe {
+  readonly layers: ProbeLayer[];
+  readonly cache: ActCache;
+  /** Per weight layer: its input X and pre-activation Z over the evaluation set (copies). */
+  readonly cachedX: Tensor[] = [];
+  readonly cachedZ: Tensor[] = [];
+  #cached = false;
+  #ablTensor: Tensor | null = null;
+  #sums: Tensor | null = null;
+  #baseline: Metrics | null = null;
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly trainer: Trainer,
+    readonly x: Act,
+    readonly labels: Tensor,
+    readonly evalIndices: Uint32Array,
+    readonly opts: Required<ProbeOptions>,
+    layers: ProbeLayer[],
+  ) {
+    this.layers = layers;
+    this.cache = new ActCache(gpu, "probe");
+  }
+
+  /** The model. */
+  get model(): Sequential {
+    return this.trainer.model;
+  }
+  /** Evaluation samples. */
+  get samples(): number {
+    return this.x.batch;
+  }
+  /** The training config of the run. */
+  get cfg(): TrainConfig {
+    return this.trainer.cfg;
+  }
+  /** The loss the metrics use. */
+  get loss(): MetricLoss {
+    return metricLoss(this.trainer.cfg);
+  }
+
+  /** Loads a run directory (config + checkpoint) and draws the seeded evaluation subset. */
+  static async fromRun(dir: string, opts: ProbeOptions): Promise<Probe> {
+    const cfg = await readRunConfig(dir);
+    if (cfg.model !== "mlp") {
+      throw new FiligreeError(
+        `${dir}: ablation supports MLP runs; this run is model "${cfg.model}"`,
+      );
+    }
+    const gpu = await getGpu();
+    const t = await Trainer.create(gpu, cfg);
+    const ckpt = `${dir}/checkpoint.safetensors`;
+    try {
+      await Deno.stat(ckpt);
+    } catch {
+      throw new FiligreeError(
+        `${dir}: no checkpoint.safetensors (training never finished an epoch)`,
+      );
+    }
+    await loadCheckpoint(t, ckpt);
+    return await Probe.fromTrainer(t, opts);
+  }
+
+  /** Wraps an in-memory trainer (its current weights). */
+  static async fromTrainer(t: Trainer, opts: ProbeOptions): Promise<Probe> {
+    const gpu = t.gpu;
+    const o: Required<ProbeOptions> = {
+      evalSplit: "test",
+      budgetMB: 256,
+      ...opts,
+    };
+    const ds = t.dataset;
+    const split = ds[o.evalSplit];
+    if (!Number.isInteger(o.evalSamples) || o.evalSamples < 1) {
+      throw new FiligreeError(`evalSamples must be a positive integer, got ${o.evalSamples}`);
+    }
+    const n = Math.min(o.evalSamples, split.n);
+    const idx = stratifiedIndices(split.labels, ds.classes, n, o.seed);
+    const evalDs = { ...ds, test: takeSamples(split, ds.features, idx) };
+    const data = GpuDataset.create(gpu, evalDs, { batchSize: n, norm: t.cfg.inputNorm });
+    const rec = gpu.recorder("eval set");
+    const b = data.testBatch(rec, 0);
+    const x = gpu.tensor("f32", [ds.features, roundUp4(n)], { label: "eval x" });
+    const labels = gpu.tensor("u32", [n], { label: "eval labels" });
+    rec.copy(b.x, x, ds.features * roundUp4(n));
+    rec.copy(b.labels, labels, n);
+    rec.submit();
+    await gpu.sync();
+    data.destroy();
+    const layers = await readLayers(gpu, t.model);
+    return new Probe(gpu, t, { t: x, rows: ds.features, batch: n }, labels, idx, o, layers);
+  }
+
+  /** Records the forward pass from model layer `from` on input `h` (evaluation mode). */
+  forwardFrom(rec: ReturnType<Gpu["recorder"]>, from: number, h: Act): Act {
+    const layers = this.model.layers;
+    for (let i = from; i < layers.length; i++) h = layers[i].forward({ rec, tape: null }, h);
+    return h;
+  }
+
+  /** Caches X and Z of every weight layer over the evaluation set (after weights change, too). */
+  async refreshCache(): Promise<void> {
+    const gpu = this.gpu;
+    const rec = gpu.recorder("probe cache");
+    const ld = roundUp4(this.samples);
+    let h = this.x;
+    const layers = this.model.layers;
+    let w = 0;
+    for (let i = 0; i < layers.length; i++) {
+      const L = layers[i];
+      const pl = this.layers[w];
+      if (pl && pl.index === i) {
+        this.cachedX[w] ??= gpu.tensor("f32", [pl.nIn, ld], { label: `${pl.name} cached x` });
+        this.cachedZ[w] ??= gpu.tensor("f32", [pl.nOut, ld], { label: `${pl.name} cached z` });
+        rec.copy(h.t, this.cachedX[w], pl.nIn * ld);
+        h = L.forward({ rec, tape: null }, h);
+        const z = pl.layer.cache.get("z", pl.nOut, this.samples);
+        rec.copy(z.t, this.cachedZ[w], pl.nOut * ld);
+        w++;
+      } else {
+        h = L.forward({ rec, tape: null }, h);
+      }
+    }
+    rec.submit();
+    await gpu.sync();
+    this.#cached = true;
+    this.#baseline = null;
+  }
+
+  #sumsFor(count: number): Tensor {
+    if (!this.#sums || this.#sums.size < 2 * count) {
+      this.#sums = this.gpu.tensor("f32", [2 * count], { label: "ablation sums" });
+    }
+    return this.#sums;
+  }
+
+  /** Loss and accuracy of the model as it is now, on the evaluation set. */
+  async evaluate(): Promise<Metrics> {
+    const rec = this.gpu.recorder("probe eval");
+    const logits = this.forwardFrom(rec, 0, this.x);
+    const sums = this.#sumsFor(1);
+    ablationMetrics(rec, {
+      logits: logits.t,
+      labels: this.labels,
+      classes: logits.rows,
+      samples: this.samples,
+      count: 1,
+      loss: this.loss,
+      sums,
+    });
+    rec.submit();
+    const r = await this.gpu.read(sums);
+    return { loss: r[0] / this.samples, accuracy: r[1] / this.samples };
+  }
+
+  /** The unablated model's metrics (cached). */
+  async baseline(): Promise<Metrics> {
+    this.#baseline ??= await this.evaluate();
+    return this.#baseline;
+  }
+
+  /**
+   * Ablations per batch for weight layer `w` (or the units at its input): the largest K whose
+   * K·S-column activations of the layers above fit the memory budget and the binding limit.
+   */
+  batchSize(w: number, count: number): number {
+    const pl = this.layers[w];
+    const layers = this.model.layers;
+    let rowsSum = 2 * pl.nOut, maxRows = Math.max(pl.nOut, pl.nIn);
+    for (let i = pl.index + 1; i < layers.length; i++) {
+      rowsSum += 2 * layers[i].outFeatures;
+      maxRows = Math.max(maxRows, layers[i].outFeatures);
+    }
+    const perAblation = rowsSum * 4 * this.samples;
+    const byBudget = Math.floor((this.opts.budgetMB * 2 ** 20) / perAblation);
+    const byBinding = Math.floor(
+      this.gpu.limits.maxStorageBufferBindingSize / (maxRows * 4 * this.samples) - 1,
+    );
+    return Math.max(1, Math.min(count, byBudget, byBinding));
+  }
+
+  async #run(
+    w: number,
+    items: number,
+    mode: "rank1" | "zero",
+    make: (k: number) => { i: number; j: number; w: number },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<AblationResult> {
+    if (!this.#cached) await this.refreshCache();
+    const base = await this.baseline();
+    const gpu = this.gpu;
+    const pl = this.layers[w];
+    const S = this.samples;
+    const K = this.batchSize(w, items);
+    const rows = mode === "rank1" ? pl.nOut : pl.nIn;
+    const patched = this.cache.get(`patched:${w}:${mode}`, rows, K * S);
+    const ablT = this.#ablTensor && this.#ablTensor.size >= 3 * K
+      ? this.#ablTensor
+      : (this.#ablTensor = gpu.tensor("u32", [3 * K], { label: "ablations" }));
+    const results = gpu.tensor("f32", [2 * Math.max(1, items)], { label: "ablation results" });
+    const sums = this.#sumsFor(K);
+    const batches = Math.ceil(items / K);
+    for (let b = 0; b < batches; b++) {
+      const first = b * K;
+      const list = Array.from(
+        { length: K },
+        (_, k) => first + k < items ? make(first + k) : { i: 0, j: 0, w: 0 },
+      );
+      gpu.write(ablT, packAblations(list));
+      const rec = gpu.recorder("ablation batch");
+      patchColumns(rec, {
+        cached: mode === "rank1" ? this.cachedZ[w] : this.cachedX[w],
+        x: this.cachedX[w],
+        rows,
+        samples: S,
+        ablations: ablT,
+        count: K,
+        mode,
+        out: patched.t,
+      });
+      let h: Act = patched;
+      if (mode === "rank1") {
+        const L = pl.layer;
+        if (L.act !== "identity") {
+          const y = this.cache.get(`act:${w}`, pl.nOut, K * S);
+          activationForward(rec, {
+            z: patched.t,
+            y: y.t,
+            rows: pl.nOut,
+            batch: K * S,
+            activation: L.act,
+            param: L.actParam,
+          });
+          h = y;
+        }
+        h = this.forwardFrom(rec, pl.index + 1, h);
+      } else {
+        h = this.forwardFrom(rec, pl.index, h);
+      }
+      ablationMetrics(rec, {
+        logits: h.t,
+        labels: this.labels,
+        classes: h.rows,
+        samples: S,
+        count: K,
+        loss: this.loss,
+        sums,
+      });
+      const live = Math.min(K, items - first);
+      rec.copy(sums, results, 2 * live, 0, 2 * first);
+      rec.submit();
+      if (onProgress && (b % 8 === 7 || b === batches - 1)) {
+        await gpu.sync();
+        onProgress(Math.min(items, first + K), items);
+      }
+    }
+    const r = await gpu.read(results);
+    gpu.release(results);
+    const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
+    for (let k = 0; k < items; k++) {
+      dLoss[k] = r[2 * k] / S - base.loss;
+      dAccuracy[k] = r[2 * k + 1] / S - base.accuracy;
+    }
+    return { dLoss, dAccuracy };
+  }
+
+  /** Exact single-weight ablation of the given entries (value order) of weight layer `w`. */
+  ablateWeights(
+    w: number,
+    entries: Uint32Array,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<AblationResult> {
+    const pl = this.layers[w];
+    for (const e of entries) {
+      if (e >= pl.nnz) throw new FiligreeError(`${pl.name}: entry ${e} out of range (${pl.nnz})`);
+    }
+    return this.#run(w, entries.length, "rank1", (k) => {
+      const e = entries[k];
+      return { i: pl.ends[2 * e], j: pl.ends[2 * e + 1], w: pl.values[e] };
+    }, onProgress);
+  }
+
+  /** Unit ablation: zero input unit `u` of weight layer `w` (a hidden unit's output), per unit. */
+  ablateUnits(
+    w: number,
+    units: Uint32Array,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<AblationResult> {
+    const pl = this.layers[w];
+    if (w === 0) throw new FiligreeError("unit ablation applies to hidden units (layers >= 2)");
+    for (const u of units) {
+      if (u >= pl.nIn) throw new FiligreeError(`${pl.name}: unit ${u} out of range (${pl.nIn})`);
+    }
+    return this.#run(w, units.length, "zero", (k) => ({ i: 0, j: units[k], w: 0 }), onProgress);
+  }
+
+  /** Writes new values into weight layer `w` (value order); call {@link refreshCache} after. */
+  setValues(w: number, values: Float32Array): void {
+    const pl = this.layers[w];
+    if (values.length !== pl.nnz) {
+      throw new FiligreeError(`${pl.name}: ${values.length} values for ${pl.nnz} entries`);
+    }
+    const t = pl.layer instanceof SparseLinear ? pl.layer.csr.values : pl.layer.weight;
+    this.gpu.write(t, values);
+    this.#cached = false;
+    this.#baseline = null;
+  }
+
+  /** Puts the trained values back into every layer. */
+  restoreValues(): void {
+    this.layers.forEach((pl, w) => this.setValues(w, pl.values));
+  }
+
+  /** The naive ablation (zero the weight, full forward, restore): the reference for tests/bench. */
+  async ablateNaive(w: number, entry: number): Promise<{ dLoss: number; dAccuracy: number }> {
+    const base = await this.baseline();
+    const pl = this.layers[w];
+    const v = pl.values.slice();
+    v[entry] = 0;
+    this.setValues(w, v);
+    const m = await this.evaluate();
+    this.setValues(w, pl.values);
+    this.#baseline = base;
+    return { dLoss: m.loss - base.loss, dAccuracy: m.accuracy - base.accuracy };
+  }
+}
+
+/** Reads the weight layers' values and structure to the CPU (analysis only, not training). */
+export async function readLayers(gpu: Gpu, model: Sequential): Promise<ProbeLayer[]> {
+  const out: ProbeLayer[] = [];
+  for (let index = 0; index < model.layers.length; index++) {
+    const L = model.layers[index];
+    if (L instanceof SparseLinear) {
+      const c = L.csr;
+      const [rowPtrT, colT, vals, perm, born] = await Promise.all([
+        gpu.read(c.rowPtrT),
+        gpu.read(c.colT),
+        gpu.read(c.values),
+        gpu.read(c.perm),
+        gpu.read(L.bornStep),
+      ]) as [Uint32Array, Uint32Array, Float32Array, Uint32Array, Uint32Array];
+      const nnz = c.nnz;
+      const ends = new Uint32Array(2 * nnz);
+      for (let j = 0; j < c.nOut; j++) {
+        for (let k = rowPtrT[j]; k < rowPtrT[j + 1]; k++) {
+          ends[2 * k] = colT[k];
+          ends[2 * k + 1] = j;
+        }
+      }
+      out.push({
+        name: L.name,
+        index,
+        layer: L,
+        sparse: true,
+        nIn: c.nIn,
+        nOut: c.nOut,
+        nnz,
+        values: vals.slice(0, nnz),
+        ends,
+        perm: perm.slice(0, nnz),
+        born: born.slice(0, nnz),
+      });
+    } else if (L instanceof Linear) {
+      const nIn = L.inFeatures, nOut = L.outFeatures, n = nIn * nOut;
+      const vals = await gpu.read(L.weight) as Float32Array;
+      const ends = new Uint32Array(2 * n);
+      for (let i = 0; i < nIn; i++) {
+        for (let j = 0; j < nOut; j++) {
+          ends[2 * (i * nOut + j)] = i;
+          ends[2 * (i * nOut + j) + 1] = j;
+        }
+      }
+      out.push({
+        name: L.name,
+        index,
+        layer: L,
+        sparse: false,
+        nIn,
+        nOut,
+        nnz: n,
+        values: vals.slice(0, n),
+        ends,
+        perm: Uint32Array.from({ length: n }, (_, i) => i),
+        born: new Uint32Array(n),
+      });
+    }
+  }
+  return out;
+}

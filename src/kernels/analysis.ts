@@ -1,0 +1,353 @@
+/**
+ * Kernels of the importance analysis. Shader: shaders/analysis.wgsl; float64 references:
+ * analysis_ref.ts.
+ *
+ * - {@link patchColumns}: replicate a cached `[rows][S]` activation K times, correcting one row
+ *   per copy: rank-1 (`z_j -= w_ij·x_i`, a single-weight ablation) or zero (a unit ablation).
+ * - {@link ablationMetrics}: per ablation, the loss sum and the correct count over its S columns.
+ * - {@link mapElements}: `x²`, `|x|`, `x + α·g`.
+ * - {@link rowSumSq}: `Σ_c x[r][c]²` per row (activation norms for Wanda).
+ * - {@link entryScores}: one importance score per weight from its value, gradient, Fisher,
+ *   Hessian-vector product and the vectors of its end units.
+ * - {@link bnEvalBackward}: batch norm's backward in evaluation mode (running statistics).
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { patchColumns } from "./analysis.ts";
+ * const gpu = await getGpu();
+ * // z: 2 rows x 1 sample; x: 1 row; one ablation of w_00 = 2 -> z_0 - 2*x_0.
+ * const z = gpu.tensor("f32", [2, 4], { data: new Float32Array([5, 0, 0, 0, 7, 0, 0, 0]) });
+ * const x = gpu.tensor("f32", [1, 4], { data: new Float32Array([1.5, 0, 0, 0]) });
+ * const out = gpu.tensor("f32", [2, 4]);
+ * const rec = gpu.recorder();
+ * patchColumns(rec, { cached: z, x, rows: 2, samples: 1, ablations: [{ i: 0, j: 0, w: 2 }], out });
+ * rec.submit();
+ * console.log(await gpu.read(out)); // Float32Array [2, 0, 0, 0, 7, 0, 0, 0]
+ * ```
+ * @module
+ */
+import code from "../../shaders/analysis.wgsl" with { type: "text" };
+import {
+  defineKernel,
+  f32,
+  FiligreeError,
+  grid,
+  packParams,
+  type Recorder,
+  roundUp4,
+  type Tensor,
+} from "../gpu/mod.ts";
+
+const WG = 64;
+/** llvmpipe stops a loop after 65,535 iterations; every loop here stays below this. */
+export const MAX_LOOP_TRIPS = 65_000;
+
+export const PATCH_COLUMNS = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "patch_columns",
+  bindings: [
+    ["pp", "uniform"],
+    ["cached", "read"],
+    ["x_in", "read"],
+    ["abl", "read"],
+    ["patched", "read_write"],
+  ],
+});
+export const ABLATION_METRICS = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "ablation_metrics",
+  bindings: [["mp", "uniform"], ["logits", "read"], ["labels", "read"], ["sums", "read_write"]],
+});
+export const MAP_ELEMENTS = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "map_elements",
+  bindings: [["ep", "uniform"], ["src", "read"], ["g_in", "read"], ["dst", "read_write"]],
+});
+export const ROW_SUMSQ = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "row_sumsq",
+  bindings: [["rp", "uniform"], ["act_in", "read"], ["row_out", "read_write"]],
+});
+export const ENTRY_SCORES = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "entry_scores",
+  bindings: [
+    ["sp", "uniform"],
+    ["w_in", "read"],
+    ["grad_in", "read"],
+    ["hg_in", "read"],
+    ["fisher_in", "read"],
+    ["ends", "read"],
+    ["row_sq", "read"],
+    ["flow_in", "read"],
+    ["flow_out", "read"],
+    ["score_out", "read_write"],
+  ],
+});
+export const BN_EVAL_BACKWARD = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "bn_eval_backward",
+  bindings: [
+    ["bp", "uniform"],
+    ["dy_in", "read"],
+    ["gamma", "read"],
+    ["running_var", "read"],
+    ["dx_out", "read_write"],
+  ],
+});
+
+function need(t: Tensor, n: number, what: string): void {
+  if (t.size < n) {
+    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${n}`);
+  }
+}
+
+/** One single-weight ablation: input row `i`, output row `j`, weight value `w`. */
+export interface WeightAblation {
+  i: number;
+  j: number;
+  w: number;
+}
+
+/** Packs ablations as the shader's `[i, j, bits(w)]` triples. */
+export function packAblations(a: readonly WeightAblation[]): Uint32Array {
+  const out = new Uint32Array(Math.max(3, 3 * a.length));
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  a.forEach((x, k) => {
+    f[0] = x.w;
+    out[3 * k] = x.i;
+    out[3 * k + 1] = x.j;
+    out[3 * k + 2] = u[0];
+  });
+  return out;
+}
+
+/** Arguments of {@link patchColumns}. */
+export interface PatchArgs {
+  /** Cached `[rows][roundUp4(samples)]` (pre-activations for weights, unit outputs for units). */
+  cached: Tensor;
+  /** The layer input `[nIn][roundUp4(samples)]` (rank-1 mode only; ignored for units). */
+  x?: Tensor;
+  rows: number;
+  samples: number;
+  /** Weight ablations (rank-1) or, with `mode: "zero"`, units as `{ i: 0, j: unit, w: 0 }`. */
+  ablations: readonly WeightAblation[] | Tensor;
+  /** Number of ablations when `ablations` is an uploaded tensor. */
+  count?: number;
+  mode?: "rank1" | "zero";
+  /** `[rows][roundUp4(K·samples)]`, column `k·samples + s`. */
+  out: Tensor;
+}
+
+/** Builds K patched copies of a cached activation (see the module doc). */
+export function patchColumns(rec: Recorder, a: PatchArgs): void {
+  const gpu = rec.gpu;
+  const k = Array.isArray(a.ablations) ? a.ablations.length : a.count;
+  if (!k || k < 1) throw new FiligreeError("patchColumns: no ablations");
+  const ldS = roundUp4(a.samples), ldN = roundUp4(k * a.samples);
+  need(a.cached, a.rows * ldS, "patchColumns cached");
+  need(a.out, a.rows * ldN, "patchColumns out");
+  const abl = Array.isArray(a.ablations)
+    ? gpu.tensor("u32", [3 * k], { data: packAblations(a.ablations), label: "ablations" })
+    : a.ablations as Tensor;
+  need(abl, 3 * k, "patchColumns ablations");
+  const mode = a.mode === "zero" ? 1 : 0;
+  if (mode === 0 && !a.x) throw new FiligreeError("patchColumns: rank-1 mode needs the input x");
+  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, k, mode]));
+  rec.dispatch(
+    gpu.kernel(PATCH_COLUMNS, { WG }),
+    { pp: p, cached: a.cached, x_in: a.x ?? a.cached, abl, patched: a.out },
+    grid(gpu, Math.ceil((a.rows * ldN) / WG)),
+  );
+}
+
+/** Loss functions the metrics kernel knows (the trainer's `loss` + `outputActivation`). */
+export type MetricLoss = "xent" | "mse" | "mse-sigmoid";
+
+/** Arguments of {@link ablationMetrics}. */
+export interface MetricArgs {
+  /** `[classes][roundUp4(K·samples)]`. */
+  logits: Tensor;
+  /** u32 labels of the S samples (shared by every ablation). */
+  labels: Tensor;
+  classes: number;
+  samples: number;
+  count: number;
+  loss: MetricLoss;
+  /** f32 `[2·count]`: per ablation loss sum and correct count. */
+  sums: Tensor;
+}
+
+/** Per-ablation loss sum and correct count over its S columns (one workgroup per ablation). */
+export function ablationMetrics(rec: Recorder, a: MetricArgs): void {
+  const gpu = rec.gpu;
+  const ldN = roundUp4(a.count * a.samples);
+  const trips = (Math.ceil(a.samples / 64) + 1) * 2 * a.classes;
+  if (trips > MAX_LOOP_TRIPS) {
+    throw new FiligreeError(
+      `ablationMetrics: ${a.samples} samples x ${a.classes} classes over the loop bound`,
+    );
+  }
+  need(a.logits, a.classes * ldN, "ablationMetrics logits");
+  need(a.labels, a.samples, "ablationMetrics labels");
+  need(a.sums, 2 * a.count, "ablationMetrics sums");
+  const loss = a.loss === "xent" ? 0 : a.loss === "mse" ? 1 : 2;
+  const p = gpu.uniform(packParams([a.classes, a.samples, ldN, a.count, loss]));
+  rec.dispatch(
+    gpu.kernel(ABLATION_METRICS),
+    { mp: p, logits: a.logits, labels: a.labels, sums: a.sums },
+    grid(gpu, a.count),
+  );
+}
+
+/** Element-wise maps of {@link mapElements}. */
+export type MapOp = "square" | "abs" | "axpy";
+
+/** `dst = src²`, `|src|` or `src + alpha·g` over `n` elements. */
+export function mapElements(
+  rec: Recorder,
+  a: { src: Tensor; dst: Tensor; n: number; op: MapOp; g?: Tensor; alpha?: number },
+): void {
+  const gpu = rec.gpu;
+  need(a.src, a.n, "mapElements src");
+  need(a.dst, a.n, "mapElements dst");
+  const op = a.op === "square" ? 0 : a.op === "abs" ? 1 : 2;
+  if (op === 2) {
+    if (!a.g) throw new FiligreeError("mapElements: axpy needs g");
+    need(a.g, a.n, "mapElements g");
+  }
+  const p = gpu.uniform(packParams([a.n, op, f32(a.alpha ?? 0)]));
+  rec.dispatch(
+    gpu.kernel(MAP_ELEMENTS, { WG }),
+    { ep: p, src: a.src, g_in: a.g ?? a.src, dst: a.dst },
+    grid(gpu, Math.ceil(a.n / WG)),
+  );
+}
+
+/** `out[r] = Σ_{c < batch} x[r][c]²` for a feature-major `[rows][roundUp4(batch)]` tensor. */
+export function rowSumSq(
+  rec: Recorder,
+  a: { x: Tensor; out: Tensor; rows: number; batch: number },
+): void {
+  const gpu = rec.gpu;
+  if (a.batch > MAX_LOOP_TRIPS) {
+    throw new FiligreeError(`rowSumSq: batch ${a.batch} over the loop bound ${MAX_LOOP_TRIPS}`);
+  }
+  const ld = roundUp4(a.batch);
+  need(a.x, a.rows * ld, "rowSumSq x");
+  need(a.out, a.rows, "rowSumSq out");
+  const p = gpu.uniform(packParams([a.rows, a.batch, ld]));
+  rec.dispatch(
+    gpu.kernel(ROW_SUMSQ, { WG }),
+    { rp: p, act_in: a.x, row_out: a.out },
+    grid(gpu, Math.ceil(a.rows / WG)),
+  );
+}
+
+/** Score ids of the shader's `entry_scores` (the order of SCORE_NAMES). */
+export const SCORE_IDS = {
+  magnitude: 0,
+  snip: 1,
+  taylor: 2,
+  obd: 3,
+  grasp: 4,
+  synflow: 5,
+  wanda: 6,
+  random: 7,
+} as const;
+
+/** Inputs of {@link entryScores}; every per-entry array is in the layer's value order. */
+export interface EntryScoreArgs {
+  score: keyof typeof SCORE_IDS;
+  n: number;
+  w: Tensor;
+  grad?: Tensor;
+  hg?: Tensor;
+  fisher?: Tensor;
+  /** u32 `[2n]`: input row i and output row j of each entry. */
+  ends?: Tensor;
+  /** Per input row: Σ x² over the evaluation set. */
+  rowSq?: Tensor;
+  /** SynFlow vectors: `|W|`-flow into the input units and back from the output units. */
+  flowIn?: Tensor;
+  flowOut?: Tensor;
+  /** Multiplies the Fisher sums (per-sample gradient normalization). */
+  fisherScale?: number;
+  seed?: number;
+  out: Tensor;
+}
+
+/** Writes one importance score per entry (see SCORE_IDS; formulas in shaders/analysis.wgsl). */
+export function entryScores(rec: Recorder, a: EntryScoreArgs): void {
+  const gpu = rec.gpu;
+  const id = SCORE_IDS[a.score];
+  const needs: Record<number, (keyof EntryScoreArgs)[]> = {
+    1: ["grad"],
+    2: ["grad"],
+    3: ["fisher"],
+    4: ["hg"],
+    5: ["ends", "flowIn", "flowOut"],
+    6: ["ends", "rowSq"],
+  };
+  for (const k of needs[id] ?? []) {
+    if (!a[k]) throw new FiligreeError(`entryScores ${a.score}: missing input "${k}"`);
+  }
+  need(a.w, a.n, "entryScores w");
+  need(a.out, a.n, "entryScores out");
+  if (a.ends) need(a.ends, 2 * a.n, "entryScores ends");
+  const any = a.w;
+  const p = gpu.uniform(
+    packParams([a.n, id, (a.seed ?? 0) >>> 0, f32(a.fisherScale ?? 1)]),
+  );
+  rec.dispatch(
+    gpu.kernel(ENTRY_SCORES, { WG }),
+    {
+      sp: p,
+      w_in: a.w,
+      grad_in: a.grad ?? any,
+      hg_in: a.hg ?? any,
+      fisher_in: a.fisher ?? any,
+      ends: a.ends ?? any,
+      row_sq: a.rowSq ?? any,
+      flow_in: a.flowIn ?? any,
+      flow_out: a.flowOut ?? any,
+      score_out: a.out,
+    },
+    grid(gpu, Math.ceil(a.n / WG)),
+  );
+}
+
+/** Batch norm backward in evaluation mode: `dx = dy·γ/√(running_var + eps)`, padding 0. */
+export function bnEvalBackward(
+  rec: Recorder,
+  a: {
+    dy: Tensor;
+    gamma: Tensor;
+    runningVar: Tensor;
+    dx: Tensor;
+    rows: number;
+    batch: number;
+    eps: number;
+  },
+): void {
+  const gpu = rec.gpu;
+  const ld = roundUp4(a.batch);
+  need(a.dy, a.rows * ld, "bnEvalBackward dy");
+  need(a.dx, a.rows * ld, "bnEvalBackward dx");
+  need(a.gamma, a.rows, "bnEvalBackward gamma");
+  need(a.runningVar, a.rows, "bnEvalBackward running_var");
+  const p = gpu.uniform(packParams([a.rows, a.batch, ld, f32(a.eps)]));
+  rec.dispatch(
+    gpu.kernel(BN_EVAL_BACKWARD, { WG }),
+    { bp: p, dy_in: a.dy, gamma: a.gamma, running_var: a.runningVar, dx_out: a.dx },
+    grid(gpu, Math.ceil((a.rows * ld) / WG)),
+  );
+}

@@ -1,0 +1,147 @@
+/**
+ * Float64 references of shaders/analysis.wgsl (dense row-major `[rows][cols]` arrays, no
+ * padding).
+ *
+ * @example
+ * ```ts
+ * import { patchColumnsRef } from "./analysis_ref.ts";
+ * const z = new Float64Array([5, 7]); // 2 rows x 1 sample
+ * const x = new Float64Array([1.5]); // 1 input row
+ * console.log(patchColumnsRef(z, x, 2, 1, [{ i: 0, j: 0, w: 2 }], "rank1")); // Float64Array [2, 7]
+ * ```
+ * @module
+ */
+import type { MetricLoss, WeightAblation } from "./analysis.ts";
+
+/** K patched copies of `cached` (`[rows][S]`) as `[rows][K·S]`. */
+export function patchColumnsRef(
+  cached: ArrayLike<number>,
+  x: ArrayLike<number>,
+  rows: number,
+  samples: number,
+  abl: readonly WeightAblation[],
+  mode: "rank1" | "zero",
+): Float64Array {
+  const K = abl.length, n = K * samples;
+  const out = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < K; k++) {
+      for (let s = 0; s < samples; s++) {
+        let v = cached[r * samples + s];
+        if (r === abl[k].j) v = mode === "zero" ? 0 : v - abl[k].w * x[abl[k].i * samples + s];
+        out[r * n + k * samples + s] = v;
+      }
+    }
+  }
+  return out;
+}
+
+/** Per ablation `[loss sum, correct]` from `[classes][K·S]` logits. */
+export function ablationMetricsRef(
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes: number,
+  samples: number,
+  count: number,
+  loss: MetricLoss,
+): Float64Array {
+  const n = count * samples;
+  const out = new Float64Array(2 * count);
+  for (let k = 0; k < count; k++) {
+    for (let s = 0; s < samples; s++) {
+      const col = k * samples + s;
+      const z = Array.from({ length: classes }, (_, q) => logits[q * n + col]);
+      let arg = 0;
+      for (let q = 1; q < classes; q++) if (z[q] > z[arg]) arg = q;
+      if (arg === labels[s]) out[2 * k + 1]++;
+      if (loss === "xent") {
+        const m = z[arg];
+        out[2 * k] += m - z[labels[s]] + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
+      } else {
+        for (let q = 0; q < classes; q++) {
+          const y = loss === "mse-sigmoid" ? 1 / (1 + Math.exp(-z[q])) : z[q];
+          out[2 * k] += 0.5 * (y - (q === labels[s] ? 1 : 0)) ** 2;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Row sums of squares of `[rows][batch]`. */
+export function rowSumSqRef(x: ArrayLike<number>, rows: number, batch: number): Float64Array {
+  const out = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < batch; c++) out[r] += x[r * batch + c] ** 2;
+  }
+  return out;
+}
+
+/** Inputs of {@link entryScoreRef} for one entry. */
+export interface EntryInputs {
+  w: number;
+  g: number;
+  hg: number;
+  fisher: number;
+  fisherScale: number;
+  rowSq: number;
+  flowIn: number;
+  flowOut: number;
+}
+
+/** One deterministic score (random excluded: it is a hash). */
+export function entryScoreRef(score: string, e: EntryInputs): number {
+  switch (score) {
+    case "magnitude":
+      return Math.abs(e.w);
+    case "snip":
+      return Math.abs(e.w * e.g);
+    case "taylor":
+      return (e.w * e.g) ** 2;
+    case "obd":
+      return 0.5 * e.fisherScale * e.fisher * e.w * e.w;
+    case "grasp":
+      return -e.w * e.hg;
+    case "synflow":
+      return Math.abs(e.w) * e.flowIn * e.flowOut;
+    case "wanda":
+      return Math.abs(e.w) * Math.sqrt(e.rowSq);
+  }
+  throw new Error(`no reference for score ${score}`);
+}
+
+/** Batch norm eval backward `dx = dy·γ/√(var + eps)` on `[rows][batch]`. */
+export function bnEvalBackwardRef(
+  dy: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  runningVar: ArrayLike<number>,
+  rows: number,
+  batch: number,
+  eps: number,
+): Float64Array {
+  const dx = new Float64Array(rows * batch);
+  for (let r = 0; r < rows; r++) {
+    const s = gamma[r] / Math.sqrt(runningVar[r] + eps);
+    for (let c = 0; c < batch; c++) dx[r * batch + c] = dy[r * batch + c] * s;
+  }
+  return dx;
+}
+
+/** Batch norm eval forward `y = γ(x - mean)/√(var + eps) + β` (for gradient checks). */
+export function bnEvalForwardRef(
+  x: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  mean: ArrayLike<number>,
+  runningVar: ArrayLike<number>,
+  rows: number,
+  batch: number,
+  eps: number,
+): Float64Array {
+  const y = new Float64Array(rows * batch);
+  for (let r = 0; r < rows; r++) {
+    const s = gamma[r] / Math.sqrt(runningVar[r] + eps);
+    for (let c = 0; c < batch; c++) y[r * batch + c] = (x[r * batch + c] - mean[r]) * s + beta[r];
+  }
+  return y;
+}

@@ -1,0 +1,120 @@
+import { Probe } from "../../src/analysis/probe.ts";
+import { parseTrainConfig, type TrainConfig } from "../../src/train/config.ts";
+import { runEpoch, Trainer } from "../../src/train/trainer.ts";
+import { ACTIVATION_NAMES } from "../../src/kernels/activation_ids.ts";
+import { gpuTest } from "../../src/testing/mod.ts";
+import type { Gpu } from "../../src/gpu/mod.ts";
+import type { Rng } from "../../src/testing/mod.ts";
+
+async function trained(gpu: Gpu, over: Partial<TrainConfig>, epochs = 1): Promise<Trainer> {
+  const cfg = parseTrainConfig({
+    dataset: "synthetic",
+    syntheticFeatures: 12,
+    syntheticClasses: 3,
+    syntheticSamples: 160,
+    hidden: [9, 7],
+    method: "static",
+    density: 0.5,
+    epochs: Math.max(1, epochs),
+    batchSize: 40,
+    lr: 0.05,
+    ...over,
+  });
+  const t = await Trainer.create(gpu, cfg);
+  for (let e = 0; e < epochs; e++) await runEpoch(t);
+  return t;
+}
+
+/** Batched (rank-1, K per dispatch) against "zero it, run the full forward" on sampled entries. */
+async function checkAgainstNaive(probe: Probe, rng: Rng, label: string, perLayer = 6) {
+  const S = probe.samples;
+  for (let w = 0; w < probe.layers.length; w++) {
+    const pl = probe.layers[w];
+    const entries = Uint32Array.from({ length: pl.nnz }, (_, i) => i);
+    const r = await probe.ablateWeights(w, entries);
+    for (let t = 0; t < perLayer; t++) {
+      const e = rng.int(pl.nnz);
+      const naive = await probe.ablateNaive(w, e);
+      const tol = 2e-5 + 1e-4 * Math.abs(naive.dLoss);
+      if (!(Math.abs(r.dLoss[e] - naive.dLoss) <= tol)) {
+        throw new Error(
+          `${label} ${pl.name} entry ${e}: batched dLoss ${r.dLoss[e]}, naive ${naive.dLoss}`,
+        );
+      }
+      // Accuracy may differ only where a sample sits on a float tie: at most one sample.
+      if (Math.abs(r.dAccuracy[e] - naive.dAccuracy) > 1.01 / S) {
+        throw new Error(
+          `${label} ${pl.name} entry ${e}: batched dAcc ${
+            r.dAccuracy[e]
+          }, naive ${naive.dAccuracy}`,
+        );
+      }
+    }
+  }
+}
+
+gpuTest(
+  "batched single-weight ablation equals the naive full forward, every activation",
+  async (gpu, rng) => {
+    for (const activation of ACTIVATION_NAMES) {
+      const t = await trained(gpu, { activation, seed: rng.int(1000) }, 0);
+      // A tiny memory budget forces several ablation batches per layer.
+      const probe = await Probe.fromTrainer(t, { evalSamples: 37, seed: 1, budgetMB: 0.02 });
+      await checkAgainstNaive(probe, rng, activation, 3);
+    }
+  },
+);
+
+gpuTest(
+  "batched ablation equals naive under batch/layer norm (before/after), dropout, MSE",
+  async (gpu, rng) => {
+    const cases: Partial<TrainConfig>[] = [
+      { norm: "batch", normPlacement: "before", activation: "relu" },
+      { norm: "batch", normPlacement: "after", activation: "tanh" },
+      { norm: "layer", normPlacement: "before", activation: "gelu" },
+      { norm: "layer", normPlacement: "after", activation: "srelu" },
+      { norm: "batch", normPlacement: "before", activation: "srelu", dropout: 0.3 },
+      { loss: "mse", outputActivation: "sigmoid", activation: "tanh", method: "set", lr: 0.5 },
+      { method: "dense", norm: "layer", activation: "elu" },
+    ];
+    for (const c of cases) {
+      const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 2);
+      const probe = await Probe.fromTrainer(t, { evalSamples: 41, seed: 2, budgetMB: 0.05 });
+      const base = await probe.baseline();
+      if (!(base.accuracy > 0.4)) throw new Error(`${JSON.stringify(c)}: model did not learn`);
+      await checkAgainstNaive(probe, rng, JSON.stringify(c), 5);
+    }
+  },
+);
+
+gpuTest("unit ablation equals zeroing the unit's outgoing weights", async (gpu, rng) => {
+  for (
+    const c of [{ norm: "none" as const }, {
+      norm: "batch" as const,
+      normPlacement: "after" as const,
+    }]
+  ) {
+    const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 1);
+    const probe = await Probe.fromTrainer(t, { evalSamples: 30, seed: 3, budgetMB: 0.02 });
+    const base = await probe.baseline();
+    for (let w = 1; w < probe.layers.length; w++) {
+      const pl = probe.layers[w];
+      const units = Uint32Array.from({ length: pl.nIn }, (_, u) => u);
+      const r = await probe.ablateUnits(w, units);
+      for (const u of [0, pl.nIn - 1, rng.int(pl.nIn)]) {
+        const v = pl.values.slice();
+        for (let e = 0; e < pl.nnz; e++) if (pl.ends[2 * e] === u) v[e] = 0;
+        probe.setValues(w, v);
+        const m = await probe.evaluate();
+        probe.setValues(w, pl.values);
+        const want = m.loss - base.loss;
+        if (!(Math.abs(r.dLoss[u] - want) <= 2e-5 + 1e-4 * Math.abs(want))) {
+          throw new Error(`${pl.name} unit ${u}: batched ${r.dLoss[u]}, naive ${want}`);
+        }
+      }
+    }
+    // The values were put back: the baseline is reproduced.
+    const again = await probe.evaluate();
+    if (Math.abs(again.loss - base.loss) > 1e-6) throw new Error("values not restored");
+  }
+});
