@@ -123,7 +123,7 @@ fn ablation_metrics(
 
 struct MapParams {
   n: u32,       // elements
-  op: u32,      // 0: y = x*x; 1: y = |x|; 2: y = x + alpha*g
+  op: u32,      // 0: y = x*x; 1: y = |x|; 2: y = x + alpha*g; 3: y = x*g
   alpha: f32,
 }
 
@@ -133,7 +133,8 @@ struct MapParams {
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
 // Element-wise maps used to build score inputs (squares for the Fisher SDDMM, |W| for SynFlow,
-// the perturbed weights w + eps*g for GraSP's finite-difference Hessian-vector product).
+// the perturbed weights w + eps*g for GraSP's finite-difference Hessian-vector product, and
+// masks w*m for fine-tuning after group removal).
 @compute @workgroup_size(WG)
 fn map_elements(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
@@ -143,8 +144,10 @@ fn map_elements(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     dst[i] = v * v;
   } else if (ep.op == 1u) {
     dst[i] = abs(v);
-  } else {
+  } else if (ep.op == 2u) {
     dst[i] = v + ep.alpha * g_in[i];
+  } else {
+    dst[i] = v * g_in[i];
   }
 }
 

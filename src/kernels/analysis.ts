@@ -5,7 +5,7 @@
  * - {@link patchColumns}: replicate a cached `[rows][S]` activation K times, correcting one row
  *   per copy: rank-1 (`z_j -= w_ij·x_i`, a single-weight ablation) or zero (a unit ablation).
  * - {@link ablationMetrics}: per ablation, the loss sum and the correct count over its S columns.
- * - {@link mapElements}: `x²`, `|x|`, `x + α·g`.
+ * - {@link mapElements}: `x²`, `|x|`, `x + α·g`, `x·g`.
  * - {@link rowSumSq}: `Σ_c x[r][c]²` per row (activation norms for Wanda).
  * - {@link entryScores}: one importance score per weight from its value, gradient, Fisher,
  *   Hessian-vector product and the vectors of its end units.
@@ -209,9 +209,9 @@ export function ablationMetrics(rec: Recorder, a: MetricArgs): void {
 }
 
 /** Element-wise maps of {@link mapElements}. */
-export type MapOp = "square" | "abs" | "axpy";
+export type MapOp = "square" | "abs" | "axpy" | "mul";
 
-/** `dst = src²`, `|src|` or `src + alpha·g` over `n` elements. */
+/** `dst = src²`, `|src|`, `src + alpha·g` or `src·g` over `n` elements (`dst` distinct from `src` and `g`). */
 export function mapElements(
   rec: Recorder,
   a: { src: Tensor; dst: Tensor; n: number; op: MapOp; g?: Tensor; alpha?: number },
@@ -219,9 +219,9 @@ export function mapElements(
   const gpu = rec.gpu;
   need(a.src, a.n, "mapElements src");
   need(a.dst, a.n, "mapElements dst");
-  const op = a.op === "square" ? 0 : a.op === "abs" ? 1 : 2;
-  if (op === 2) {
-    if (!a.g) throw new FiligreeError("mapElements: axpy needs g");
+  const op = { square: 0, abs: 1, axpy: 2, mul: 3 }[a.op];
+  if (op >= 2) {
+    if (!a.g) throw new FiligreeError(`mapElements: ${a.op} needs g`);
     need(a.g, a.n, "mapElements g");
   }
   const p = gpu.uniform(packParams([a.n, op, f32(a.alpha ?? 0)]));

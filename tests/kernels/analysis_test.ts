@@ -82,6 +82,7 @@ gpuTest("map_elements and row_sumsq match the reference", async (gpu, rng) => {
       ["square", x.map((v) => v * v)],
       ["abs", x.map(Math.abs)],
       ["axpy", x.map((v, i) => v + 0.25 * g[i])],
+      ["mul", x.map((v, i) => v * g[i])],
     ] as const;
     for (const [op, want] of cases) {
       const out = gpu.tensor("f32", [n]);

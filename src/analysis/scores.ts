@@ -1,0 +1,311 @@
+/**
+ * Importance scores of every weight, computed on the GPU (formulas: shaders/analysis.wgsl
+ * `entry_scores`; background: Lee et al. 2019 (SNIP), Molchanov et al. 2019 (Taylor), LeCun et
+ * al. 1990 (OBD), Wang et al. 2020 (GraSP), Tanaka et al. 2020 (SynFlow), Sun et al. 2023
+ * (Wanda)).
+ *
+ * - gradient g: the mean-loss gradient over the evaluation set, model in evaluation mode
+ *   (batch norm with running statistics, no dropout), one backward pass.
+ * - empirical Fisher `F = (1/S)·Σ_s g_s²` with `g_s` the per-sample gradient: for a sparse layer
+ *   an SDDMM of the squared inputs with the squared pre-activation gradients (no per-sample
+ *   gradient tensor), for a dense layer the matching matmul.
+ * - GraSP's Hessian-vector product `H·g` by central differences of gradients at `w ± ε·g`,
+ *   `ε = 1e-3·‖w‖/‖g‖`.
+ * - SynFlow: data-free, all-ones input through `|W|` (activations and normalization are not part
+ *   of SynFlow's linear path), `|w_ij|·a_i·r_j` with the forward flow a and the backward flow r.
+ * - Wanda: `|w_ij|·‖x_i‖₂` over the evaluation set.
+ * - random: a seeded hash, the control.
+ *
+ * @example
+ * ```ts ignore
+ * const probe = await Probe.fromRun("runs/x", { evalSamples: 500, seed: 0 });
+ * const scores = await computeScores(probe, ["magnitude", "snip"], 0);
+ * console.log(scores[0].get("snip")?.length); // nnz of the first weight layer
+ * ```
+ * @module
+ */
+import { type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
+import { entryScores, mapElements } from "../kernels/analysis.ts";
+import { mseLoss, softmaxXent } from "../kernels/loss.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
+import { rowSumSq } from "../kernels/analysis.ts";
+import { deriveSeed } from "../data/random.ts";
+import { Linear, SparseLinear } from "../nn/layers.ts";
+import { Tape } from "../nn/tape.ts";
+import type { Act } from "../nn/act.ts";
+import type { Probe, ProbeLayer } from "./probe.ts";
+import type { ScoreName } from "./summary.ts";
+
+/** Per weight layer, each requested score in the layer's value order. */
+export type LayerScores = Map<ScoreName, Float32Array>;
+
+function valueTensor(pl: ProbeLayer): Tensor {
+  return pl.layer instanceof SparseLinear ? pl.layer.csr.values : (pl.layer as Linear).weight;
+}
+
+function gradTensor(pl: ProbeLayer): Tensor {
+  return pl.layer.params[0].grad;
+}
+
+/** Records forward + loss + backward over the evaluation set in evaluation mode. */
+function recordGradient(probe: Probe, rec: ReturnType<Gpu["recorder"]>, tape: Tape, bufs: {
+  loss: Tensor;
+  dlogits: Tensor;
+}): void {
+  tape.reset();
+  const logits = probe.model.forward({ rec, tape, evalMode: true }, probe.x);
+  const S = probe.samples;
+  const dl = tape.gradFor(logits, (): Act => ({ t: bufs.dlogits, rows: logits.rows, batch: S }));
+  if (probe.cfg.loss === "xent") {
+    softmaxXent(rec, {
+      logits: logits.t,
+      labels: probe.labels,
+      loss: bufs.loss,
+      dlogits: dl.t,
+      classes: logits.rows,
+      batch: S,
+    });
+  } else {
+    mseLoss(rec, {
+      pred: logits.t,
+      labels: probe.labels,
+      loss: bufs.loss,
+      dpred: dl.t,
+      classes: logits.rows,
+      batch: S,
+      outputActivation: probe.cfg.outputActivation,
+    });
+  }
+  tape.backward();
+}
+
+function norm2(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}
+
+/** Computes the requested scores for every weight layer of the probe (value order). */
+export async function computeScores(
+  probe: Probe,
+  names: readonly ScoreName[],
+  seed: number,
+  /** When given, receives the gradient and H·g per layer (value order), for tests and reports. */
+  raw?: { grad: Float32Array[]; hg: Float32Array[] },
+): Promise<LayerScores[]> {
+  const gpu = probe.gpu;
+  await probe.refreshCache();
+  const S = probe.samples, ld = roundUp4(S);
+  const layers = probe.layers;
+  const want = new Set(names);
+  const needGrad = ["snip", "taylor", "obd", "grasp"].some((s) => want.has(s as ScoreName));
+  const t = (shape: number[], label: string, zero = false) =>
+    gpu.tensor("f32", shape, { label, zero });
+  const classes = probe.model.layers.at(-1)!.outFeatures;
+  const bufs = { loss: t([Math.max(4, S)], "score loss"), dlogits: t([classes, ld], "dlogits") };
+  const tape = new Tape();
+  const g = layers.map((pl) => t([pl.nnz], `${pl.name} grad`));
+  const fisher = layers.map((pl) => t([pl.nnz], `${pl.name} fisher`));
+  const hg = layers.map((pl) => t([pl.nnz], `${pl.name} hg`, true));
+  const rowSq = layers.map((pl) => t([pl.nIn], `${pl.name} row sumsq`));
+  const ends = layers.map((pl) =>
+    gpu.tensor("u32", [2 * pl.nnz], { data: pl.ends, label: `${pl.name} ends` })
+  );
+
+  // Gradient, Fisher and activation norms from one evaluation-mode backward pass.
+  {
+    const rec = gpu.recorder("scores: gradient");
+    if (needGrad) recordGradient(probe, rec, tape, bufs);
+    layers.forEach((pl, w) => {
+      rowSumSq(rec, { x: probe.cachedX[w], out: rowSq[w], rows: pl.nIn, batch: S });
+      if (!needGrad) return;
+      rec.copy(gradTensor(pl), g[w], pl.nnz);
+      const lb = pl.layer.lastBatch!;
+      const xs = probe.cache.get(`sq x ${w}`, pl.nIn, S),
+        dzs = probe.cache.get(`sq dz ${w}`, pl.nOut, S);
+      mapElements(rec, { src: lb.x.t, dst: xs.t, n: pl.nIn * ld, op: "square" });
+      mapElements(rec, { src: lb.dz.t, dst: dzs.t, n: pl.nOut * ld, op: "square" });
+      if (pl.layer instanceof SparseLinear) {
+        sddmm(rec, { layer: pl.layer.csr, x: xs.t, dy: dzs.t, dvalues: fisher[w], batch: S });
+      } else {
+        matmul(rec, {
+          a: xs.t,
+          b: dzs.t,
+          c: fisher[w],
+          m: pl.nIn,
+          n: pl.nOut,
+          k: ld,
+          transB: true,
+          lda: ld,
+          ldb: ld,
+        });
+      }
+    });
+    rec.submit();
+  }
+
+  // GraSP: H·g by central differences of the gradient along g.
+  if (want.has("grasp")) {
+    const gCpu = await Promise.all(g.map((x) => gpu.read(x) as Promise<Float32Array>));
+    const wNorm = norm2(layers.flatMap((pl) => Array.from(pl.values)));
+    const gNorm = norm2(gCpu.flatMap((x) => Array.from(x)));
+    if (gNorm > 0) {
+      const eps = (1e-3 * wNorm) / gNorm;
+      const orig = layers.map((pl) =>
+        gpu.tensor("f32", [pl.nnz], { data: pl.values, label: `${pl.name} w0` })
+      );
+      const gPlus = layers.map((pl) => t([pl.nnz], `${pl.name} g+`));
+      for (const [sign, dst] of [[1, gPlus], [-1, null]] as const) {
+        const rec = gpu.recorder("scores: grasp");
+        layers.forEach((pl, w) =>
+          mapElements(rec, {
+            src: orig[w],
+            g: g[w],
+            alpha: sign * eps,
+            dst: valueTensor(pl),
+            n: pl.nnz,
+            op: "axpy",
+          })
+        );
+        recordGradient(probe, rec, tape, bufs);
+        layers.forEach((pl, w) => {
+          if (dst) rec.copy(gradTensor(pl), dst[w], pl.nnz);
+          else {
+            // hg = (g+ - g-) / (2 eps), in two maps through the fisher-free scratch `orig`.
+            mapElements(rec, {
+              src: gPlus[w],
+              g: gradTensor(pl),
+              alpha: -1,
+              dst: hg[w],
+              n: pl.nnz,
+              op: "axpy",
+            });
+          }
+        });
+        rec.submit();
+      }
+      probe.restoreValues();
+      const rec = gpu.recorder("scores: grasp scale");
+      layers.forEach((pl, w) => {
+        rec.clear(orig[w]);
+        mapElements(rec, {
+          src: orig[w],
+          g: hg[w],
+          alpha: 1 / (2 * eps),
+          dst: gPlus[w],
+          n: pl.nnz,
+          op: "axpy",
+        });
+        rec.copy(gPlus[w], hg[w], pl.nnz);
+      });
+      rec.submit();
+      orig.forEach((x) => gpu.release(x));
+      gPlus.forEach((x) => gpu.release(x));
+    }
+  }
+
+  // SynFlow: forward flow a_{l+1} = |W_l|ᵀ a_l from ones, backward r_l = |W_l| r_{l+1} from ones.
+  const flowIn: Tensor[] = [], flowOut: Tensor[] = [];
+  if (want.has("synflow")) {
+    const rec = gpu.recorder("scores: synflow");
+    const abs = layers.map((pl) => {
+      const a = t([pl.nnz], `${pl.name} |w|`);
+      mapElements(rec, { src: valueTensor(pl), dst: a, n: pl.nnz, op: "abs" });
+      return a;
+    });
+    const vec = (n: number, label: string, ones = false) => {
+      const d = new Float32Array(n * 4);
+      if (ones) { for (let i = 0; i < n; i++) d[4 * i] = 1; }
+      return gpu.tensor("f32", [n, 4], { data: d, label });
+    };
+    const a: Tensor[] = [vec(layers[0].nIn, "flow a0", true)];
+    layers.forEach((pl, w) => {
+      const next = vec(pl.nOut, `flow a${w + 1}`);
+      if (pl.layer instanceof SparseLinear) {
+        spmm(rec, { layer: { ...pl.layer.csr, values: abs[w] }, x: a[w], y: next, batch: 1 });
+      } else {
+        matmul(rec, {
+          a: abs[w],
+          b: a[w],
+          c: next,
+          m: pl.nOut,
+          n: 4,
+          k: pl.nIn,
+          transA: true,
+          ldb: 4,
+          ldc: 4,
+        });
+      }
+      a.push(next);
+    });
+    const r: Tensor[] = [];
+    r[layers.length] = vec(layers.at(-1)!.nOut, "flow r", true);
+    for (let w = layers.length - 1; w >= 0; w--) {
+      const pl = layers[w];
+      r[w] = vec(pl.nIn, `flow r${w}`);
+      if (pl.layer instanceof SparseLinear) {
+        spmmT(rec, {
+          layer: { ...pl.layer.csr, values: abs[w] },
+          dy: r[w + 1],
+          dx: r[w],
+          batch: 1,
+        });
+      } else {
+        matmul(rec, {
+          a: abs[w],
+          b: r[w + 1],
+          c: r[w],
+          m: pl.nIn,
+          n: 4,
+          k: pl.nOut,
+          ldb: 4,
+          ldc: 4,
+        });
+      }
+    }
+    rec.submit();
+    const col0 = async (x: Tensor, n: number) => {
+      const v = await gpu.read(x) as Float32Array;
+      return gpu.tensor("f32", [n], { data: Float32Array.from({ length: n }, (_, i) => v[4 * i]) });
+    };
+    for (let w = 0; w < layers.length; w++) {
+      flowIn.push(await col0(a[w], layers[w].nIn));
+      flowOut.push(await col0(r[w + 1], layers[w].nOut));
+    }
+  }
+
+  if (raw) {
+    for (let w = 0; w < layers.length; w++) {
+      raw.grad[w] = (await gpu.read(g[w]) as Float32Array).slice(0, layers[w].nnz);
+      raw.hg[w] = (await gpu.read(hg[w]) as Float32Array).slice(0, layers[w].nnz);
+    }
+  }
+  const out: LayerScores[] = layers.map(() => new Map());
+  const res = layers.map((pl) => t([pl.nnz], `${pl.name} score`));
+  for (const name of names) {
+    const rec = gpu.recorder(`score ${name}`);
+    layers.forEach((pl, w) =>
+      entryScores(rec, {
+        score: name,
+        n: pl.nnz,
+        w: valueTensor(pl),
+        grad: g[w],
+        hg: hg[w],
+        fisher: fisher[w],
+        fisherScale: S,
+        ends: ends[w],
+        rowSq: rowSq[w],
+        flowIn: flowIn[w],
+        flowOut: flowOut[w],
+        seed: deriveSeed(seed, 7000 + w) >>> 0,
+        out: res[w],
+      })
+    );
+    rec.submit();
+    for (let w = 0; w < layers.length; w++) {
+      out[w].set(name, (await gpu.read(res[w]) as Float32Array).slice(0, layers[w].nnz));
+    }
+  }
+  return out;
+}
