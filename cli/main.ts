@@ -13,6 +13,10 @@ import { Command } from "@commander-js/extra-typings";
 import { FiligreeError } from "../src/gpu/errors.ts";
 import { infoCommand } from "./info.ts";
 import { trainCommand } from "./train.ts";
+import { ablateCommand } from "./ablate.ts";
+import { reportCommand } from "./report.ts";
+import { sweepCommand } from "./sweep.ts";
+import { mergeCommand } from "./merge.ts";
 
 /** Runs an async action, turning user errors into one-line messages and exit codes. */
 export async function guarded(action: () => Promise<void>): Promise<void> {
@@ -40,6 +44,10 @@ export function buildProgram(): Command {
     });
   program.addCommand(infoCommand());
   program.addCommand(trainCommand());
+  program.addCommand(ablateCommand());
+  program.addCommand(sweepCommand());
+  program.addCommand(mergeCommand());
+  program.addCommand(reportCommand());
   return program as unknown as Command;
 }
 

@@ -11,9 +11,7 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import { parse as parseYaml } from "yaml";
 import { FiligreeError } from "../src/gpu/errors.ts";
-import { getGpu } from "../src/gpu/device.ts";
 import {
   DATASETS,
   INPUT_NORMS,
@@ -25,11 +23,11 @@ import {
   SCHEDULES,
   type TrainConfig,
 } from "../src/train/config.ts";
-import { type EpochMetrics, runEpoch, Trainer } from "../src/train/trainer.ts";
-import { loadCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
-import { writeFileAtomic } from "../src/io/atomic.ts";
-import { Progress } from "../src/train/progress.ts";
+import { parseIntList, readConfigFile, trainRun, withSparsityDefaults } from "../src/train/run.ts";
 import { guarded } from "./main.ts";
+
+// Re-exported for existing callers; the implementations live in src/train/run.ts.
+export { readConfigFile, trainRun, withSparsityDefaults };
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -38,141 +36,27 @@ const num = (name: string) => (v: string) => {
   }
   return n;
 };
-const intList = (v: string) => {
-  const xs = v.split(",").map((s) => Number(s.trim()));
-  if (xs.some((x) => !Number.isInteger(x) || x <= 0)) {
-    throw new FiligreeError(`--hidden: expected a list like 1000,1000,1000, got "${v}"`);
-  }
-  return xs;
-};
-
-function kebabToCamel(k: string): string {
-  return k.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-}
-
-/** Reads a YAML (or JSON) config file into a plain object with camelCase keys. */
-export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    throw new FiligreeError(`cannot read config file ${path}`);
-  }
-  let obj: unknown;
-  try {
-    obj = parseYaml(text);
-  } catch (e) {
-    throw new FiligreeError(`${path}: ${(e as Error).message.split("\n")[0]}`);
-  }
-  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
-    throw new FiligreeError(`${path}: expected a mapping of config keys`);
-  }
-  return Object.fromEntries(
-    Object.entries(obj).map((
-      [k, v],
-    ) => [kebabToCamel(k), k === "hidden" && typeof v === "string" ? intList(v) : v]),
-  );
-}
-
-/** Fills the defaults that depend on other keys (sparsity given by neither density nor epsilon). */
-export function withSparsityDefaults(raw: Record<string, unknown>): Record<string, unknown> {
-  if (raw.density === undefined && raw.epsilon === undefined) {
-    const m = raw.method ?? "set";
-    if (m === "prune" || m === "rigl") return { ...raw, density: 0.05 };
-    if (m !== "dense") return { ...raw, epsilon: 20 };
-  }
-  return raw;
-}
+const intList = parseIntList;
 
 function runDirName(cfg: TrainConfig): string {
   const ts = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   return `runs/${ts}-${cfg.method}-${cfg.dataset}-s${cfg.seed}`;
 }
 
-/** Trains to cfg.epochs, writing the run directory after every epoch. */
-export async function trainRun(
-  cfg: TrainConfig,
-  dir: string,
-  opts: { quiet?: boolean; json?: boolean; resume?: boolean; stopAfterEpochs?: number },
-): Promise<EpochMetrics[]> {
-  const gpu = await getGpu();
-  const log = (s: string) => !opts.quiet && !opts.json && console.log(s);
-  const t = await Trainer.create(gpu, cfg);
-  let history: EpochMetrics[] = [];
-  if (opts.resume) {
-    await loadCheckpoint(t, `${dir}/checkpoint.safetensors`);
-    try {
-      history = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").filter((l) =>
-        l.trim()
-      ).map((l) => JSON.parse(l)).slice(0, t.epoch);
-    } catch {
-      history = [];
-    }
-    log(`resuming ${dir} at epoch ${t.epoch + 1}/${cfg.epochs}`);
-  } else {
-    await Deno.mkdir(dir, { recursive: true });
-    await writeFileAtomic(
-      `${dir}/config.json`,
-      JSON.stringify(
-        {
-          config: cfg,
-          adapter: gpu.report(),
-          filigree: "0.1.0",
-          created: new Date().toISOString(),
-        },
-        null,
-        2,
-      ) + "\n",
-    );
-  }
-  const dens = t.model.layers.filter((l) => "csr" in l || "weight" in l).map((l) => {
-    const c = (l as unknown as { csr?: { nnz: number; nIn: number; nOut: number } }).csr;
-    return `${l.name} ${(c ? (c.nnz / (c.nIn * c.nOut)) * 100 : 100).toFixed(2)}%`;
-  });
-  log(
-    `model ${
-      [t.dataset.features, ...cfg.hidden, t.dataset.classes].join("-")
-    } ${cfg.method} on ${cfg.dataset} (${t.data.size("train")} train / ${
-      t.data.size("test")
-    } test); density: ${dens.join(", ")}`,
-  );
-  log(`adapter ${gpu.info.description || gpu.info.vendor} [${gpu.backend}]; run directory ${dir}`);
-  const progress = new Progress({ quiet: opts.quiet || opts.json });
-  while (
-    t.epoch < cfg.epochs && (opts.stopAfterEpochs === undefined || t.epoch < opts.stopAfterEpochs)
-  ) {
-    progress.start(`epoch ${t.epoch + 1}/${cfg.epochs}`, t.stepsPerEpoch);
-    const m = await runEpoch(
-      t,
-      (done, _total, mm) =>
-        progress.update(done, { loss: mm.loss, acc: mm.accuracy }, "samples", t.data.batchSize),
-    );
-    progress.stop();
-    history.push(m);
-    await saveCheckpoint(t, `${dir}/checkpoint.safetensors`);
-    await writeFileAtomic(
-      `${dir}/metrics.jsonl`,
-      history.map((h) => JSON.stringify(h)).join("\n") + "\n",
-    );
-    if (opts.json) console.log(JSON.stringify(m));
-    else {log(
-        `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)} acc ${
-          (m.trainAccuracy * 100).toFixed(2)
-        }% | test loss ${m.testLoss.toFixed(4)} acc ${(m.testAccuracy * 100).toFixed(2)}% | ${
-          m.samplesPerSecond.toFixed(0)
-        } samples/s, topology ${m.seconds.topology.toFixed(2)}s | nnz ${m.nnz.join(",")}`,
-      );}
-  }
-  return history;
-}
-
 /** The `train` subcommand. */
 export function trainCommand() {
   return new Command("train")
-    .description("train a (sparse) MLP and write a run directory")
+    .description("train a (sparse) MLP, CNN or LSTM and write a run directory")
     .option("--config <file>", "YAML config file with the same keys (flags override it)")
     .option("--resume <dir>", "continue an interrupted run from its last checkpoint")
-    .addOption(new Option("--model <name>", "model").choices(["mlp"] as const))
+    .addOption(new Option("--model <name>", "model").choices(["mlp", "cnn", "lstm"] as const))
+    .option("--conv-channels <list>", "CNN: output channels per convolution, e.g. 16,32", intList)
+    .option("--kernel-size <n>", "CNN: square convolution kernel size", num("kernel-size"))
+    .option(
+      "--lstm-hidden <n>",
+      "LSTM: hidden size (image rows are the time steps)",
+      num("lstm-hidden"),
+    )
     .addOption(new Option("--dataset <name>", "dataset").choices(DATASETS))
     .option("--train-subset <n>", "seeded class-stratified training subset", num("train-subset"))
     .option("--test-subset <n>", "seeded class-stratified test subset", num("test-subset"))

@@ -213,7 +213,7 @@ fn entry_scores(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     case 1u: { s = abs(w * grad_in[e]); }
     case 2u: { s = (w * grad_in[e]) * (w * grad_in[e]); }
     case 3u: { s = 0.5 * sp.fisher_scale * fisher_in[e] * w * w; }
-    case 4u: { s = -w * hg_in[e]; }
+    case 4u: { s = w * hg_in[e]; }
     case 5u: { s = abs(w) * flow_in[ends[2u * e]] * flow_out[ends[2u * e + 1u]]; }
     case 6u: { s = abs(w) * sqrt(row_sq[ends[2u * e]]); }
     default: { s = hash01(e, sp.seed); }

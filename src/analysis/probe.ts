@@ -251,9 +251,20 @@ export class Probe {
 
   /** Loss and accuracy of the model as it is now, on the evaluation set. */
   async evaluate(): Promise<Metrics> {
+    const sums = this.#sumsFor(1);
+    this.recordEvaluate(sums, 0);
+    const r = await this.gpu.read(sums);
+    return { loss: r[0] / this.samples, accuracy: r[1] / this.samples };
+  }
+
+  /**
+   * Submits an evaluation of the model as it is now whose [loss sum, correct count] land in
+   * `out[2·slot]`, without waiting: queue writes of new values before it are seen by it, so
+   * many masked evaluations can run back to back with one readback.
+   */
+  recordEvaluate(out: Tensor, slot: number): void {
     const rec = this.gpu.recorder("probe eval");
     const logits = this.forwardFrom(rec, 0, this.x);
-    const sums = this.#sumsFor(1);
     ablationMetrics(rec, {
       logits: logits.t,
       labels: this.labels,
@@ -261,11 +272,10 @@ export class Probe {
       samples: this.samples,
       count: 1,
       loss: this.loss,
-      sums,
+      sums: this.#sumsFor(1),
     });
+    if (out !== this.#sums) rec.copy(this.#sums!, out, 2, 0, 2 * slot);
     rec.submit();
-    const r = await this.gpu.read(sums);
-    return { loss: r[0] / this.samples, accuracy: r[1] / this.samples };
   }
 
   /** The unablated model's metrics (cached). */

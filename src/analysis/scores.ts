@@ -10,7 +10,8 @@
  *   an SDDMM of the squared inputs with the squared pre-activation gradients (no per-sample
  *   gradient tensor), for a dense layer the matching matmul.
  * - GraSP's Hessian-vector product `H·g` by central differences of gradients at `w ± ε·g`,
- *   `ε = 1e-3·‖w‖/‖g‖`.
+ *   `ε = 1e-3·‖w‖/‖g‖`. Every score here is an importance (larger = keep): for GraSP that is
+ *   `w·(H·g)`, the negated published score `-w·(H·g)` (GraSP removes its highest scores first).
  * - SynFlow: data-free, all-ones input through `|W|` (activations and normalization are not part
  *   of SynFlow's linear path), `|w_ij|·a_i·r_j` with the forward flow a and the backward flow r.
  * - Wanda: `|w_ij|·‖x_i‖₂` over the evaluation set.

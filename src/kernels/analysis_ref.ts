@@ -101,7 +101,7 @@ export function entryScoreRef(score: string, e: EntryInputs): number {
     case "obd":
       return 0.5 * e.fisherScale * e.fisher * e.w * e.w;
     case "grasp":
-      return -e.w * e.hg;
+      return e.w * e.hg;
     case "synflow":
       return Math.abs(e.w) * e.flowIn * e.flowOut;
     case "wanda":

@@ -50,6 +50,34 @@ export interface MlpSpec {
   init: "he" | "xavier" | "set";
 }
 
+/**
+ * A composite layer (e.g. the LSTM) whose weight matrices are {@link SparseLinear} objects it
+ * drives itself. `sparseParts()` exposes them to topology updates and nonzero counts; the
+ * layer's own `params` must already list their value arrays (with `sparse` set).
+ */
+export interface HasSparseParts {
+  sparseParts(): SparseLinear[];
+}
+
+/**
+ * The sparse weight layers of one layer: itself if it is a SparseLinear, else its sparse parts.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { buildMlp, sparsePartsOf } from "./mlp.ts";
+ * const gpu = await getGpu();
+ * const m = buildMlp(gpu, { inputs: 8, classes: 2, hidden: [6], activation: "relu", norm: "none",
+ *   normPlacement: "before", dropout: 0, densities: [0.5], seed: 1, init: "he" });
+ * console.log(m.layers.map((l) => sparsePartsOf(l).length)); // [1, 0]
+ * ```
+ */
+export function sparsePartsOf(l: Layer): SparseLinear[] {
+  if (l instanceof SparseLinear) return [l];
+  const parts = (l as Partial<HasSparseParts>).sparseParts;
+  return typeof parts === "function" ? parts.call(l) : [];
+}
+
 /** A feed-forward model: a sequence of layers. */
 export class Sequential {
   constructor(readonly layers: Layer[], readonly spec: MlpSpec) {}
@@ -59,9 +87,9 @@ export class Sequential {
     return this.layers.flatMap((l) => l.params);
   }
 
-  /** The sparse layers (topology updates act on these). */
+  /** The sparse layers, including sparse parts of composite layers (topology updates act on these). */
   get sparseLayers(): SparseLinear[] {
-    return this.layers.filter((l): l is SparseLinear => l instanceof SparseLinear);
+    return this.layers.flatMap(sparsePartsOf);
   }
 
   /** Records the forward pass; with a tape in `ctx`, also records what backward needs. */
@@ -78,7 +106,7 @@ export class Sequential {
         ? [l.csr.nnz]
         : l instanceof Linear
         ? [l.inFeatures * l.outFeatures]
-        : []
+        : sparsePartsOf(l).map((p) => p.csr.nnz)
     );
   }
 }

@@ -99,7 +99,7 @@ for (
         throw new Error(`g.Hg ${gHg}, second difference of the loss ${second}`);
       }
       probe.layers.forEach((pl, w) =>
-        assertClose(scores[w].get("grasp")!, pl.values.map((v, e) => -v * raw.hg[w][e]), {
+        assertClose(scores[w].get("grasp")!, pl.values.map((v, e) => v * raw.hg[w][e]), {
           rtol: 1e-5,
           atol: 1e-9,
           label: "grasp",

@@ -1,0 +1,91 @@
+/**
+ * `deno task ablate RUN_DIR`: importance scores, exact ablation and their agreement (see
+ * src/analysis/run.ts for the outputs).
+ *
+ * @example
+ * ```sh
+ * deno task ablate runs/mnist-set --eval-samples 1000 --scores magnitude,snip,random --curves
+ * ```
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { FiligreeError } from "../src/gpu/errors.ts";
+import { parseAblateOptions } from "../src/analysis/options.ts";
+import { ablateRun } from "../src/analysis/run.ts";
+import { guarded } from "./main.ts";
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new FiligreeError(`--${name}: expected an integer, got "${v}"`);
+    return n;
+  };
+}
+const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+
+/** The `ablate` subcommand. */
+export function ablateCommand() {
+  return new Command("ablate")
+    .description(
+      "importance scores, exact single-weight/unit ablation on the GPU, and how they agree",
+    )
+    .argument("<run_dir>", "a run directory written by `train`")
+    .option(
+      "--scores <list>",
+      "scores (default all): magnitude,snip,taylor,obd,grasp,synflow,wanda,random",
+      list,
+    )
+    .option(
+      "--eval-samples <n>",
+      "size of the seeded evaluation subset (default 1000)",
+      int("eval-samples"),
+    )
+    .option("--eval-split <split>", "split the evaluation subset comes from: test|train")
+    .option("--layers <list>", "weight layers to ablate (default all)", list)
+    .option(
+      "--max-weights <n>",
+      "most weights ablated per layer; above it a magnitude-stratified sample (default 20000)",
+      int("max-weights"),
+    )
+    .option("--units", "also ablate every hidden unit")
+    .option("--no-curves", "skip the group-ablation curves")
+    .option(
+      "--finetune-steps <n>",
+      "fine-tune steps after group removal (default 0)",
+      int("finetune-steps"),
+    )
+    .option("--no-plots", "skip SVG/PNG plots")
+    .option(
+      "--budget-mb <n>",
+      "GPU memory for one batch of ablations (default 256)",
+      int("budget-mb"),
+    )
+    .option(
+      "--seed <s>",
+      "seed of the evaluation subset, sample, bootstrap and random score",
+      int("seed"),
+    )
+    .option("--quiet", "no progress output")
+    .option("--json", "print the summary as JSON")
+    .action((dir, o) =>
+      guarded(async () => {
+        const opts = parseAblateOptions(Object.fromEntries(
+          Object.entries({
+            scores: o.scores,
+            evalSamples: o.evalSamples,
+            evalSplit: o.evalSplit,
+            layers: o.layers,
+            maxWeights: o.maxWeights,
+            units: o.units,
+            curves: o.curves,
+            finetuneSteps: o.finetuneSteps,
+            plots: o.plots,
+            budgetMB: o.budgetMb,
+            seed: o.seed,
+          }).filter(([, v]) => v !== undefined),
+        ));
+        const s = await ablateRun(dir.replace(/\/+$/, ""), opts, { quiet: o.quiet || o.json });
+        if (o.json) console.log(JSON.stringify(s));
+      })
+    );
+}

@@ -1,0 +1,87 @@
+/**
+ * `filigree report STORE_OR_STUDY [--out DIR]`: write the study report (report.html,
+ * report.md, img/) from a results store. Given a study file (.yaml/.yml), the store is the
+ * study's default `runs/studies/<name>/store.sqlite`, where the name is the file's `name:` key
+ * or else its base name without extension. The report goes next to the store unless --out
+ * says otherwise. A missing or corrupt store is a one-line error with exit status 1.
+ *
+ * @example
+ * ```sh
+ * deno run -A cli/main.ts report studies/activations.yaml
+ * deno run -A cli/main.ts report runs/studies/activations/store.sqlite --out /tmp/report
+ * ```
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { parse as parseYaml } from "yaml";
+import { FiligreeError } from "../src/gpu/errors.ts";
+import { writeReport } from "../src/study/report.ts";
+import { guarded } from "./main.ts";
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : path.slice(0, i) || "/";
+}
+
+/**
+ * The store path for a `report` argument: a study file maps to its default store, anything
+ * else is taken as the store path itself.
+ *
+ * @example
+ * ```ts
+ * import { resolveStorePath } from "./report.ts";
+ * console.log(await resolveStorePath("runs/studies/x/store.sqlite")); // runs/studies/x/store.sqlite
+ * ```
+ */
+export async function resolveStorePath(arg: string): Promise<string> {
+  if (!/\.ya?ml$/i.test(arg)) return arg;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(arg);
+  } catch {
+    throw new FiligreeError(`cannot read study file ${arg}`);
+  }
+  let name: unknown;
+  try {
+    const obj = parseYaml(text) as Record<string, unknown> | null;
+    name = obj && typeof obj === "object" ? obj.name : undefined;
+  } catch (e) {
+    throw new FiligreeError(`${arg}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const base = arg.slice(arg.lastIndexOf("/") + 1).replace(/\.ya?ml$/i, "");
+  const study = typeof name === "string" && name.trim() ? name.trim() : base;
+  if (/[/\\]|^\.\.?$/.test(study)) throw new FiligreeError(`${arg}: invalid study name "${study}"`);
+  return `runs/studies/${study}/store.sqlite`;
+}
+
+/**
+ * The `report` subcommand (wired into cli/main.ts by the caller).
+ *
+ * @example
+ * ```ts
+ * import { reportCommand } from "./report.ts";
+ * console.log(reportCommand().name()); // report
+ * ```
+ */
+export function reportCommand() {
+  return new Command("report")
+    .description("write the HTML + Markdown report of a study from its results store")
+    .argument("<store-or-study>", "results store (.sqlite) or study file (.yaml)")
+    .option("--out <dir>", "output directory (default: the store's directory)")
+    .option("--seed <n>", "seed of the bootstrap intervals", "0")
+    .action((target, opts) =>
+      guarded(async () => {
+        const store = await resolveStorePath(target);
+        const seed = Number(opts.seed);
+        if (!Number.isInteger(seed)) {
+          throw new FiligreeError(`--seed: expected an integer, got "${opts.seed}"`);
+        }
+        const { html, md } = await writeReport(store, opts.out ?? dirname(store), { seed });
+        console.log(`wrote ${html}\nwrote ${md}`);
+      })
+    );
+}
+
+if (import.meta.main) {
+  await reportCommand().parseAsync(Deno.args, { from: "user" });
+}

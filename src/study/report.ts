@@ -1,0 +1,808 @@
+/**
+ * The study report: reads a results store (tables `cells`, `epochs`, `meta`; nothing else) and
+ * writes `report.html` (self-contained: SVG charts inline, no scripts, fonts or links to fetch)
+ * and `report.md` (PNG charts in `img/`, next to their SVGs).
+ *
+ * Sections (each a chart plus a table of the mean and spread over seeds): header facts,
+ * accuracy by activation × normalization, importance agreement (Spearman ρ of each score with
+ * single-weight ablation Δloss), ablation curves per activation, weight-magnitude
+ * distributions, method comparison, sparse-vs-dense speed and memory, learning curves, and the
+ * generated statements of {@link deriveRules} (supported, then not supported). Factors are
+ * whatever the cells' `factors` JSON holds; a section whose factor has a single level, or
+ * whose data are absent, is replaced by a one-line note.
+ *
+ * @example
+ * ```ts
+ * import { writeReport } from "./report.ts";
+ * const { html, md } = await writeReport("runs/studies/demo/store.sqlite", "runs/studies/demo");
+ * console.log(html, md); // paths of report.html and report.md
+ * ```
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import { FiligreeError } from "../gpu/errors.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import type { AnalysisSummary, Curve } from "../analysis/summary.ts";
+import { mean, median, sd } from "../analysis/stats.ts";
+import {
+  barChartWithCI,
+  type BarRow,
+  type ChartSpec,
+  type HeatCell,
+  heatmapChart,
+  lineChart,
+  type LinePoint,
+  writeChart,
+} from "../report/plot.ts";
+import { type CellRow, STORE_SCHEMA_VERSION } from "./schema.ts";
+import { cellFacts, deriveRules, type Rules, sortLevels, type Statement } from "./rules.ts";
+
+/** Options of {@link writeReport}. */
+export interface ReportOptions {
+  /** Seed of the bootstrap intervals of the statements (default 0). */
+  seed?: number;
+  /** Family-wise error level of the statements (default 0.05). */
+  alpha?: number;
+  /** Skip PNG rendering (report.md then links the SVGs). */
+  noPng?: boolean;
+}
+
+/** What the report reads from a store. */
+export interface StoreData {
+  meta: Record<string, string>;
+  cells: CellRow[];
+  epochs: EpochRow[];
+}
+
+/** A row of `epochs` (JSON columns still strings). */
+export interface EpochRow {
+  cell_id: string;
+  epoch: number;
+  train_loss: number | null;
+  train_accuracy: number | null;
+  test_loss: number | null;
+  test_accuracy: number | null;
+}
+
+/**
+ * Reads a store read-only. A missing file, a file that is not SQLite, or a store without the
+ * `cells` table gives a one-line {@link FiligreeError}.
+ *
+ * @example
+ * ```ts
+ * import { readStore } from "./report.ts";
+ * const data = readStore("runs/studies/demo/store.sqlite");
+ * console.log(data.cells.length);
+ * ```
+ */
+export function readStore(path: string): StoreData {
+  try {
+    if (!Deno.statSync(path).isFile) throw new Error("not a file");
+  } catch {
+    throw new FiligreeError(`no results store at ${path}`);
+  }
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { readOnly: true });
+    const meta: Record<string, string> = {};
+    for (const r of db.prepare("select key, value from meta").all()) {
+      meta[String(r.key)] = String(r.value);
+    }
+    if (meta.schema !== undefined && meta.schema !== STORE_SCHEMA_VERSION) {
+      throw new Error(`schema ${meta.schema}, expected ${STORE_SCHEMA_VERSION}`);
+    }
+    const cells = db.prepare("select * from cells order by cell_index, cell_id")
+      .all() as unknown as CellRow[];
+    const epochs = db.prepare(
+      "select cell_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy from epochs order by cell_id, epoch",
+    ).all() as unknown as EpochRow[];
+    return { meta, cells, epochs };
+  } catch (e) {
+    const msg = (e as Error).message?.split("\n")[0] ?? String(e);
+    throw new FiligreeError(`${path} is not a readable Filigree results store: ${msg}`);
+  } finally {
+    try {
+      db?.close();
+    } catch {
+      // never opened
+    }
+  }
+}
+
+/** A table: header and rows of already formatted cells. */
+interface Table {
+  header: string[];
+  rows: string[][];
+}
+
+interface Section {
+  title: string;
+  /** One-line note (e.g. why the section is skipped). */
+  note?: string;
+  chart?: { name: string; spec: ChartSpec };
+  table?: Table;
+  /** Bullet items (statements). */
+  items?: string[];
+  /** Filled in when rendering. */
+  svg?: string;
+}
+
+interface Cell {
+  row: CellRow;
+  factors: Record<string, string>;
+  analysis: AnalysisSummary | null;
+}
+
+const SEED = "seed";
+
+function fixed(v: number, digits: number): string {
+  const s = v.toFixed(digits);
+  return /^-0\.?0*$/.test(s) ? s.slice(1) : s;
+}
+
+function pm(xs: number[], digits: number): string {
+  const v = xs.filter(Number.isFinite);
+  if (v.length === 0) return "n/a";
+  const m = fixed(mean(v), digits);
+  return v.length > 1 ? `${m} ± ${fixed(sd(v), digits)}` : m;
+}
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    if (!m.has(k)) m.set(k, []);
+    m.get(k)!.push(x);
+  }
+  return m;
+}
+
+function parseAnalysis(s: string | null): AnalysisSummary | null {
+  if (!s) return null;
+  try {
+    return JSON.parse(s) as AnalysisSummary;
+  } catch {
+    return null;
+  }
+}
+
+/** The study's factors: levels per factor, and how cells are labelled by row/column. */
+class Layout {
+  readonly levels: Map<string, string[]>;
+  /** Non-seed factors with more than one level. */
+  readonly varying: string[];
+  readonly rowF: string | undefined;
+  readonly colF: string | undefined;
+  /** Varying factors other than rowF/colF, appended to row labels. */
+  readonly extra: string[];
+  constructor(cells: Cell[]) {
+    const names = sortLevels(cells.flatMap((c) => Object.keys(c.factors)));
+    this.levels = new Map(names.map((f) => [f, sortLevels(cells.map((c) => c.factors[f] ?? "-"))]));
+    this.varying = names.filter((f) => f !== SEED && this.levels.get(f)!.length > 1);
+    this.rowF = this.varying.includes("activation") ? "activation" : undefined;
+    this.colF = this.varying.includes("norm") ? "norm" : undefined;
+    this.extra = this.varying.filter((f) => f !== this.rowF && f !== this.colF);
+  }
+  nLevels(f: string): number {
+    return this.levels.get(f)?.length ?? 0;
+  }
+  rowLabel(c: Cell, without: string[] = []): string {
+    const parts: string[] = [];
+    if (this.rowF && !without.includes(this.rowF)) parts.push(c.factors[this.rowF] ?? "-");
+    for (const f of this.extra) {
+      if (!without.includes(f)) parts.push(`${f}=${c.factors[f] ?? "-"}`);
+    }
+    return parts.join(", ") || "all";
+  }
+  colLabel(c: Cell): string {
+    return this.colF ? c.factors[this.colF] ?? "-" : "all";
+  }
+  groupLabel(c: Cell, without: string[] = []): string {
+    const parts = this.varying.filter((f) => !without.includes(f)).map((f) =>
+      `${f}=${c.factors[f] ?? "-"}`
+    );
+    return parts.join(", ") || "all";
+  }
+  /** Sort key that follows the factor level order. */
+  order(c: Cell): string {
+    return this.varying.map((f) =>
+      String(this.levels.get(f)!.indexOf(c.factors[f] ?? "-")).padStart(4, "0")
+    )
+      .join("|");
+  }
+}
+
+function orderedGroups(cells: Cell[], L: Layout, key: (c: Cell) => string): [string, Cell[]][] {
+  const sorted = [...cells].sort((
+    a,
+    b,
+  ) => (L.order(a) < L.order(b) ? -1 : L.order(a) > L.order(b) ? 1 : 0));
+  return [...groupBy(sorted, key)];
+}
+
+function accuracySection(cells: Cell[], L: Layout): Section {
+  const title = "Test accuracy by activation × normalization";
+  if (!L.rowF && !L.colF) {
+    return { title, note: "skipped: neither activation nor norm has more than one level." };
+  }
+  const heat: HeatCell[] = [];
+  const rows: string[][] = [];
+  for (const [, g] of orderedGroups(cells, L, (c) => `${L.rowLabel(c)}\u0000${L.colLabel(c)}`)) {
+    const acc = g.map((c) => c.row.test_accuracy);
+    heat.push({
+      row: L.rowLabel(g[0]),
+      col: L.colLabel(g[0]),
+      value: mean(acc),
+      label: pm(acc, 3),
+    });
+    rows.push([
+      L.rowLabel(g[0]),
+      L.colLabel(g[0]),
+      String(g.length),
+      pm(acc, 4),
+      pm(g.map((c) => c.row.train_accuracy), 4),
+      pm(g.map((c) => c.row.test_loss), 4),
+    ]);
+  }
+  return {
+    title,
+    chart: {
+      name: "accuracy",
+      spec: heatmapChart(heat, {
+        xTitle: L.colF ?? "",
+        yTitle: [L.rowF, ...L.extra].filter(Boolean).join(", "),
+        valueTitle: "test accuracy",
+        title: "test accuracy, mean ± sd over seeds",
+      }),
+    },
+    table: {
+      header: [L.rowF ?? "group", L.colF ?? "-", "n", "test acc", "train acc", "test loss"],
+      rows,
+    },
+  };
+}
+
+function agreementOf(c: Cell): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const g of c.analysis?.agreement ?? []) {
+    if (g.scope === "all" && Number.isFinite(g.spearman?.value)) m.set(g.score, g.spearman.value);
+  }
+  return m;
+}
+
+function agreementSections(cells: Cell[], L: Layout): Section[] {
+  const title = "Importance agreement with single-weight ablation (Spearman ρ, scope all)";
+  const analyzed = cells.filter((c) => agreementOf(c).size > 0);
+  if (analyzed.length === 0) return [{ title, note: "skipped: no analyzed cells in the store." }];
+  const scores = sortLevels(analyzed.flatMap((c) => [...agreementOf(c).keys()]));
+  scores.sort((a, b) => (a === "magnitude" ? -1 : b === "magnitude" ? 1 : a < b ? -1 : 1));
+  const groups = orderedGroups(analyzed, L, (c) => `${L.rowLabel(c)}\u0000${L.colLabel(c)}`);
+  const out: Section[] = [];
+  if (scores.includes("magnitude") && (L.rowF || L.colF)) {
+    const heat = groups.map(([, g]) => {
+      const v = g.map((c) => agreementOf(c).get("magnitude") ?? NaN).filter(Number.isFinite);
+      return { row: L.rowLabel(g[0]), col: L.colLabel(g[0]), value: mean(v), label: pm(v, 2) };
+    });
+    out.push({
+      title: "Magnitude vs ablation Δloss (Spearman ρ) by activation × normalization",
+      chart: {
+        name: "agreement_magnitude",
+        spec: heatmapChart(heat, {
+          xTitle: L.colF ?? "",
+          yTitle: [L.rowF, ...L.extra].filter(Boolean).join(", "),
+          valueTitle: "Spearman ρ",
+          title: "magnitude ρ, mean ± sd over seeds",
+        }),
+      },
+    });
+  }
+  const bars: BarRow[] = [];
+  const rows: string[][] = [];
+  for (const [, g] of groups) {
+    const label = L.groupLabel(g[0]);
+    const row = [label, String(g.length)];
+    for (const s of scores) {
+      const v = g.map((c) => agreementOf(c).get(s) ?? NaN).filter(Number.isFinite);
+      row.push(pm(v, 3));
+      if (v.length) {
+        const m = mean(v), e = v.length > 1 ? sd(v) : 0;
+        bars.push({ x: label, y: m, lo: m - e, hi: m + e, group: s });
+      }
+    }
+    rows.push(row);
+  }
+  out.push({
+    title,
+    chart: {
+      name: "agreement_scores",
+      spec: barChartWithCI(bars, {
+        yTitle: "Spearman ρ with ablation Δloss",
+        title: "every score, mean ± sd over seeds",
+      }),
+    },
+    table: { header: ["group", "n", ...scores], rows },
+  });
+  return out;
+}
+
+const CURVE_SCORES = ["magnitude", "random", "magnitude-desc"];
+
+function curvesSection(cells: Cell[], L: Layout): Section {
+  const title = "Ablation curves (global removal of the lowest-scored weights)";
+  const pick = (c: Cell): Curve[] => {
+    const cs = (c.analysis?.curves ?? []).filter((k) =>
+      k.scope === "global" && CURVE_SCORES.includes(k.score)
+    );
+    const ft = Math.min(...cs.map((k) => k.finetuneSteps));
+    return cs.filter((k) => k.finetuneSteps === ft);
+  };
+  const withCurves = cells.filter((c) => pick(c).length > 0);
+  if (withCurves.length === 0) {
+    return { title, note: "skipped: no global ablation curves in the store." };
+  }
+  const facetOf = (c: Cell) => L.rowLabel(c);
+  const seriesOf = (
+    c: Cell,
+    score: string,
+  ) => (L.colF ? `${score}, ${L.colF}=${c.factors[L.colF]}` : score);
+  const acc = new Map<string, { facet: string; series: string; x: number; ys: number[] }>();
+  for (const c of [...withCurves].sort((a, b) => (L.order(a) < L.order(b) ? -1 : 1))) {
+    for (const k of pick(c)) {
+      for (const p of k.points) {
+        const key = `${facetOf(c)}\u0000${seriesOf(c, k.score)}\u0000${p.fraction}`;
+        if (!acc.has(key)) {
+          acc.set(key, { facet: facetOf(c), series: seriesOf(c, k.score), x: p.fraction, ys: [] });
+        }
+        acc.get(key)!.ys.push(p.accuracy);
+      }
+    }
+  }
+  const pts: LinePoint[] = [];
+  const table = new Map<string, Map<number, string>>();
+  const fractions = sortLevels([...acc.values()].map((v) => String(v.x))).map(Number);
+  for (const v of acc.values()) {
+    const m = mean(v.ys), e = v.ys.length > 1 ? sd(v.ys) : 0;
+    pts.push({
+      x: v.x,
+      y: m,
+      lo: m - e,
+      hi: m + e,
+      series: v.series,
+      facet: L.rowF || L.extra.length ? v.facet : undefined,
+    });
+    const k = `${v.facet}\u0000${v.series}`;
+    if (!table.has(k)) table.set(k, new Map());
+    table.get(k)!.set(v.x, pm(v.ys, 3));
+  }
+  return {
+    title,
+    chart: {
+      name: "curves",
+      spec: lineChart(pts, {
+        xTitle: "fraction of weights removed",
+        yTitle: "test accuracy",
+        title: "accuracy after removal, mean ± sd over seeds (no fine-tuning)",
+      }),
+    },
+    table: {
+      header: ["group", "curve", ...fractions.map((f) => `${f}`)],
+      rows: [...table].map(([k, m]) => {
+        const [facet, series] = k.split("\u0000");
+        return [facet, series, ...fractions.map((f) => m.get(f) ?? "")];
+      }),
+    },
+  };
+}
+
+const HIST_BINS = 40;
+
+/** Redistributes a histogram onto common bins (uniform density within each source bin). */
+function rebin(edges: number[], counts: number[], lo: number, hi: number): Float64Array {
+  const out = new Float64Array(HIST_BINS);
+  const w = (hi - lo) / HIST_BINS;
+  for (let i = 0; i < counts.length; i++) {
+    const a = edges[i], b = edges[i + 1];
+    if (!(b > a) || counts[i] === 0) continue;
+    for (let j = Math.max(0, Math.floor((a - lo) / w)); j < HIST_BINS; j++) {
+      const l = lo + j * w, r = l + w;
+      if (l >= b) break;
+      const overlap = Math.min(b, r) - Math.max(a, l);
+      if (overlap > 0) out[j] += (counts[i] * overlap) / (b - a);
+    }
+  }
+  return out;
+}
+
+function histMedian(edges: number[], counts: number[]): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return NaN;
+  let run = 0;
+  for (let i = 0; i < counts.length; i++) {
+    if (run + counts[i] >= total / 2 && counts[i] > 0) {
+      return edges[i] + ((total / 2 - run) / counts[i]) * (edges[i + 1] - edges[i]);
+    }
+    run += counts[i];
+  }
+  return edges[edges.length - 1];
+}
+
+function magnitudeSection(cells: Cell[], L: Layout): Section {
+  const title = "Weight-magnitude distributions (log10 |w| of the nonzero weights)";
+  const ok = cells.filter((c) =>
+    (c.analysis?.layers ?? []).some((l) => l.magnitudeHistogram?.counts?.length)
+  );
+  if (ok.length === 0) return { title, note: "skipped: no magnitude histograms in the store." };
+  let lo = Infinity, hi = -Infinity;
+  for (const c of ok) {
+    for (const l of c.analysis!.layers) {
+      const e = l.magnitudeHistogram.log10Edges;
+      if (e.length) {
+        lo = Math.min(lo, e[0]);
+        hi = Math.max(hi, e[e.length - 1]);
+      }
+    }
+  }
+  if (!(hi > lo)) return { title, note: "skipped: degenerate magnitude histograms." };
+  const w = (hi - lo) / HIST_BINS;
+  const pts: LinePoint[] = [];
+  const rows: string[][] = [];
+  for (const [label, g] of orderedGroups(ok, L, (c) => L.groupLabel(c))) {
+    const layers = [...new Set(g.flatMap((c) => c.analysis!.layers.map((l) => l.name)))];
+    for (const name of layers) {
+      const per = g.map((c) => c.analysis!.layers.find((l) => l.name === name)).filter((l) =>
+        l !== undefined
+      );
+      const fr = per.map((l) => {
+        const h = rebin(l.magnitudeHistogram.log10Edges, l.magnitudeHistogram.counts, lo, hi);
+        const t = h.reduce((a, b) => a + b, 0) || 1;
+        return h.map((v) => v / t);
+      });
+      for (let j = 0; j < HIST_BINS; j++) {
+        pts.push({
+          x: lo + (j + 0.5) * w,
+          y: mean(fr.map((f) => f[j])),
+          series: name,
+          facet: label,
+        });
+      }
+      rows.push([
+        label,
+        name,
+        String(per.length),
+        pm(per.map((l) => l.nnz), 0),
+        pm(
+          per.map((l) => histMedian(l.magnitudeHistogram.log10Edges, l.magnitudeHistogram.counts)),
+          2,
+        ),
+        pm(per.map((l) => l.helpful), 3),
+      ]);
+    }
+  }
+  return {
+    title,
+    chart: {
+      name: "magnitudes",
+      spec: lineChart(pts, {
+        xTitle: "log10 |w|",
+        yTitle: "fraction of weights",
+        points: false,
+        title: "magnitude histograms per layer, mean over seeds",
+      }),
+    },
+    table: { header: ["group", "layer", "n", "nnz", "median log10|w|", "helpful removals"], rows },
+  };
+}
+
+function methodSection(cells: Cell[], L: Layout): Section {
+  const title = "Method comparison (test accuracy)";
+  if (L.nLevels("method") < 2) {
+    return { title, note: "skipped: the method factor has fewer than two levels." };
+  }
+  const bars: BarRow[] = [];
+  const rows: string[][] = [];
+  const others = L.varying.filter((f) => f !== "method");
+  for (
+    const [, g] of orderedGroups(
+      cells,
+      L,
+      (c) => `${c.factors.method}\u0000${L.groupLabel(c, ["method"])}`,
+    )
+  ) {
+    const acc = g.map((c) => c.row.test_accuracy);
+    const m = mean(acc), e = acc.length > 1 ? sd(acc) : 0;
+    const rest = L.groupLabel(g[0], ["method"]);
+    bars.push({
+      x: g[0].factors.method,
+      y: m,
+      lo: m - e,
+      hi: m + e,
+      ...(others.length ? { group: rest } : {}),
+    });
+    rows.push([
+      g[0].factors.method,
+      rest,
+      String(g.length),
+      pm(acc, 4),
+      pm(g.map((c) => c.row.nnz / c.row.dense_weights), 4),
+    ]);
+  }
+  return {
+    title,
+    chart: {
+      name: "methods",
+      spec: barChartWithCI(bars, {
+        xTitle: "method",
+        yTitle: "test accuracy",
+        title: "mean ± sd over seeds",
+      }),
+    },
+    table: { header: ["method", "other factors", "n", "test acc", "density"], rows },
+  };
+}
+
+function speedSection(cells: Cell[], L: Layout): Section {
+  const title = "Sparse vs dense: speed and memory";
+  if (L.nLevels("method") < 2) {
+    return { title, note: "skipped: the method factor has fewer than two levels." };
+  }
+  const groups = orderedGroups(cells, L, (c) => c.factors.method);
+  const denseStep = groups.find(([m]) => m === "dense")?.[1].map((c) => c.row.step_ms).filter((
+    v,
+  ): v is number => v !== null);
+  const denseMs = denseStep && denseStep.length ? median(denseStep) : NaN;
+  const bars: BarRow[] = [];
+  const rows: string[][] = [];
+  for (const [m, g] of groups) {
+    const step = g.map((c) => c.row.step_ms).filter((v): v is number =>
+      v !== null && Number.isFinite(v)
+    );
+    if (step.length) {
+      const mu = mean(step), e = step.length > 1 ? sd(step) : 0;
+      bars.push({ x: m, y: mu, lo: mu - e, hi: mu + e });
+    }
+    const bytes = g.map((c) => c.row.param_bytes),
+      denseBytes = g.map((c) => c.row.dense_weights * 4);
+    rows.push([
+      m,
+      String(g.length),
+      pm(step, 2),
+      Number.isFinite(denseMs) && step.length ? `${(denseMs / median(step)).toFixed(2)}×` : "n/a",
+      pm(g.map((c) => c.row.train_seconds), 1),
+      pm(bytes.map((b) => b / 1e6), 3),
+      pm(denseBytes.map((b) => b / 1e6), 3),
+      pm(bytes.map((b, i) => b / denseBytes[i]), 3),
+    ]);
+  }
+  return {
+    title,
+    chart: bars.length
+      ? {
+        name: "speed",
+        spec: barChartWithCI(bars, {
+          xTitle: "method",
+          yTitle: "ms per training step",
+          title: "median step time per cell, mean ± sd over cells",
+        }),
+      }
+      : undefined,
+    table: {
+      header: [
+        "method",
+        "n",
+        "step ms",
+        "speed vs dense",
+        "train s",
+        "param MB",
+        "dense MB (weights × 4)",
+        "memory ratio",
+      ],
+      rows,
+    },
+  };
+}
+
+function learningSection(cells: Cell[], epochs: EpochRow[], L: Layout): Section {
+  const title = "Learning curves (test accuracy per epoch)";
+  const byCell = groupBy(epochs.filter((e) => e.test_accuracy !== null), (e) => e.cell_id);
+  if (byCell.size === 0) return { title, note: "skipped: no per-epoch rows in the store." };
+  const acc = new Map<string, { series: string; x: number; ys: number[] }>();
+  for (const c of [...cells].sort((a, b) => (L.order(a) < L.order(b) ? -1 : 1))) {
+    for (const e of byCell.get(c.row.cell_id) ?? []) {
+      const series = L.groupLabel(c);
+      const key = `${series}\u0000${e.epoch}`;
+      if (!acc.has(key)) acc.set(key, { series, x: e.epoch, ys: [] });
+      acc.get(key)!.ys.push(e.test_accuracy!);
+    }
+  }
+  const pts = [...acc.values()].map((v) => ({ x: v.x, y: mean(v.ys), series: v.series }));
+  return {
+    title,
+    chart: {
+      name: "learning",
+      spec: lineChart(pts, { xTitle: "epoch", yTitle: "test accuracy", title: "mean over seeds" }),
+    },
+  };
+}
+
+function rulesSections(rules: Rules): Section[] {
+  const line = (s: Statement) => s.text;
+  return [
+    {
+      title: "Supported statements",
+      note:
+        `Holm-adjusted p < 0.05 over the family of ${rules.statements.length} candidate statements and n ≥ 3 pairs; ` +
+        "paired differences between cells identical in every other factor (seed included); Wilcoxon signed-rank for n ≥ 6, exact sign-flip test below; intervals: 95 % bootstrap of the mean difference.",
+      items: rules.supported.length ? rules.supported.map(line) : ["(none)"],
+    },
+    {
+      title: "Not supported",
+      items: rules.unsupported.length ? rules.unsupported.map(line) : ["(none)"],
+    },
+  ];
+}
+
+function distinct(xs: string[]): string {
+  return [...new Set(xs)].join("; ");
+}
+
+function headerFacts(
+  data: StoreData,
+  cells: Cell[],
+  L: Layout,
+  storePath: string,
+): [string, string][] {
+  const facts: [string, string][] = [
+    ["study", distinct(data.cells.map((c) => c.study)) || data.meta.study || "(unnamed)"],
+    ["store", storePath],
+    ["cells", `${cells.length} (${cells.filter((c) => c.analysis).length} analyzed)`],
+    [
+      "factors",
+      [...L.levels].map(([f, lv]) => `${f}: ${lv.join(", ")}`).join(" | ") || "(none)",
+    ],
+    ["adapter", distinct(data.cells.map((c) => c.adapter))],
+    ["filigree version", distinct(data.cells.map((c) => c.filigree_version))],
+  ];
+  const fin = data.cells.map((c) => c.finished_at).sort();
+  if (fin.length) facts.push(["finished", `${fin[0]} … ${fin[fin.length - 1]}`]);
+  for (const k of ["command", "commit"]) {
+    if (data.meta[k] !== undefined) facts.push([k, data.meta[k]]);
+  }
+  return facts;
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(
+    /"/g,
+    "&quot;",
+  );
+}
+function mdEsc(s: string): string {
+  return s.replace(/\|/g, "\\|");
+}
+
+function toHtml(title: string, facts: [string, string][], sections: Section[]): string {
+  const parts = [
+    "<!doctype html>",
+    '<html lang="en"><head><meta charset="utf-8">',
+    `<title>${esc(title)}</title>`,
+    "<style>body{font-family:'DejaVu Sans',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}" +
+    "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}" +
+    "th{background:#f4f4f4}.note{color:#666;font-style:italic}li{margin:.3em 0}figure{margin:0;overflow-x:auto}</style>",
+    "</head><body>",
+    `<h1>${esc(title)}</h1>`,
+    "<table>",
+    ...facts.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`),
+    "</table>",
+  ];
+  for (const s of sections) {
+    parts.push(`<h2>${esc(s.title)}</h2>`);
+    if (s.note) parts.push(`<p class="note">${esc(s.note)}</p>`);
+    if (s.svg) parts.push(`<figure>${s.svg}</figure>`);
+    if (s.table) {
+      parts.push(
+        "<table><tr>" + s.table.header.map((h) => `<th>${esc(h)}</th>`).join("") + "</tr>",
+      );
+      for (const r of s.table.rows) {
+        parts.push("<tr>" + r.map((c) => `<td>${esc(c)}</td>`).join("") + "</tr>");
+      }
+      parts.push("</table>");
+    }
+    if (s.items) parts.push("<ul>" + s.items.map((i) => `<li>${esc(i)}</li>`).join("") + "</ul>");
+  }
+  parts.push("</body></html>", "");
+  return parts.join("\n");
+}
+
+function toMarkdown(
+  title: string,
+  facts: [string, string][],
+  sections: Section[],
+  ext: string,
+): string {
+  const out = [
+    `# ${title}`,
+    "",
+    "| | |",
+    "|---|---|",
+    ...facts.map(([k, v]) => `| ${mdEsc(k)} | ${mdEsc(v)} |`),
+    "",
+  ];
+  for (const s of sections) {
+    out.push(`## ${s.title}`, "");
+    if (s.note) out.push(`_${s.note}_`, "");
+    if (s.chart && s.svg) out.push(`![${s.title}](img/${s.chart.name}.${ext})`, "");
+    if (s.table) {
+      out.push(
+        `| ${s.table.header.map(mdEsc).join(" | ")} |`,
+        `|${s.table.header.map(() => "---").join("|")}|`,
+      );
+      for (const r of s.table.rows) out.push(`| ${r.map(mdEsc).join(" | ")} |`);
+      out.push("");
+    }
+    if (s.items) out.push(...s.items.map((i) => `- ${i}`), "");
+  }
+  return out.join("\n");
+}
+
+/**
+ * Reads the store at `storePath` and writes `outDir/report.html`, `outDir/report.md` and the
+ * charts in `outDir/img/` (SVG and PNG); returns the paths of the two reports. Every file is
+ * written atomically. Deterministic for a given store and options.
+ *
+ * @example
+ * ```ts
+ * import { writeReport } from "./report.ts";
+ * const out = await writeReport("runs/studies/demo/store.sqlite", "/tmp/demo-report");
+ * console.log(out.html); // /tmp/demo-report/report.html
+ * ```
+ */
+export async function writeReport(
+  storePath: string,
+  outDir: string,
+  opts: ReportOptions = {},
+): Promise<{ html: string; md: string }> {
+  const data = readStore(storePath);
+  if (data.cells.length === 0) {
+    throw new FiligreeError(`${storePath}: the store has no finished cells yet`);
+  }
+  const cells: Cell[] = data.cells.map((row) => {
+    let factors: Record<string, string>;
+    try {
+      factors = cellFacts(row).factors;
+    } catch {
+      throw new FiligreeError(`${storePath}: cell ${row.cell_id} has unreadable factors JSON`);
+    }
+    return { row, factors, analysis: parseAnalysis(row.analysis) };
+  });
+  const L = new Layout(cells);
+  const facts = cells.map((c) => cellFacts(c.row));
+  const rules = deriveRules(facts, { seed: opts.seed ?? 0, alpha: opts.alpha ?? 0.05 });
+  const sections: Section[] = [
+    accuracySection(cells, L),
+    ...agreementSections(cells, L),
+    curvesSection(cells, L),
+    magnitudeSection(cells, L),
+    methodSection(cells, L),
+    speedSection(cells, L),
+    learningSection(cells, data.epochs, L),
+    ...rulesSections(rules),
+  ];
+  await Deno.mkdir(`${outDir}/img`, { recursive: true });
+  for (const s of sections) {
+    if (!s.chart) continue;
+    if (opts.noPng) {
+      const { renderChart } = await import("../report/plot.ts");
+      s.svg = (await renderChart(s.chart.spec)).svg;
+      await writeFileAtomic(`${outDir}/img/${s.chart.name}.svg`, s.svg);
+    } else s.svg = (await writeChart(s.chart.spec, `${outDir}/img/${s.chart.name}`)).svg;
+    // Inline SVGs share one document: keep their element ids (gradients, clips) apart.
+    s.svg = s.svg.replace(/\b(id="|url\(#|href="#)([^"#)]+)/g, `$1${s.chart.name}-$2`);
+  }
+  const study = distinct(data.cells.map((c) => c.study)) || "study";
+  const title = `Filigree study report: ${study}`;
+  const hfacts = headerFacts(data, cells, L, storePath);
+  const html = `${outDir}/report.html`, md = `${outDir}/report.md`;
+  await writeFileAtomic(html, toHtml(title, hfacts, sections));
+  await writeFileAtomic(md, toMarkdown(title, hfacts, sections, opts.noPng ? "svg" : "png"));
+  return { html, md };
+}

@@ -1,0 +1,348 @@
+/**
+ * Study specs: a YAML file that names a set of training runs ("cells") and the analysis each
+ * one gets. Everything is validated before any run starts; a bad key or value fails with one
+ * line naming the key (and the cell, for factor values).
+ *
+ * ```yaml
+ * name: smoke                      # optional, default: the file's basename
+ * factors:                         # TrainConfig keys -> lists of values
+ *   activation: [relu, tanh]
+ *   seed: [0, 1]
+ * train: { dataset: synthetic, hidden: [32, 16], epochs: 2 }   # fixed TrainConfig keys
+ * analysis: { evalSamples: 200, maxWeights: 300 }  # AblateOptions; `false` skips the analysis
+ * design: grid                     # default; or {cells: [{activation: relu, seed: 0}, ...]}
+ * ```
+ *
+ * Grid order: the cartesian product of the factors in the order they are written, the LAST
+ * factor varying fastest (like nested loops with the first factor outermost). Above that
+ * gives cells (relu,0), (relu,1), (tanh,0), (tanh,1) with indices 0..3.
+ *
+ * A cell's config is `withSparsityDefaults({...train, ...factors})` validated by
+ * parseTrainConfig; its id is the first 16 hex digits of the SHA-256 of the canonical JSON
+ * (sorted keys) of `{train: <full TrainConfig>, analysis: <full AblateOptions or null>}`, so the
+ * same cell gets the same id in every study, shard and machine.
+ *
+ * @example
+ * ```ts
+ * import { parseStudySpec } from "./spec.ts";
+ * const spec = await parseStudySpec({
+ *   name: "demo",
+ *   factors: { activation: ["relu", "tanh"], seed: [0, 1] },
+ *   train: { dataset: "synthetic", hidden: [16], epochs: 1 },
+ *   analysis: false,
+ * });
+ * console.log(spec.cells.length, spec.cells[1].factors); // 4 { activation: "relu", seed: 1 }
+ * ```
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { FiligreeError } from "../gpu/errors.ts";
+import { parseTrainConfig, type TrainConfig, TrainConfigSchema } from "../train/config.ts";
+import { kebabToCamel, parseIntList, withSparsityDefaults } from "../train/run.ts";
+import { type AblateOptions, parseAblateOptions } from "../analysis/options.ts";
+import { ACTIVATION_NAMES } from "../kernels/activation_ids.ts";
+
+/** One training run of a study. */
+export interface StudyCell {
+  /** Position in the study's cell list (grid order or design.cells order). */
+  index: number;
+  /** Stable hash of the full training config + analysis options (16 hex digits). */
+  id: string;
+  /** This cell's factor values, in factor order. */
+  factors: Record<string, unknown>;
+  /** The full validated training config. */
+  config: TrainConfig;
+  /** Analysis options, or null when the study skips the analysis. */
+  analysis: AblateOptions | null;
+}
+
+/** A validated study. */
+export interface StudySpec {
+  name: string;
+  /** Factor lists as given (keys camelCase); for design.cells: the keys the cells set. */
+  factors: Record<string, unknown[]>;
+  /** Fixed training keys (camelCase), before merging with the factors. */
+  train: Record<string, unknown>;
+  analysis: AblateOptions | null;
+  design: "grid" | "cells";
+  /** Every cell, in order. */
+  cells: StudyCell[];
+  /** The spec as read (JSON-able), stored in the study store's meta table. */
+  source: Record<string, unknown>;
+}
+
+const TOP_KEYS = ["name", "factors", "train", "analysis", "analyze", "design"] as const;
+const TRAIN_KEYS = new Set(Object.keys(TrainConfigSchema.shape));
+const ACTIVATIONS = new Set<string>([...ACTIVATION_NAMES, "srelu"]);
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function camelKeys(obj: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(obj).map((
+      [k, v],
+    ) => [kebabToCamel(k), k === "hidden" && typeof v === "string" ? parseIntList(v) : v]),
+  );
+}
+
+function checkTrainKey(where: string, key: string): void {
+  if (key === "out") {
+    throw new FiligreeError(`${where}.out: not allowed in a study (the sweep chooses run dirs)`);
+  }
+  if (!TRAIN_KEYS.has(key)) {
+    throw new FiligreeError(
+      `${where}.${key}: unknown config key; allowed keys: ${[...TRAIN_KEYS].join(", ")}`,
+    );
+  }
+}
+
+/**
+ * JSON with object keys sorted at every level (undefined members dropped).
+ *
+ * @example
+ * ```ts
+ * import { canonicalJson } from "./spec.ts";
+ * console.log(canonicalJson({ b: 1, a: { d: [2], c: undefined } })); // {"a":{"d":[2]},"b":1}
+ * ```
+ */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x ?? null)).join(",")}]`;
+  if (isMap(v)) {
+    const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * The id of a cell: first 16 hex digits of SHA-256(canonicalJson({train, analysis})).
+ *
+ * @example
+ * ```ts
+ * import { cellId } from "./spec.ts";
+ * import { parseTrainConfig } from "../train/config.ts";
+ * console.log((await cellId(parseTrainConfig({ epsilon: 20 }), null)).length); // 16
+ * ```
+ */
+export async function cellId(config: TrainConfig, analysis: AblateOptions | null): Promise<string> {
+  const bytes = new TextEncoder().encode(canonicalJson({ train: config, analysis }));
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...h.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Short "key=value key=value" description of a cell's factors.
+ *
+ * @example
+ * ```ts
+ * import { describeFactors } from "./spec.ts";
+ * console.log(describeFactors({ activation: "relu", hidden: [32, 16] })); // activation=relu hidden=32,16
+ * ```
+ */
+export function describeFactors(f: Record<string, unknown>): string {
+  return Object.entries(f).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : v}`).join(
+    " ",
+  );
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function mergeCell(
+  train: Record<string, unknown>,
+  f: Record<string, unknown>,
+): Record<string, unknown> {
+  const raw: Record<string, unknown> = { ...train, ...f };
+  // A factor's density replaces a fixed epsilon (and vice versa), as flags do over a file.
+  if (f.density !== undefined && f.epsilon === undefined) delete raw.epsilon;
+  if (f.epsilon !== undefined && f.density === undefined) delete raw.density;
+  return withSparsityDefaults(raw);
+}
+
+/**
+ * Validates a study spec (the parsed YAML) and expands its cells.
+ *
+ * @example
+ * ```ts
+ * import { parseStudySpec } from "./spec.ts";
+ * const s = await parseStudySpec({ factors: { seed: [0, 1, 2] }, train: { epochs: 1 } }, "seeds");
+ * console.log(s.name, s.cells.map((c) => c.config.seed)); // seeds [0, 1, 2]
+ * ```
+ */
+export async function parseStudySpec(input: unknown, defaultName = "study"): Promise<StudySpec> {
+  if (!isMap(input)) throw new FiligreeError("study spec: expected a mapping of keys");
+  for (const k of Object.keys(input)) {
+    if (!(TOP_KEYS as readonly string[]).includes(k)) {
+      throw new FiligreeError(`unknown study key "${k}"; allowed keys: ${TOP_KEYS.join(", ")}`);
+    }
+  }
+  const name = input.name ?? defaultName;
+  if (typeof name !== "string" || !/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new FiligreeError(`name: expected letters, digits, ".", "_" or "-", got ${name}`);
+  }
+  const trainIn = input.train ?? {};
+  if (!isMap(trainIn)) throw new FiligreeError("train: expected a mapping of config keys");
+  const train = camelKeys(trainIn);
+  for (const k of Object.keys(train)) checkTrainKey("train", k);
+
+  const factorsIn = input.factors ?? {};
+  if (!isMap(factorsIn)) throw new FiligreeError("factors: expected a mapping key -> list");
+  const factors: Record<string, unknown[]> = {};
+  for (const [k0, v] of Object.entries(factorsIn)) {
+    const k = kebabToCamel(k0);
+    checkTrainKey("factors", k);
+    if (!Array.isArray(v) || v.length === 0) {
+      throw new FiligreeError(`factors.${k}: expected a non-empty list of values`);
+    }
+    for (let i = 0; i < v.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if (sameValue(v[i], v[j])) {
+          throw new FiligreeError(`factors.${k}: value ${JSON.stringify(v[i])} appears twice`);
+        }
+      }
+    }
+    factors[k] = v.map((x) => k === "hidden" && typeof x === "string" ? parseIntList(x) : x);
+    if (k in train) {
+      throw new FiligreeError(`factors.${k}: also fixed in train; give it in one place only`);
+    }
+  }
+
+  let analysis: AblateOptions | null;
+  if (input.analysis === false || input.analyze === false) analysis = null;
+  else {
+    if (input.analyze !== undefined && input.analyze !== true) {
+      throw new FiligreeError(`analyze: expected true or false`);
+    }
+    if (input.analysis !== undefined && input.analysis !== true && !isMap(input.analysis)) {
+      throw new FiligreeError("analysis: expected a mapping of analysis options, or false");
+    }
+    try {
+      analysis = parseAblateOptions(isMap(input.analysis) ? camelKeys(input.analysis) : {});
+    } catch (e) {
+      throw new FiligreeError(`analysis: ${(e as Error).message}`);
+    }
+  }
+
+  // Factor assignments of every cell.
+  const designIn = input.design ?? "grid";
+  let assignments: Record<string, unknown>[];
+  let design: "grid" | "cells";
+  if (designIn === "grid") {
+    design = "grid";
+    assignments = [{}];
+    for (const [k, vals] of Object.entries(factors)) {
+      const next: Record<string, unknown>[] = [];
+      for (const a of assignments) for (const v of vals) next.push({ ...a, [k]: v });
+      assignments = next;
+    }
+  } else if (isMap(designIn) && Array.isArray(designIn.cells) && designIn.cells.length > 0) {
+    design = "cells";
+    const extra = Object.keys(designIn).filter((k) => k !== "cells");
+    if (extra.length) throw new FiligreeError(`design: unknown key "${extra[0]}"`);
+    const declared = Object.keys(factors);
+    assignments = designIn.cells.map((c, i) => {
+      if (!isMap(c)) throw new FiligreeError(`design.cells[${i}]: expected a mapping`);
+      const a = camelKeys(c);
+      for (const k of Object.keys(a)) {
+        checkTrainKey(`design.cells[${i}]`, k);
+        if (k in train) {
+          throw new FiligreeError(`design.cells[${i}].${k}: also fixed in train`);
+        }
+      }
+      if (declared.length) {
+        // With factors declared, explicit cells are a chosen subset of the grid.
+        for (const k of declared) {
+          if (!(k in a)) throw new FiligreeError(`design.cells[${i}]: missing factor "${k}"`);
+          if (!factors[k].some((v) => sameValue(v, a[k]))) {
+            throw new FiligreeError(
+              `design.cells[${i}].${k}: ${JSON.stringify(a[k])} is not one of factors.${k}`,
+            );
+          }
+        }
+        const undeclared = Object.keys(a).find((k) => !declared.includes(k));
+        if (undeclared) {
+          throw new FiligreeError(`design.cells[${i}].${undeclared}: not a declared factor`);
+        }
+        return Object.fromEntries(declared.map((k) => [k, a[k]]));
+      }
+      return a;
+    });
+    if (!declared.length) {
+      for (const a of assignments) {
+        for (const [k, v] of Object.entries(a)) {
+          factors[k] ??= [];
+          if (!factors[k].some((x) => sameValue(x, v))) factors[k].push(v);
+        }
+      }
+    }
+  } else {
+    throw new FiligreeError(`design: expected "grid" or {cells: [ {factor: value, ...}, ... ]}`);
+  }
+
+  const cells: StudyCell[] = [];
+  const seen = new Map<string, number>();
+  for (let i = 0; i < assignments.length; i++) {
+    const f = assignments[i];
+    let config: TrainConfig;
+    const where = `cell ${i} (${describeFactors(f) || "no factors"})`;
+    try {
+      config = parseTrainConfig(mergeCell(train, f));
+    } catch (e) {
+      throw new FiligreeError(`${where}: ${(e as Error).message}`);
+    }
+    if (!ACTIVATIONS.has(config.activation)) {
+      throw new FiligreeError(
+        `${where}: bad value for "activation": unknown activation "${config.activation}"; ` +
+          `allowed: ${[...ACTIVATIONS].join(", ")}`,
+      );
+    }
+    if (config.model !== "mlp") {
+      throw new FiligreeError(`${where}: bad value for "model": studies support "mlp" only`);
+    }
+    const id = await cellId(config, analysis);
+    const dup = seen.get(id);
+    if (dup !== undefined) {
+      throw new FiligreeError(`${where}: same configuration as cell ${dup}`);
+    }
+    seen.set(id, i);
+    cells.push({ index: i, id, factors: f, config, analysis });
+  }
+  if (cells.length === 0) throw new FiligreeError("study has no cells");
+  const source = JSON.parse(JSON.stringify(input));
+  return { name, factors, train, analysis, design, cells, source };
+}
+
+/**
+ * Reads and validates a study spec file (YAML or JSON); the default name is the file's basename.
+ *
+ * @example
+ * ```ts ignore
+ * import { readStudySpec } from "./spec.ts";
+ * const spec = await readStudySpec("studies/smoke.yaml");
+ * console.log(spec.name, spec.cells.length); // smoke 8
+ * ```
+ */
+export async function readStudySpec(path: string): Promise<StudySpec> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw new FiligreeError(`cannot read study file ${path}`);
+  }
+  let obj: unknown;
+  try {
+    obj = parseYaml(text);
+  } catch (e) {
+    throw new FiligreeError(`${path}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const base = path.split(/[\\/]/).pop()!.replace(/\.(ya?ml|json)$/i, "");
+  try {
+    return await parseStudySpec(obj, base);
+  } catch (e) {
+    if (e instanceof FiligreeError) throw new FiligreeError(`${path}: ${e.message}`);
+    throw e;
+  }
+}

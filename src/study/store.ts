@@ -1,0 +1,285 @@
+/**
+ * The study store: one SQLite file (node:sqlite, WAL journal, busy timeout) with the tables of
+ * schema.ts. A cell is recorded once, in one transaction together with its epoch rows; a cell
+ * that is already present is never written again.
+ *
+ * @example
+ * ```ts
+ * import { StudyStore } from "./store.ts";
+ * const store = StudyStore.open(":memory:", { study: "demo" });
+ * console.log(store.isDone("0123456789abcdef"), store.meta().schema); // false filigree-store-1
+ * store.close();
+ * ```
+ * @module
+ */
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { FiligreeError } from "../gpu/errors.ts";
+import { type CellRow, STORE_SCHEMA, STORE_SCHEMA_VERSION } from "./schema.ts";
+
+/** One row of `epochs` as read back (JSON columns still strings). */
+export interface EpochRow {
+  cell_id: string;
+  epoch: number;
+  train_loss: number | null;
+  train_accuracy: number | null;
+  test_loss: number | null;
+  test_accuracy: number | null;
+  seconds: string | null;
+  nnz: string | null;
+}
+
+/** A finished cell to record: the `cells` row and its epoch rows. */
+export interface CellRecord {
+  cell: CellRow;
+  epochs: EpochRow[];
+}
+
+/** Meta values written when a store is opened for writing. */
+export interface StoreMeta {
+  /** Study name (must match an existing store's). */
+  study: string;
+  /** The study spec (JSON text). */
+  spec?: string;
+  /** The command line that ran the sweep. */
+  command?: string;
+  /** `git rev-parse HEAD` of the code, or "unknown". */
+  commit?: string;
+}
+
+const CELL_COLUMNS = [
+  "cell_id",
+  "study",
+  "cell_index",
+  "factors",
+  "config",
+  "run_dir",
+  "test_accuracy",
+  "test_loss",
+  "train_accuracy",
+  "train_loss",
+  "epochs",
+  "train_seconds",
+  "step_ms",
+  "nnz",
+  "dense_weights",
+  "param_bytes",
+  "analysis",
+  "analysis_seconds",
+  "adapter",
+  "filigree_version",
+  "finished_at",
+] as const satisfies readonly (keyof CellRow)[];
+
+const EPOCH_COLUMNS = [
+  "cell_id",
+  "epoch",
+  "train_loss",
+  "train_accuracy",
+  "test_loss",
+  "test_accuracy",
+  "seconds",
+  "nnz",
+] as const satisfies readonly (keyof EpochRow)[];
+
+function sqlError(path: string, e: unknown): FiligreeError {
+  return new FiligreeError(`${path}: ${(e as Error).message.split("\n")[0]}`);
+}
+
+/** An open study store. */
+export class StudyStore {
+  readonly #insertCell;
+  readonly #insertEpoch;
+  readonly #has;
+
+  private constructor(readonly db: DatabaseSync, readonly path: string) {
+    this.#insertCell = db.prepare(
+      `insert into cells (${CELL_COLUMNS.join(", ")}) values (${
+        CELL_COLUMNS.map(() => "?").join(", ")
+      })`,
+    );
+    this.#insertEpoch = db.prepare(
+      `insert into epochs (${EPOCH_COLUMNS.join(", ")}) values (${
+        EPOCH_COLUMNS.map(() => "?").join(", ")
+      })`,
+    );
+    this.#has = db.prepare("select 1 as x from cells where cell_id = ?");
+  }
+
+  /**
+   * Opens (creating when missing) a store for writing. An existing store must have the same
+   * schema version and study name; `spec`, `command` and `commit` are updated to the latest.
+   *
+   * @example
+   * ```ts
+   * import { StudyStore } from "./store.ts";
+   * const s = StudyStore.open(":memory:", { study: "x", commit: "unknown" });
+   * console.log(s.meta().study); // x
+   * s.close();
+   * ```
+   */
+  static open(path: string, meta: StoreMeta): StudyStore {
+    if (path !== ":memory:") {
+      const dir = path.replace(/[\\/][^\\/]*$/, "");
+      if (dir !== path && dir) Deno.mkdirSync(dir, { recursive: true });
+    }
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+      db.exec("pragma busy_timeout = 30000");
+      db.exec("pragma journal_mode = wal");
+      db.exec(STORE_SCHEMA);
+    } catch (e) {
+      throw sqlError(path, e);
+    }
+    const store = new StudyStore(db, path);
+    try {
+      store.#checkMeta(meta.study);
+      const set = db.prepare("insert or replace into meta (key, value) values (?, ?)");
+      db.exec("begin immediate");
+      set.run("schema", STORE_SCHEMA_VERSION);
+      set.run("study", meta.study);
+      if (meta.spec !== undefined) set.run("spec", meta.spec);
+      if (meta.command !== undefined) set.run("command", meta.command);
+      if (meta.commit !== undefined) set.run("commit", meta.commit);
+      db.exec("commit");
+    } catch (e) {
+      if (db.isTransaction) db.exec("rollback");
+      db.close();
+      throw e instanceof FiligreeError ? e : sqlError(path, e);
+    }
+    return store;
+  }
+
+  /**
+   * Opens an existing store read-only (for merging and reports).
+   *
+   * @example
+   * ```ts ignore
+   * const s = StudyStore.openReadOnly("runs/studies/smoke/store.sqlite");
+   * console.log(s.cells().length);
+   * ```
+   */
+  static openReadOnly(path: string): StudyStore {
+    try {
+      Deno.statSync(path);
+    } catch {
+      throw new FiligreeError(`${path}: no such store`);
+    }
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { readOnly: true });
+      db.exec("pragma busy_timeout = 30000");
+    } catch (e) {
+      throw sqlError(path, e);
+    }
+    const tables = db.prepare("select name from sqlite_master where type = 'table'").all()
+      .map((r) => r.name);
+    if (!["meta", "cells", "epochs"].every((t) => tables.includes(t))) {
+      db.close();
+      throw new FiligreeError(`${path}: not a Filigree study store (tables meta/cells/epochs)`);
+    }
+    const s = new StudyStore(db, path);
+    const m = s.meta();
+    if (m.schema !== STORE_SCHEMA_VERSION) {
+      db.close();
+      throw new FiligreeError(
+        `${path}: store schema "${m.schema ?? "none"}", this code reads "${STORE_SCHEMA_VERSION}"`,
+      );
+    }
+    return s;
+  }
+
+  #checkMeta(study: string): void {
+    const m = this.meta();
+    if (m.schema !== undefined && m.schema !== STORE_SCHEMA_VERSION) {
+      throw new FiligreeError(
+        `${this.path}: store schema "${m.schema}", this code writes "${STORE_SCHEMA_VERSION}"`,
+      );
+    }
+    if (m.study !== undefined && m.study !== study) {
+      throw new FiligreeError(
+        `${this.path}: store of study "${m.study}", not "${study}" (use another --store)`,
+      );
+    }
+  }
+
+  /** The meta table as a map. */
+  meta(): Record<string, string> {
+    const rows = this.db.prepare("select key, value from meta").all() as unknown as {
+      key: string;
+      value: string;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  /** Whether the cell is recorded. */
+  isDone(cellId: string): boolean {
+    return this.#has.get(cellId) !== undefined;
+  }
+
+  /** Ids of every recorded cell. */
+  doneIds(): Set<string> {
+    const rows = this.db.prepare("select cell_id from cells").all() as unknown as {
+      cell_id: string;
+    }[];
+    return new Set(rows.map((r) => r.cell_id));
+  }
+
+  /**
+   * Records a finished cell and its epochs in one transaction. Returns false (and writes
+   * nothing) when the cell is already present.
+   */
+  recordCell(rec: CellRecord): boolean {
+    return this.recordMany([rec]) === 1;
+  }
+
+  /** Records cells (each with its epochs) in one transaction, skipping present ones; returns the count added. */
+  recordMany(recs: CellRecord[]): number {
+    const db = this.db;
+    let added = 0;
+    try {
+      db.exec("begin immediate");
+      for (const { cell, epochs } of recs) {
+        if (this.#has.get(cell.cell_id) !== undefined) continue;
+        this.#insertCell.run(...CELL_COLUMNS.map((c) => cell[c] as SQLInputValue));
+        for (const e of epochs) {
+          if (e.cell_id !== cell.cell_id) {
+            throw new FiligreeError(`epoch row of ${e.cell_id} given with cell ${cell.cell_id}`);
+          }
+          this.#insertEpoch.run(...EPOCH_COLUMNS.map((c) => e[c] as SQLInputValue));
+        }
+        added++;
+      }
+      db.exec("commit");
+    } catch (e) {
+      if (db.isTransaction) db.exec("rollback");
+      throw e instanceof FiligreeError ? e : sqlError(this.path, e);
+    }
+    return added;
+  }
+
+  /** Every recorded cell, by cell_index then id. */
+  cells(): CellRow[] {
+    return this.db.prepare("select * from cells order by cell_index, cell_id")
+      .all() as unknown as CellRow[];
+  }
+
+  /** One recorded cell, or undefined. */
+  cell(cellId: string): CellRow | undefined {
+    return this.db.prepare("select * from cells where cell_id = ?").get(cellId) as unknown as
+      | CellRow
+      | undefined;
+  }
+
+  /** The epoch rows of a cell, by epoch. */
+  epochs(cellId: string): EpochRow[] {
+    return this.db.prepare("select * from epochs where cell_id = ? order by epoch").all(
+      cellId,
+    ) as unknown as EpochRow[];
+  }
+
+  /** Closes the database. */
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}

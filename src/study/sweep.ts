@@ -1,0 +1,570 @@
+/**
+ * The sweep runner: trains, analyzes and records every cell of a study (or of one shard of it)
+ * and can be killed and rerun at any point:
+ *
+ * - a cell already in the store is skipped (never run or recorded twice);
+ * - run dirs are `runsDir/<cellId>`; a run dir whose checkpoint is short of the last epoch is
+ *   resumed from it (bit-identical to an uninterrupted run); one whose training is complete is
+ *   not retrained (the process died during the analysis or before recording);
+ * - the analysis is restartable: it is simply called again;
+ * - the cell and all its epochs are recorded in one transaction at the end.
+ *
+ * The analysis step is injected (`analyze`), so tests run with a fake and the CLI passes
+ * `ablateRun` from src/analysis/run.ts.
+ *
+ * @example
+ * ```ts ignore
+ * import { readStudySpec } from "./spec.ts";
+ * import { runStudy } from "./sweep.ts";
+ * const spec = await readStudySpec("studies/smoke.yaml");
+ * const r = await runStudy(spec, { storePath: "runs/studies/smoke/store.sqlite", runsDir: "runs/studies/smoke/cells" });
+ * console.log(r.recorded.length, "cells recorded");
+ * ```
+ * @module
+ */
+import { FiligreeError } from "../gpu/errors.ts";
+import { getGpu } from "../gpu/device.ts";
+import type { AblateOptions } from "../analysis/options.ts";
+import type { AnalysisSummary } from "../analysis/summary.ts";
+import type { TrainConfig } from "../train/config.ts";
+import { readCheckpoint } from "../train/checkpoint.ts";
+import { trainRun } from "../train/run.ts";
+import { type EpochMetrics, Trainer, weightLayerDensities } from "../train/trainer.ts";
+import type { CellRow } from "./schema.ts";
+import { canonicalJson, describeFactors, type StudyCell, type StudySpec } from "./spec.ts";
+import { type CellRecord, type EpochRow, StudyStore } from "./store.ts";
+import { type Shard, shardCells } from "./shard.ts";
+
+/** The analysis step: analyzes a finished run directory (restartable). */
+export type Analyzer = (runDir: string, opts: AblateOptions) => Promise<AnalysisSummary>;
+
+/** What the sweep reports while it runs. */
+export type SweepEvent =
+  | { type: "start"; study: string; total: number; shardCells: number; pending: number }
+  | { type: "skip"; cell: StudyCell }
+  | {
+    type: "train";
+    cell: StudyCell;
+    /** Epochs already done (0: fresh; >0: resumed from the checkpoint). */
+    fromEpoch: number;
+    position: number;
+  }
+  | { type: "trained"; cell: StudyCell; position: number }
+  | {
+    type: "epoch";
+    cell: StudyCell;
+    epoch: number;
+    epochs: number;
+    metrics: EpochMetrics;
+    position: number;
+    etaSeconds: number;
+  }
+  | { type: "analyze"; cell: StudyCell; position: number }
+  | {
+    type: "done";
+    cell: StudyCell;
+    seconds: number;
+    row: CellRow;
+    position: number;
+    etaSeconds: number;
+  };
+
+/** Options of {@link runStudy}. */
+export interface SweepOptions {
+  /** SQLite store (created when missing). */
+  storePath: string;
+  /** Root of the run directories (runsDir/<cellId>). */
+  runsDir: string;
+  /** Run only cells with index mod count = index. */
+  shard?: Shard;
+  /** The analysis step; required when the spec has analysis options. */
+  analyze?: Analyzer;
+  /** No progress lines. */
+  quiet?: boolean;
+  /** Called for every event (after the progress line); a throw stops the sweep there. */
+  onProgress?: (e: SweepEvent) => void | Promise<void>;
+  /** Command line stored in the store's meta table. */
+  command?: string;
+  /** Code version stored in meta (default: `git rev-parse HEAD`, or "unknown"). */
+  commit?: string;
+}
+
+/** What {@link runStudy} did. */
+export interface SweepResult {
+  total: number;
+  /** Cells of this shard. */
+  shardCells: number;
+  /** Cells found already recorded. */
+  skipped: number;
+  /** Ids of the cells recorded by this call. */
+  recorded: string[];
+}
+
+/**
+ * `git rev-parse HEAD` of the working directory, or "unknown" (no git, no permission, not a
+ * repository).
+ *
+ * @example
+ * ```ts ignore
+ * console.log(await gitCommit()); // e.g. 3f2c...
+ * ```
+ */
+export async function gitCommit(): Promise<string> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "HEAD"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const s = new TextDecoder().decode(out.stdout).trim();
+    return out.success && /^[0-9a-f]{7,64}$/.test(s) ? s : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Input features and classes of a config's dataset.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainConfig } from "../train/config.ts";
+ * import { datasetShape } from "./sweep.ts";
+ * console.log(datasetShape(parseTrainConfig({ dataset: "mnist" }))); // { features: 784, classes: 10 }
+ * ```
+ */
+export function datasetShape(cfg: TrainConfig): { features: number; classes: number } {
+  if (cfg.dataset === "synthetic") {
+    return { features: cfg.syntheticFeatures, classes: cfg.syntheticClasses };
+  }
+  return { features: 784, classes: 10 };
+}
+
+/**
+ * Training samples per epoch of a config.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainConfig } from "../train/config.ts";
+ * import { trainSamples } from "./sweep.ts";
+ * console.log(trainSamples(parseTrainConfig({ trainSubset: 5000 }))); // 5000
+ * ```
+ */
+export function trainSamples(cfg: TrainConfig): number {
+  const n = cfg.dataset === "synthetic" ? cfg.syntheticSamples : 60000;
+  return Math.min(n, cfg.trainSubset ?? n);
+}
+
+/**
+ * Weights of the dense equivalent and bytes actually stored for the weights of an MLP with the
+ * given final nnz per weight layer: a sparse (CSR) layer stores 4-byte values + 4-byte column
+ * indices per nonzero + (nIn+1) 4-byte row pointers; a dense layer 4 bytes per weight.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainConfig } from "../train/config.ts";
+ * import { weightFootprint } from "./sweep.ts";
+ * const cfg = parseTrainConfig({ dataset: "synthetic", hidden: [8], density: 0.5, syntheticFeatures: 4, syntheticClasses: 2 });
+ * console.log(weightFootprint(cfg, [16, 16])); // { denseWeights: 48, paramBytes: 212 }
+ * ```
+ */
+export function weightFootprint(
+  cfg: TrainConfig,
+  nnz: number[],
+): { denseWeights: number; paramBytes: number } {
+  const { features, classes } = datasetShape(cfg);
+  const widths = [features, ...cfg.hidden, classes];
+  if (nnz.length !== widths.length - 1) {
+    throw new FiligreeError(
+      `nnz has ${nnz.length} layers, the ${widths.join("-")} MLP has ${widths.length - 1}`,
+    );
+  }
+  const dens = weightLayerDensities(cfg, features, classes);
+  let denseWeights = 0, paramBytes = 0;
+  for (let l = 0; l < nnz.length; l++) {
+    const nIn = widths[l], nOut = widths[l + 1];
+    denseWeights += nIn * nOut;
+    paramBytes += dens[l] < 1 ? nnz[l] * 8 + (nIn + 1) * 4 : nIn * nOut * 4;
+  }
+  return { denseWeights, paramBytes };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function readMetrics(dir: string): Promise<EpochMetrics[]> {
+  try {
+    return (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").filter((l) => l.trim())
+      .map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+async function readRunConfig(dir: string): Promise<Record<string, unknown> | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Epochs completed according to the run dir's checkpoint (0 when there is none).
+ *
+ * @example
+ * ```ts
+ * import { checkpointEpoch } from "./sweep.ts";
+ * console.log(await checkpointEpoch(await Deno.makeTempDir())); // 0
+ * ```
+ */
+export async function checkpointEpoch(dir: string): Promise<number> {
+  try {
+    await Deno.stat(`${dir}/checkpoint.safetensors`);
+  } catch {
+    return 0;
+  }
+  const ck = await readCheckpoint(`${dir}/checkpoint.safetensors`);
+  const e = Number(ck.metadata.epoch);
+  if (!Number.isInteger(e) || e < 0) {
+    throw new FiligreeError(`${dir}/checkpoint.safetensors: bad epoch "${ck.metadata.epoch}"`);
+  }
+  return e;
+}
+
+/**
+ * Builds the store record of a cell whose training is complete (from config.json and
+ * metrics.jsonl in its run dir).
+ *
+ * @example
+ * ```ts ignore
+ * const rec = await buildCellRecord("smoke", spec.cells[0], "runs/studies/smoke/cells/<id>", null, null);
+ * store.recordCell(rec);
+ * ```
+ */
+export async function buildCellRecord(
+  study: string,
+  cell: StudyCell,
+  dir: string,
+  analysis: AnalysisSummary | null,
+  analysisSeconds: number | null,
+): Promise<CellRecord> {
+  const cfg = cell.config;
+  const file = await readRunConfig(dir);
+  if (!file) throw new FiligreeError(`${dir}: no readable config.json`);
+  const all = await readMetrics(dir);
+  if (all.length < cfg.epochs) {
+    throw new FiligreeError(
+      `${dir}: metrics.jsonl has ${all.length} epochs, expected ${cfg.epochs}`,
+    );
+  }
+  const ms = all.slice(0, cfg.epochs);
+  const last = ms[ms.length - 1];
+  const stepMs = ms.map((m, i) => {
+    const steps = m.step - (i > 0 ? ms[i - 1].step : 0);
+    const s = m.seconds.forward + m.seconds.backward + m.seconds.optimizer;
+    return steps > 0 ? (s / steps) * 1000 : NaN;
+  }).filter(Number.isFinite);
+  const { denseWeights, paramBytes } = weightFootprint(cfg, last.nnz);
+  const adapter = (file.adapter ?? {}) as { description?: string; vendor?: string };
+  const row: CellRow = {
+    cell_id: cell.id,
+    study,
+    cell_index: cell.index,
+    factors: JSON.stringify(cell.factors),
+    config: JSON.stringify(cfg),
+    run_dir: dir,
+    test_accuracy: last.testAccuracy,
+    test_loss: last.testLoss,
+    train_accuracy: last.trainAccuracy,
+    train_loss: last.trainLoss,
+    epochs: ms.length,
+    train_seconds: ms.reduce((a, m) => a + m.seconds.total, 0),
+    step_ms: stepMs.length ? median(stepMs) : null,
+    nnz: last.nnz.reduce((a, b) => a + b, 0),
+    dense_weights: denseWeights,
+    param_bytes: paramBytes,
+    analysis: analysis ? JSON.stringify(analysis) : null,
+    analysis_seconds: analysisSeconds,
+    adapter: adapter.description || adapter.vendor || "unknown",
+    filigree_version: String(file.filigree ?? "unknown"),
+    finished_at: new Date().toISOString(),
+  };
+  const epochs: EpochRow[] = ms.map((m) => ({
+    cell_id: cell.id,
+    epoch: m.epoch,
+    train_loss: m.trainLoss,
+    train_accuracy: m.trainAccuracy,
+    test_loss: m.testLoss,
+    test_accuracy: m.testAccuracy,
+    seconds: JSON.stringify(m.seconds),
+    nnz: JSON.stringify(m.nnz),
+  }));
+  return { cell: row, epochs };
+}
+
+/**
+ * Formats seconds as "42s", "3m05s", "2h10m".
+ *
+ * @example
+ * ```ts
+ * import { formatDuration } from "./sweep.ts";
+ * console.log(formatDuration(185)); // 3m05s
+ * ```
+ */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec) || sec < 0) return "?";
+  if (sec < 60) return `${sec.toFixed(0)}s`;
+  if (sec < 3600) {
+    return `${Math.floor(sec / 60)}m${String(Math.floor(sec % 60)).padStart(2, "0")}s`;
+  }
+  return `${Math.floor(sec / 3600)}h${String(Math.floor((sec % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+function progressLine(e: SweepEvent, n: number): string | null {
+  const tag = (c: StudyCell, pos: number) =>
+    `[${pos + 1}/${n}] cell ${c.index} ${c.id} ${describeFactors(c.factors)}`;
+  switch (e.type) {
+    case "start":
+      return `study ${e.study}: ${e.total} cells, ${e.shardCells} in this shard, ${e.pending} to run`;
+    case "skip":
+      return null;
+    case "train":
+      return `${tag(e.cell, e.position)}: ${
+        e.fromEpoch > 0 ? `resuming at epoch ${e.fromEpoch + 1}` : "training"
+      }`;
+    case "trained":
+      return `${tag(e.cell, e.position)}: training already complete`;
+    case "epoch":
+      return `${tag(e.cell, e.position)}: epoch ${e.epoch}/${e.epochs} test acc ${
+        (e.metrics.testAccuracy * 100).toFixed(2)
+      }% | study ETA ${formatDuration(e.etaSeconds)}`;
+    case "analyze":
+      return `${tag(e.cell, e.position)}: analyzing`;
+    case "done":
+      return `${tag(e.cell, e.position)}: done in ${formatDuration(e.seconds)}, test acc ${
+        (e.row.test_accuracy * 100).toFixed(2)
+      }% | study ETA ${formatDuration(e.etaSeconds)}`;
+  }
+}
+
+/**
+ * Runs (the shard of) a study: see the module doc for the restart rules.
+ *
+ * @example
+ * ```ts ignore
+ * await runStudy(spec, { storePath: "s.sqlite", runsDir: "runs/x", analyze: ablateRun });
+ * ```
+ */
+export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<SweepResult> {
+  if (spec.analysis && !opts.analyze) {
+    throw new FiligreeError(
+      `study ${spec.name} has analysis options but no analysis step was given`,
+    );
+  }
+  const mine = shardCells(spec.cells, opts.shard);
+  const store = StudyStore.open(opts.storePath, {
+    study: spec.name,
+    spec: JSON.stringify(spec.source),
+    command: opts.command ?? "runStudy",
+    commit: opts.commit ?? await gitCommit(),
+  });
+  const result: SweepResult = {
+    total: spec.cells.length,
+    shardCells: mine.length,
+    skipped: 0,
+    recorded: [],
+  };
+  try {
+    const done = store.doneIds();
+    const pending = mine.filter((c) => !done.has(c.id));
+    const emit = async (e: SweepEvent) => {
+      if (!opts.quiet) {
+        const line = progressLine(e, mine.length);
+        if (line) console.log(line);
+      }
+      await opts.onProgress?.(e);
+    };
+    await emit({
+      type: "start",
+      study: spec.name,
+      total: spec.cells.length,
+      shardCells: mine.length,
+      pending: pending.length,
+    });
+    const cellSeconds: number[] = [];
+    let left = pending.length;
+    for (let position = 0; position < mine.length; position++) {
+      const cell = mine[position];
+      if (store.isDone(cell.id)) {
+        result.skipped++;
+        await emit({ type: "skip", cell });
+        continue;
+      }
+      const t0 = performance.now();
+      const dir = `${opts.runsDir}/${cell.id}`;
+      const epochs = cell.config.epochs;
+      let fromEpoch = await checkpointEpoch(dir);
+      if (fromEpoch > 0) {
+        const saved = await readRunConfig(dir);
+        if (!saved || canonicalJson(saved.config) !== canonicalJson(cell.config)) {
+          throw new FiligreeError(
+            `${dir}: its config.json is not the config of cell ${cell.index}; move it away`,
+          );
+        }
+      }
+      if (fromEpoch < epochs) {
+        await emit({ type: "train", cell, fromEpoch, position });
+        const tTrain = performance.now();
+        const startEpoch = fromEpoch;
+        await trainRun(cell.config, dir, {
+          quiet: true,
+          resume: fromEpoch > 0,
+          onEpoch: async (m) => {
+            const perEpoch = (performance.now() - tTrain) / 1000 / (m.epoch - startEpoch);
+            const cellEst = cellSeconds.length
+              ? cellSeconds.reduce((a, b) => a + b) / cellSeconds.length
+              : perEpoch * epochs;
+            await emit({
+              type: "epoch",
+              cell,
+              epoch: m.epoch,
+              epochs,
+              metrics: m,
+              position,
+              etaSeconds: perEpoch * (epochs - m.epoch) + cellEst * (left - 1),
+            });
+          },
+        });
+        fromEpoch = epochs;
+      } else {
+        await emit({ type: "trained", cell, position });
+      }
+      let summary: AnalysisSummary | null = null, analysisSeconds: number | null = null;
+      if (cell.analysis) {
+        await emit({ type: "analyze", cell, position });
+        const ta = performance.now();
+        summary = await opts.analyze!(dir, cell.analysis);
+        analysisSeconds = (performance.now() - ta) / 1000;
+      }
+      const rec = await buildCellRecord(spec.name, cell, dir, summary, analysisSeconds);
+      if (store.recordCell(rec)) result.recorded.push(cell.id);
+      const sec = (performance.now() - t0) / 1000;
+      cellSeconds.push(sec);
+      left--;
+      await emit({
+        type: "done",
+        cell,
+        seconds: sec,
+        row: rec.cell,
+        position,
+        etaSeconds: (cellSeconds.reduce((a, b) => a + b) / cellSeconds.length) * left,
+      });
+    }
+  } finally {
+    store.close();
+  }
+  return result;
+}
+
+/** A dry-run plan of (the shard of) a study. */
+export interface StudyPlan {
+  /** Cells of this shard, in order. */
+  cells: StudyCell[];
+  /** Cells of this shard not yet in the store. */
+  pending: StudyCell[];
+  /** Estimated seconds for the pending cells, and how it was derived. */
+  estimate: { seconds: number; how: string };
+}
+
+/**
+ * Plans a sweep without running it: the shard's cells, those still to run, and an estimated
+ * time, from the throughput (training samples/s) of cells already in the store when there are
+ * any, else from timing `measureSteps` training steps of the first pending cell's model.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = await planStudy(spec, { storePath: "s.sqlite" });
+ * console.log(plan.pending.length, plan.estimate.seconds, plan.estimate.how);
+ * ```
+ */
+export async function planStudy(
+  spec: StudySpec,
+  opts: { storePath: string; shard?: Shard; measureSteps?: number },
+): Promise<StudyPlan> {
+  const cells = shardCells(spec.cells, opts.shard);
+  let rows: CellRow[] = [];
+  let exists = false;
+  try {
+    await Deno.stat(opts.storePath);
+    exists = true;
+  } catch {
+    // no store yet
+  }
+  if (exists) {
+    const s = StudyStore.openReadOnly(opts.storePath);
+    try {
+      rows = s.cells();
+    } finally {
+      s.close();
+    }
+  }
+  const doneIds = new Set(rows.map((r) => r.cell_id));
+  const pending = cells.filter((c) => !doneIds.has(c.id));
+  const samples = (c: TrainConfig) => c.epochs * trainSamples(c);
+  const totalSamples = pending.reduce((a, c) => a + samples(c.config), 0);
+  if (pending.length === 0) {
+    return { cells, pending, estimate: { seconds: 0, how: "nothing left to run" } };
+  }
+  const timed = rows.filter((r) => r.train_seconds > 0);
+  if (timed.length) {
+    const sps = timed.reduce((a, r) => a + samples(JSON.parse(r.config)), 0) /
+      timed.reduce((a, r) => a + r.train_seconds, 0);
+    const an = rows.filter((r) => r.analysis_seconds !== null).map((r) => r.analysis_seconds!);
+    const anMean = an.length ? an.reduce((a, b) => a + b) / an.length : 0;
+    const nAnalyzed = pending.filter((c) => c.analysis).length;
+    const seconds = totalSamples / sps + anMean * nAnalyzed;
+    return {
+      cells,
+      pending,
+      estimate: {
+        seconds,
+        how: `${timed.length} cells in the store trained at ${sps.toFixed(0)} samples/s overall` +
+          (an.length
+            ? ` and analyzed in ${anMean.toFixed(1)} s on average`
+            : "; analysis time not included (no analyzed cells yet)") +
+          `; ${pending.length} cells x their epochs x training samples = ${totalSamples} samples` +
+          ` (assumes the remaining cells' models train at the same speed)`,
+      },
+    };
+  }
+  const first = pending[0];
+  const steps = opts.measureSteps ?? 20;
+  const gpu = await getGpu();
+  const t = await Trainer.create(gpu, first.config);
+  t.data.epochOrder(0, first.config.seed);
+  const n = t.stepsPerEpoch;
+  for (let i = 0; i < Math.min(2, n); i++) t.trainStep(i % n); // warm-up: pipeline compiles
+  await gpu.sync();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) t.trainStep((i + 2) % n);
+  await gpu.sync();
+  const sec = (performance.now() - t0) / 1000;
+  const sps = (steps * t.data.batchSize) / sec;
+  return {
+    cells,
+    pending,
+    estimate: {
+      seconds: totalSamples / sps,
+      how:
+        `timed ${steps} training steps of cell ${first.index} (${
+          describeFactors(first.factors)
+        }): ${sps.toFixed(0)} samples/s; ${totalSamples} samples to train; excludes evaluation` +
+        (pending.some((c) => c.analysis) ? " and analysis" : "") +
+        ` and assumes every cell trains at that speed`,
+    },
+  };
+}
