@@ -29,6 +29,10 @@ export const AblateOptionsSchema = z.object({
   units: z.boolean().default(false),
   /** Group-ablation curves (global and per layer, every score plus controls). */
   curves: z.boolean().default(true),
+  /** Per-layer curves as well as the global one. */
+  curveLayers: z.boolean().default(true),
+  /** Bootstrap resamples of the correlation intervals. */
+  bootstrapReps: z.number().int().min(10).default(200),
   /** Fine-tune steps after group removal (0 = none). */
   finetuneSteps: z.number().int().min(0).default(0),
   /** Seed of the evaluation subset, the weight sample, bootstrap and the random score. */
