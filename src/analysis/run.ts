@@ -46,7 +46,15 @@ import {
   type ScoreName,
   type UnitSummary,
 } from "./summary.ts";
-import { bootstrapCI, kendallTauB, mean, median, precisionAtFraction, spearman } from "./stats.ts";
+import {
+  bootstrapCI,
+  kendallTauB,
+  mean,
+  median,
+  precisionAtFraction,
+  quantile,
+  spearman,
+} from "./stats.ts";
 import { barChartWithCI, hexbinChart, lineChart, writeChart } from "../report/plot.ts";
 
 /** Fractions of the curves. */
