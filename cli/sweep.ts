@@ -16,8 +16,30 @@ import { Command } from "@commander-js/extra-typings";
 import { FiligreeError } from "../src/gpu/errors.ts";
 import { describeFactors, readStudySpec } from "../src/study/spec.ts";
 import { type Analyzer, formatDuration, planStudy, runStudy } from "../src/study/sweep.ts";
-import { defaultRunsDir, defaultStorePath, parseShard } from "../src/study/shard.ts";
+import { defaultRunsDir, defaultStorePath, parseShard, shardCells } from "../src/study/shard.ts";
+import { StudyStore } from "../src/study/store.ts";
 import { guarded } from "./main.ts";
+
+/** Cells of the shard not yet in the store (no GPU, no timing). */
+async function pendingCells(
+  spec: Awaited<ReturnType<typeof readStudySpec>>,
+  storePath: string,
+  shard: ReturnType<typeof parseShard> | undefined,
+): Promise<number> {
+  const mine = shardCells(spec.cells, shard);
+  try {
+    await Deno.stat(storePath);
+  } catch {
+    return mine.length;
+  }
+  const store = StudyStore.openReadOnly(storePath);
+  try {
+    const done = store.doneIds();
+    return mine.filter((c) => !done.has(c.id)).length;
+  } finally {
+    store.close();
+  }
+}
 
 /** The `sweep` subcommand. */
 export function sweepCommand() {
@@ -29,6 +51,12 @@ export function sweepCommand() {
     .option("--store <path>", "SQLite store (default runs/studies/<name>/store[-i-of-N].sqlite)")
     .option("--runs <dir>", "root of the cell run directories (default runs/studies/<name>/cells)")
     .option("--quiet", "no progress output")
+    .option(
+      "--cells-per-process <n>",
+      "run cells in child processes of n cells each, so GPU memory is returned between them " +
+        "(default 4; 0 = all in this process)",
+    )
+    .option("--max-cells <n>", "stop after recording n cells")
     .action((study, opts) =>
       guarded(async () => {
         const spec = await readStudySpec(study);
@@ -55,6 +83,42 @@ export function sweepCommand() {
           );
           return;
         }
+        const perProcess = opts.cellsPerProcess === undefined ? 4 : Number(opts.cellsPerProcess);
+        if (!Number.isInteger(perProcess) || perProcess < 0) {
+          throw new FiligreeError(`--cells-per-process: expected an integer >= 0`);
+        }
+        if (perProcess > 0 && opts.maxCells === undefined) {
+          // Parent: children of `perProcess` cells each until the shard is done. WebGPU buffers
+          // on a software adapter live in host memory that a long process does not get back.
+          const self = new URL("./main.ts", import.meta.url).pathname;
+          const pass = Deno.args.filter((a, i, all) =>
+            a !== "--cells-per-process" && all[i - 1] !== "--cells-per-process"
+          );
+          for (;;) {
+            if (await pendingCells(spec, storePath, shard) === 0) break;
+            const child = new Deno.Command(Deno.execPath(), {
+              args: [
+                "run",
+                "--allow-read",
+                "--allow-write",
+                "--allow-env",
+                "--allow-sys",
+                "--allow-ffi",
+                "--allow-run",
+                self,
+                ...pass,
+                "--max-cells",
+                String(perProcess),
+              ],
+              stdout: "inherit",
+              stderr: "inherit",
+            });
+            const { code } = await child.output();
+            if (code !== 0) Deno.exit(code);
+          }
+          if (!opts.quiet) console.log(`study ${spec.name}: all cells recorded in ${storePath}`);
+          return;
+        }
         let analyze: Analyzer | undefined;
         if (spec.analysis) {
           // Loaded only when needed, so studies without analysis run without it.
@@ -76,6 +140,7 @@ export function sweepCommand() {
           analyze,
           quiet: opts.quiet,
           command: `filigree ${Deno.args.join(" ")}`,
+          maxCells: opts.maxCells === undefined ? undefined : Number(opts.maxCells),
         });
         if (!opts.quiet) {
           console.log(

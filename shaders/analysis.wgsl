@@ -247,3 +247,71 @@ fn bn_eval_backward(
   let c = i % bp.ld;
   dx_out[i] = select(0.0, dy_in[i] * gamma[r] / sqrt(running_var[r] + bp.eps), c < bp.batch);
 }
+
+// ---- Carrying the rank-1 change one layer further (no normalization between the layers) ----
+// Zeroing w_ij changes unit j's output h_j only, so the next weight layer's pre-activation moves
+// by W_next[j][:]ᵀ·(h_j' - h_j): the K copies of the next layer's cached pre-activation are
+// corrected along the outgoing row of j, and the SpMM of the next layer is skipped.
+
+struct RowParams2 {
+  s: u32,       // samples S
+  ld_s: u32,    // stride of the cached tensors
+  k: u32,       // ablations
+  ld_n: u32,    // stride of the output row (roundUp4(K*S))
+}
+
+@group(0) @binding(0) var<uniform> rq: RowParams2;
+@group(0) @binding(1) var<storage, read> z_rows: array<f32>;
+@group(0) @binding(2) var<storage, read> x_rows: array<f32>;
+@group(0) @binding(3) var<storage, read> abl_row: array<u32>;
+@group(0) @binding(4) var<storage, read_write> z_out: array<f32>;
+
+// z_out[k*S + s] = z[j_k][s] - w_k * x[i_k][s]: the ablated unit's new pre-activation.
+@compute @workgroup_size(WG)
+fn ablated_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let c = gid.x + gid.y * nwg.x * WG;
+  if (c >= rq.ld_n) { return; }
+  if (c >= rq.k * rq.s) {
+    z_out[c] = 0.0;
+    return;
+  }
+  let k = c / rq.s;
+  let s = c % rq.s;
+  let i = abl_row[3u * k];
+  let j = abl_row[3u * k + 1u];
+  z_out[c] = z_rows[j * rq.ld_s + s] - bitcast<f32>(abl_row[3u * k + 2u]) * x_rows[i * rq.ld_s + s];
+}
+
+struct NextParams {
+  rows: u32,    // outputs of the next weight layer
+  s: u32,
+  ld_s: u32,
+  ld_n: u32,
+  k: u32,
+}
+
+@group(0) @binding(0) var<uniform> nq: NextParams;
+@group(0) @binding(1) var<storage, read> z_next: array<f32>;
+@group(0) @binding(2) var<storage, read> h_cached: array<f32>;
+@group(0) @binding(3) var<storage, read> h_new: array<f32>;
+// Per ablation k: the outgoing weights of its unit j_k, dense over the next layer's outputs.
+@group(0) @binding(4) var<storage, read> w_out: array<f32>;
+@group(0) @binding(5) var<storage, read> abl_next: array<u32>;
+@group(0) @binding(6) var<storage, read_write> z_next_out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn patch_next(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= nq.rows * nq.ld_n) { return; }
+  let r = e / nq.ld_n;
+  let c = e % nq.ld_n;
+  if (c >= nq.k * nq.s) {
+    z_next_out[e] = 0.0;
+    return;
+  }
+  let k = c / nq.s;
+  let s = c % nq.s;
+  let j = abl_next[3u * k + 1u];
+  let dh = h_new[c] - h_cached[j * nq.ld_s + s];
+  z_next_out[e] = z_next[r * nq.ld_s + s] + w_out[k * nq.rows + r] * dh;
+}

@@ -21,13 +21,15 @@
 import { FiligreeError, getGpu, type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
 import { activationForward } from "../kernels/activation.ts";
 import {
+  ablatedRow,
   ablationMetrics,
   type MetricLoss,
   packAblations,
   patchColumns,
+  patchNext,
 } from "../kernels/analysis.ts";
 import { type Act, ActCache } from "../nn/act.ts";
-import { Linear, SparseLinear } from "../nn/layers.ts";
+import { Dropout, Linear, SparseLinear } from "../nn/layers.ts";
 import type { Sequential } from "../nn/mlp.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
@@ -304,6 +306,34 @@ export class Probe {
     return Math.max(1, Math.min(count, byBudget, byBinding));
   }
 
+  #denseNext = new Map<number, Float32Array>();
+
+  /**
+   * Whether single-weight ablations of weight layer `w` can be carried into the next weight
+   * layer's pre-activation: only its fused activation and (evaluation-mode) dropout lie between
+   * them, so a removed weight changes one input row of the next layer.
+   */
+  canCarry(w: number): boolean {
+    const pl = this.layers[w], next = this.layers[w + 1];
+    if (!next) return false;
+    const between = this.model.layers.slice(pl.index + 1, next.index);
+    return between.every((l) => l instanceof Dropout);
+  }
+
+  /** Weight layer `w` as a dense `[nIn][nOut]` matrix (for the outgoing rows of its inputs). */
+  #dense(w: number): Float32Array {
+    let d = this.#denseNext.get(w);
+    if (!d) {
+      const pl = this.layers[w];
+      d = new Float32Array(pl.nIn * pl.nOut);
+      for (let e = 0; e < pl.nnz; e++) {
+        d[pl.ends[2 * e] * pl.nOut + pl.ends[2 * e + 1]] = pl.values[e];
+      }
+      this.#denseNext.set(w, d);
+    }
+    return d;
+  }
+
   async #run(
     w: number,
     items: number,
@@ -316,9 +346,13 @@ export class Probe {
     const gpu = this.gpu;
     const pl = this.layers[w];
     const S = this.samples;
-    const K = this.batchSize(w, items);
-    const rows = mode === "rank1" ? pl.nOut : pl.nIn;
-    const patched = this.cache.get(`patched:${w}:${mode}`, rows, K * S);
+    const carry = mode === "rank1" && this.fastPath && this.canCarry(w);
+    const next = this.layers[w + 1];
+    const K = carry ? this.batchSize(w + 1, items) : this.batchSize(w, items);
+    const rows = carry ? next.nOut : mode === "rank1" ? pl.nOut : pl.nIn;
+    const patched = this.cache.get(`patched:${w}:${mode}:${carry}`, rows, K * S);
+    const wOut = carry ? gpu.tensor("f32", [K * next.nOut], { label: "outgoing rows" }) : null;
+    const dense = carry ? this.#dense(w + 1) : null;
     const ablT = this.#ablTensor && this.#ablTensor.size >= 3 * K
       ? this.#ablTensor
       : (this.#ablTensor = gpu.tensor("u32", [3 * K], { label: "ablations" }));
@@ -333,34 +367,64 @@ export class Probe {
       );
       gpu.write(ablT, packAblations(list));
       const rec = gpu.recorder("ablation batch");
-      patchColumns(rec, {
-        cached: mode === "rank1" ? this.cachedZ[w] : this.cachedX[w],
-        x: this.cachedX[w],
-        rows,
-        samples: S,
-        ablations: ablT,
-        count: K,
-        mode,
-        out: patched.t,
-      });
       let h: Act = patched;
-      if (mode === "rank1") {
-        const L = pl.layer;
-        if (L.act !== "identity") {
-          const y = this.cache.get(`act:${w}`, pl.nOut, K * S);
+      if (carry) {
+        const wo = new Float32Array(K * next.nOut);
+        list.forEach((a, k) =>
+          wo.set(dense!.subarray(a.j * next.nOut, (a.j + 1) * next.nOut), k * next.nOut)
+        );
+        gpu.write(wOut!, wo);
+        const zRow = this.cache.get(`zrow:${w}`, 1, K * S);
+        ablatedRow(rec, {
+          z: this.cachedZ[w],
+          x: this.cachedX[w],
+          samples: S,
+          ablations: ablT,
+          count: K,
+          out: zRow.t,
+        });
+        let hRow = zRow;
+        if (pl.layer.act !== "identity") {
+          hRow = this.cache.get(`hrow:${w}`, 1, K * S);
           activationForward(rec, {
-            z: patched.t,
-            y: y.t,
-            rows: pl.nOut,
+            z: zRow.t,
+            y: hRow.t,
+            rows: 1,
             batch: K * S,
-            activation: L.act,
-            param: L.actParam,
+            activation: pl.layer.act,
+            param: pl.layer.actParam,
           });
-          h = y;
         }
-        h = this.forwardFrom(rec, pl.index + 1, h);
+        patchNext(rec, {
+          zNext: this.cachedZ[w + 1],
+          hCached: this.cachedX[w + 1],
+          hNew: hRow.t,
+          wOut: wOut!,
+          ablations: ablT,
+          rows: next.nOut,
+          samples: S,
+          count: K,
+          out: patched.t,
+        });
+        h = this.#postActivation(rec, w + 1, patched);
+        h = this.forwardFrom(rec, next.index + 1, h);
       } else {
-        h = this.forwardFrom(rec, pl.index, h);
+        patchColumns(rec, {
+          cached: mode === "rank1" ? this.cachedZ[w] : this.cachedX[w],
+          x: this.cachedX[w],
+          rows,
+          samples: S,
+          ablations: ablT,
+          count: K,
+          mode,
+          out: patched.t,
+        });
+        if (mode === "rank1") {
+          h = this.#postActivation(rec, w, patched);
+          h = this.forwardFrom(rec, pl.index + 1, h);
+        } else {
+          h = this.forwardFrom(rec, pl.index, h);
+        }
       }
       ablationMetrics(rec, {
         logits: h.t,
@@ -381,12 +445,32 @@ export class Probe {
     }
     const r = await gpu.read(results);
     gpu.release(results);
+    if (wOut) gpu.release(wOut);
     const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
     for (let k = 0; k < items; k++) {
       dLoss[k] = r[2 * k] / S - base.loss;
       dAccuracy[k] = r[2 * k + 1] / S - base.accuracy;
     }
     return { dLoss, dAccuracy };
+  }
+
+  /** Use the carried rank-1 path where {@link canCarry} allows (tests compare both paths). */
+  fastPath = true;
+
+  /** Weight layer `w`'s fused activation applied to a pre-activation batch. */
+  #postActivation(rec: ReturnType<Gpu["recorder"]>, w: number, z: Act): Act {
+    const L = this.layers[w].layer;
+    if (L.act === "identity") return z;
+    const y = this.cache.get(`act:${w}`, z.rows, z.batch);
+    activationForward(rec, {
+      z: z.t,
+      y: y.t,
+      rows: z.rows,
+      batch: z.batch,
+      activation: L.act,
+      param: L.actParam,
+    });
+    return y;
   }
 
   /** Exact single-weight ablation of the given entries (value order) of weight layer `w`. */

@@ -32,7 +32,7 @@ import { matmul } from "../kernels/matmul.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
 import { rowSumSq } from "../kernels/analysis.ts";
 import { deriveSeed } from "../data/random.ts";
-import { Linear, SparseLinear } from "../nn/layers.ts";
+import { type Linear, SparseLinear } from "../nn/layers.ts";
 import { Tape } from "../nn/tape.ts";
 import type { Act } from "../nn/act.ts";
 import type { Probe, ProbeLayer } from "./probe.ts";

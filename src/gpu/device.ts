@@ -438,3 +438,22 @@ export function getGpu(): Promise<Gpu> {
   shared ??= Gpu.create();
   return shared;
 }
+
+/**
+ * Destroys the process-wide device (and with it every buffer it holds, on llvmpipe host memory);
+ * the next {@link getGpu} creates a fresh one. Long-running drivers (the sweep) call it between
+ * runs so memory does not grow with the number of runs.
+ *
+ * @example
+ * ```ts
+ * import { getGpu, releaseGpu } from "./device.ts";
+ * const a = await getGpu();
+ * await releaseGpu();
+ * console.log((await getGpu()) !== a); // true
+ * ```
+ */
+export async function releaseGpu(): Promise<void> {
+  const g = shared;
+  shared = undefined;
+  if (g) (await g).destroy();
+}

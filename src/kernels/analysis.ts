@@ -351,3 +351,90 @@ export function bnEvalBackward(
     grid(gpu, Math.ceil((a.rows * ld) / WG)),
   );
 }
+
+export const ABLATED_ROW = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "ablated_row",
+  bindings: [
+    ["rq", "uniform"],
+    ["z_rows", "read"],
+    ["x_rows", "read"],
+    ["abl_row", "read"],
+    ["z_out", "read_write"],
+  ],
+});
+export const PATCH_NEXT = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "patch_next",
+  bindings: [
+    ["nq", "uniform"],
+    ["z_next", "read"],
+    ["h_cached", "read"],
+    ["h_new", "read"],
+    ["w_out", "read"],
+    ["abl_next", "read"],
+    ["z_next_out", "read_write"],
+  ],
+});
+
+/**
+ * The ablated units' new pre-activations, one row of K·S columns:
+ * `out[k·S + s] = z[j_k][s] - w_k·x[i_k][s]` (padding 0).
+ */
+export function ablatedRow(
+  rec: Recorder,
+  a: { z: Tensor; x: Tensor; samples: number; ablations: Tensor; count: number; out: Tensor },
+): void {
+  const gpu = rec.gpu;
+  const ldS = roundUp4(a.samples), ldN = roundUp4(a.count * a.samples);
+  need(a.out, ldN, "ablatedRow out");
+  need(a.ablations, 3 * a.count, "ablatedRow ablations");
+  const p = gpu.uniform(packParams([a.samples, ldS, a.count, ldN]));
+  rec.dispatch(
+    gpu.kernel(ABLATED_ROW, { WG }),
+    { rq: p, z_rows: a.z, x_rows: a.x, abl_row: a.ablations, z_out: a.out },
+    grid(gpu, Math.ceil(ldN / WG)),
+  );
+}
+
+/**
+ * K corrected copies of the next layer's cached pre-activation:
+ * `out[r][k·S + s] = zNext[r][s] + wOut[k][r]·(hNew[k·S + s] - hCached[j_k][s])`.
+ */
+export function patchNext(
+  rec: Recorder,
+  a: {
+    zNext: Tensor;
+    hCached: Tensor;
+    hNew: Tensor;
+    wOut: Tensor;
+    ablations: Tensor;
+    rows: number;
+    samples: number;
+    count: number;
+    out: Tensor;
+  },
+): void {
+  const gpu = rec.gpu;
+  const ldS = roundUp4(a.samples), ldN = roundUp4(a.count * a.samples);
+  need(a.zNext, a.rows * ldS, "patchNext zNext");
+  need(a.hNew, ldN, "patchNext hNew");
+  need(a.wOut, a.count * a.rows, "patchNext wOut");
+  need(a.out, a.rows * ldN, "patchNext out");
+  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, a.count]));
+  rec.dispatch(
+    gpu.kernel(PATCH_NEXT, { WG }),
+    {
+      nq: p,
+      z_next: a.zNext,
+      h_cached: a.hCached,
+      h_new: a.hNew,
+      w_out: a.wOut,
+      abl_next: a.ablations,
+      z_next_out: a.out,
+    },
+    grid(gpu, Math.ceil((a.rows * ldN) / WG)),
+  );
+}

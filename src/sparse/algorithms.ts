@@ -11,7 +11,9 @@
  *   initialization (or zero). nnz stays constant.
  * - `rigl`: every ΔT steps until riglStop of training, drop k = f(t)·nnz smallest |w| and grow
  *   the k empty positions with the largest |dense gradient| (X·dZᵀ of the current batch,
- *   computed only on update steps), new weights and state start at zero.
+ *   computed only on update steps), new weights and state start at zero. When the layer's
+ *   dense arrays exceed `gradBudgetMB` (or the binding limit) the gradient is computed in row
+ *   chunks and the top k is kept across chunks (same positions as the dense path).
  * - `prune`: gradual magnitude pruning from dense (Zhu & Gupta cubic schedule) to the target
  *   density, every ΔT steps between pruneStart and pruneEnd of training; nnz shrinks.
  *
@@ -32,6 +34,9 @@ import type { TrainConfig } from "../train/config.ts";
 import { gmpDensity, riglDropFraction } from "../train/schedule.ts";
 import {
   checkDenseScratch,
+  denseBudgetBytes,
+  gradGrowCandidates,
+  needsRowChunks,
   rebuildTopology,
   TOPO_COUNT_SIGNS,
   TOPO_GRAD_SCORES,
@@ -190,13 +195,37 @@ export class RiglAlgorithm implements SparsityAlgorithm {
       const c = layer.csr;
       const k = Math.floor(f * c.nnz);
       if (k === 0) continue;
-      checkDenseScratch(gpu, layer);
       const grads = layer.lastBatch;
       if (!grads) continue;
+      const ld = Math.ceil(grads.x.batch / 4) * 4;
+      const budget = denseBudgetBytes(gpu, t.cfg.gradBudgetMB);
+      if (needsRowChunks(layer, budget)) {
+        // Too large for one dense gradient: top-k growth over row chunks of X·dZᵀ.
+        const drop = dropSmallest(rec, layer, k);
+        const grown = gradGrowCandidates(rec, layer, {
+          x: grads.x.t,
+          dz: grads.dz.t,
+          ld,
+          drop,
+          k,
+          budgetBytes: budget,
+        });
+        rebuildTopology(rec, layer, {
+          drop,
+          growCount: k,
+          grownPositions: grown,
+          newNnz: c.nnz,
+          step: t.step,
+          seed: deriveSeed(t.cfg.seed, t.step),
+          initStd: 0,
+          kbuf: kbufFor(rec),
+        });
+        continue;
+      }
+      checkDenseScratch(gpu, layer);
       // Dense weight gradient X·dZᵀ of the current batch, only on update steps.
       const dense = topoScratch(gpu, "dense grad", c.nIn * c.nOut);
       const df = { ...dense, dtype: "f32" as const };
-      const ld = Math.ceil(grads.x.batch / 4) * 4;
       matmul(rec, {
         a: grads.x.t,
         b: grads.dz.t,

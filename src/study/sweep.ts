@@ -23,7 +23,7 @@
  * @module
  */
 import { FiligreeError } from "../gpu/errors.ts";
-import { getGpu } from "../gpu/device.ts";
+import { getGpu, releaseGpu } from "../gpu/device.ts";
 import type { AblateOptions } from "../analysis/options.ts";
 import type { AnalysisSummary } from "../analysis/summary.ts";
 import type { TrainConfig } from "../train/config.ts";
@@ -87,6 +87,8 @@ export interface SweepOptions {
   command?: string;
   /** Code version stored in meta (default: `git rev-parse HEAD`, or "unknown"). */
   commit?: string;
+  /** Stop after recording this many cells (the CLI runs cells in batches of child processes). */
+  maxCells?: number;
 }
 
 /** What {@link runStudy} did. */
@@ -399,6 +401,7 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
     let left = pending.length;
     for (let position = 0; position < mine.length; position++) {
       const cell = mine[position];
+      if (opts.maxCells !== undefined && result.recorded.length >= opts.maxCells) break;
       if (store.isDone(cell.id)) {
         result.skipped++;
         await emit({ type: "skip", cell });
@@ -452,6 +455,8 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
       }
       const rec = await buildCellRecord(spec.name, cell, dir, summary, analysisSeconds);
       if (store.recordCell(rec)) result.recorded.push(cell.id);
+      // Every cell builds its own model and data on the GPU: free them before the next one.
+      await releaseGpu();
       const sec = (performance.now() - t0) / 1000;
       cellSeconds.push(sec);
       left--;

@@ -11,7 +11,7 @@ async function trained(gpu: Gpu, over: Partial<TrainConfig>, epochs = 1): Promis
     dataset: "synthetic",
     syntheticFeatures: 12,
     syntheticClasses: 3,
-    syntheticSamples: 160,
+    syntheticSamples: 400,
     hidden: [9, 7],
     method: "static",
     density: 0.5,
@@ -78,10 +78,11 @@ gpuTest(
       { method: "dense", norm: "layer", activation: "elu" },
     ];
     for (const c of cases) {
-      const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 2);
+      const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 3);
       const probe = await Probe.fromTrainer(t, { evalSamples: 41, seed: 2, budgetMB: 0.05 });
       const base = await probe.baseline();
-      if (!(base.accuracy > 0.4)) throw new Error(`${JSON.stringify(c)}: model did not learn`);
+      // Better than chance (1/3): the comparison runs on a model that learned something.
+      if (!(base.accuracy > 0.38)) throw new Error(`${JSON.stringify(c)}: model did not learn`);
       await checkAgainstNaive(probe, rng, JSON.stringify(c), 5);
     }
   },
@@ -118,3 +119,33 @@ gpuTest("unit ablation equals zeroing the unit's outgoing weights", async (gpu, 
     if (Math.abs(again.loss - base.loss) > 1e-6) throw new Error("values not restored");
   }
 });
+
+gpuTest(
+  "carried rank-1 path equals the generic path (no norm, with dropout, dense layers)",
+  async (gpu, rng) => {
+    for (
+      const c of [{ activation: "gelu", dropout: 0.2 }, {
+        activation: "relu",
+        method: "dense" as const,
+      }]
+    ) {
+      const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 1);
+      const probe = await Probe.fromTrainer(t, { evalSamples: 29, seed: 4, budgetMB: 0.03 });
+      for (let w = 0; w < probe.layers.length - 1; w++) {
+        if (!probe.canCarry(w)) throw new Error(`layer ${w} should take the carried path`);
+        const entries = Uint32Array.from({ length: probe.layers[w].nnz }, (_, i) => i);
+        probe.fastPath = true;
+        const fast = await probe.ablateWeights(w, entries);
+        probe.fastPath = false;
+        const slow = await probe.ablateWeights(w, entries);
+        fast.dLoss.forEach((v, e) => {
+          if (!(Math.abs(v - slow.dLoss[e]) <= 2e-5 + 1e-4 * Math.abs(v))) {
+            throw new Error(
+              `${JSON.stringify(c)} layer ${w} entry ${e}: carried ${v}, generic ${slow.dLoss[e]}`,
+            );
+          }
+        });
+      }
+    }
+  },
+);
