@@ -1,16 +1,33 @@
 /**
  * Filigree as a Deno module: the GPU runtime, the kernel library, sparse storage, models,
- * training and checkpoints.
+ * training and checkpoints, importance scores and batched ablation, studies and reports.
  *
  * @example
- * ```ts ignore
- * import { getGpu, parseTrainConfig, runEpoch, saveCheckpoint, Trainer } from "./mod.ts";
+ * ```ts
+ * import {
+ *   computeScores,
+ *   getGpu,
+ *   parseTrainConfig,
+ *   Probe,
+ *   runEpoch,
+ *   saveCheckpoint,
+ *   spearman,
+ *   Trainer,
+ * } from "./mod.ts";
  * const gpu = await getGpu();
- * const cfg = parseTrainConfig({ dataset: "synthetic", hidden: [32], method: "set", density: 0.3, epochs: 2 });
+ * const cfg = parseTrainConfig({
+ *   dataset: "synthetic", hidden: [32], method: "set", density: 0.3, epochs: 2,
+ * });
  * const trainer = await Trainer.create(gpu, cfg);
- * while (trainer.epoch < cfg.epochs) console.log(await runEpoch(trainer));
- * console.log(await trainer.evaluate("test"));
- * await saveCheckpoint(trainer, "/tmp/model.safetensors");
+ * while (trainer.epoch < cfg.epochs) await runEpoch(trainer);
+ * console.log((await trainer.evaluate("test")).accuracy > 0.5); // true
+ * await saveCheckpoint(trainer, await Deno.makeTempFile({ suffix: ".safetensors" }));
+ * // Importance: scores and exact single-weight ablation of the first layer, and how they agree.
+ * const probe = await Probe.fromTrainer(trainer, { evalSamples: 200, seed: 0 });
+ * const [fc1] = await computeScores(probe, ["magnitude", "snip"], 0);
+ * const all = Uint32Array.from({ length: probe.layers[0].nnz }, (_, i) => i);
+ * const { dLoss } = await probe.ablateWeights(0, all);
+ * console.log(Number.isFinite(spearman(fc1.get("magnitude")!, dLoss))); // true
  * ```
  * @module
  */
@@ -52,3 +69,27 @@ export { buildMlp, Sequential } from "./src/nn/mlp.ts";
 export * from "./src/train/config.ts";
 export { type EpochMetrics, runEpoch, Trainer } from "./src/train/trainer.ts";
 export { loadCheckpoint, saveCheckpoint } from "./src/train/checkpoint.ts";
+export { buildModel } from "./src/nn/models.ts";
+export { buildCnn } from "./src/nn/cnn.ts";
+export { buildLstm } from "./src/nn/lstm.ts";
+export { trainRun } from "./src/train/run.ts";
+export { Probe, readRunConfig } from "./src/analysis/probe.ts";
+export { computeScores, type LayerScores } from "./src/analysis/scores.ts";
+export { ablateRun, chooseEntries } from "./src/analysis/run.ts";
+export { type AblateOptions, parseAblateOptions } from "./src/analysis/options.ts";
+export * from "./src/analysis/summary.ts";
+export {
+  bootstrapCI,
+  holm,
+  kendallTauB,
+  pairedPermutationTest,
+  precisionAtFraction,
+  spearman,
+  wilcoxonSignedRank,
+} from "./src/analysis/stats.ts";
+export { parseStudySpec, readStudySpec } from "./src/study/spec.ts";
+export { planStudy, runStudy } from "./src/study/sweep.ts";
+export { StudyStore } from "./src/study/store.ts";
+export { mergeStores } from "./src/study/merge.ts";
+export { writeReport } from "./src/study/report.ts";
+export { deriveRules } from "./src/study/rules.ts";
