@@ -66,7 +66,8 @@ for (let w = 0; w < probe.layers.length; w++) {
   layers.push({
     layer: pl.name,
     weights: pl.nnz,
-    batch: probe.batchSize(w, pl.nnz),
+    batch: probe.canCarry(w) ? probe.batchSize(w + 1, pl.nnz) : probe.batchSize(w, pl.nnz),
+    carried: probe.canCarry(w),
     seconds: sec,
     perSecond: pl.nnz / sec,
   });
@@ -80,7 +81,10 @@ for (let k = 0; k < naiveCount; k++) {
 }
 const naivePerSec = 1000 / median(naiveMs);
 const batchedPerSec = total / totalSec;
-const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).split(" ")[0];
+let load = "?";
+try {
+  load = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+} catch { /* no --allow-sys */ }
 const result = {
   date: new Date().toISOString(),
   adapter: gpu.info.description || gpu.info.vendor,
@@ -104,7 +108,9 @@ for (const l of layers) {
   console.log(
     `  ${l.layer.padEnd(4)} ${String(l.weights).padStart(6)} weights in ${
       l.seconds.toFixed(1).padStart(6)
-    } s = ${l.perSecond.toFixed(0).padStart(6)} /s (K = ${l.batch} per batch)`,
+    } s = ${l.perSecond.toFixed(0).padStart(6)} /s (K = ${l.batch} per batch${
+      l.carried ? ", carried into the next layer" : ""
+    })`,
   );
 }
 console.log(
