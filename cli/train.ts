@@ -73,6 +73,17 @@ export function trainCommand() {
       ),
     )
     .option("--zeta <z>", "SET drop fraction", num("zeta"))
+    .addOption(
+      new Option(
+        "--set-ranking <kind>",
+        "SET drop ranking: per-sign (reference code) or global |w|",
+      )
+        .choices(["per-sign", "global"] as const),
+    )
+    .addOption(
+      new Option("--regrow-init <kind>", "SET regrown weights: random (layer init) or zero")
+        .choices(["random", "zero"] as const),
+    )
     .option("--update-interval <n>", "steps between RigL/pruning updates", num("update-interval"))
     .option("--hidden <list>", "hidden widths, e.g. 1000,1000,1000", intList)
     .option("--activation <name>", "hidden activation (any kernel-library name, or srelu)")

@@ -27,7 +27,7 @@ import { FiligreeError, type Gpu } from "../gpu/mod.ts";
 import { DataRng, deriveSeed } from "../data/random.ts";
 import { allReluSlope } from "../kernels/activation_ids.ts";
 import { convDims, poolDims } from "../kernels/conv.ts";
-import { layerDensities } from "../sparse/density.ts";
+import { configDensities } from "../sparse/density.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { Activation, BatchNorm, Dropout, type Layer, LayerNorm, SReLU } from "./layers.ts";
 import { buildMlp, makeSparseLayer, Sequential } from "./mlp.ts";
@@ -119,24 +119,7 @@ export function cnnShapes(
  * ```
  */
 export function cnnLayerDensities(cfg: TrainConfig, shapes: [number, number][]): number[] {
-  const sparseCount = cfg.sparseLayers === "all" ? shapes.length : shapes.length - 1;
-  if (cfg.method === "dense") return shapes.map(() => 1);
-  const sparseShapes = shapes.slice(0, sparseCount);
-  let d: number[];
-  if (cfg.method === "prune") {
-    d = sparseShapes.map(() => 1);
-  } else if (cfg.epsilon !== undefined) {
-    d = layerDensities(sparseShapes, { kind: "er", epsilon: cfg.epsilon });
-  } else {
-    const density = cfg.density ?? 0.1;
-    const kind = cfg.init ?? (cfg.method === "rigl" ? "erk" : "uniform");
-    d = layerDensities(
-      sparseShapes,
-      kind === "uniform" ? { kind: "uniform", density } : { kind: "erk", density },
-    );
-  }
-  // As for the MLP: a sparse layer of a sparse method stays on the sparse path at density 1.
-  return [...d.map((x) => Math.min(x, 0.999999)), ...shapes.slice(sparseCount).map(() => 1)];
+  return configDensities(cfg, shapes);
 }
 
 /**

@@ -43,7 +43,7 @@ import { FiligreeError, type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { DataRng, deriveSeed } from "../data/random.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
-import { layerDensities } from "../sparse/density.ts";
+import { configDensities } from "../sparse/density.ts";
 import { biasGrad } from "../kernels/bias.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
 import { lstmGatesBackward, lstmGatesForward, lstmSequence } from "../kernels/lstm.ts";
@@ -240,23 +240,7 @@ export function lstmDensities(
     [hidden, G],
     ...widths.slice(0, -1).map((w, l): [number, number] => [w, widths[l + 1]]),
   ];
-  if (cfg.method === "dense") return shapes.map(() => 1);
-  const sparseCount = cfg.sparseLayers === "all" ? shapes.length : shapes.length - 1;
-  const sparseShapes = shapes.slice(0, sparseCount);
-  let d: number[];
-  if (cfg.method === "prune") {
-    d = sparseShapes.map(() => 1);
-  } else if (cfg.epsilon !== undefined) {
-    d = layerDensities(sparseShapes, { kind: "er", epsilon: cfg.epsilon });
-  } else {
-    const density = cfg.density ?? 0.1;
-    const kind = cfg.init ?? (cfg.method === "rigl" ? "erk" : "uniform");
-    d = layerDensities(
-      sparseShapes,
-      kind === "uniform" ? { kind: "uniform", density } : { kind: "erk", density },
-    );
-  }
-  return [...d.map((x) => Math.min(x, 0.999999)), ...shapes.slice(sparseCount).map(() => 1)];
+  return configDensities(cfg, shapes);
 }
 
 /**

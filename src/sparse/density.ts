@@ -76,3 +76,46 @@ export function layerDensities(shapes: readonly [number, number][], spec: Densit
 export function nnzFor(nIn: number, nOut: number, density: number): number {
   return Math.max(1, Math.min(nIn * nOut, Math.round(density * nIn * nOut)));
 }
+
+/** The sparsity keys of a training config that decide its layer densities. */
+export interface DensityConfig {
+  method: "dense" | "static" | "set" | "rigl" | "prune";
+  sparseLayers: "hidden" | "all";
+  density?: number;
+  epsilon?: number;
+  init?: "uniform" | "er" | "erk";
+}
+
+/**
+ * Densities of a model's weight layers `[nIn, nOut]` (in order, the output layer last) under a
+ * training config: dense method -> all 1; pruning starts dense; else ER with `epsilon`, or
+ * uniform/ERK at `density` (ERK by default for RigL; "er" with a density is ERK's scaling). The
+ * output layer stays dense unless `sparseLayers` is "all"; a sparse layer at density 1 is kept on
+ * the sparse path (0.999999) since its topology may change.
+ *
+ * @example
+ * ```ts
+ * import { configDensities } from "./density.ts";
+ * const cfg = { method: "set", sparseLayers: "hidden", density: 0.2 } as const;
+ * console.log(configDensities(cfg, [[25, 16], [400, 32], [1568, 10]])); // [0.2, 0.2, 1]
+ * ```
+ */
+export function configDensities(cfg: DensityConfig, shapes: [number, number][]): number[] {
+  if (cfg.method === "dense") return shapes.map(() => 1);
+  const sparseCount = cfg.sparseLayers === "all" ? shapes.length : shapes.length - 1;
+  const sparseShapes = shapes.slice(0, sparseCount);
+  let d: number[];
+  if (cfg.method === "prune") {
+    d = sparseShapes.map(() => 1); // pruning starts dense; the algorithm removes weights
+  } else if (cfg.epsilon !== undefined) {
+    d = layerDensities(sparseShapes, { kind: "er", epsilon: cfg.epsilon });
+  } else {
+    const density = cfg.density ?? 0.1;
+    const kind = cfg.init ?? (cfg.method === "rigl" ? "erk" : "uniform");
+    d = layerDensities(
+      sparseShapes,
+      kind === "uniform" ? { kind: "uniform", density } : { kind: "erk", density },
+    );
+  }
+  return [...d.map((x) => Math.min(x, 0.999999)), ...shapes.slice(sparseCount).map(() => 1)];
+}

@@ -166,10 +166,15 @@ export async function trainRun(
       ) + "\n",
     );
   }
-  const dens = t.model.layers.filter((l) => "csr" in l || "weight" in l).map((l) => {
-    const c = (l as unknown as { csr?: { nnz: number; nIn: number; nOut: number } }).csr;
-    return `${l.name} ${(c ? (c.nnz / (c.nIn * c.nOut)) * 100 : 100).toFixed(2)}%`;
-  });
+  const sparse = new Set(t.model.sparseLayers);
+  const dens = [
+    ...t.model.sparseLayers.map((l) =>
+      `${l.name} ${((l.csr.nnz / (l.csr.nIn * l.csr.nOut)) * 100).toFixed(2)}%`
+    ),
+    ...t.model.layers.filter((l) => "weight" in l && !sparse.has(l as never)).map((l) =>
+      `${l.name} 100%`
+    ),
+  ];
   log(
     `model ${
       [t.dataset.features, ...cfg.hidden, t.dataset.classes].join("-")

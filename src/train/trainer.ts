@@ -26,7 +26,7 @@ import { Optimizer, type OptimizerConfig } from "../kernels/optim.ts";
 import { mseLoss, softmaxXent } from "../kernels/loss.ts";
 import { accumulateSum, countCorrect } from "../kernels/reduce.ts";
 import { dropoutRngUniform, writeDropoutRng } from "../kernels/dropout.ts";
-import { layerDensities } from "../sparse/density.ts";
+import { configDensities } from "../sparse/density.ts";
 import type { TrainConfig } from "./config.ts";
 import { learningRate, type LrSchedule } from "./schedule.ts";
 import { createAlgorithm, type SparsityAlgorithm } from "../sparse/algorithms.ts";
@@ -55,27 +55,7 @@ export interface EpochMetrics {
 /** Densities of the weight layers for a config (output layer dense unless sparseLayers = "all"). */
 export function weightLayerDensities(cfg: TrainConfig, inputs: number, classes: number): number[] {
   const widths = [inputs, ...cfg.hidden, classes];
-  const shapes: [number, number][] = widths.slice(0, -1).map((w, l) => [w, widths[l + 1]]);
-  const sparseCount = cfg.sparseLayers === "all" ? shapes.length : shapes.length - 1;
-  if (cfg.method === "dense") return shapes.map(() => 1);
-  const sparseShapes = shapes.slice(0, sparseCount);
-  let d: number[];
-  if (cfg.method === "prune") {
-    d = sparseShapes.map(() => 1); // pruning starts dense; the algorithm removes weights
-  } else if (cfg.epsilon !== undefined) {
-    d = layerDensities(sparseShapes, { kind: "er", epsilon: cfg.epsilon });
-  } else {
-    const density = cfg.density ?? 0.1;
-    const kind = cfg.init ?? (cfg.method === "rigl" ? "erk" : "uniform");
-    d = layerDensities(
-      sparseShapes,
-      kind === "erk" ? { kind: "erk", density } : { kind: "uniform", density },
-    );
-    if (kind === "er") d = layerDensities(sparseShapes, { kind: "erk", density });
-  }
-  // A layer at density 1 is stored sparse anyway when it is a sparse layer of a sparse method
-  // (its topology may change); 0.999999 keeps it on the SparseLinear path.
-  return [...d.map((x) => Math.min(x, 0.999999)), ...shapes.slice(sparseCount).map(() => 1)];
+  return configDensities(cfg, widths.slice(0, -1).map((w, l) => [w, widths[l + 1]]));
 }
 
 interface ParamState {
