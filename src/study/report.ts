@@ -601,6 +601,58 @@ function speedSection(cells: Cell[], L: Layout): Section {
   };
 }
 
+function grownSection(cells: Cell[], L: Layout): Section {
+  const title = "Grown vs surviving weights, and removals that help";
+  const ok = cells.filter((c) => c.analysis);
+  if (!ok.length) return { title, note: "skipped: no analyzed cells." };
+  const rows: string[][] = [];
+  for (const [label, g] of orderedGroups(ok, L, (c) => L.groupLabel(c))) {
+    const helpful = g.map((c) => c.analysis!.helpful);
+    const grownMed: number[] = [], survMed: number[] = [], grownN: number[] = [];
+    for (const c of g) {
+      const ls = c.analysis!.layers.filter((l) => l.grown && l.surviving);
+      if (!ls.length) continue;
+      // Pool the layers of a cell by their group sizes.
+      const w = (f: "grown" | "surviving") => {
+        const n = ls.reduce((a, l) => a + l[f]!.n, 0);
+        return n ? ls.reduce((a, l) => a + l[f]!.medianDeltaLoss * l[f]!.n, 0) / n : NaN;
+      };
+      grownMed.push(w("grown"));
+      survMed.push(w("surviving"));
+      grownN.push(
+        ls.reduce((a, l) => a + l.grown!.n, 0) /
+          ls.reduce((a, l) => a + l.grown!.n + l.surviving!.n, 0),
+      );
+    }
+    rows.push([
+      label,
+      String(g.length),
+      pm(helpful, 3),
+      grownN.length ? pm(grownN, 3) : "–",
+      grownMed.length ? pm(grownMed, 6) : "–",
+      survMed.length ? pm(survMed, 6) : "–",
+    ]);
+  }
+  return {
+    title,
+    note: "Per cell over its ablated weights: the fraction whose removal lowers the evaluation " +
+      "loss; for SET/RigL cells, the share of ablated weights grown by a topology update " +
+      "(born_step > 0) and the median single-weight Δloss of grown and of surviving weights " +
+      "(layer medians weighted by count); mean ± sd over cells.",
+    table: {
+      header: [
+        "group",
+        "n",
+        "removal helps",
+        "grown share",
+        "median Δloss grown",
+        "median Δloss surviving",
+      ],
+      rows,
+    },
+  };
+}
+
 function learningSection(cells: Cell[], epochs: EpochRow[], L: Layout): Section {
   const title = "Learning curves (test accuracy per epoch)";
   const byCell = groupBy(epochs.filter((e) => e.test_accuracy !== null), (e) => e.cell_id);
@@ -784,6 +836,7 @@ export async function writeReport(
     magnitudeSection(cells, L),
     methodSection(cells, L),
     speedSection(cells, L),
+    grownSection(cells, L),
     learningSection(cells, data.epochs, L),
     ...rulesSections(rules),
   ];
