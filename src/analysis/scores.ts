@@ -101,8 +101,12 @@ export async function computeScores(
   const layers = probe.layers;
   const want = new Set(names);
   const needGrad = ["snip", "taylor", "obd", "grasp"].some((s) => want.has(s as ScoreName));
+  // Every scratch tensor goes back to the device's pool at the end (library callers may score
+  // many models in one process).
+  const owned: Tensor[] = [];
+  const keep = <T extends Tensor>(x: T): T => (owned.push(x), x);
   const t = (shape: number[], label: string, zero = false) =>
-    gpu.tensor("f32", shape, { label, zero });
+    keep(gpu.tensor("f32", shape, { label, zero }));
   const classes = probe.model.layers.at(-1)!.outFeatures;
   const bufs = { loss: t([Math.max(4, S)], "score loss"), dlogits: t([classes, ld], "dlogits") };
   const tape = new Tape();
@@ -111,7 +115,7 @@ export async function computeScores(
   const hg = layers.map((pl) => t([pl.nnz], `${pl.name} hg`, true));
   const rowSq = layers.map((pl) => t([pl.nIn], `${pl.name} row sumsq`));
   const ends = layers.map((pl) =>
-    gpu.tensor("u32", [2 * pl.nnz], { data: pl.ends, label: `${pl.name} ends` })
+    keep(gpu.tensor("u32", [2 * pl.nnz], { data: pl.ends, label: `${pl.name} ends` }))
   );
 
   // Gradient, Fisher and activation norms from one evaluation-mode backward pass.
@@ -202,7 +206,6 @@ export async function computeScores(
       });
       rec.submit();
       orig.forEach((x) => gpu.release(x));
-      gPlus.forEach((x) => gpu.release(x));
     }
   }
 
@@ -218,7 +221,7 @@ export async function computeScores(
     const vec = (n: number, label: string, ones = false) => {
       const d = new Float32Array(n * 4);
       if (ones) { for (let i = 0; i < n; i++) d[4 * i] = 1; }
-      return gpu.tensor("f32", [n, 4], { data: d, label });
+      return keep(gpu.tensor("f32", [n, 4], { data: d, label }));
     };
     const a: Tensor[] = [vec(layers[0].nIn, "flow a0", true)];
     layers.forEach((pl, w) => {
@@ -268,7 +271,9 @@ export async function computeScores(
     rec.submit();
     const col0 = async (x: Tensor, n: number) => {
       const v = await gpu.read(x) as Float32Array;
-      return gpu.tensor("f32", [n], { data: Float32Array.from({ length: n }, (_, i) => v[4 * i]) });
+      return keep(
+        gpu.tensor("f32", [n], { data: Float32Array.from({ length: n }, (_, i) => v[4 * i]) }),
+      );
     };
     for (let w = 0; w < layers.length; w++) {
       flowIn.push(await col0(a[w], layers[w].nIn));
@@ -308,5 +313,6 @@ export async function computeScores(
       out[w].set(name, (await gpu.read(res[w]) as Float32Array).slice(0, layers[w].nnz));
     }
   }
+  owned.forEach((x) => gpu.release(x));
   return out;
 }
