@@ -602,12 +602,18 @@ function speedSection(cells: Cell[], L: Layout): Section {
 }
 
 function grownSection(cells: Cell[], L: Layout): Section {
-  const title = "Grown vs surviving weights, and removals that help";
+  const title = "Grown vs surviving weights, removals that help, fan-in/fan-out";
   const ok = cells.filter((c) => c.analysis);
   if (!ok.length) return { title, note: "skipped: no analyzed cells." };
   const rows: string[][] = [];
   for (const [label, g] of orderedGroups(ok, L, (c) => L.groupLabel(c))) {
     const helpful = g.map((c) => c.analysis!.helpful);
+    const fan = (k: "fanInSpearman" | "fanOutSpearman") =>
+      g.map((c) => {
+        const v = c.analysis!.layers.map((l) => l[k]).filter(Number.isFinite);
+        return v.length ? mean(v) : NaN;
+      }).filter(Number.isFinite);
+    const fin = fan("fanInSpearman"), fout = fan("fanOutSpearman");
     const grownMed: number[] = [], survMed: number[] = [], grownN: number[] = [];
     for (const c of g) {
       const ls = c.analysis!.layers.filter((l) => l.grown && l.surviving);
@@ -631,6 +637,8 @@ function grownSection(cells: Cell[], L: Layout): Section {
       grownN.length ? pm(grownN, 3) : "–",
       grownMed.length ? pm(grownMed, 6) : "–",
       survMed.length ? pm(survMed, 6) : "–",
+      fin.length ? pm(fin, 3) : "–",
+      fout.length ? pm(fout, 3) : "–",
     ]);
   }
   return {
@@ -638,7 +646,8 @@ function grownSection(cells: Cell[], L: Layout): Section {
     note: "Per cell over its ablated weights: the fraction whose removal lowers the evaluation " +
       "loss; for SET/RigL cells, the share of ablated weights grown by a topology update " +
       "(born_step > 0) and the median single-weight Δloss of grown and of surviving weights " +
-      "(layer medians weighted by count); mean ± sd over cells.",
+      "(layer medians weighted by count); Spearman ρ of Δloss with the fan-in of the unit a " +
+      "weight feeds and the fan-out of the unit it reads (mean over layers); mean ± sd over cells.",
     table: {
       header: [
         "group",
