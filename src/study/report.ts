@@ -656,6 +656,8 @@ function grownSection(cells: Cell[], L: Layout): Section {
         "grown share",
         "median Δloss grown",
         "median Δloss surviving",
+        "ρ fan-in",
+        "ρ fan-out",
       ],
       rows,
     },
