@@ -177,6 +177,12 @@ export async function trainRun(
   ];
   log(
     `model ${
+      cfg.model === "cnn"
+        ? `cnn conv ${cfg.convChannels.join(",")} k${cfg.kernelSize} + `
+        : cfg.model === "lstm"
+        ? `lstm h${cfg.lstmHidden} + `
+        : ""
+    }${
       [t.dataset.features, ...cfg.hidden, t.dataset.classes].join("-")
     } ${cfg.method} on ${cfg.dataset} (${t.data.size("train")} train / ${
       t.data.size("test")
