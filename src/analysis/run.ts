@@ -556,15 +556,22 @@ async function writePlots(
   const pts: { x: number; y: number; facet: string }[] = [];
   for (const [w, entries] of chosen) {
     const pl = probe.layers[w], r = results.get(w)!;
-    entries.forEach((e, k) => pts.push({ x: pl.values[e], y: r.dLoss[k], facet: pl.name }));
+    // Signed log of Δloss: most removals change the loss by 1e-6..1e-3, a few by 0.1.
+    entries.forEach((e, k) =>
+      pts.push({
+        x: pl.values[e],
+        y: Math.sign(r.dLoss[k]) * Math.log10(1 + Math.abs(r.dLoss[k]) / 1e-5),
+        facet: pl.name,
+      })
+    );
   }
   void scores;
   await writeChart(
     hexbinChart(pts, {
       logX: true,
       title: "Single-weight ablation: |w| vs Δloss",
-      xTitle: "log10 |w|",
-      yTitle: "Δloss when removed",
+      xTitle: "|w|",
+      yTitle: "Δloss when removed: sign·log10(1 + |Δ|/1e-5)",
     }),
     `${dir}/magnitude_vs_dloss`,
   );
