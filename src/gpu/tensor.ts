@@ -13,6 +13,7 @@
  * @module
  */
 
+import { FiligreeError } from "./errors.ts";
 /** Element type of a tensor. All are 4 bytes. */
 export type DType = "f32" | "u32" | "i32";
 
@@ -41,3 +42,28 @@ export function roundUp4(n: number): number {
 export type ArrayFor<D extends DType> = D extends "f32" ? Float32Array
   : D extends "u32" ? Uint32Array
   : Int32Array;
+
+/**
+ * Checks that a kernel argument is large enough (and of `dtype`, when given): one message format
+ * for every kernel wrapper.
+ *
+ * @example
+ * ```ts
+ * import { getGpu, requireTensor } from "./mod.ts";
+ * const gpu = await getGpu();
+ * const t = gpu.tensor("f32", [4], { label: "x" });
+ * try {
+ *   requireTensor(t, 8, "op x");
+ * } catch (e) {
+ *   console.log((e as Error).message); // op x: tensor x has 4 elements, needs 8
+ * }
+ * ```
+ */
+export function requireTensor(t: Tensor, n: number, what: string, dtype?: DType): void {
+  if (dtype && t.dtype !== dtype) {
+    throw new FiligreeError(`${what}: tensor ${t.label} is ${t.dtype}, needs ${dtype}`);
+  }
+  if (t.size < n) {
+    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${n}`);
+  }
+}

@@ -31,6 +31,7 @@ import {
   grid,
   packParams,
   type Recorder,
+  requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -103,11 +104,7 @@ function checkShape(a: ActShape, what: string): number {
   return roundUp4(a.batch);
 }
 
-function check(t: Tensor, need: number, what: string) {
-  if (t.size < need) {
-    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${need}`);
-  }
-}
+const check = (t: Tensor, n: number, what: string) => requireTensor(t, n, what);
 
 function distinct(out: Tensor, ins: Tensor[], what: string) {
   for (const t of ins) {

@@ -35,6 +35,7 @@ import {
   grid,
   packParams,
   type Recorder,
+  requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -103,11 +104,7 @@ export const BN_EVAL_BACKWARD = defineKernel({
   ],
 });
 
-function need(t: Tensor, n: number, what: string): void {
-  if (t.size < n) {
-    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${n}`);
-  }
-}
+const need = (t: Tensor, n: number, what: string) => requireTensor(t, n, what);
 
 /** One single-weight ablation: input row `i`, output row `j`, weight value `w`. */
 export interface WeightAblation {

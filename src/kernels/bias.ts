@@ -25,6 +25,7 @@ import {
   grid,
   packParams,
   type Recorder,
+  requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -52,11 +53,7 @@ export interface ActShape {
   batch: number;
 }
 
-function check(t: Tensor, need: number, what: string) {
-  if (t.size < need) {
-    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${need}`);
-  }
-}
+const check = (t: Tensor, n: number, what: string) => requireTensor(t, n, what);
 
 /** `y[r][c] = x[r][c] + bias[r]`; padding columns of y become 0.. */
 export function biasAdd(rec: Recorder, a: ActShape & { x: Tensor; bias: Tensor; y: Tensor }): void {

@@ -37,6 +37,7 @@ import {
   grid,
   packParams,
   type Recorder,
+  requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -214,14 +215,8 @@ export function poolDims(g: PoolGeometry): { oh: number; ow: number } {
   return { oh, ow };
 }
 
-function need(t: Tensor, n: number, what: string, dtype: "f32" | "u32" = "f32"): void {
-  if (t.dtype !== dtype) {
-    throw new FiligreeError(`${what}: tensor ${t.label} is ${t.dtype}, needs ${dtype}`);
-  }
-  if (t.size < n) {
-    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${n}`);
-  }
-}
+const need = (t: Tensor, n: number, what: string, dtype: "f32" | "u32" = "f32") =>
+  requireTensor(t, n, what, dtype);
 
 function checkBatch(op: string, batch: number): number {
   if (!Number.isInteger(batch) || batch < 1) {

@@ -42,6 +42,7 @@ import {
   grid,
   packParams,
   type Recorder,
+  requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -152,14 +153,7 @@ export interface LstmBackwardArgs {
   tune?: Partial<LstmTuning>;
 }
 
-function need(t: Tensor, n: number, what: string) {
-  if (t.dtype !== "f32") {
-    throw new FiligreeError(`${what}: tensor ${t.label} is ${t.dtype}, needs f32`);
-  }
-  if (t.size < n) {
-    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${n}`);
-  }
-}
+const need = (t: Tensor, n: number, what: string) => requireTensor(t, n, what, "f32");
 
 function distinct(op: string, ts: [string, Tensor | undefined][]) {
   for (let a = 0; a < ts.length; a++) {

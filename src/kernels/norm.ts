@@ -44,6 +44,7 @@ import {
   grid,
   packParams,
   type Recorder,
+  requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -184,14 +185,7 @@ export interface LayerNormArgs extends NormShape {
   eps?: number;
 }
 
-function need(t: Tensor, n: number, what: string) {
-  if (t.dtype !== "f32") {
-    throw new FiligreeError(`${what}: tensor ${t.label} is ${t.dtype}, needs f32`);
-  }
-  if (t.size < n) {
-    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${n}`);
-  }
-}
+const need = (t: Tensor, n: number, what: string) => requireTensor(t, n, what, "f32");
 
 function shape(op: string, a: NormShape): number {
   for (const [k, v] of [["rows", a.rows], ["batch", a.batch]] as const) {

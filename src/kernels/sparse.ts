@@ -37,6 +37,7 @@ import {
   grid,
   packParams,
   type Recorder,
+  requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -186,14 +187,8 @@ function placeholder(gpu: Gpu): { read: Tensor; write: Tensor } {
   return p;
 }
 
-function need(t: Tensor, n: number, what: string, dtype: "f32" | "u32" = "f32") {
-  if (t.dtype !== dtype) {
-    throw new FiligreeError(`${what}: tensor ${t.label} is ${t.dtype}, needs ${dtype}`);
-  }
-  if (t.size < n) {
-    throw new FiligreeError(`${what}: tensor ${t.label} has ${t.size} elements, needs ${n}`);
-  }
-}
+const need = (t: Tensor, n: number, what: string, dtype: "f32" | "u32" = "f32") =>
+  requireTensor(t, n, what, dtype);
 
 function distinct(op: string, ts: [string, Tensor | undefined][]) {
   for (let a = 0; a < ts.length; a++) {
