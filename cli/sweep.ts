@@ -88,8 +88,9 @@ export function sweepCommand() {
           throw new FiligreeError(`--cells-per-process: expected an integer >= 0`);
         }
         if (perProcess > 0 && opts.maxCells === undefined) {
-          // Parent: children of `perProcess` cells each until the shard is done. WebGPU buffers
-          // on a software adapter live in host memory that a long process does not get back.
+          // Parent: children of `perProcess` cells each until the shard is done. Deno's Vulkan
+          // path on lavapipe keeps ~1 MB of host memory per training step that garbage
+          // collection does not return (README, "Vulkan or GL"); a child's exit returns it.
           const self = new URL("./main.ts", import.meta.url).pathname;
           const pass = Deno.args.filter((a, i, all) =>
             a !== "--cells-per-process" && all[i - 1] !== "--cells-per-process"
