@@ -75,6 +75,12 @@ struct ArgParams {
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counter: array<atomic<u32>>;
 
+// NaN test on the bits: WGSL lets implementations assume no NaNs in float comparisons (GLSL
+// backends do), so `v != v` is not reliable; an exponent of all ones with a nonzero mantissa is.
+fn is_nan4(v: vec4f) -> vec4<bool> {
+  return (bitcast<vec4u>(v) & vec4u(0x7fffffffu)) > vec4u(0x7f800000u);
+}
+
 // Argmax over classes for the 4 samples of column quad `qi`: a strict `>` scan from class 0, so
 // the lowest index wins ties and a NaN never wins (except at class 0, which it then keeps).
 // Loop bound: classes - 1 iterations (the wrapper keeps classes <= 65,000).
@@ -84,7 +90,7 @@ fn argmax4(qi: u32) -> vec4u {
   var arg = vec4u(0u);
   for (var c = 1u; c < a.classes; c++) {
     let v = logits[c * quads + qi];
-    let better = v > best;
+    let better = (v > best) & !is_nan4(v) & !is_nan4(best);
     best = select(best, v, better);
     arg = select(arg, vec4u(c), better);
   }
