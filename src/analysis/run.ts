@@ -527,7 +527,7 @@ export async function ablateRun(
   await writeFileAtomic(`${partial}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
   if (opts.plots) {
     ts = performance.now();
-    await writePlots(`${partial}/plots`, probe, scores, chosen, results, summary);
+    await writePlots(`${partial}/plots`, probe, chosen, results, summary);
     lap("plots", ts);
   }
   const final = `${dir}/analysis`;
@@ -548,7 +548,6 @@ export async function ablateRun(
 async function writePlots(
   dir: string,
   probe: Probe,
-  scores: LayerScores[],
   chosen: Map<number, Uint32Array>,
   results: Map<number, { dLoss: Float64Array }>,
   s: AnalysisSummary,
@@ -565,7 +564,6 @@ async function writePlots(
       })
     );
   }
-  void scores;
   await writeChart(
     hexbinChart(pts, {
       logX: true,

@@ -289,7 +289,8 @@ export function checkDenseScratch(gpu: Gpu, layer: SparseLinear): void {
   gpu.checkLimit(
     "maxStorageBufferBindingSize",
     n * 4,
-    `${layer.name}: dense grow scores (${layer.csr.nIn}x${layer.csr.nOut}; row chunking not implemented)`,
+    `${layer.name}: random (SET) grow scores over all ${layer.csr.nIn}x${layer.csr.nOut} positions ` +
+      "(only RigL's gradient growth is computed in row chunks)",
   );
 }
 
