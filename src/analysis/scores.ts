@@ -16,6 +16,15 @@
  *   of SynFlow's linear path), `|w_ij|·a_i·r_j` with the forward flow a and the backward flow r.
  * - Wanda: `|w_ij|·‖x_i‖₂` over the evaluation set.
  * - random: a seeded hash, the control.
+ * - signed1 `-g·w` and signed2 `-g·w + ½·F·w²`: signed predictions of the Δloss of removing w
+ *   (first order; second order with the empirical Fisher F as the curvature), computed on the
+ *   CPU from the gradient and Fisher above.
+ * - signed2h `-g·w + ½·H_ii·w²` with the exact Hessian diagonal (src/analysis/hessian.ts, CPU
+ *   float64); only for plain MLPs with cross-entropy and when its cost is under
+ *   {@link HESSIAN_MAX_FLOP}; otherwise it is left out and the reason recorded in `skipped`.
+ * - effmag: `|w_ij|·|γ_j|/√(running_var_j + ε)` when a batch norm directly follows the weight
+ *   layer (its evaluation-mode per-unit scale), `|w_ij|·|γ_j|` when a layer norm does (its scale
+ *   1/σ is per sample and shared by all units, so within a layer only γ ranks weights), else |w|.
  *
  * @example
  * ```ts ignore
@@ -26,7 +35,7 @@
  * @module
  */
 import { type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
-import { entryScores, mapElements } from "../kernels/analysis.ts";
+import { entryScores, mapElements, SCORE_IDS } from "../kernels/analysis.ts";
 import { mseLoss, softmaxXent } from "../kernels/loss.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
@@ -35,11 +44,72 @@ import { deriveSeed } from "../data/random.ts";
 import { type Linear, SparseLinear } from "../nn/layers.ts";
 import { Tape } from "../nn/tape.ts";
 import type { Act } from "../nn/act.ts";
+import { BatchNorm, Dropout, LayerNorm } from "../nn/layers.ts";
 import type { Probe, ProbeLayer } from "./probe.ts";
 import type { ScoreName } from "./summary.ts";
+import { exactHessianDiagonal, hessianCost } from "./hessian.ts";
 
 /** Per weight layer, each requested score in the layer's value order. */
 export type LayerScores = Map<ScoreName, Float32Array>;
+
+/** Scores computed by the shader's `entry_scores`; the others are computed on the CPU here. */
+const GPU_SCORES = new Set<string>(Object.keys(SCORE_IDS));
+
+/** Most floating-point operations spent on the exact Hessian diagonal (CPU) per evaluation set. */
+export const HESSIAN_MAX_FLOP = 2e10;
+
+/**
+ * Per-unit scale of the normalization directly after a weight layer, for effective magnitude:
+ * batch norm `|γ_j|/√(running_var_j + ε)`, layer norm `|γ_j|`, none: null.
+ */
+export async function normScale(probe: Probe, pl: ProbeLayer): Promise<Float64Array | null> {
+  const next = probe.model.layers[pl.index + 1];
+  if (next instanceof BatchNorm) {
+    const [g, v] = await Promise.all([probe.gpu.read(next.gamma), probe.gpu.read(next.runningVar)]);
+    return Float64Array.from(
+      { length: pl.nOut },
+      (_, j) => Math.abs(g[j]) / Math.sqrt(v[j] + next.eps),
+    );
+  }
+  if (next instanceof LayerNorm) {
+    const g = await probe.gpu.read(next.gamma);
+    return Float64Array.from({ length: pl.nOut }, (_, j) => Math.abs(g[j]));
+  }
+  return null;
+}
+
+/** Why the exact Hessian diagonal cannot be computed for this probe (null: it can). */
+export function hessianUnsupported(probe: Probe): string | null {
+  if (probe.cfg.loss !== "xent") {
+    return `loss "${probe.cfg.loss}" (only cross-entropy is supported)`;
+  }
+  const wl = new Set(probe.layers.map((l) => l.index));
+  for (const L of probe.model.layers) {
+    if (wl.has(probe.model.layers.indexOf(L)) || L instanceof Dropout) continue;
+    return `layer ${L.constructor.name} between weight layers (only fused activations and dropout are supported)`;
+  }
+  const cost = hessianCost(
+    probe.layers.map((pl) => ({ ...hLayer(pl) })),
+    probe.samples,
+  );
+  if (cost > HESSIAN_MAX_FLOP) {
+    return `would take ${(cost / 1e9).toFixed(0)} GFLOP on the CPU (limit ${
+      HESSIAN_MAX_FLOP / 1e9
+    })`;
+  }
+  return null;
+}
+
+function hLayer(pl: ProbeLayer) {
+  return {
+    nIn: pl.nIn,
+    nOut: pl.nOut,
+    values: pl.values,
+    ends: pl.ends,
+    act: pl.layer.act,
+    actParam: pl.layer.actParam,
+  };
+}
 
 function valueTensor(pl: ProbeLayer): Tensor {
   return pl.layer instanceof SparseLinear ? pl.layer.csr.values : (pl.layer as Linear).weight;
@@ -92,15 +162,27 @@ export async function computeScores(
   probe: Probe,
   names: readonly ScoreName[],
   seed: number,
-  /** When given, receives the gradient and H·g per layer (value order), for tests and reports. */
-  raw?: { grad: Float32Array[]; hg: Float32Array[] },
+  /**
+   * When given, receives the gradient and H·g per layer (value order), for tests and reports,
+   * the Fisher diagonal and exact Hessian diagonal where computed, and the scores left out with
+   * the reason.
+   */
+  raw?: {
+    grad: Float32Array[];
+    hg: Float32Array[];
+    fisher?: Float64Array[];
+    hessian?: Float64Array[];
+    skipped?: Partial<Record<ScoreName, string>>;
+  },
 ): Promise<LayerScores[]> {
   const gpu = probe.gpu;
   await probe.refreshCache();
   const S = probe.samples, ld = roundUp4(S);
   const layers = probe.layers;
   const want = new Set(names);
-  const needGrad = ["snip", "taylor", "obd", "grasp"].some((s) => want.has(s as ScoreName));
+  const needGrad = ["snip", "taylor", "obd", "grasp", "signed1", "signed2", "signed2h"].some((s) =>
+    want.has(s as ScoreName)
+  );
   // Every scratch tensor goes back to the device's pool at the end (library callers may score
   // many models in one process).
   const owned: Tensor[] = [];
@@ -289,11 +371,11 @@ export async function computeScores(
   }
   const out: LayerScores[] = layers.map(() => new Map());
   const res = layers.map((pl) => t([pl.nnz], `${pl.name} score`));
-  for (const name of names) {
+  for (const name of names.filter((n) => GPU_SCORES.has(n))) {
     const rec = gpu.recorder(`score ${name}`);
     layers.forEach((pl, w) =>
       entryScores(rec, {
-        score: name,
+        score: name as keyof typeof SCORE_IDS,
         n: pl.nnz,
         w: valueTensor(pl),
         grad: g[w],
@@ -313,6 +395,66 @@ export async function computeScores(
       out[w].set(name, (await gpu.read(res[w]) as Float32Array).slice(0, layers[w].nnz));
     }
   }
+
+  // CPU scores: signed predictors and effective magnitude.
+  const skipped: Partial<Record<ScoreName, string>> = {};
+  const signed = (["signed1", "signed2", "signed2h"] as const).filter((n) => want.has(n));
+  if (signed.length) {
+    let hess: Float64Array[] | null = null;
+    if (want.has("signed2h")) {
+      const why = hessianUnsupported(probe);
+      if (why) skipped.signed2h = why;
+      else {
+        const xs: Float32Array[] = [], zs: Float32Array[] = [];
+        for (let w = 0; w < layers.length; w++) {
+          xs.push(await gpu.read(probe.cachedX[w]) as Float32Array);
+          zs.push(await gpu.read(probe.cachedZ[w]) as Float32Array);
+        }
+        hess = exactHessianDiagonal({
+          layers: layers.map(hLayer),
+          x: xs,
+          z: zs,
+          labels: await gpu.read(probe.labels) as Uint32Array,
+          samples: S,
+          ld,
+        });
+        if (raw) raw.hessian = hess;
+      }
+    }
+    const fis: Float64Array[] = [];
+    for (let w = 0; w < layers.length; w++) {
+      const pl = layers[w], v = pl.values;
+      const gw = await gpu.read(g[w]) as Float32Array;
+      const fw = await gpu.read(fisher[w]) as Float32Array;
+      const F = Float64Array.from({ length: pl.nnz }, (_, e) => fw[e] * S);
+      fis.push(F);
+      const first = Float64Array.from({ length: pl.nnz }, (_, e) => -gw[e] * v[e]);
+      if (want.has("signed1")) out[w].set("signed1", Float32Array.from(first));
+      if (want.has("signed2")) {
+        out[w].set("signed2", Float32Array.from(first, (f, e) => f + 0.5 * F[e] * v[e] * v[e]));
+      }
+      if (hess) {
+        out[w].set(
+          "signed2h",
+          Float32Array.from(first, (f, e) => f + 0.5 * hess![w][e] * v[e] * v[e]),
+        );
+      }
+    }
+    if (raw) raw.fisher = fis;
+  }
+  if (want.has("effmag")) {
+    for (let w = 0; w < layers.length; w++) {
+      const pl = layers[w], scale = await normScale(probe, pl);
+      out[w].set(
+        "effmag",
+        Float32Array.from(
+          pl.values,
+          (v, e) => Math.abs(v) * (scale ? scale[pl.ends[2 * e + 1]] : 1),
+        ),
+      );
+    }
+  }
+  if (raw) raw.skipped = skipped;
   owned.forEach((x) => gpu.release(x));
   return out;
 }

@@ -14,7 +14,14 @@
 /** Format tag of summary.json. */
 export const ANALYSIS_FORMAT = "filigree-analysis-1";
 
-/** The importance scores Filigree computes (plus the controls used by the curves). */
+/** Version of the importance protocol (docs/IMPORTANCE-PROTOCOL.md) a summary follows. */
+export const PROTOCOL_VERSION = 2;
+
+/**
+ * The importance scores Filigree computes (plus the controls used by the curves). Every score
+ * is an importance: larger = keep. The signed ones (`signed1`, `signed2`, `signed2h`) predict
+ * the signed Δloss of removing the weight; the others are unsigned.
+ */
 export const SCORE_NAMES = [
   "magnitude",
   "snip",
@@ -24,9 +31,111 @@ export const SCORE_NAMES = [
   "synflow",
   "wanda",
   "random",
+  "effmag",
+  "signed1",
+  "signed2",
+  "signed2h",
 ] as const;
 /** One importance score name. */
 export type ScoreName = typeof SCORE_NAMES[number];
+
+/**
+ * Scores that predict signed Δloss (first order `-g·w`, second order `-g·w + ½F·w²` with the
+ * empirical Fisher, `-g·w + ½H_ii·w²` with the exact Hessian diagonal); every other score is
+ * unsigned and is compared with |Δloss|.
+ */
+export const SIGNED_SCORES: readonly ScoreName[] = ["signed1", "signed2", "signed2h"];
+
+/**
+ * Scores left out of agreement statistics and charts because another kept score ranks weights
+ * identically: taylor `(w·g)²` is the square of snip `|w·g|`, a monotone map, so every rank
+ * statistic is the same. The score itself is still computed and stored.
+ */
+export const RANK_DUPLICATES: Readonly<Partial<Record<ScoreName, ScoreName>>> = { taylor: "snip" };
+
+/** Ablation targets: signed Δloss, |Δloss|, and the accuracy lost (-Δaccuracy). */
+export type Target = "dloss" | "absdloss" | "dacc";
+/** Evaluation splits of the oracle. */
+export type SplitName = "train" | "test";
+
+/** The evaluation set of one split: size, seed, and whether it is the whole split. */
+export interface ProtocolSplit {
+  /** Samples actually used (both halves together). */
+  samples: number;
+  /** Seed that drew the sample and the halves. */
+  seed: number;
+  /** Samples asked for (`samples` is smaller when the split is smaller). */
+  requested: number;
+  /** Sizes of the two disjoint halves of the split-half reliability. */
+  halves: [number, number];
+  /** Unablated loss and accuracy on this evaluation set. */
+  baseline: { loss: number; accuracy: number };
+}
+
+/** The measurement protocol of a summary (docs/IMPORTANCE-PROTOCOL.md). */
+export interface Protocol {
+  version: typeof PROTOCOL_VERSION;
+  splits: Partial<Record<SplitName, ProtocolSplit>>;
+  /** Smallest effect size of interest (Δρ) the analysis was set up for, when given. */
+  sesoi?: number;
+  /** How the cross-layer row is formed ("fisher-z mean, unweighted over layers"). */
+  layerSummary: string;
+  /** Scores left out of agreement2 as rank duplicates: {dropped: kept}. */
+  rankDuplicates: Partial<Record<ScoreName, ScoreName>>;
+  /** The split the group-ablation curves were measured on. */
+  curvesSplit?: SplitName;
+  /** Scores requested but not computable for this model, with the reason. */
+  skippedScores?: Partial<Record<ScoreName, string>>;
+}
+
+/**
+ * One per-layer (or cross-layer) correlation of a score with an ablation target, with the
+ * target's noise ceiling.
+ */
+export interface Agreement2Row {
+  split: SplitName;
+  /** Layer name, or "fisher-z mean" (unweighted mean of the layers' Fisher z, back-transformed). */
+  layer: string;
+  score: string;
+  target: Target;
+  /** Spearman ρ of the score with the target (for "dacc": with the accuracy lost, -Δacc). */
+  spearman: number;
+  /** 95 % interval: bootstrap over weights per layer; for the mean row, normal in Fisher z. */
+  ci: [number, number];
+  /** Weights (per layer) or layers (mean row). */
+  n: number;
+  /** Spearman-Brown corrected split-half reliability of the target: 2r/(1+r). */
+  ceiling: number;
+  /** Split-half Spearman r of the target between the two disjoint halves. */
+  halfReliability: number;
+  /** √max(0, ceiling): the correlation a noise-free predictor of the true target could reach. */
+  attainable: number;
+  /** The designated pairing: signed scores with dloss, unsigned with absdloss; dacc for all. */
+  primary: boolean;
+}
+
+/** Per split and layer: how removals act on the loss, and the topology rule's precision. */
+export interface LayerFact2Row {
+  split: SplitName;
+  layer: string;
+  /** Fraction of ablated weights whose removal lowers this split's loss. */
+  helpfulFraction: number;
+  /**
+   * Of the weights the run's topology rule would drop next (SET: fraction zeta of positive and
+   * of negative weights closest to zero; RigL/prune/static/dense: the smallest-|w| fraction), the
+   * share in the least-important fifth by |Δloss| of this split (chance 0.2). Only over
+   * ablated weights; absent when fewer than 5 of them would be dropped.
+   */
+  dropPrecision?: number;
+  /** Dropped weights (ablated ones) that dropPrecision is measured on. */
+  dropCount?: number;
+  /** The fraction the drop rule used (zeta for SET/RigL, else the documented default). */
+  dropFraction?: number;
+  /** Ablated weights of the layer. */
+  nAblated: number;
+  /** Split-half reliabilities of the three targets in this layer (raw r and Spearman-Brown). */
+  reliability: Record<Target, { half: number; ceiling: number }>;
+}
 
 /** A value with a bootstrap confidence interval. */
 export interface Estimate {
@@ -115,8 +224,11 @@ export interface AnalysisSummary {
   format: typeof ANALYSIS_FORMAT;
   run: string;
   seed: number;
-  /** Evaluation subset: size, the split it came from and the seed that chose it. */
-  evalSet: { split: "test" | "train"; samples: number; seed: number };
+  /**
+   * Evaluation set of the legacy fields (`baseline`, `agreement`, `layers`, `helpful`): the
+   * first split of the protocol (train by default), both halves together.
+   */
+  evalSet: { split: SplitName; samples: number; seed: number };
   baseline: { loss: number; accuracy: number };
   scores: ScoreName[];
   layers: LayerSummary[];
@@ -129,4 +241,10 @@ export interface AnalysisSummary {
   seconds: Record<string, number>;
   /** Single-weight ablations per second measured in this run. */
   ablationsPerSecond: number;
+  /** The measurement protocol (version 2 and up). */
+  protocol?: Protocol;
+  /** Per-layer correlations with noise ceilings, plus the Fisher-z mean rows. */
+  agreement2?: Agreement2Row[];
+  /** Per split and layer: helpful fraction, drop precision, reliability. */
+  layerFacts2?: LayerFact2Row[];
 }
