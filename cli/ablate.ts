@@ -9,19 +9,15 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { FiligreeError } from "../src/gpu/errors.ts";
 import { parseAblateOptions } from "../src/analysis/options.ts";
 import { ablateRun } from "../src/analysis/run.ts";
 import { guarded } from "./main.ts";
+import { nameList, number } from "./args.ts";
 
-function int(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new FiligreeError(`--${name}: expected an integer, got "${v}"`);
-    return n;
-  };
-}
-const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+// Malformed values are one-line usage errors (cli/args.ts, exit 2); ranges are checked by
+// parseAblateOptions.
+const int = (_name: string) => number({ integer: true });
+const list = nameList();
 
 /** The `ablate` subcommand. */
 export function ablateCommand() {

@@ -1,7 +1,9 @@
 /**
  * `filigree` command line: one entry point with subcommands; deno.json tasks call it.
- * Errors meant for users (FiligreeError) print as one line and exit 1; anything else is a bug
- * and prints its stack (exit 70).
+ * Every error that reaches a user is one line on stderr (cli/args.ts, `reportError`): usage
+ * errors (unknown flags, malformed flag values, conflicting flags) exit 2; errors meant for
+ * users (FiligreeError) and operating-system errors (permission denied, ...) exit 1; anything
+ * else is a bug and prints its stack (exit 70).
  *
  * @example
  * ```sh
@@ -10,7 +12,8 @@
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
-import { FiligreeError } from "../src/gpu/errors.ts";
+import { reportError } from "./args.ts";
+import { FILIGREE_VERSION } from "../src/train/rundir.ts";
 import { infoCommand } from "./info.ts";
 import { trainCommand } from "./train.ts";
 import { ablateCommand } from "./ablate.ts";
@@ -23,34 +26,44 @@ export async function guarded(action: () => Promise<void>): Promise<void> {
   try {
     await action();
   } catch (e) {
-    if (e instanceof FiligreeError) {
-      console.error(`filigree: error: ${e.message}`);
-      Deno.exit(1);
-    }
-    console.error(e);
-    Deno.exit(70);
+    reportError(e);
   }
 }
 
+/** Same behaviour for every (sub)command: one-line usage errors with exit status 2. */
+function configure(cmd: Command): void {
+  cmd.showSuggestionAfterError(true)
+    .configureOutput({
+      // commander's "(Did you mean --x?)" goes on a second line: keep the error on one.
+      outputError: (str, write) => write(`filigree: ${str.trim().replace(/\n+/g, " ")}\n`),
+    })
+    .exitOverride((err) => {
+      // commander has printed its message (or the help); keep exit 2 for usage errors.
+      Deno.exit(err.exitCode === 0 ? 0 : 2);
+    });
+  for (const sub of cmd.commands) configure(sub as unknown as Command);
+}
+
 /** Builds the command tree (exported for tests and completions). */
-export function buildProgram(): Command {
+export function buildProgram(version = FILIGREE_VERSION): Command {
   const program = new Command()
     .name("filigree")
     .description("WebGPU engine for training and understanding sparse neural networks")
-    .showSuggestionAfterError(true)
-    .exitOverride((err) => {
-      // commander prints its own one-line message; keep its exit code for usage errors.
-      Deno.exit(err.exitCode === 0 ? 0 : 2);
-    });
+    .version(version, "-V, --version", "print the version");
   program.addCommand(infoCommand());
   program.addCommand(trainCommand());
   program.addCommand(ablateCommand());
   program.addCommand(sweepCommand());
   program.addCommand(mergeCommand());
   program.addCommand(reportCommand());
+  configure(program as unknown as Command);
   return program as unknown as Command;
 }
 
 if (import.meta.main) {
-  await buildProgram().parseAsync(Deno.args, { from: "user" });
+  try {
+    await buildProgram().parseAsync(Deno.args, { from: "user" });
+  } catch (e) {
+    reportError(e);
+  }
 }

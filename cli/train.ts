@@ -22,21 +22,22 @@ import {
   parseTrainConfig,
   SCHEDULES,
   type TrainConfig,
+  TrainConfigSchema,
 } from "../src/train/config.ts";
-import { parseIntList, readConfigFile, trainRun, withSparsityDefaults } from "../src/train/run.ts";
+import { canonicalJson } from "../src/study/spec.ts";
+import { readConfigFile, trainRun, withSparsityDefaults } from "../src/train/run.ts";
+import { readRunFile } from "../src/train/rundir.ts";
+import { intList as intListOf, nonNegativeInt, number, positiveInt, UsageError } from "./args.ts";
 import { guarded } from "./main.ts";
 
 // Re-exported for existing callers; the implementations live in src/train/run.ts.
 export { readConfigFile, trainRun, withSparsityDefaults };
 
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new FiligreeError(`--${name}: expected a number, got "${v}"`);
-  }
-  return n;
-};
-const intList = parseIntList;
+// Flag values are parsed by cli/args.ts (a malformed value is a one-line usage error, exit 2);
+// ranges are checked by the config schema, whose errors name the flag (`parseFlagConfig`).
+const num = (_name: string) => number();
+const int = (_name: string) => positiveInt();
+const intList = intListOf();
 
 function runDirName(cfg: TrainConfig): string {
   const ts = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
@@ -45,21 +46,21 @@ function runDirName(cfg: TrainConfig): string {
 
 /** The `train` subcommand. */
 export function trainCommand() {
-  return new Command("train")
+  const cmd = new Command("train")
     .description("train a (sparse) MLP, CNN or LSTM and write a run directory")
     .option("--config <file>", "YAML config file with the same keys (flags override it)")
     .option("--resume <dir>", "continue an interrupted run from its last checkpoint")
     .addOption(new Option("--model <name>", "model").choices(["mlp", "cnn", "lstm"] as const))
     .option("--conv-channels <list>", "CNN: output channels per convolution, e.g. 16,32", intList)
-    .option("--kernel-size <n>", "CNN: square convolution kernel size", num("kernel-size"))
+    .option("--kernel-size <n>", "CNN: square convolution kernel size", int("kernel-size"))
     .option(
       "--lstm-hidden <n>",
       "LSTM: hidden size (image rows are the time steps)",
-      num("lstm-hidden"),
+      int("lstm-hidden"),
     )
     .addOption(new Option("--dataset <name>", "dataset").choices(DATASETS))
-    .option("--train-subset <n>", "seeded class-stratified training subset", num("train-subset"))
-    .option("--test-subset <n>", "seeded class-stratified test subset", num("test-subset"))
+    .option("--train-subset <n>", "seeded class-stratified training subset", int("train-subset"))
+    .option("--test-subset <n>", "seeded class-stratified test subset", int("test-subset"))
     .addOption(new Option("--method <name>", "training method").choices(METHODS))
     .option(
       "--density <d>",
@@ -84,7 +85,7 @@ export function trainCommand() {
       new Option("--regrow-init <kind>", "SET regrown weights: random (layer init) or zero")
         .choices(["random", "zero"] as const),
     )
-    .option("--update-interval <n>", "steps between RigL/pruning updates", num("update-interval"))
+    .option("--update-interval <n>", "steps between RigL/pruning updates", int("update-interval"))
     .option("--hidden <list>", "hidden widths, e.g. 1000,1000,1000", intList)
     .option("--activation <name>", "hidden activation (any kernel-library name, or srelu)")
     .addOption(new Option("--norm <kind>", "normalization").choices(NORMS))
@@ -106,35 +107,108 @@ export function trainCommand() {
     .addOption(new Option("--lr-schedule <kind>", "learning-rate schedule").choices(SCHEDULES))
     .option("--momentum <x>", "SGD momentum", num("momentum"))
     .option("--weight-decay <x>", "weight decay", num("weight-decay"))
-    .option("--epochs <n>", "epochs", num("epochs"))
-    .option("--batch-size <n>", "batch size", num("batch-size"))
-    .option("--seed <n>", "seed", num("seed"))
+    .option("--epochs <n>", "epochs", int("epochs"))
+    .option("--batch-size <n>", "batch size", int("batch-size"))
+    .option("--seed <n>", "seed", nonNegativeInt())
     .option("--out <dir>", "run directory (default runs/<time>-<method>-<dataset>-s<seed>)")
+    .option(
+      "--overwrite",
+      "replace the run already in --out (its analysis/ too) instead of refusing",
+    )
     .option("--quiet", "no progress output")
     .option("--json", "print one JSON line per epoch")
     .action((opts) =>
       guarded(async () => {
-        const { config, resume, quiet, json, out, ...flags } = opts;
+        const { config, resume, quiet, json, out, overwrite, ...flags } = opts;
+        const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
         if (resume) {
-          let saved;
-          try {
-            saved = JSON.parse(await Deno.readTextFile(`${resume}/config.json`));
-          } catch {
-            throw new FiligreeError(
-              `--resume ${resume}: no readable config.json (not a run directory?)`,
+          const extra = [config && "--config", out && "--out", overwrite && "--overwrite"];
+          if (extra.some(Boolean)) {
+            throw new UsageError(
+              `--resume continues a run with its own config and directory: ${
+                extra.filter(Boolean).join(", ")
+              } cannot be combined with it`,
             );
           }
-          const cfg = parseTrainConfig(saved.config);
-          await trainRun(cfg, resume, { quiet, json, resume: true });
+          const saved = (await readRunFile(resume)).config;
+          const conflicts = resumeConflicts(saved, given);
+          if (conflicts.length) {
+            throw new UsageError(
+              `--resume ${resume}: ${conflicts.join(", ")}; a resumed run keeps its config` +
+                (given.epochs !== undefined && given.epochs !== saved.epochs
+                  ? " (the lr, SET, RigL and pruning schedules depend on the total epochs, so a " +
+                    "run cannot be extended: train a new one with --out)"
+                  : " (train a new run with --out to change them)"),
+            );
+          }
+          await trainRun(saved, resume, { quiet, json, resume: true });
           return;
         }
         const file = config ? await readConfigFile(config) : {};
-        const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
         const raw = withSparsityDefaults({ ...file, ...given, ...(out ? { out } : {}) });
         if (given.density !== undefined && file.epsilon !== undefined) delete raw.epsilon;
         if (given.epsilon !== undefined && file.density !== undefined) delete raw.density;
-        const cfg = parseTrainConfig(raw);
-        await trainRun(cfg, cfg.out ?? runDirName(cfg), { quiet, json });
+        const cfg = parseFlagConfig(raw, given);
+        await trainRun(cfg, cfg.out ?? runDirName(cfg), { quiet, json, overwrite });
       })
     );
+  describeDefaults(cmd);
+  return cmd;
+}
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const show = (v: unknown) => Array.isArray(v) ? v.join(",") : String(v);
+
+/** Flags given with --resume whose value differs from the run's config, as "--lr 5 (run: 0.05)". */
+function resumeConflicts(saved: TrainConfig, given: Record<string, unknown>): string[] {
+  const s = saved as Record<string, unknown>;
+  return Object.entries(given).filter(([k, v]) => canonicalJson(v) !== canonicalJson(s[k])).map((
+    [k, v],
+  ) =>
+    `--${kebab(k)} ${show(v)} differs from the run's ${s[k] === undefined ? "(unset)" : show(s[k])}`
+  );
+}
+
+/** parseTrainConfig, with errors about a value given as a flag named after the flag (exit 2). */
+function parseFlagConfig(
+  raw: Record<string, unknown>,
+  given: Record<string, unknown>,
+): TrainConfig {
+  try {
+    return parseTrainConfig(raw);
+  } catch (e) {
+    const key = /"(\w+)"/.exec((e as Error).message)?.[1];
+    if (e instanceof FiligreeError && key && key in given) {
+      throw new UsageError(`--${kebab(key)} ${show(given[key])}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Appends every flag's default (from the config schema) to its help text and lists the config
+ * keys that have no flag, so `train --help` shows what a run uses.
+ */
+function describeDefaults(cmd: Command): void {
+  const d = parseTrainConfig({}) as Record<string, unknown>;
+  const flagged = new Set<string>();
+  for (const o of cmd.options) {
+    const k = o.attributeName();
+    flagged.add(k);
+    if (d[k] !== undefined && !/\(default/.test(o.description)) {
+      o.description += ` (default: ${show(d[k])})`;
+    }
+  }
+  for (const o of cmd.options) {
+    if (o.attributeName() === "density" || o.attributeName() === "epsilon") {
+      o.description += " (default: density 0.05 for rigl/prune, epsilon 20 for static/set)";
+    }
+  }
+  const configOnly = Object.keys(TrainConfigSchema.shape).filter((k) => !flagged.has(k));
+  cmd.addHelpText(
+    "after",
+    `\nConfig-file keys without a flag (set them in --config FILE, YAML, camelCase or kebab-case):\n  ${
+      configOnly.map((k) => `${k} (${d[k] === undefined ? "unset" : show(d[k])})`).join(", ")
+    }\n`,
+  );
 }

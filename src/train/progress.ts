@@ -41,6 +41,8 @@ export class Progress {
   #total = 0;
   #t0 = 0;
   #lastPlain = 0;
+  /** The `done` of the last plain line (-1: none), so a repeated final update prints once. */
+  #lastPlainDone = -1;
 
   constructor(readonly opts: ProgressOptions = {}) {
     this.#plain = opts.plain ?? !Deno.stdout.isTerminal();
@@ -53,6 +55,7 @@ export class Progress {
     this.#total = total;
     this.#t0 = performance.now();
     this.#lastPlain = this.#t0;
+    this.#lastPlainDone = -1;
     if (this.opts.quiet || this.#plain) return;
     this.#bar = new cliProgress.SingleBar({
       format: `${label} [{bar}] {value}/{total} {metrics} | {rate} | ETA {eta_formatted}`,
@@ -64,20 +67,31 @@ export class Progress {
     this.#bar.start(total, 0, { metrics: "", rate: "" });
   }
 
-  /** Reports progress `done` of total, with metrics shown beside the bar. */
-  update(done: number, metrics: Record<string, number> = {}, unit = "samples", perUnit = 1): void {
+  /**
+   * Reports progress `done` of total, with metrics shown beside the bar (numbers with 4
+   * decimals, strings as given, e.g. `"97.12%"`).
+   */
+  update(
+    done: number,
+    metrics: Record<string, number | string> = {},
+    unit = "samples",
+    perUnit = 1,
+  ): void {
     const el = (performance.now() - this.#t0) / 1000;
     const rate = el > 0 ? (done * perUnit) / el : 0;
     const m = Object.entries(metrics).map(([k, v]) =>
-      `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`
+      `${k} ${typeof v === "string" || Number.isInteger(v) ? v : v.toFixed(4)}`
     ).join(" ");
     const rateStr = `${rate.toFixed(0)} ${unit}/s`;
     if (this.#bar) {
       this.#bar.update(done, { metrics: m, rate: rateStr });
     } else if (!this.opts.quiet) {
       const now = performance.now();
-      if (done >= this.#total || now - this.#lastPlain > (this.opts.plainEverySec ?? 5) * 1000) {
+      const due = done >= this.#total ||
+        now - this.#lastPlain > (this.opts.plainEverySec ?? 5) * 1000;
+      if (due && done !== this.#lastPlainDone) {
         this.#lastPlain = now;
+        this.#lastPlainDone = done;
         const eta = done > 0 ? (el * (this.#total - done)) / done : NaN;
         console.log(`${this.#label} ${done}/${this.#total} ${m} | ${rateStr} | ETA ${fmtEta(eta)}`);
       }

@@ -1,7 +1,7 @@
 /**
  * Training runs on disk: {@link trainRun} trains a {@link TrainConfig} to its last epoch and
  * keeps a run directory up to date (config.json, metrics.jsonl, checkpoint.safetensors after
- * every epoch); {@link readConfigFile} reads a YAML/JSON config file; {@link withSparsityDefaults}
+ * every epoch; the layout and its readers are in rundir.ts); {@link readConfigFile} reads a YAML/JSON config file; {@link withSparsityDefaults}
  * fills the sparsity defaults. Used by `deno task train` and the study sweep.
  *
  * @example
@@ -20,8 +20,16 @@ import { getGpu } from "../gpu/device.ts";
 import type { TrainConfig } from "./config.ts";
 import { type EpochMetrics, runEpoch, Trainer } from "./trainer.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import { writeFileAtomic } from "../io/atomic.ts";
 import { Progress } from "./progress.ts";
+import { cnnShapes } from "../nn/cnn.ts";
+import {
+  checkpointEpoch,
+  prepareRunDir,
+  readMetrics,
+  runPaths,
+  writeMetrics,
+  writeRunConfig,
+} from "./rundir.ts";
 
 /**
  * Parses a list of positive integers like "1000,1000,1000" (the `hidden` key and flag).
@@ -110,8 +118,13 @@ export interface TrainRunOptions {
   quiet?: boolean;
   /** One JSON line per epoch on stdout instead of the human-readable lines. */
   json?: boolean;
-  /** Continue from `dir/checkpoint.safetensors`. */
+  /**
+   * Continue from `dir/checkpoint.safetensors` (from epoch 1 when no epoch finished yet; a
+   * finished run trains nothing and says so).
+   */
   resume?: boolean;
+  /** New run only: replace a run already in `dir` (its analysis/ too) instead of refusing. */
+  overwrite?: boolean;
   /** Stop once this many epochs are done (the run stays resumable). */
   stopAfterEpochs?: number;
   /**
@@ -122,8 +135,41 @@ export interface TrainRunOptions {
 }
 
 /**
+ * The model's shape for the start line, e.g. `mlp 784-1000-10`,
+ * `lstm 28 steps x 28 inputs, h128 + head 128-10`.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainConfig } from "./config.ts";
+ * import { describeModelShape } from "./run.ts";
+ * const cfg = parseTrainConfig({ model: "lstm", hidden: [64], lstmHidden: 32 });
+ * console.log(describeModelShape(cfg, { features: 784, classes: 10, shape: [28, 28] }));
+ * // lstm 28 steps x 28 inputs, h32 + head 32-64-10
+ * ```
+ */
+export function describeModelShape(
+  cfg: TrainConfig,
+  data: { features: number; classes: number; shape: number[] },
+): string {
+  if (cfg.model === "lstm") {
+    const [steps, inputs] = data.shape.length === 2 ? data.shape : [1, data.features];
+    return `lstm ${steps} steps x ${inputs} inputs, h${cfg.lstmHidden} + head ${
+      [cfg.lstmHidden, ...cfg.hidden, data.classes].join("-")
+    }`;
+  }
+  if (cfg.model === "cnn") {
+    const { flat } = cnnShapes(data.shape, cfg.convChannels, cfg.kernelSize);
+    return `cnn ${data.shape.join("x")} conv ${
+      cfg.convChannels.join(",")
+    } k${cfg.kernelSize} + head ${[flat, ...cfg.hidden, data.classes].join("-")}`;
+  }
+  return `mlp ${[data.features, ...cfg.hidden, data.classes].join("-")}`;
+}
+
+/**
  * Trains to cfg.epochs, writing the run directory after every epoch (metrics.jsonl first, then
- * the checkpoint, so metrics.jsonl always covers at least the checkpoint's epochs).
+ * the checkpoint, so metrics.jsonl always covers at least the checkpoint's epochs). A new run
+ * refuses a directory that already holds one unless `overwrite` (rundir.ts, `prepareRunDir`).
  *
  * @example
  * ```ts ignore
@@ -136,34 +182,47 @@ export async function trainRun(
   dir: string,
   opts: TrainRunOptions,
 ): Promise<EpochMetrics[]> {
-  const gpu = await getGpu();
   const log = (s: string) => !opts.quiet && !opts.json && console.log(s);
-  const t = await Trainer.create(gpu, cfg);
+  const paths = runPaths(dir);
+  dir = paths.dir;
   let history: EpochMetrics[] = [];
+  let resumeFrom = 0;
   if (opts.resume) {
-    await loadCheckpoint(t, `${dir}/checkpoint.safetensors`);
-    try {
-      history = (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").filter((l) =>
-        l.trim()
-      ).map((l) => JSON.parse(l)).slice(0, t.epoch);
-    } catch {
-      history = [];
+    resumeFrom = await checkpointEpoch(dir);
+    const read = await readMetrics(dir);
+    history = read.metrics.slice(0, resumeFrom);
+    if (read.discarded > 0) {
+      log(
+        `${paths.metrics}: kept epochs 1-${read.metrics.length}, discarded ${read.discarded} ` +
+          `damaged line${read.discarded === 1 ? "" : "s"} from line ${read.firstBadLine}`,
+      );
     }
-    log(`resuming ${dir} at epoch ${t.epoch + 1}/${cfg.epochs}`);
+    if (history.length < resumeFrom) {
+      log(
+        `${paths.metrics}: no metrics for epochs ${history.length + 1}-${resumeFrom} ` +
+          `(the checkpoint has them; their metrics are lost)`,
+      );
+    }
+    if (resumeFrom >= cfg.epochs) {
+      log(
+        `run ${dir} is finished: ${resumeFrom}/${cfg.epochs} epochs trained; nothing to do ` +
+          `(a longer run is a new run: train --config ${paths.config} --epochs N --out NEW_DIR)`,
+      );
+      return read.metrics.slice(0, cfg.epochs);
+    }
   } else {
-    await Deno.mkdir(dir, { recursive: true });
-    await writeFileAtomic(
-      `${dir}/config.json`,
-      JSON.stringify(
-        {
-          config: cfg,
-          adapter: gpu.report(),
-          filigree: "0.1.0",
-          created: new Date().toISOString(),
-        },
-        null,
-        2,
-      ) + "\n",
+    const replaced = await prepareRunDir(dir, { overwrite: opts.overwrite });
+    if (replaced) log(`${dir}: ${replaced}`);
+  }
+  const gpu = await getGpu();
+  if (!opts.resume) await writeRunConfig(dir, cfg, gpu.report());
+  const t = await Trainer.create(gpu, cfg);
+  if (opts.resume) {
+    if (resumeFrom > 0) await loadCheckpoint(t, paths.checkpoint);
+    log(
+      resumeFrom > 0
+        ? `resuming ${dir} at epoch ${t.epoch + 1}/${cfg.epochs}`
+        : `resuming ${dir}: no epoch finished yet, starting at epoch 1/${cfg.epochs}`,
     );
   }
   const sparse = new Set(t.model.sparseLayers);
@@ -176,17 +235,9 @@ export async function trainRun(
     ),
   ];
   log(
-    `model ${
-      cfg.model === "cnn"
-        ? `cnn conv ${cfg.convChannels.join(",")} k${cfg.kernelSize} + `
-        : cfg.model === "lstm"
-        ? `lstm h${cfg.lstmHidden} + `
-        : ""
-    }${
-      [t.dataset.features, ...cfg.hidden, t.dataset.classes].join("-")
-    } ${cfg.method} on ${cfg.dataset} (${t.data.size("train")} train / ${
-      t.data.size("test")
-    } test); density: ${dens.join(", ")}`,
+    `model ${describeModelShape(cfg, t.dataset)} ${cfg.method} on ${cfg.dataset} (${
+      t.data.size("train")
+    } train / ${t.data.size("test")} test); density: ${dens.join(", ")}`,
   );
   log(`adapter ${gpu.info.description || gpu.info.vendor} [${gpu.backend}]; run directory ${dir}`);
   const progress = new Progress({ quiet: opts.quiet || opts.json });
@@ -197,15 +248,18 @@ export async function trainRun(
     const m = await runEpoch(
       t,
       (done, _total, mm) =>
-        progress.update(done, { loss: mm.loss, acc: mm.accuracy }, "samples", t.data.batchSize),
+        progress.update(
+          done,
+          // Accuracy in % like the epoch line.
+          { loss: mm.loss, acc: `${(mm.accuracy * 100).toFixed(2)}%` },
+          "samples",
+          t.data.batchSize,
+        ),
     );
     progress.stop();
     history.push(m);
-    await writeFileAtomic(
-      `${dir}/metrics.jsonl`,
-      history.map((h) => JSON.stringify(h)).join("\n") + "\n",
-    );
-    await saveCheckpoint(t, `${dir}/checkpoint.safetensors`);
+    await writeMetrics(dir, history);
+    await saveCheckpoint(t, paths.checkpoint);
     if (opts.json) console.log(JSON.stringify(m));
     else {
       log(
