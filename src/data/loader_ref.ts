@@ -13,7 +13,7 @@
  * @module
  */
 import type { Split } from "./datasets.ts";
-import { type NormStats, sampleStats } from "./normalize.ts";
+import { type NormStats, sampleStats, standardScale } from "./normalize.ts";
 
 /**
  * The batch of `size` samples starting at `offset` of `order` (or `offset + c` when `order` is
@@ -39,7 +39,7 @@ export function gatherRef(
     for (let f = 0; f < features; f++) {
       const v = row[f];
       let y: number;
-      if (stats.mode === "standard") y = (v - stats.mean![f]) / Math.max(stats.std![f], stats.eps);
+      if (stats.mode === "standard") y = (v - stats.mean![f]) * standardScale(stats, f);
       else if (per) y = (v - per.mean[0]) / Math.max(per.std[0], stats.eps);
       else y = v * stats.scale;
       x[f * ld + c] = y;

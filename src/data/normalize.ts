@@ -5,9 +5,18 @@
  * - `none`: raw values as float (pixels 0..255).
  * - `unit`: u8 pixels divided by 255 (into [0, 1]); f32 features are left as they are (they
  *   have no pixel range), i.e. `unit` equals `none` for f32 datasets.
- * - `standard`: per-feature `(x - mean_f) / max(std_f, eps)` with the mean and the population
- *   standard deviation of the **training split** (whatever subset it holds). A constant feature
- *   has `x - mean = 0` exactly, so it stays 0.
+ * - `standard`: per-feature `(x - mean_f) * mul_f` with the mean and the population standard
+ *   deviation std_f of the **training split** (whatever subset it holds), where
+ *   - a feature constant in the training split (`std_f <= eps`) gets `mul_f = 0`: it is 0 in
+ *     every training sample after centering, so the network never learned anything from it,
+ *     and a test sample where it is not constant must not feed `(x - mean) / eps` (up to
+ *     2.5e8 for an MNIST border pixel) into the first layer: it stays 0 in train and test;
+ *   - every other feature gets `mul_f = 1 / max(std_f, minStd)` with the floor
+ *     `minStd = STD_FLOOR_FRACTION (0.1) x the mean std of the non-constant features`, so a
+ *     nearly constant feature (a pixel lit in 1 of 5,000 training images has std ≈ x/70)
+ *     cannot blow up a test value either. On a 5,000-image MNIST subset: 131 constant pixels,
+ *     87 floored, and the largest |value| is 43.3 in both the training and the test split
+ *     (unfloored: 70.7 train, 1,387 test, and 2.5e8 with the constant pixels divided by eps).
  * - `sample`: per-sample `(x - mean_s) / max(std_s, eps)` over the sample's own features
  *   (population std); a constant sample becomes all zeros.
  *
@@ -29,8 +38,11 @@ export const NORM_MODES = ["none", "unit", "standard", "sample"] as const;
 /** A normalization mode (see the module documentation). */
 export type NormMode = typeof NORM_MODES[number];
 
-/** Default floor of standard deviations (in raw data units). */
+/** Default floor of standard deviations (in raw data units); below it a feature is constant. */
 export const DEFAULT_STD_EPS = 1e-6;
+
+/** `standard`: floor of a feature's std as a fraction of the mean std of non-constant features. */
+export const STD_FLOOR_FRACTION = 0.1;
 
 /** Normalization statistics of one dataset (computed on its training split). */
 export interface NormStats {
@@ -46,6 +58,27 @@ export interface NormStats {
   mean?: Float64Array;
   /** `standard`: per-feature population standard deviation (unfloored). */
   std?: Float64Array;
+  /**
+   * `standard`: floor of the std of non-constant features (STD_FLOOR_FRACTION x the mean std
+   * of the non-constant features, at least eps).
+   */
+  minStd?: number;
+}
+
+/**
+ * The multiplier of feature `f` in `standard` mode: 0 for a feature constant in the training
+ * split (std <= eps), else `1 / max(std_f, minStd)` (see the module documentation).
+ *
+ * @example
+ * ```ts
+ * import { computeNormStats, standardScale } from "./normalize.ts";
+ * const st = computeNormStats(new Uint8Array([5, 0, 5, 2]), 2, 2, "standard");
+ * console.log(standardScale(st, 0), standardScale(st, 1)); // 0 1
+ * ```
+ */
+export function standardScale(stats: NormStats, f: number): number {
+  const sd = stats.std![f];
+  return sd <= stats.eps ? 0 : 1 / Math.max(sd, stats.minStd ?? stats.eps);
 }
 
 /**
@@ -109,8 +142,16 @@ export function computeNormStats(
     }
   }
   for (let f = 0; f < features; f++) v[f] = Math.sqrt(v[f] / n);
+  let sum = 0, count = 0;
+  for (let f = 0; f < features; f++) {
+    if (v[f] > eps) {
+      sum += v[f];
+      count++;
+    }
+  }
   stats.mean = mean;
   stats.std = v;
+  stats.minStd = Math.max(eps, count ? (STD_FLOOR_FRACTION * sum) / count : eps);
   return stats;
 }
 
@@ -147,7 +188,7 @@ export function sampleStats(
 
 /**
  * The float32 parameters the GPU applies per feature: `[sub_0, mul_0, sub_1, mul_1, ...]`
- * (standard: mean and 1/max(std, eps); other modes: 0 and 1).
+ * (standard: mean and {@link standardScale}; other modes: 0 and 1).
  *
  * @example
  * ```ts
@@ -160,7 +201,7 @@ export function featureAffine(stats: NormStats): Float32Array {
   const out = new Float32Array(2 * stats.features);
   for (let f = 0; f < stats.features; f++) {
     out[2 * f] = stats.mean ? stats.mean[f] : 0;
-    out[2 * f + 1] = stats.std ? 1 / Math.max(stats.std[f], stats.eps) : 1;
+    out[2 * f + 1] = stats.std ? standardScale(stats, f) : 1;
   }
   return out;
 }
@@ -212,7 +253,7 @@ export function normalizeRef(
     for (let f = 0; f < features; f++) {
       const x = images[s * features + f];
       let y: number;
-      if (stats.mode === "standard") y = (x - stats.mean![f]) / Math.max(stats.std![f], stats.eps);
+      if (stats.mode === "standard") y = (x - stats.mean![f]) * standardScale(stats, f);
       else if (per) y = (x - per.mean[s]) / Math.max(per.std[s], stats.eps);
       else y = x * stats.scale;
       out[s * features + f] = y;

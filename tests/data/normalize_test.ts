@@ -7,6 +7,8 @@ import {
   normalizeRef,
   parseNormMode,
   sampleStats,
+  standardScale,
+  STD_FLOOR_FRACTION,
 } from "../../src/data/normalize.ts";
 import { assertClose, freshSeed, Rng } from "../../src/testing/mod.ts";
 
@@ -46,11 +48,16 @@ Deno.test("standard stats match an exact integer reference on MNIST (2000-sample
       assert(y[s * 784 + f] === 0, `constant feature ${f} -> ${y[s * 784 + f]}`);
     }
   }
-  // The float32 affine the GPU uses: sub = mean, mul = 1/max(std, eps).
+  // The float32 affine the GPU uses: sub = mean, mul = 0 for a constant feature, else
+  // 1/max(std, minStd) with minStd = 0.1 x the mean std of the non-constant features.
+  const nonConst = ref.std.filter((x) => x > 1e-6);
+  const minStd = 0.1 * nonConst.reduce((a, b) => a + b, 0) / nonConst.length;
+  assertClose([st.minStd!], [minStd], { rtol: 1e-12, atol: 0, label: "minStd" });
   const aff = featureAffine(st);
-  for (const f of [0, 300, 783]) {
+  for (const f of [0, 300, 783, ...constant.slice(0, 3)]) {
     assert(aff[2 * f] === Math.fround(ref.mean[f]), `sub[${f}]`);
-    assert(aff[2 * f + 1] === Math.fround(1 / Math.max(ref.std[f], st.eps)), `mul[${f}]`);
+    const mul = ref.std[f] === 0 ? 0 : 1 / Math.max(ref.std[f], minStd);
+    assert(aff[2 * f + 1] === Math.fround(mul), `mul[${f}] ${aff[2 * f + 1]} vs ${mul}`);
   }
 });
 
@@ -135,4 +142,56 @@ Deno.test("none/unit modes and argument errors", () => {
       assert(e instanceof FiligreeError, `FiligreeError expected, got ${e}`);
     }
   }
+});
+
+Deno.test("standard: features constant or nearly constant in the training split stay finite and sane in train and test", () => {
+  const rng = new Rng(freshSeed());
+  const n = 5000, F = 4;
+  const train = new Uint8Array(n * F);
+  for (let s = 0; s < n; s++) {
+    train[s * F + 0] = 0; // constant (an MNIST border pixel)
+    train[s * F + 1] = s === 17 ? 1 : 0; // lit in one training image, std ≈ 1/70
+    train[s * F + 2] = Math.floor(rng.uniform(1, 0, 256)[0]); // an ordinary feature
+    train[s * F + 3] = 9; // constant, nonzero
+  }
+  const st = computeNormStats(train, n, F, "standard");
+  assert(standardScale(st, 0) === 0 && standardScale(st, 3) === 0, "constant features get mul 0");
+  assert(
+    Math.abs(st.minStd! - STD_FLOOR_FRACTION * (st.std![1] + st.std![2]) / 2) < 1e-12,
+    `minStd ${st.minStd}`,
+  );
+  assert(standardScale(st, 1) === 1 / st.minStd!, "the nearly constant feature is floored");
+  assert(standardScale(st, 2) === 1 / st.std![2], "an ordinary feature is not floored");
+  // Test images with the constant features lit: those stay 0, everything stays bounded.
+  const test = new Uint8Array([255, 255, 128, 0, 7, 0, 3, 200]);
+  const y = normalizeRef(test, 2, F, st);
+  assert(y.every(Number.isFinite), `non-finite ${Array.from(y)}`);
+  assert(
+    y[0] === 0 && y[3] === 0 && y[4] === 0 && y[7] === 0,
+    `constant features ${Array.from(y)}`,
+  );
+  const bound = 255 / st.minStd!;
+  assert(Math.max(...y.map(Math.abs)) <= bound, `|y| ${Math.max(...y.map(Math.abs))} > ${bound}`);
+  // The ordinary feature is exactly standardized, as before.
+  assert(Math.abs(y[2] - (128 - st.mean![2]) / st.std![2]) < 1e-12, "ordinary feature");
+  // Training data: the ordinary feature still has mean 0 and std 1 after normalization.
+  const yt = normalizeRef(train, n, F, st);
+  let m = 0, v = 0;
+  for (let s = 0; s < n; s++) m += yt[s * F + 2] / n;
+  for (let s = 0; s < n; s++) v += (yt[s * F + 2] - m) ** 2 / n;
+  assertClose([m, Math.sqrt(v)], [0, 1], { rtol: 0, atol: 1e-9, label: "moments" });
+});
+
+Deno.test("standard on a 5,000-image MNIST subset: the test split stays finite and within the training range bound", async () => {
+  const ds = subsetDataset(await loadMnist(), { train: 5000, seed: freshSeed() });
+  const st = computeNormStats(ds.train.images, ds.train.n, 784, "standard");
+  const maxAbs = (x: Float64Array) => x.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  const yTrain = normalizeRef(ds.train.images, ds.train.n, 784, st);
+  const yTest = normalizeRef(ds.test.images, ds.test.n, 784, st);
+  assert(yTest.every(Number.isFinite), "non-finite test value");
+  // Any value is at most 255 / minStd away from 0; before the fix a test pixel constant in the
+  // training split reached (255 - 0) / 1e-6 = 2.5e8.
+  const bound = 255 / st.minStd!;
+  assert(bound < 100, `bound ${bound}`);
+  assert(maxAbs(yTest) <= bound && maxAbs(yTrain) <= bound, `${maxAbs(yTest)} ${maxAbs(yTrain)}`);
 });
