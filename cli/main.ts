@@ -20,6 +20,7 @@ import { ablateCommand } from "./ablate.ts";
 import { reportCommand } from "./report.ts";
 import { sweepCommand } from "./sweep.ts";
 import { mergeCommand } from "./merge.ts";
+import { wannCommand } from "./wann.ts";
 
 /** Runs an async action, turning user errors into one-line messages and exit codes. */
 export async function guarded(action: () => Promise<void>): Promise<void> {
@@ -56,6 +57,7 @@ export function buildProgram(version = FILIGREE_VERSION): Command {
   program.addCommand(sweepCommand());
   program.addCommand(mergeCommand());
   program.addCommand(reportCommand());
+  program.addCommand(wannCommand());
   configure(program as unknown as Command);
   return program as unknown as Command;
 }

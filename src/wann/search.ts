@@ -96,6 +96,8 @@ export interface SearchOptions {
   quiet?: boolean;
   /** Stop (with a checkpoint) after this many generations of this call: simulates an interruption. */
   stopAfter?: number;
+  /** Stop (with a checkpoint) once `Date.now()` passes this. */
+  deadline?: number;
   /** Called after each generation. */
   onGeneration?: (r: GenRecord) => void;
 }
