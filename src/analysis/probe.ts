@@ -9,6 +9,13 @@
  * zeroes row j of a weight layer's input `X_l` instead. Batch norm runs in evaluation mode
  * (running statistics), dropout is the identity.
  *
+ * Engines (`engine`, validated against each other in tests and timed side by side by
+ * `bench:ablate`): `"carry"` (default) is the work-efficient path of src/analysis/ablation_carry.ts:
+ * per ablation only the samples its input reaches, carried along the nonzeros of the next layers'
+ * rows to the per-sample loss; a layer it cannot carry (see there: layer norm, three or more
+ * layers above, ...) falls back to `"batched"`, the patched-copy path above. {@link
+ * Probe.ablateNaive} is the naive reference (zero the weight, full forward).
+ *
  * @example
  * ```ts ignore
  * const probe = await Probe.fromRun("runs/mnist-set", { evalSamples: 1000, seed: 0 });
@@ -22,6 +29,7 @@ import { FiligreeError, getGpu, type Gpu, roundUp4, type Tensor } from "../gpu/m
 import { activationForward } from "../kernels/activation.ts";
 import {
   ablatedRow,
+  ablationCarry,
   ablationMetrics,
   type MetricLoss,
   packAblations,
@@ -29,6 +37,7 @@ import {
   patchNext,
 } from "../kernels/analysis.ts";
 import { type Act, ActCache } from "../nn/act.ts";
+import { type CarryDecision, type CarryPlan, planCarry } from "./ablation_carry.ts";
 import { Dropout, Linear, SparseLinear } from "../nn/layers.ts";
 import type { Sequential } from "../nn/mlp.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
@@ -76,7 +85,15 @@ export interface ProbeOptions {
   seed: number;
   /** GPU memory for one batch of ablations, MB. */
   budgetMB?: number;
+  /** Single-weight ablation engine (default "carry": work-efficient, falls back per layer). */
+  engine?: AblationEngine;
 }
+
+/** Single-weight ablation engines of {@link Probe}. */
+export type AblationEngine = "carry" | "batched";
+
+/** Ablations per dispatch of the carried kernel: about 2^22 sample-ablations of work. */
+const CARRY_WORK_PER_DISPATCH = 1 << 22;
 
 /** Reads and validates a run directory's config.json. */
 export async function readRunConfig(dir: string): Promise<TrainConfig> {
@@ -184,6 +201,7 @@ export class Probe {
     const o: Required<ProbeOptions> = {
       evalSplit: "test",
       budgetMB: 256,
+      engine: "carry",
       ...opts,
     };
     const ds = t.dataset;
@@ -242,6 +260,116 @@ export class Probe {
     await gpu.sync();
     this.#cached = true;
     this.#baseline = null;
+    this.#dropPlans();
+  }
+
+  /** Single-weight ablation engine in use (see the module doc). */
+  get engine(): AblationEngine {
+    return this.#engine ?? this.opts.engine;
+  }
+  set engine(e: AblationEngine) {
+    this.#engine = e;
+  }
+  #engine: AblationEngine | null = null;
+  #plans = new Map<number, Promise<CarryDecision>>();
+
+  #dropPlans(): void {
+    for (const p of this.#plans.values()) {
+      p.then((d) => {
+        if (d.plan) (this.gpu.release(d.plan.metaU), this.gpu.release(d.plan.metaF));
+      });
+    }
+    this.#plans.clear();
+  }
+
+  /**
+   * Whether weight layer `w`'s single-weight ablations take the work-efficient carried path,
+   * its cost model, or why they fall back to the batched path.
+   */
+  async carryDecision(
+    w: number,
+  ): Promise<{ carried: boolean; reason?: string; cost?: CarryPlan["cost"] }> {
+    if (!this.#cached) await this.refreshCache();
+    const d = await this.#planFor(w);
+    return d.plan ? { carried: true, cost: d.plan.cost } : { carried: false, reason: d.reason };
+  }
+
+  #planFor(w: number): Promise<CarryDecision> {
+    let p = this.#plans.get(w);
+    if (!p) {
+      p = planCarry({
+        gpu: this.gpu,
+        model: this.model,
+        layers: this.layers,
+        samples: this.samples,
+        loss: this.loss,
+        labels: this.labels,
+        cachedX: this.cachedX,
+        cachedZ: this.cachedZ,
+      }, w);
+      this.#plans.set(w, p);
+    }
+    return p;
+  }
+
+  async #runCarry(
+    w: number,
+    plan: CarryPlan,
+    items: number,
+    make: (k: number) => { i: number; j: number; w: number },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<AblationResult> {
+    const gpu = this.gpu;
+    const S = this.samples;
+    const list = Array.from(
+      { length: Math.max(1, items) },
+      (_, k) => k < items ? make(k) : { i: 0, j: 0, w: 0 },
+    );
+    const abl = gpu.tensor("u32", [3 * list.length], {
+      data: packAblations(list),
+      label: "carried ablations",
+    });
+    const { chunk, chunks } = plan;
+    const out = gpu.tensor("f32", [2 * chunks * Math.max(1, items)], { label: "carried sums" });
+    const per = Math.max(1, Math.floor(CARRY_WORK_PER_DISPATCH / (S * chunks)));
+    let n = 0;
+    for (let first = 0; first < items; first += per) {
+      const rec = gpu.recorder("carried ablation");
+      ablationCarry(rec, {
+        meta: plan.meta,
+        metaU: plan.metaU,
+        metaF: plan.metaF,
+        x0: this.cachedX[w],
+        z0: this.cachedZ[w],
+        z1: plan.z1,
+        logits: plan.logits,
+        ablations: abl,
+        first,
+        count: Math.min(per, items - first),
+        chunk,
+        chunks,
+        out,
+      });
+      rec.submit();
+      if (onProgress && (++n % 8 === 0 || first + per >= items)) {
+        await gpu.sync();
+        onProgress(Math.min(items, first + per), items);
+      }
+    }
+    const r = items > 0 ? await gpu.read(out) : new Float32Array(0);
+    gpu.release(abl);
+    gpu.release(out);
+    const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
+    for (let k = 0; k < items; k++) {
+      let l = 0, h = 0;
+      for (let c = 0; c < chunks; c++) {
+        l += r[2 * (k * chunks + c)];
+        h += r[2 * (k * chunks + c) + 1];
+      }
+      dLoss[k] = l / S;
+      dAccuracy[k] = h / S;
+    }
+    return { dLoss, dAccuracy };
   }
 
   #sumsFor(count: number): Tensor {
@@ -342,6 +470,10 @@ export class Probe {
     onProgress?: (done: number, total: number) => void,
   ): Promise<AblationResult> {
     if (!this.#cached) await this.refreshCache();
+    if (mode === "rank1" && this.engine === "carry") {
+      const d = await this.#planFor(w);
+      if (d.plan) return await this.#runCarry(w, d.plan, items, make, onProgress);
+    }
     const base = await this.baseline();
     const gpu = this.gpu;
     const pl = this.layers[w];

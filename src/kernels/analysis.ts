@@ -28,12 +28,15 @@
  * @module
  */
 import code from "../../shaders/analysis.wgsl" with { type: "text" };
+import carryCode from "../../shaders/ablation_carry.wgsl" with { type: "text" };
+import { activationId, withActivations } from "./activation_ids.ts";
 import {
   defineKernel,
   f32,
   FiligreeError,
   grid,
   packParams,
+  type ParamField,
   type Recorder,
   requireTensor,
   roundUp4,
@@ -433,5 +436,263 @@ export function patchNext(
       z_next_out: a.out,
     },
     grid(gpu, Math.ceil((a.rows * ldN) / WG)),
+  );
+}
+
+// ---- Work-efficient exact ablation (shaders/ablation_carry.wgsl) ----
+
+export const ABLATION_CARRY = defineKernel({
+  shader: "ablation_carry.wgsl",
+  code: withActivations(carryCode),
+  entry: "ablate_carry",
+  bindings: [
+    ["cp", "uniform"],
+    ["meta_u", "read"],
+    ["meta_f", "read"],
+    ["x0", "read"],
+    ["z0", "read"],
+    ["z1", "read"],
+    ["logit_in", "read"],
+    ["abl", "read"],
+    ["out", "read_write"],
+  ],
+});
+
+/** Most classes the carried kernel keeps in a private array per sample. */
+export const CARRY_MAX_CLASSES = 32;
+/** Most unit-wise ops per chain (activation, eval batch norm, SReLU). */
+export const CARRY_MAX_OPS = 4;
+
+/** One unit-wise op between two weight layers (dropout, the identity in evaluation, is omitted). */
+export type CarryOp =
+  | { kind: "act"; activation: string; param: number }
+  | {
+    kind: "bn";
+    gamma: Float32Array;
+    beta: Float32Array;
+    mean: Float32Array;
+    variance: Float32Array;
+    eps: number;
+  }
+  /** SReLU parameters `[4][units]`: t_l, a_l, t_r, a_r. */
+  | { kind: "srelu"; params: Float32Array };
+
+/** A weight layer's nonzeros grouped by input row (CSR of W with rows = inputs). */
+export interface RowCsr {
+  ptr: Uint32Array;
+  col: Uint32Array;
+  val: Float32Array;
+}
+
+/** Everything {@link ablationCarry} needs besides the cached activations. */
+export interface CarrySpec {
+  samples: number;
+  /** Per input row i of the ablated layer: the samples where `x_i != 0` (CSR over rows). */
+  sampPtr: Uint32Array;
+  sampIdx: Uint32Array;
+  labels: Uint32Array;
+  /** Weight layers after the ablated one (0: it is the output layer). */
+  depth: 0 | 1 | 2;
+  classes: number;
+  loss: MetricLoss;
+  /** Unit-wise chain after the ablated layer (depth >= 1) and after W1 (depth 2). */
+  chain0: CarryOp[];
+  chain1: CarryOp[];
+  /** W1 (depth >= 1) and W2 (depth 2) by input row. */
+  row1?: RowCsr;
+  row2?: RowCsr;
+}
+
+/** Packed static inputs of {@link ablationCarry} (upload `u` and `f` once per layer). */
+export interface CarryMeta {
+  u: Uint32Array;
+  f: Float32Array;
+  /** Uniform fields except the per-dispatch ones (k, chunks, chunk, abl_base, out_base). */
+  fields: ParamField[];
+  /** Loop trips per reached sample (the bound the wrapper multiplies by the chunk). */
+  tripsPerSample: number;
+  /** Longest sample list. */
+  maxList: number;
+  samples: number;
+}
+
+function maxRow(r: RowCsr | undefined): number {
+  let m = 0;
+  if (r) { for (let i = 0; i + 1 < r.ptr.length; i++) m = Math.max(m, r.ptr[i + 1] - r.ptr[i]); }
+  return m;
+}
+
+/**
+ * Packs a {@link CarrySpec}: u32 data (sample lists, labels, CSR structure) and f32 data (CSR
+ * values, chain parameters) with their offsets in the uniform.
+ */
+export function packCarry(s: CarrySpec): CarryMeta {
+  if (s.classes > CARRY_MAX_CLASSES) {
+    throw new FiligreeError(`ablationCarry: ${s.classes} classes over ${CARRY_MAX_CLASSES}`);
+  }
+  if (s.chain0.length > CARRY_MAX_OPS || s.chain1.length > CARRY_MAX_OPS) {
+    throw new FiligreeError(`ablationCarry: more than ${CARRY_MAX_OPS} unit-wise ops in a chain`);
+  }
+  if (s.depth >= 1 && !s.row1) throw new FiligreeError("ablationCarry: depth >= 1 needs row1");
+  if (s.depth === 2 && !s.row2) throw new FiligreeError("ablationCarry: depth 2 needs row2");
+  const u: Uint32Array[] = [], f: Float32Array[] = [];
+  let nu = 0, nf = 0;
+  const pushU = (a: Uint32Array) => (u.push(a), nu += a.length, nu - a.length);
+  const pushF = (a: Float32Array) => (f.push(a), nf += a.length, nf - a.length);
+  const sampPtr = pushU(s.sampPtr), sampIdx = pushU(s.sampIdx), labels = pushU(s.labels);
+  const empty = { ptr: new Uint32Array(1), col: new Uint32Array(0), val: new Float32Array(0) };
+  const r1 = s.row1 ?? empty, r2 = s.row2 ?? empty;
+  const row1Ptr = pushU(r1.ptr), row1Col = pushU(r1.col), row2Ptr = pushU(r2.ptr);
+  const row2Col = pushU(r2.col);
+  const row1Val = pushF(r1.val), row2Val = pushF(r2.val);
+  const ops: ParamField[] = [];
+  const opTrips = [0, 0];
+  [s.chain0, s.chain1].forEach((chain, seg) => {
+    for (let o = 0; o < CARRY_MAX_OPS; o++) {
+      const op = chain[o];
+      if (!op) {
+        ops.push(0, 0, 0, 0);
+        continue;
+      }
+      opTrips[seg]++;
+      if (op.kind === "act") {
+        ops.push(0, activationId(op.activation), f32(op.param), 0);
+      } else if (op.kind === "bn") {
+        const n = op.gamma.length;
+        const off = pushF(op.gamma);
+        pushF(op.beta);
+        pushF(op.mean);
+        pushF(op.variance);
+        ops.push(1, n, f32(op.eps), off);
+      } else {
+        const n = op.params.length / 4;
+        ops.push(2, n, 0, pushF(op.params));
+      }
+    }
+  });
+  const cat = <T extends Uint32Array | Float32Array>(parts: T[], out: T): T => {
+    let o = 0;
+    for (const p of parts) (out.set(p as never, o), o += p.length);
+    return out;
+  };
+  const U = cat(u, new Uint32Array(Math.max(4, nu)));
+  const F = cat(f, new Float32Array(Math.max(4, nf)));
+  const lossId = s.loss === "xent" ? 0 : s.loss === "mse" ? 1 : 2;
+  const fields: ParamField[] = [
+    s.samples,
+    roundUp4(s.samples),
+    0, // k
+    0, // chunks
+    0, // chunk
+    s.depth,
+    s.classes,
+    lossId,
+    sampPtr,
+    sampIdx,
+    labels,
+    row1Ptr,
+    row1Col,
+    row2Ptr,
+    row2Col,
+    row1Val,
+    row2Val,
+    0, // abl_base
+    0, // out_base
+    s.chain0.length,
+    s.chain1.length,
+    0,
+    0,
+    0,
+    ...ops,
+  ];
+  // Per reached sample: chain0 twice, logits loaded, two metrics (3 loops of classes each), and
+  // per entry of W1's row: chain1 twice + W2's row.
+  const tripsPerSample = 2 * opTrips[0] + 7 * s.classes +
+    (s.depth >= 1 ? maxRow(s.row1) * (1 + 2 * opTrips[1] + maxRow(s.row2)) : 0) + 1;
+  let maxList = 0;
+  for (let i = 0; i + 1 < s.sampPtr.length; i++) {
+    maxList = Math.max(maxList, s.sampPtr[i + 1] - s.sampPtr[i]);
+  }
+  return { u: U, f: F, fields, tripsPerSample, maxList, samples: s.samples };
+}
+
+/**
+ * Sample-list entries per workgroup (a multiple of 64) and chunks per ablation such that one
+ * invocation stays under {@link MAX_LOOP_TRIPS}; null when even 64 entries per chunk do not.
+ */
+export function carryChunking(m: CarryMeta): { chunk: number; chunks: number } | null {
+  const perLane = Math.floor((MAX_LOOP_TRIPS - 16) / m.tripsPerSample);
+  if (perLane < 1) return null;
+  const need = Math.max(64, roundUp(m.maxList, 64));
+  const chunk = Math.min(64 * perLane, need);
+  return { chunk, chunks: Math.max(1, Math.ceil(m.maxList / chunk)) };
+}
+
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
+/** Arguments of {@link ablationCarry}. */
+export interface CarryArgs {
+  meta: CarryMeta;
+  /** `meta.u` and `meta.f` uploaded. */
+  metaU: Tensor;
+  metaF: Tensor;
+  /** Cached input and pre-activation of the ablated layer, `[rows][roundUp4(S)]`. */
+  x0: Tensor;
+  z0: Tensor;
+  /** Cached pre-activation of W1 (depth 2; otherwise any tensor). */
+  z1: Tensor;
+  /** Cached logits `[classes][roundUp4(S)]`. */
+  logits: Tensor;
+  /** Packed ablations (see {@link packAblations}); this dispatch takes `[first, first + count)`. */
+  ablations: Tensor;
+  first: number;
+  count: number;
+  chunk: number;
+  chunks: number;
+  /** f32 `[2·chunks·total]`: per (ablation, chunk) the loss and hit delta sums. */
+  out: Tensor;
+}
+
+/**
+ * Work-efficient exact ablation: per ablation and chunk of the samples it can reach, the sums of
+ * the per-sample loss and hit changes (see shaders/ablation_carry.wgsl); add the chunks of an
+ * ablation (in float64) and divide by S for the change of the mean loss and the accuracy.
+ */
+export function ablationCarry(rec: Recorder, a: CarryArgs): void {
+  const gpu = rec.gpu;
+  const m = a.meta;
+  const trips = Math.ceil(a.chunk / 64) * m.tripsPerSample + 16;
+  if (trips > MAX_LOOP_TRIPS || a.chunk % 64 !== 0) {
+    throw new FiligreeError(`ablationCarry: chunk ${a.chunk} needs ${trips} loop trips`);
+  }
+  if (a.chunks * a.chunk < m.maxList) {
+    throw new FiligreeError(`ablationCarry: ${a.chunks} chunks of ${a.chunk} miss samples`);
+  }
+  const ld = roundUp4(m.samples);
+  need(a.metaU, m.u.length, "ablationCarry meta_u");
+  need(a.metaF, m.f.length, "ablationCarry meta_f");
+  need(a.logits, ld, "ablationCarry logits");
+  need(a.ablations, 3 * (a.first + a.count), "ablationCarry ablations");
+  need(a.out, 2 * a.chunks * (a.first + a.count), "ablationCarry out");
+  const fields = m.fields.slice();
+  fields[2] = a.count;
+  fields[3] = a.chunks;
+  fields[4] = a.chunk;
+  fields[17] = a.first;
+  fields[18] = a.first * a.chunks;
+  rec.dispatch(
+    gpu.kernel(ABLATION_CARRY),
+    {
+      cp: gpu.uniform(packParams(fields)),
+      meta_u: a.metaU,
+      meta_f: a.metaF,
+      x0: a.x0,
+      z0: a.z0,
+      z1: a.z1,
+      logit_in: a.logits,
+      abl: a.ablations,
+      out: a.out,
+    },
+    grid(gpu, a.count * a.chunks),
   );
 }

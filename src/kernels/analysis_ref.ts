@@ -11,7 +11,8 @@
  * ```
  * @module
  */
-import type { MetricLoss, WeightAblation } from "./analysis.ts";
+import type { CarryOp, CarrySpec, MetricLoss, WeightAblation } from "./analysis.ts";
+import { actForwardRef } from "./activation_ref.ts";
 
 /** K patched copies of `cached` (`[rows][S]`) as `[rows][K·S]`. */
 export function patchColumnsRef(
@@ -144,4 +145,84 @@ export function bnEvalForwardRef(
     for (let c = 0; c < batch; c++) y[r * batch + c] = (x[r * batch + c] - mean[r]) * s + beta[r];
   }
   return y;
+}
+
+/** A unit-wise chain (activation, eval batch norm, SReLU) applied to unit r's value, float64. */
+export function carryChainRef(chain: readonly CarryOp[], r: number, v: number): number {
+  let y = v;
+  for (const op of chain) {
+    if (op.kind === "act") {
+      y = actForwardRef(op.activation, y, op.param);
+    } else if (op.kind === "bn") {
+      y = (y - op.mean[r]) * op.gamma[r] / Math.sqrt(op.variance[r] + op.eps) + op.beta[r];
+    } else {
+      const n = op.params.length / 4;
+      const [tl, al, tr, ar] = [0, 1, 2, 3].map((q) => op.params[q * n + r]);
+      y = y >= tr ? tr + ar * (y - tr) : y <= tl ? tl + al * (y - tl) : y;
+    }
+  }
+  return y;
+}
+
+function sampleMetricsRef(z: number[], label: number, loss: MetricLoss): [number, number] {
+  let arg = 0;
+  for (let q = 1; q < z.length; q++) if (z[q] > z[arg]) arg = q;
+  let l = 0;
+  if (loss === "xent") {
+    const m = z[arg];
+    l = m - z[label] + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
+  } else {
+    for (let q = 0; q < z.length; q++) {
+      const y = loss === "mse-sigmoid" ? 1 / (1 + Math.exp(-z[q])) : z[q];
+      l += 0.5 * (y - (q === label ? 1 : 0)) ** 2;
+    }
+  }
+  return [l, arg === label ? 1 : 0];
+}
+
+/**
+ * Per ablation `[Σ_s Δloss_s, Σ_s Δhit_s]` over every sample (no sample lists): the ablated
+ * unit's new output carried along row j of W1 (and W2) into the logits, in float64. Arrays are
+ * `[rows][samples]` without padding.
+ */
+export function ablationCarryRef(
+  s: CarrySpec,
+  x0: ArrayLike<number>,
+  z0: ArrayLike<number>,
+  z1: ArrayLike<number>,
+  logits: ArrayLike<number>,
+  abl: readonly WeightAblation[],
+): Float64Array {
+  const S = s.samples, C = s.classes;
+  const out = new Float64Array(2 * abl.length);
+  abl.forEach(({ i, j, w }, k) => {
+    for (let t = 0; t < S; t++) {
+      const old = Array.from({ length: C }, (_, q) => logits[q * S + t]);
+      const lg = old.slice();
+      const zo = z0[j * S + t], zn = zo - w * x0[i * S + t];
+      if (s.depth === 0) {
+        lg[j] = zn;
+      } else {
+        const dh = carryChainRef(s.chain0, j, zn) - carryChainRef(s.chain0, j, zo);
+        const r1 = s.row1!;
+        for (let e = r1.ptr[j]; e < r1.ptr[j + 1]; e++) {
+          const r = r1.col[e];
+          if (s.depth === 1) {
+            lg[r] += r1.val[e] * dh;
+            continue;
+          }
+          const zr = z1[r * S + t];
+          const dh2 = carryChainRef(s.chain1, r, zr + r1.val[e] * dh) -
+            carryChainRef(s.chain1, r, zr);
+          const r2 = s.row2!;
+          for (let f = r2.ptr[r]; f < r2.ptr[r + 1]; f++) lg[r2.col[f]] += r2.val[f] * dh2;
+        }
+      }
+      const a = sampleMetricsRef(old, s.labels[t], s.loss);
+      const b = sampleMetricsRef(lg, s.labels[t], s.loss);
+      out[2 * k] += b[0] - a[0];
+      out[2 * k + 1] += b[1] - a[1];
+    }
+  });
+  return out;
 }

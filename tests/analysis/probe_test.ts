@@ -25,13 +25,44 @@ async function trained(gpu: Gpu, over: Partial<TrainConfig>, epochs = 1): Promis
   return t;
 }
 
-/** Batched (rank-1, K per dispatch) against "zero it, run the full forward" on sampled entries. */
-async function checkAgainstNaive(probe: Probe, rng: Rng, label: string, perLayer = 6) {
+/**
+ * The default engine (work-efficient carry, or its per-layer fallback) against "zero it, run the
+ * full forward" on sampled entries, and against the batched patched-copy engine on every entry.
+ * `carried[w]`, when given, is whether layer w must take the carried path.
+ */
+async function checkAgainstNaive(
+  probe: Probe,
+  rng: Rng,
+  label: string,
+  perLayer = 6,
+  carried?: boolean[],
+) {
   const S = probe.samples;
   for (let w = 0; w < probe.layers.length; w++) {
     const pl = probe.layers[w];
     const entries = Uint32Array.from({ length: pl.nnz }, (_, i) => i);
+    const d = await probe.carryDecision(w);
+    if (carried && d.carried !== carried[w]) {
+      throw new Error(
+        `${label} ${pl.name}: carried ${d.carried}, expected ${carried[w]} (${d.reason})`,
+      );
+    }
+    probe.engine = "carry";
     const r = await probe.ablateWeights(w, entries);
+    probe.engine = "batched";
+    const b = await probe.ablateWeights(w, entries);
+    probe.engine = "carry";
+    let flips = 0;
+    r.dLoss.forEach((v, e) => {
+      if (!(Math.abs(v - b.dLoss[e]) <= 2e-5 + 1e-4 * Math.abs(v))) {
+        throw new Error(`${label} ${pl.name} entry ${e}: carry dLoss ${v}, batched ${b.dLoss[e]}`);
+      }
+      const dAcc = Math.abs(r.dAccuracy[e] - b.dAccuracy[e]);
+      if (dAcc > 1.01 / S) throw new Error(`${label} ${pl.name} entry ${e}: dAcc ${dAcc}`);
+      if (dAcc > 0.5 / S) flips++;
+    });
+    // A float tie can flip one sample's hit in a few ablations, not systematically.
+    if (flips > Math.max(2, pl.nnz / 20)) throw new Error(`${label} ${pl.name}: ${flips} flips`);
     for (let t = 0; t < perLayer; t++) {
       const e = rng.int(pl.nnz);
       const naive = await probe.ablateNaive(w, e);
@@ -54,36 +85,47 @@ async function checkAgainstNaive(probe: Probe, rng: Rng, label: string, perLayer
 }
 
 gpuTest(
-  "batched single-weight ablation equals the naive full forward, every activation",
+  "carried and batched single-weight ablation equal the naive full forward, every activation",
   async (gpu, rng) => {
     for (const activation of ACTIVATION_NAMES) {
       const t = await trained(gpu, { activation, seed: rng.int(1000) }, 0);
       // A tiny memory budget forces several ablation batches per layer.
       const probe = await Probe.fromTrainer(t, { evalSamples: 37, seed: 1, budgetMB: 0.02 });
-      await checkAgainstNaive(probe, rng, activation, 3);
+      await checkAgainstNaive(probe, rng, activation, 3, [true, true, true]);
     }
   },
 );
 
 gpuTest(
-  "batched ablation equals naive under batch/layer norm (before/after), dropout, MSE",
+  "carried and batched ablation equal naive under batch/layer norm, dropout, MSE, sparse output",
   async (gpu, rng) => {
-    const cases: Partial<TrainConfig>[] = [
-      { norm: "batch", normPlacement: "before", activation: "relu" },
-      { norm: "batch", normPlacement: "after", activation: "tanh" },
-      { norm: "layer", normPlacement: "before", activation: "gelu" },
-      { norm: "layer", normPlacement: "after", activation: "srelu" },
-      { norm: "batch", normPlacement: "before", activation: "srelu", dropout: 0.3 },
-      { loss: "mse", outputActivation: "sigmoid", activation: "tanh", method: "set", lr: 0.5 },
-      { method: "dense", norm: "layer", activation: "elu" },
+    // Which weight layers (fc1, fc2, out) take the carried path: a layer norm above a layer
+    // sends it to the batched fallback; everything else here is unit-wise.
+    const all = [true, true, true];
+    const cases: [Partial<TrainConfig>, boolean[]][] = [
+      [{ norm: "batch", normPlacement: "before", activation: "relu" }, all],
+      [{ norm: "batch", normPlacement: "after", activation: "tanh" }, all],
+      [{ norm: "layer", normPlacement: "before", activation: "gelu" }, [false, false, true]],
+      [{ norm: "layer", normPlacement: "after", activation: "srelu" }, [false, false, true]],
+      [{ norm: "batch", normPlacement: "before", activation: "srelu", dropout: 0.3 }, all],
+      [
+        { loss: "mse", outputActivation: "sigmoid", activation: "tanh", method: "set", lr: 0.5 },
+        all,
+      ],
+      [{ activation: "leaky_relu", sparseLayers: "all", dropout: 0.2 }, all],
+      [{ loss: "mse", activation: "tanh", method: "dense", lr: 0.2 }, all],
+      [{ method: "dense", norm: "layer", activation: "elu" }, [false, false, true]],
+      [{ method: "dense", norm: "batch", normPlacement: "after", activation: "relu" }, all],
+      // Three weight layers above fc1: it falls back; fc2, fc3 and out are carried.
+      [{ hidden: [9, 7, 6], activation: "relu", sparseLayers: "all" }, [false, true, true, true]],
     ];
-    for (const c of cases) {
+    for (const [c, carried] of cases) {
       const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 3);
       const probe = await Probe.fromTrainer(t, { evalSamples: 41, seed: 2, budgetMB: 0.05 });
       const base = await probe.baseline();
       // Better than chance (1/3): the comparison runs on a model that learned something.
       if (!(base.accuracy > 0.38)) throw new Error(`${JSON.stringify(c)}: model did not learn`);
-      await checkAgainstNaive(probe, rng, JSON.stringify(c), 5);
+      await checkAgainstNaive(probe, rng, JSON.stringify(c), 5, carried);
     }
   },
 );
@@ -121,7 +163,7 @@ gpuTest("unit ablation equals zeroing the unit's outgoing weights", async (gpu, 
 });
 
 gpuTest(
-  "carried rank-1 path equals the generic path (no norm, with dropout, dense layers)",
+  "batched engine: its rank-1 carry equals its generic path (no norm, dropout, dense layers)",
   async (gpu, rng) => {
     for (
       const c of [{ activation: "gelu", dropout: 0.2 }, {
@@ -131,6 +173,7 @@ gpuTest(
     ) {
       const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 1);
       const probe = await Probe.fromTrainer(t, { evalSamples: 29, seed: 4, budgetMB: 0.03 });
+      probe.engine = "batched";
       for (let w = 0; w < probe.layers.length - 1; w++) {
         if (!probe.canCarry(w)) throw new Error(`layer ${w} should take the carried path`);
         const entries = Uint32Array.from({ length: probe.layers[w].nnz }, (_, i) => i);

@@ -1,13 +1,21 @@
 import {
+  ablationCarry,
   ablationMetrics,
   bnEvalBackward,
+  carryChunking,
+  type CarryOp,
+  type CarrySpec,
   entryScores,
   mapElements,
+  type MetricLoss,
+  packAblations,
+  packCarry,
   patchColumns,
   rowSumSq,
   type WeightAblation,
 } from "../../src/kernels/analysis.ts";
 import {
+  ablationCarryRef,
   ablationMetricsRef,
   bnEvalBackwardRef,
   bnEvalForwardRef,
@@ -24,6 +32,7 @@ import {
   gradCheck,
   toPadded,
 } from "../../src/testing/mod.ts";
+import type { Rng } from "../../src/testing/mod.ts";
 
 gpuTest("patch_columns: rank-1 and zero patches match the float64 reference", async (gpu, rng) => {
   // 1 ablation; primes; a size with >1 workgroup rows of the 2-D grid is covered by grid() tests.
@@ -211,3 +220,143 @@ gpuTest("bn_eval_backward matches the reference and finite differences", async (
     { rng, label: "bn eval" },
   );
 });
+
+/** A random unit-wise chain of `n` units: an activation, eval batch norm or SReLU. */
+function randomChain(rng: Rng, n: number, kind: number): CarryOp[] {
+  const f = (a: Float64Array) => Float32Array.from(a);
+  const bn: CarryOp = {
+    kind: "bn",
+    gamma: f(rng.uniform(n, 0.5, 1.5)),
+    beta: f(rng.normal(n, 0.3)),
+    mean: f(rng.normal(n, 0.3)),
+    variance: f(rng.uniform(n, 0.5, 2)),
+    eps: 1e-5,
+  };
+  const srelu: CarryOp = {
+    kind: "srelu",
+    params: f(Float64Array.from([
+      ...rng.uniform(n, -1, -0.2),
+      ...rng.uniform(n, 0, 0.3),
+      ...rng.uniform(n, 0.2, 1),
+      ...rng.uniform(n, 0.5, 1.5),
+    ])),
+  };
+  if (kind === 0) return [{ kind: "act", activation: "relu", param: 0 }];
+  if (kind === 1) return [bn, { kind: "act", activation: "tanh", param: 0 }];
+  if (kind === 2) return [{ kind: "act", activation: "gelu", param: 0 }, bn];
+  return [srelu];
+}
+
+/** Random CSR by input row of an nIn x nOut layer at the given density. */
+function randomRows(rng: Rng, nIn: number, nOut: number, density: number) {
+  const ptr = new Uint32Array(nIn + 1), col: number[] = [], val: number[] = [];
+  for (let i = 0; i < nIn; i++) {
+    for (let r = 0; r < nOut; r++) {
+      if (rng.uniform(1, 0, 1)[0] < density) (col.push(r), val.push(rng.normal(1)[0]));
+    }
+    ptr[i + 1] = col.length;
+  }
+  return { ptr, col: Uint32Array.from(col), val: Float32Array.from(val) };
+}
+
+gpuTest(
+  "ablate_carry: per-ablation loss and hit changes match the float64 reference",
+  async (gpu, rng) => {
+    const cases: [number, number, number, number, 0 | 1 | 2, MetricLoss, number, number][] = [
+      // nIn, n0, n1, S, depth, loss, chain kind, forced chunk (0: automatic)
+      [5, 3, 0, 1, 0, "xent", 0, 0],
+      [13, 7, 0, 37, 0, "mse", 0, 0],
+      [11, 9, 7, 150, 1, "xent", 0, 64],
+      [11, 9, 7, 61, 1, "mse-sigmoid", 1, 0],
+      [17, 10, 9, 133, 2, "xent", 0, 64],
+      [17, 10, 9, 70, 2, "mse", 2, 0],
+      [9, 6, 5, 45, 2, "xent", 3, 0],
+    ];
+    for (const [nIn, n0, n1, S, depth, loss, kind, forced] of cases) {
+      const classes = depth === 0 ? n0 : depth === 1 ? n1 : 4;
+      const ld = roundUp4(S);
+      // Inputs with exact zeros (a third), as after a ReLU or on MNIST's background.
+      const x0 = asF32(rng.normal(nIn * S).map((v) => (v < -0.4 ? 0 : v)));
+      const z0 = asF32(rng.normal(n0 * S));
+      const z1 = depth === 2 ? asF32(rng.normal(n1 * S)) : new Float64Array(1);
+      // Depth 0: the ablated layer is the output layer, its pre-activations are the logits.
+      const logits = depth === 0 ? z0 : asF32(rng.normal(classes * S).map((v) => 2 * v));
+      const labels = Uint32Array.from({ length: S }, () => rng.int(classes));
+      const sampPtr = new Uint32Array(nIn + 1), idx: number[] = [];
+      for (let i = 0; i < nIn; i++) {
+        for (let s = 0; s < S; s++) if (x0[i * S + s] !== 0) idx.push(s);
+        sampPtr[i + 1] = idx.length;
+      }
+      const spec: CarrySpec = {
+        samples: S,
+        sampPtr,
+        sampIdx: Uint32Array.from(idx),
+        labels,
+        depth,
+        classes,
+        loss,
+        chain0: depth >= 1 ? randomChain(rng, n0, kind) : [],
+        chain1: depth === 2 ? randomChain(rng, n1, (kind + 1) % 4) : [],
+        row1: depth >= 1 ? randomRows(rng, n0, depth === 1 ? classes : n1, 0.6) : undefined,
+        row2: depth === 2 ? randomRows(rng, n1, classes, 0.7) : undefined,
+      };
+      const K = 2 * nIn + 1;
+      const abl: WeightAblation[] = Array.from({ length: K }, (_, k) => ({
+        i: k < nIn ? k : rng.int(nIn),
+        j: rng.int(n0),
+        w: Math.fround(rng.normal(1)[0] * 1.5),
+      }));
+      const meta = packCarry(spec);
+      const auto = carryChunking(meta)!;
+      const chunk = forced || auto.chunk;
+      const chunks = Math.max(1, Math.ceil(meta.maxList / chunk));
+      const t = (a: ArrayLike<number>, rows: number) =>
+        gpu.tensor("f32", [rows, ld], { data: toPadded(a, rows, S) });
+      const out = gpu.tensor("f32", [2 * chunks * K]);
+      gpu.poison(out);
+      const ablT = gpu.tensor("u32", [3 * K], { data: packAblations(abl) });
+      const rec = gpu.recorder();
+      // Two dispatches (the second starts at ablation 3) cover the list.
+      for (const [first, count] of [[0, 3], [3, K - 3]]) {
+        ablationCarry(rec, {
+          meta,
+          metaU: gpu.tensor("u32", [meta.u.length], { data: meta.u }),
+          metaF: gpu.tensor("f32", [meta.f.length], { data: meta.f }),
+          x0: t(x0, nIn),
+          z0: t(z0, n0),
+          z1: depth === 2 ? t(z1, n1) : t(z0, n0),
+          logits: t(logits, classes),
+          ablations: ablT,
+          first,
+          count,
+          chunk,
+          chunks,
+          out,
+        });
+      }
+      rec.submit();
+      const r = await gpu.read(out);
+      const got = new Float64Array(2 * K);
+      for (let k = 0; k < K; k++) {
+        for (let c = 0; c < chunks; c++) {
+          got[2 * k] += r[2 * (k * chunks + c)];
+          got[2 * k + 1] += r[2 * (k * chunks + c) + 1];
+        }
+      }
+      const want = ablationCarryRef(spec, x0, z0, z1, logits, abl);
+      const label = `carry depth ${depth} ${loss} chain ${kind} S ${S} chunks ${chunks}`;
+      for (let k = 0; k < K; k++) {
+        if (!(Math.abs(got[2 * k] - want[2 * k]) <= 1e-4 * S + 1e-4 * Math.abs(want[2 * k]))) {
+          throw new Error(`${label} ablation ${k}: loss ${got[2 * k]}, want ${want[2 * k]}`);
+        }
+        // A hit may flip only where two logits tie within float32 rounding: at most one sample.
+        if (!(Math.abs(got[2 * k + 1] - want[2 * k + 1]) <= 1)) {
+          throw new Error(
+            `${label} ablation ${k}: hits ${got[2 * k + 1]}, want ${want[2 * k + 1]}`,
+          );
+        }
+      }
+      if (forced && chunks < 2) throw new Error(`${label}: the case should use several chunks`);
+    }
+  },
+);

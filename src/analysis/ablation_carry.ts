@@ -1,0 +1,229 @@
+/**
+ * The work-efficient ablation plan of one weight layer: whether its single-weight ablations can
+ * be carried sample by sample to the loss (shaders/ablation_carry.wgsl), the packed inputs of the
+ * kernel, and the cost model that picks it over the batched patched-copy path.
+ *
+ * What is carried. Removing `w_ij` of layer L0 changes unit j's pre-activation only on the
+ * samples where `x_i != 0` (sample lists built from the cached input); its output changes only
+ * where the unit-wise chain after L0 (activation, evaluation-mode batch norm, SReLU; dropout is
+ * the identity) changes; the next weight layer W1 then changes along the nonzeros of row j; the
+ * same again through W1's chain and row r of W2. The kernel keeps one sample's logits in a
+ * private array, so it carries into the output layer from at most two layers below it.
+ *
+ * Where it falls back to the batched path (patched copies through the rest of the model):
+ * - a layer norm between the ablated layer and the output: it mixes all units of a sample, so a
+ *   change of one unit moves every unit of the layer (a dense recompute per reached sample);
+ * - three or more weight layers above the ablated one (the fan-out state exceeds the logits);
+ * - more than {@link CARRY_MAX_CLASSES} classes, more than 4 unit-wise ops, a per-sample loop
+ *   bound over llvmpipe's cap, or the cost model below.
+ *
+ * Cost model: when to stop carrying. Per ablation, the carry costs, on each sample the ablated
+ * input reaches, its fan-out `2·ops0 + r1·(1 + 2·ops1 + r2)` (r1, r2: mean nonzeros per row of W1
+ * and W2; every reached sample is counted as changed, the worst case); a dense recompute of the
+ * layers above costs, on every sample, `Σ (nnz + rows)` of the weight layers above L0. Both then
+ * score the same logits (the loss is not counted). The carry is taken when its cost is at most
+ * the recompute's. A row of W1 has at most rows(W2's input) entries, so through two layers the
+ * fan-out never exceeds the recompute; past two layers it would grow as r1·r2·r3 while the
+ * private state must hold a whole layer, so the plan stops there (falls back).
+ *
+ * @example
+ * ```ts
+ * import { rowsByInput } from "./ablation_carry.ts";
+ * // W: 2 inputs x 3 outputs with entries (0,2)=5, (1,0)=6, (0,1)=7 in value order.
+ * const r = rowsByInput(2, Float32Array.of(5, 6, 7), Uint32Array.of(0, 2, 1, 0, 0, 1));
+ * console.log([...r.ptr], [...r.col], [...r.val]); // [0, 2, 3] [2, 1, 0] [5, 7, 6]
+ * ```
+ * @module
+ */
+import { type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
+import {
+  CARRY_MAX_CLASSES,
+  CARRY_MAX_OPS,
+  carryChunking,
+  type CarryMeta,
+  type CarryOp,
+  packCarry,
+  type RowCsr,
+} from "../kernels/analysis.ts";
+import { Activation, BatchNorm, Dropout, LayerNorm, SReLU } from "../nn/layers.ts";
+import type { MetricLoss } from "../kernels/analysis.ts";
+import type { ProbeLayer } from "./probe.ts";
+import type { Sequential } from "../nn/mlp.ts";
+
+/** A layer whose ablations take the carried kernel. */
+export interface CarryPlan {
+  depth: 0 | 1 | 2;
+  meta: CarryMeta;
+  metaU: Tensor;
+  metaF: Tensor;
+  chunk: number;
+  chunks: number;
+  /** Cached pre-activation of W1 (depth 2) and the cached logits. */
+  z1: Tensor;
+  logits: Tensor;
+  /** Cost model, operations per ablation (see the module doc). */
+  cost: { carry: number; recompute: number };
+}
+
+/** The carried plan, or why the layer falls back to the batched path. */
+export type CarryDecision = { plan: CarryPlan; reason?: undefined } | {
+  plan?: undefined;
+  reason: string;
+};
+
+/** Groups a layer's nonzeros (value order, `ends` = input i, output j per entry) by input row. */
+export function rowsByInput(nIn: number, values: Float32Array, ends: Uint32Array): RowCsr {
+  const n = values.length;
+  const ptr = new Uint32Array(nIn + 1);
+  for (let e = 0; e < n; e++) ptr[ends[2 * e] + 1]++;
+  for (let i = 0; i < nIn; i++) ptr[i + 1] += ptr[i];
+  const fill = ptr.slice(0, nIn);
+  const col = new Uint32Array(n), val = new Float32Array(n);
+  for (let e = 0; e < n; e++) {
+    const at = fill[ends[2 * e]]++;
+    col[at] = ends[2 * e + 1];
+    val[at] = values[e];
+  }
+  return { ptr, col, val };
+}
+
+/** Per input row of a cached `[rows][ld]` activation: the samples where it is nonzero. */
+export function sampleLists(
+  x: Float32Array,
+  rows: number,
+  samples: number,
+  ld: number,
+): { ptr: Uint32Array; idx: Uint32Array } {
+  const ptr = new Uint32Array(rows + 1);
+  let n = 0;
+  for (let i = 0; i < rows; i++) {
+    for (let s = 0; s < samples; s++) if (x[i * ld + s] !== 0) n++;
+    ptr[i + 1] = n;
+  }
+  const idx = new Uint32Array(n);
+  let o = 0;
+  for (let i = 0; i < rows; i++) {
+    for (let s = 0; s < samples; s++) if (x[i * ld + s] !== 0) idx[o++] = s;
+  }
+  return { ptr, idx };
+}
+
+/**
+ * The unit-wise chain from weight layer `pl`'s linear output to the next weight layer's input,
+ * or the reason there is none.
+ */
+async function unitChain(
+  gpu: Gpu,
+  model: Sequential,
+  pl: ProbeLayer,
+  until: number,
+): Promise<CarryOp[] | string> {
+  const ops: CarryOp[] = [];
+  if (pl.layer.act !== "identity") {
+    ops.push({ kind: "act", activation: pl.layer.act, param: pl.layer.actParam });
+  }
+  for (let i = pl.index + 1; i < until; i++) {
+    const L = model.layers[i];
+    if (L instanceof Dropout) continue;
+    if (L instanceof Activation) {
+      ops.push({ kind: "act", activation: L.activation, param: L.param });
+    } else if (L instanceof BatchNorm) {
+      const [gamma, beta, mean, variance] = await Promise.all(
+        [L.gamma, L.beta, L.runningMean, L.runningVar].map((t) => gpu.read(t)),
+      ) as Float32Array[];
+      ops.push({ kind: "bn", gamma, beta, mean, variance, eps: L.eps });
+    } else if (L instanceof SReLU) {
+      ops.push({ kind: "srelu", params: await gpu.read(L.values) as Float32Array });
+    } else if (L instanceof LayerNorm) {
+      return `layer norm ${L.name} mixes all units of a sample`;
+    } else {
+      return `layer ${L.name} is not unit-wise`;
+    }
+  }
+  if (ops.length > CARRY_MAX_OPS) {
+    return `more than ${CARRY_MAX_OPS} unit-wise ops after ${pl.name}`;
+  }
+  return ops;
+}
+
+const mean = (r: RowCsr) => (r.ptr.length > 1 ? r.col.length / (r.ptr.length - 1) : 0);
+
+/** What the planner needs from the probe (kept narrow: no import cycle at run time). */
+export interface CarryInputs {
+  gpu: Gpu;
+  model: Sequential;
+  layers: ProbeLayer[];
+  samples: number;
+  loss: MetricLoss;
+  labels: Tensor;
+  cachedX: Tensor[];
+  cachedZ: Tensor[];
+}
+
+/** Decides and, when carried, packs and uploads the plan of weight layer `w`. */
+export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecision> {
+  const { gpu, model, layers } = p;
+  const pl = layers[w];
+  const depth = layers.length - 1 - w;
+  const out = layers[layers.length - 1];
+  if (out.index !== model.layers.length - 1 || out.layer.act !== "identity") {
+    return { reason: "the output layer is not the model's last, identity layer" };
+  }
+  if (depth > 2) {
+    return {
+      reason:
+        `${depth} weight layers above: past two, the carried fan-out outgrows a sample's logits`,
+    };
+  }
+  const classes = out.nOut;
+  if (classes > CARRY_MAX_CLASSES) return { reason: `${classes} classes > ${CARRY_MAX_CLASSES}` };
+  const chain0 = depth >= 1 ? await unitChain(gpu, model, pl, layers[w + 1].index) : [];
+  if (typeof chain0 === "string") return { reason: chain0 };
+  const chain1 = depth === 2 ? await unitChain(gpu, model, layers[w + 1], out.index) : [];
+  if (typeof chain1 === "string") return { reason: chain1 };
+  const S = p.samples;
+  const ld = roundUp4(S);
+  const [x, labels] = await Promise.all([gpu.read(p.cachedX[w]), gpu.read(p.labels)]);
+  const lists = sampleLists(x as Float32Array, pl.nIn, S, ld);
+  const rows = (v: number) => rowsByInput(layers[v].nIn, layers[v].values, layers[v].ends);
+  const row1 = depth >= 1 ? rows(w + 1) : undefined;
+  const row2 = depth === 2 ? rows(w + 2) : undefined;
+  const meta = packCarry({
+    samples: S,
+    sampPtr: lists.ptr,
+    sampIdx: lists.idx,
+    labels: (labels as Uint32Array).slice(0, S),
+    depth: depth as 0 | 1 | 2,
+    classes,
+    loss: p.loss,
+    chain0,
+    chain1,
+    row1,
+    row2,
+  });
+  const chunking = carryChunking(meta);
+  if (!chunking) return { reason: "one sample's carry exceeds the per-invocation loop bound" };
+  const fanOut = 1 + 2 * chain0.length +
+    (row1 ? mean(row1) * (1 + 2 * chain1.length + (row2 ? mean(row2) : 0)) : 0);
+  const carry = (lists.idx.length / pl.nIn) * fanOut;
+  let above = 0;
+  for (let v = w + 1; v < layers.length; v++) above += layers[v].nnz + layers[v].nOut;
+  const recompute = S * (above + 1);
+  if (carry > recompute) {
+    return {
+      reason: `cost model: carry ${carry.toFixed(0)} > recompute ${recompute} per ablation`,
+    };
+  }
+  return {
+    plan: {
+      depth: depth as 0 | 1 | 2,
+      meta,
+      metaU: gpu.tensor("u32", [meta.u.length], { data: meta.u, label: `${pl.name} carry u32` }),
+      metaF: gpu.tensor("f32", [meta.f.length], { data: meta.f, label: `${pl.name} carry f32` }),
+      ...chunking,
+      z1: depth === 2 ? p.cachedZ[w + 1] : p.cachedZ[w],
+      logits: p.cachedZ[layers.length - 1],
+      cost: { carry, recompute },
+    },
+  };
+}
