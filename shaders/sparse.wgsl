@@ -5,12 +5,18 @@
 //   spmm    forward gather over CSR(Wᵀ): z[j] = sum_k vals[k] x[col_t[k]] + bias[j]; y = act(z)
 //   spmm_t  backward gather over CSR(W): dx[i] = (sum_m vals[perm[m]] dy[col[m]]) * act'(zp[i])
 //   sddmm   weight gradient at the nonzeros: dvals[k] = sum_b x[col_t[k]][b] dy[j][b], k in row j
+//   pick    the same weight gradient picked from a dense product D = X·dYᵀ ([nIn][nOut], computed
+//           by the dense matmul): dvals[k] = D[col_t[k]][j], k in row j (sparse.ts decides which)
 //
 // Padding columns (>= batch) of every activation written are zero; sddmm ignores the padding of
 // its inputs. No atomics: every output element is owned by exactly one invocation.
 // Design (measured on llvmpipe, /work/shared/notes/webgpu-on-cpu.md §5.2-5.3): loads dominate, so
 // the gathers give each invocation VB quads of the batch for one row (VB FMAs per index/value
 // load, row-uniform loop), and sddmm keeps a row's dy chunk in registers for all its nonzeros.
+// Gather variants (override constants, named in sparse.ts SPMM_VARIANTS): an invocation's VB
+// quads are WG apart ("interleaved": neighbouring invocations read neighbouring quads, the
+// coalesced pattern for GPUs) or consecutive (CONTIG: each invocation reads one contiguous run
+// of VB quads, one cache line at VB = 4, measured faster on llvmpipe).
 
 struct Params {
   rows: u32, // output rows of this op: nOut (spmm, sddmm) or nIn (spmm_t)
@@ -46,15 +52,17 @@ struct Params {
 @group(0) @binding(7) var<storage, read> zp_in: array<vec4<f32>>;
 
 @group(0) @binding(3) var<storage, read_write> dvals: array<f32>;
+@group(0) @binding(4) var<storage, read> dense_in: array<f32>;
 
 override ACT: u32 = 0u; // activation id (activation_fns.wgsl)
 override HAS_BIAS: bool = false; // spmm: add bias[j] (else `bias` is a placeholder)
 override STORE_Z: bool = false; // spmm: also store the pre-activation (else `z` is a placeholder)
 override HAS_ZP: bool = false; // spmm_t: multiply by act'(zp) (else `zp` is a placeholder)
 override WG: u32 = 8u; // spmm/spmm_t: invocations along the batch per row
-override VB: u32 = 4u; // spmm/spmm_t: quads per invocation, 1..4, WG apart
+override VB: u32 = 4u; // spmm/spmm_t: quads per invocation, 1..8
+override CONTIG: bool = false; // spmm/spmm_t: an invocation's quads are consecutive (else WG apart)
 override RJ: u32 = 1u; // spmm/spmm_t: rows per workgroup
-override SG: u32 = 8u; // sddmm: invocations per row, striding over its nonzeros
+override SG: u32 = 8u; // sddmm, pick: invocations per row, striding over its nonzeros
 override CH: u32 = 8u; // sddmm: quads of dy per chunk held in registers, 1..8
 
 fn live(q: u32) -> vec4<bool> {
@@ -83,16 +91,22 @@ fn dact4(v: vec4f) -> vec4f {
 
 // Row and first quad of this invocation in the gathers: the flat workgroup index enumerates
 // (row block, batch block) pairs; workgroup (WG, RJ), lane x along the batch, lane y along rows.
+// The invocation's quads are q, q + qs(), ..., q + (VB - 1)·qs().
 struct Slot {
   row: u32,
   q: u32,
   ok: bool,
 }
 
+// Quad stride within an invocation (a function: module constants cannot depend on overrides).
+fn qs() -> u32 {
+  return select(WG, 1u, CONTIG);
+}
+
 fn gather_slot(lid: vec3u, wid: vec3u, nwg: vec3u) -> Slot {
   let w = wid.x + wid.y * nwg.x;
   let row = (w / p.blocks) * RJ + lid.y;
-  let q = (w % p.blocks) * (WG * VB) + lid.x;
+  let q = (w % p.blocks) * (WG * VB) + lid.x * select(1u, VB, CONTIG);
   return Slot(row, q, row < p.rows && q < p.ld4);
 }
 
@@ -119,22 +133,35 @@ fn spmm(
   var a1 = vec4f(0.0);
   var a2 = vec4f(0.0);
   var a3 = vec4f(0.0);
+  var a4 = vec4f(0.0);
+  var a5 = vec4f(0.0);
+  var a6 = vec4f(0.0);
+  var a7 = vec4f(0.0);
+  let QS = qs();
   let e = row_ptr_t[j + 1u];
   for (var k = row_ptr_t[j]; k < e; k++) {
     let w = vec4f(vals[k]);
     // Quads >= ld4 read the next row (or are clamped by robust access); never stored.
     let xi = col_t[k] * p.ld4 + s.q;
     a0 = fma(w, x_in[xi], a0);
-    if (VB > 1u) { a1 = fma(w, x_in[xi + WG], a1); }
-    if (VB > 2u) { a2 = fma(w, x_in[xi + 2u * WG], a2); }
-    if (VB > 3u) { a3 = fma(w, x_in[xi + 3u * WG], a3); }
+    if (VB > 1u) { a1 = fma(w, x_in[xi + QS], a1); }
+    if (VB > 2u) { a2 = fma(w, x_in[xi + 2u * QS], a2); }
+    if (VB > 3u) { a3 = fma(w, x_in[xi + 3u * QS], a3); }
+    if (VB > 4u) { a4 = fma(w, x_in[xi + 4u * QS], a4); }
+    if (VB > 5u) { a5 = fma(w, x_in[xi + 5u * QS], a5); }
+    if (VB > 6u) { a6 = fma(w, x_in[xi + 6u * QS], a6); }
+    if (VB > 7u) { a7 = fma(w, x_in[xi + 7u * QS], a7); }
   }
   var b = 0.0;
   if (HAS_BIAS) { b = bias[j]; }
   spmm_store(j, s.q, a0, b);
-  if (VB > 1u) { spmm_store(j, s.q + WG, a1, b); }
-  if (VB > 2u) { spmm_store(j, s.q + 2u * WG, a2, b); }
-  if (VB > 3u) { spmm_store(j, s.q + 3u * WG, a3, b); }
+  if (VB > 1u) { spmm_store(j, s.q + QS, a1, b); }
+  if (VB > 2u) { spmm_store(j, s.q + 2u * QS, a2, b); }
+  if (VB > 3u) { spmm_store(j, s.q + 3u * QS, a3, b); }
+  if (VB > 4u) { spmm_store(j, s.q + 4u * QS, a4, b); }
+  if (VB > 5u) { spmm_store(j, s.q + 5u * QS, a5, b); }
+  if (VB > 6u) { spmm_store(j, s.q + 6u * QS, a6, b); }
+  if (VB > 7u) { spmm_store(j, s.q + 7u * QS, a7, b); }
 }
 
 fn spmm_t_store(i: u32, q: u32, acc: vec4f) {
@@ -159,19 +186,32 @@ fn spmm_t(
   var a1 = vec4f(0.0);
   var a2 = vec4f(0.0);
   var a3 = vec4f(0.0);
+  var a4 = vec4f(0.0);
+  var a5 = vec4f(0.0);
+  var a6 = vec4f(0.0);
+  var a7 = vec4f(0.0);
+  let QS = qs();
   let e = row_ptr[i + 1u];
   for (var m = row_ptr[i]; m < e; m++) {
     let w = vec4f(vals[perm[m]]);
     let di = col[m] * p.ld4 + s.q;
     a0 = fma(w, dy_in[di], a0);
-    if (VB > 1u) { a1 = fma(w, dy_in[di + WG], a1); }
-    if (VB > 2u) { a2 = fma(w, dy_in[di + 2u * WG], a2); }
-    if (VB > 3u) { a3 = fma(w, dy_in[di + 3u * WG], a3); }
+    if (VB > 1u) { a1 = fma(w, dy_in[di + QS], a1); }
+    if (VB > 2u) { a2 = fma(w, dy_in[di + 2u * QS], a2); }
+    if (VB > 3u) { a3 = fma(w, dy_in[di + 3u * QS], a3); }
+    if (VB > 4u) { a4 = fma(w, dy_in[di + 4u * QS], a4); }
+    if (VB > 5u) { a5 = fma(w, dy_in[di + 5u * QS], a5); }
+    if (VB > 6u) { a6 = fma(w, dy_in[di + 6u * QS], a6); }
+    if (VB > 7u) { a7 = fma(w, dy_in[di + 7u * QS], a7); }
   }
   spmm_t_store(i, s.q, a0);
-  if (VB > 1u) { spmm_t_store(i, s.q + WG, a1); }
-  if (VB > 2u) { spmm_t_store(i, s.q + 2u * WG, a2); }
-  if (VB > 3u) { spmm_t_store(i, s.q + 3u * WG, a3); }
+  if (VB > 1u) { spmm_t_store(i, s.q + QS, a1); }
+  if (VB > 2u) { spmm_t_store(i, s.q + 2u * QS, a2); }
+  if (VB > 3u) { spmm_t_store(i, s.q + 3u * QS, a3); }
+  if (VB > 4u) { spmm_t_store(i, s.q + 4u * QS, a4); }
+  if (VB > 5u) { spmm_t_store(i, s.q + 5u * QS, a5); }
+  if (VB > 6u) { spmm_t_store(i, s.q + 6u * QS, a6); }
+  if (VB > 7u) { spmm_t_store(i, s.q + 7u * QS, a7); }
 }
 
 // Quad q of a sddmm chunk is live when it lies in [.., q1) and only for lanes < batch.
@@ -239,5 +279,23 @@ fn sddmm(
       let part = (acc.x + acc.y) + (acc.z + acc.w);
       if (overwrite) { dvals[k] = part; } else { dvals[k] = dvals[k] + part; }
     }
+  }
+}
+
+// Weight gradient picked from the dense product D[nIn][nOut] = X·dYᵀ: workgroup per output row j
+// (flat index), SG invocations striding over its nonzeros. p.rows = nOut = D's row stride.
+// Loop bound per invocation: ceil(rowlen / SG) <= ceil(nIn / SG) (wrapper-checked).
+@compute @workgroup_size(SG)
+fn pick(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let j = wid.x + wid.y * nwg.x;
+  if (j >= p.rows) { return; }
+  let e = row_ptr_t[j + 1u];
+  for (var k = row_ptr_t[j] + lid.x; k < e; k += SG) {
+    let g = dense_in[col_t[k] * p.rows + j];
+    if (p.accumulate == 0u) { dvals[k] = g; } else { dvals[k] = dvals[k] + g; }
   }
 }

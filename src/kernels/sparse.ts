@@ -8,6 +8,12 @@
  *   (gather over CSR(W) reading the shared value array through `perm`).
  * - {@link sddmm}: weight gradient at the nonzeros `dvalues[k] = sum_b x[i][b]·dy[j][b]`, in the
  *   value order.
+ * - {@link weightGrad}: the same weight gradient by whichever of {@link sddmm} and a dense product
+ *   `X·dYᵀ` (matmul.ts) picked at the nonzeros ({@link pickDense}) is faster on the adapter for
+ *   the layer's shape and density ({@link weightGradPath}, thresholds in {@link WGRAD_RULES}).
+ *
+ * Gather variants ({@link SPMM_VARIANTS}) are kept side by side and benchmarked in one run
+ * (bench/sparse_bench.ts); the default per adapter class is {@link defaultGatherTuning}.
  *
  * No float atomics; every output element has one owner. Padding columns written are zero.
  *
@@ -43,6 +49,7 @@ import {
 } from "../gpu/mod.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
 import { activationId, activationParam, withActivations } from "./activation_ids.ts";
+import { matmul } from "./matmul.ts";
 
 const CODE = withActivations(code);
 
@@ -84,6 +91,19 @@ export const SPMM_T = defineKernel({
     ["zp_in", "read"],
   ],
 });
+/** Picks the weight gradient at the nonzeros from a dense `[nIn][nOut]` product (`pick` entry). */
+export const PICK = defineKernel({
+  shader: "sparse.wgsl",
+  code: CODE,
+  entry: "pick",
+  bindings: [
+    ["p", "uniform"],
+    ["row_ptr_t", "read"],
+    ["col_t", "read"],
+    ["dvals", "read_write"],
+    ["dense_in", "read"],
+  ],
+});
 /** Weight gradient kernel (`sddmm` entry). */
 export const SDDMM = defineKernel({
   shader: "sparse.wgsl",
@@ -101,16 +121,77 @@ export const SDDMM = defineKernel({
 
 /**
  * Blocking of the two gathers (override constants): `wg` invocations along the batch per row,
- * `vb` quads (vec4) per invocation (1..4, `wg` quads apart), `rj` rows per workgroup. One
- * workgroup covers `4 · wg · vb` samples of `rj` rows.
+ * `vb` quads (vec4) per invocation (1..8), `rj` rows per workgroup; an invocation's quads are
+ * `wg` apart, or consecutive when `contiguous`. One workgroup covers `4 · wg · vb` samples of
+ * `rj` rows.
  */
 export interface GatherTuning {
   wg: number;
   vb: number;
   rj: number;
+  contiguous?: boolean;
 }
-/** The probes' winner on llvmpipe: 8 invocations x 4 quads = batch 128 per workgroup, one row. */
-export const GATHER_TUNING: Readonly<GatherTuning> = { wg: 8, vb: 4, rj: 1 };
+/**
+ * The named gather variants (llm.c dev/cuda style: every one stays valid and tested, the bench
+ * compares them in one run):
+ * - `interleaved`: the probes' kernel (notes §5.2 gather_fm_vb4), 8 invocations x 4 quads `wg`
+ *   apart, one row per workgroup. Neighbouring invocations read neighbouring quads: the
+ *   coalesced pattern for hardware GPUs.
+ * - `contiguous`: each invocation reads 4 consecutive quads (one 64-byte run per nonzero), 8
+ *   rows per workgroup; on llvmpipe every storage load is a per-lane scalar loop, so one
+ *   contiguous run per lane beats 4 strided ones.
+ * - `contiguous8`: 4 invocations x 8 consecutive quads (fewer index/value loads per FMA).
+ */
+export const SPMM_VARIANTS: Readonly<Record<string, Readonly<GatherTuning>>> = {
+  interleaved: { wg: 8, vb: 4, rj: 1, contiguous: false },
+  contiguous: { wg: 8, vb: 4, rj: 8, contiguous: true },
+  contiguous8: { wg: 4, vb: 8, rj: 8, contiguous: true },
+};
+/** The old default (kept for callers that name it): {@link SPMM_VARIANTS}`.interleaved`. */
+export const GATHER_TUNING: Readonly<GatherTuning> = SPMM_VARIANTS.interleaved;
+
+/**
+ * Adapter class for kernel-variant tables: `"cpu"` for software adapters (llvmpipe/lavapipe,
+ * WARP, SwiftShader: `adapter.info.isFallbackAdapter`), else `"gpu"`.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { adapterClass } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * console.log(["cpu", "gpu"].includes(adapterClass(gpu))); // true
+ * ```
+ */
+export function adapterClass(gpu: Gpu): "cpu" | "gpu" {
+  const info = gpu.info as { isFallbackAdapter?: boolean; description?: string };
+  if (info.isFallbackAdapter) return "cpu";
+  return /llvmpipe|lavapipe|swiftshader|softpipe/i.test(info.description ?? "") ? "cpu" : "gpu";
+}
+
+/**
+ * Default gather variant per adapter class (bench/sparse_bench.ts measures all variants in one
+ * run; docs/KERNELS.md has the numbers). Hardware GPUs keep the coalesced `interleaved` layout
+ * (not measured here: no GPU on the project machine).
+ */
+export const GATHER_DEFAULTS: Readonly<Record<"cpu" | "gpu", string>> = {
+  cpu: "contiguous",
+  gpu: "interleaved",
+};
+
+/**
+ * The gather tuning used when a call gives none: {@link GATHER_DEFAULTS} for the adapter class.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { defaultGatherTuning, SPMM_VARIANTS } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * console.log(Object.values(SPMM_VARIANTS).includes(defaultGatherTuning(gpu))); // true
+ * ```
+ */
+export function defaultGatherTuning(gpu: Gpu): Readonly<GatherTuning> {
+  return SPMM_VARIANTS[GATHER_DEFAULTS[adapterClass(gpu)]];
+}
 
 /**
  * Blocking of {@link sddmm}: `sg` invocations per output row striding over its nonzeros, `ch`
@@ -221,11 +302,11 @@ function checkLayer(op: string, l: CsrLayer, orientation: "T" | "W") {
 }
 
 function gatherTuning(gpu: Gpu, op: string, t: Partial<GatherTuning> = {}): GatherTuning {
-  const g = { ...GATHER_TUNING, ...t };
+  const g = { ...defaultGatherTuning(gpu), ...t };
   const ok = [g.wg, g.rj].every((v) => Number.isInteger(v) && v >= 1) && Number.isInteger(g.vb) &&
     g.vb >= 1 &&
-    g.vb <= 4;
-  if (!ok) throw new FiligreeError(`${op}: bad tuning wg ${g.wg}, vb ${g.vb} (1..4), rj ${g.rj}`);
+    g.vb <= 8;
+  if (!ok) throw new FiligreeError(`${op}: bad tuning wg ${g.wg}, vb ${g.vb} (1..8), rj ${g.rj}`);
   gpu.checkLimit("maxComputeWorkgroupSizeX", g.wg, `${op} workgroup`);
   gpu.checkLimit("maxComputeWorkgroupSizeY", g.rj, `${op} workgroup`);
   gpu.checkLimit("maxComputeInvocationsPerWorkgroup", g.wg * g.rj, `${op} workgroup`);
@@ -300,6 +381,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
     WG: g.wg,
     VB: g.vb,
     RJ: g.rj,
+    CONTIG: g.contiguous ? 1 : 0,
   });
   rec.dispatch(k, {
     p,
@@ -378,6 +460,7 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
     WG: g.wg,
     VB: g.vb,
     RJ: g.rj,
+    CONTIG: g.contiguous ? 1 : 0,
   });
   rec.dispatch(k, {
     p,
@@ -467,4 +550,196 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
       dy_in: a.dy,
     }, groups);
   }
+}
+
+/** Arguments of {@link pickDense}. */
+export interface PickDenseArgs {
+  layer: CsrLayer;
+  /** f32 `[nIn][nOut]` dense gradient `D = X·dYᵀ`. */
+  dense: Tensor;
+  /** f32 `[nnz]` result `dvalues[k] (+)= D[colT[k]][j]`, in the order of `layer.values`. */
+  dvalues: Tensor;
+  accumulate?: boolean;
+}
+
+/** Invocations per row of the {@link pickDense} kernel. */
+const PICK_SG = 8;
+
+/**
+ * Picks a dense `[nIn][nOut]` weight gradient at the layer's nonzeros:
+ * `dvalues[k] = dense[colT[k]][j]` for `k` in row `j` of CSR(Wᵀ) (added with `accumulate`).
+ * Per-invocation loop: `ceil(rowlen / 8) <= ceil(nIn / 8)` iterations.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
+ * import { pickDense } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * // W (2 x 2) with nonzeros (0,1) and (1,0); dense gradient [[1, 2], [3, 4]]
+ * const layer = uploadCsr(gpu, csrFromCoo(2, 2, [0, 1], [1, 0], [0, 0]));
+ * const dense = gpu.tensor("f32", [2, 2], { data: new Float32Array([1, 2, 3, 4]) });
+ * const dvalues = gpu.tensor("f32", [2]);
+ * const rec = gpu.recorder();
+ * pickDense(rec, { layer, dense, dvalues });
+ * rec.submit();
+ * console.log(await gpu.read(dvalues)); // [3, 2] (row j = 0 holds input 1, row j = 1 input 0)
+ * ```
+ */
+export function pickDense(rec: Recorder, a: PickDenseArgs): void {
+  const op = "pickDense";
+  const { layer } = a;
+  checkLayer(op, layer, "T");
+  need(a.dense, layer.nIn * layer.nOut, `${op} dense`);
+  need(a.dvalues, layer.nnz, `${op} dvalues`);
+  distinct(op, [["dense", a.dense], ["dvalues", a.dvalues]]);
+  if (Math.ceil(layer.nIn / PICK_SG) > MAX_LOOP_TRIPS) {
+    throw new FiligreeError(`${op}: nIn ${layer.nIn} exceeds the per-invocation loop bound`);
+  }
+  const p = rec.gpu.uniform(
+    packParams([layer.nOut, 0, 0, 0, 0, 0, a.accumulate ? 1 : 0, f32(0)]),
+  );
+  rec.dispatch(rec.gpu.kernel(PICK, { SG: PICK_SG }), {
+    p,
+    row_ptr_t: layer.rowPtrT,
+    col_t: layer.colT,
+    dvals: a.dvalues,
+    dense_in: a.dense,
+  }, grid(rec.gpu, layer.nOut));
+}
+
+/** How {@link weightGrad} computes the gradient at the nonzeros. */
+export type WeightGradPath = "sddmm" | "dense";
+
+/**
+ * The dense-vs-SDDMM rule of one adapter class: the dense product `X·dYᵀ` (matmul.ts, all
+ * `nIn·nOut` entries) picked at the nonzeros is used when the layer's density
+ * `nnz / (nIn·nOut)` is at least `denseFrom`. Both paths cost time proportional to the batch, so
+ * the crossover is a density: SDDMM costs `2·nnz·B / R_sddmm`, the dense path
+ * `2·nIn·nOut·B / R_gemm + pick(nnz)`, and dense wins above `R_sddmm / R_gemm` (plus the pick).
+ */
+export interface WeightGradRule {
+  denseFrom: number;
+  /** Where the number comes from. */
+  source: string;
+}
+
+/**
+ * Measured thresholds per adapter class (bench/sparse_bench.ts "wgrad" cases time both paths in
+ * one run at 784x1000, 1000x1000 and 300x100; docs/KERNELS.md has the table).
+ */
+export const WGRAD_RULES: Readonly<Record<"cpu" | "gpu", Readonly<WeightGradRule>>> = {
+  cpu: {
+    denseFrom: 0.3,
+    source:
+      "llvmpipe GL, 2026-12-05: SDDMM 2-4 GFLOP/s vs GEMM 12-18 GFLOP/s; crossover measured 0.2-0.4",
+  },
+  gpu: {
+    denseFrom: 0.1,
+    source: "not measured (no GPU on the project machine): GEMM/SDDMM rate ratio assumed ~10",
+  },
+};
+
+/** Largest dense scratch (floats) the dense path may allocate; above it SDDMM is used. */
+const DENSE_SCRATCH_MAX = 1 << 25;
+
+/**
+ * The weight-gradient path {@link weightGrad} takes for a layer and batch on this adapter:
+ * `"dense"` when the density reaches {@link WGRAD_RULES}`[adapterClass].denseFrom` and the dense
+ * scratch `[nIn][nOut]` fits the adapter's storage-binding limit; else `"sddmm"`.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { weightGradPath } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * console.log(weightGradPath(gpu, 1000, 1000, 40_000, 128)); // "sddmm" (4 %)
+ * console.log(weightGradPath(gpu, 100, 10, 1000, 128)); // "dense" (100 %)
+ * ```
+ */
+export function weightGradPath(
+  gpu: Gpu,
+  nIn: number,
+  nOut: number,
+  nnz: number,
+  batch: number,
+): WeightGradPath {
+  const cells = nIn * nOut;
+  if (cells === 0 || nnz === 0) return "sddmm";
+  const fits = cells <= DENSE_SCRATCH_MAX &&
+    cells * 4 <= gpu.limits.maxStorageBufferBindingSize && batch <= MAX_LOOP_TRIPS;
+  return fits && nnz / cells >= WGRAD_RULES[adapterClass(gpu)].denseFrom ? "dense" : "sddmm";
+}
+
+const denseScratch = new WeakMap<Gpu, Tensor>();
+/** One dense gradient scratch per device, grown on demand (dispatches run in order). */
+function scratchFor(gpu: Gpu, n: number): Tensor {
+  let t = denseScratch.get(gpu);
+  if (!t || t.size < n) {
+    t = gpu.tensor("f32", [n], { label: "sparse.dense_grad" });
+    denseScratch.set(gpu, t);
+  }
+  return t;
+}
+
+/** Arguments of {@link weightGrad}: {@link SddmmArgs} plus the path (default `"auto"`). */
+export interface WeightGradArgs extends SddmmArgs {
+  /** `"auto"` applies {@link weightGradPath}; tests and benches force a path. */
+  path?: WeightGradPath | "auto";
+}
+
+/**
+ * Weight gradient at the nonzeros, `dvalues[k] (+)= sum_{b < batch} x[colT[k]][b]·dy[j][b]`,
+ * by SDDMM or by the dense product `D = X·dYᵀ` (matmul over the batch, padding excluded) picked
+ * at the nonzeros, whichever {@link weightGradPath} says is faster here. Returns the path taken.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
+ * import { weightGrad } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * const layer = uploadCsr(gpu, csrFromCoo(2, 1, [0, 1], [0, 0], [0, 0]));
+ * const x = gpu.tensor("f32", [2, 4], { data: new Float32Array([1, 2, 0, 0, 3, 4, 0, 0]) });
+ * const dy = gpu.tensor("f32", [1, 4], { data: new Float32Array([1, 1, 0, 0]) });
+ * const dvalues = gpu.tensor("f32", [2]);
+ * for (const path of ["sddmm", "dense"] as const) {
+ *   const rec = gpu.recorder();
+ *   weightGrad(rec, { layer, x, dy, dvalues, batch: 2, path });
+ *   rec.submit();
+ *   console.log(await gpu.read(dvalues)); // [3, 7]
+ * }
+ * ```
+ */
+export function weightGrad(rec: Recorder, a: WeightGradArgs): WeightGradPath {
+  const { layer } = a;
+  const path = !a.path || a.path === "auto"
+    ? weightGradPath(rec.gpu, layer.nIn, layer.nOut, layer.nnz, a.batch)
+    : a.path;
+  if (path === "sddmm" || layer.nnz === 0) {
+    sddmm(rec, a);
+    return path;
+  }
+  const op = "weightGrad";
+  const ld = checkBatch(op, a.batch);
+  checkLayer(op, layer, "T");
+  need(a.x, layer.nIn * ld, `${op} x`);
+  need(a.dy, layer.nOut * ld, `${op} dy`);
+  need(a.dvalues, layer.nnz, `${op} dvalues`);
+  distinct(op, [["x", a.x], ["dy", a.dy], ["dvalues", a.dvalues]]);
+  const dense = scratchFor(rec.gpu, layer.nIn * layer.nOut);
+  // D[nIn][nOut] = X·dYᵀ over the batch only (k = batch: the padding columns are not read).
+  matmul(rec, {
+    a: a.x,
+    b: a.dy,
+    c: dense,
+    m: layer.nIn,
+    n: layer.nOut,
+    k: a.batch,
+    transB: true,
+    lda: ld,
+    ldb: ld,
+  });
+  pickDense(rec, { layer, dense, dvalues: a.dvalues, accumulate: a.accumulate });
+  return path;
 }

@@ -3,7 +3,8 @@
  * (activations, gradients, scratch) are allocated once per batch size and reused every step.
  *
  * - {@link SparseLinear}: truly sparse (CSR, both orientations over one value array); forward
- *   fuses bias + activation into the SpMM store, weight gradient by SDDMM at the nonzeros only.
+ *   fuses bias + activation into the SpMM store, weight gradient at the nonzeros only (SDDMM, or
+ *   a dense product picked at the nonzeros where that is faster: kernels/sparse.ts weightGrad).
  * - {@link Linear}: dense `[in][out]` weights, register-blocked matmul in the three layouts.
  * - {@link BatchNorm}, {@link LayerNorm}, {@link Activation} (any kernel-library activation),
  *   {@link SReLU} (learnable per-neuron thresholds/slopes), {@link Dropout}.
@@ -38,7 +39,7 @@ import {
   layerNormBackward,
   layerNormForward,
 } from "../kernels/norm.ts";
-import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
+import { spmm, spmmT, weightGrad } from "../kernels/sparse.ts";
 import { bnEvalBackward } from "../kernels/analysis.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
 import type { DataRng } from "../data/random.ts";
@@ -325,7 +326,14 @@ export class SparseLinear implements Layer {
           dz = g;
         }
         this.lastBatch = { x, dz };
-        sddmm(rec, { layer: this.csr, x: x.t, dy: dz.t, dvalues: this.params[0].grad, batch: B });
+        // SDDMM or dense X·dZᵀ picked at the nonzeros, whichever is faster here (WGRAD_RULES).
+        weightGrad(rec, {
+          layer: this.csr,
+          x: x.t,
+          dy: dz.t,
+          dvalues: this.params[0].grad,
+          batch: B,
+        });
         biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
         if (needDx) {
           const dx = gradOf(tape, this.cache, x, "x");

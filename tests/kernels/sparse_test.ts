@@ -12,12 +12,19 @@ import {
   uploadCsr,
 } from "../../src/sparse/csr.ts";
 import {
+  adapterClass,
+  defaultGatherTuning,
   type GatherTuning,
+  pickDense,
   sddmm,
   sddmmQuadsPerDispatch,
   type SddmmTuning,
   spmm,
+  SPMM_VARIANTS,
   spmmT,
+  weightGrad,
+  weightGradPath,
+  WGRAD_RULES,
 } from "../../src/kernels/sparse.ts";
 import { sddmmRef, spmmAbsRef, spmmRef, spmmTRef } from "../../src/kernels/sparse_ref.ts";
 import { asF32, fromPadded, gpuTest, gradCheck, type Rng } from "../../src/testing/mod.ts";
@@ -116,10 +123,17 @@ const CASES: Case[] = [
   { name: "784x1000 5%", make: (r) => layer(r, 784, 1000, 0.05, { denseOut: 999, emptyOut: 0 }) },
 ];
 const BATCHES = [1, 7, 13, 128];
-const GATHER_TUNES: Partial<GatherTuning>[] = [{}, { vb: 1 }, { wg: 4, vb: 3, rj: 2 }, {
-  wg: 16,
-  vb: 2,
-}];
+const GATHER_TUNES: Partial<GatherTuning>[] = [
+  {},
+  { vb: 1 },
+  { wg: 4, vb: 3, rj: 2 },
+  {
+    wg: 16,
+    vb: 2,
+  },
+  { wg: 2, vb: 7, rj: 3, contiguous: true },
+  { wg: 8, vb: 4, rj: 1, contiguous: false },
+];
 const SDDMM_TUNES: Partial<SddmmTuning>[] = [{}, { sg: 5, ch: 3 }, { sg: 1, ch: 1 }, {
   sg: 32,
   ch: 8,
@@ -534,7 +548,7 @@ gpuTest(
     );
     expectError(() => spmm(r, { layer: l, x: tx, y: tdy, batch: batch + 4 }), "spmm x too small");
     expectError(() => spmm(r, { layer: l, x: tx, y: tx, batch }), "spmm x aliasing y");
-    expectError(() => spmm(r, { layer: l, x: tx, y: a, batch, tune: { vb: 5 } }), "spmm vb 5");
+    expectError(() => spmm(r, { layer: l, x: tx, y: a, batch, tune: { vb: 9 } }), "spmm vb 9");
     expectError(
       () => sddmm(r, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, tune: { ch: 9 } }),
       "sddmm ch 9",
@@ -620,5 +634,203 @@ gpuTest(
       sddmmRef(h, x, abs(dz), batch),
       "GPU sddmm vs reference",
     );
+  },
+);
+
+gpuTest(
+  "spmm/spmmT: every named variant matches float64 at batches 1, 3, 129 (empty and full rows)",
+  async (gpu, rng) => {
+    const layers = [
+      layer(rng, 37, 53, 0.2, { emptyOut: 5, emptyIn: 7, denseOut: 11, denseIn: 13 }),
+      layer(rng, 301, 97, 0.05, { emptyOut: 0, denseOut: 96 }),
+    ];
+    if (!Object.values(SPMM_VARIANTS).includes(defaultGatherTuning(gpu))) {
+      throw new Error("the default gather tuning is not a named variant");
+    }
+    for (const h of layers) {
+      const l = uploadCsr(gpu, h);
+      const v = Float64Array.from(h.values);
+      for (const batch of [1, 3, 129]) {
+        const x = asF32(rng.normal(h.nIn * batch));
+        const bias = asF32(rng.normal(h.nOut));
+        const dy = asF32(rng.normal(h.nOut * batch));
+        const zp = asF32(rng.normal(h.nIn * batch));
+        const tx = upload(gpu, x, h.nIn, batch, "x");
+        const tdy = upload(gpu, dy, h.nOut, batch, "dy");
+        const tzp = upload(gpu, zp, h.nIn, batch, "zp");
+        const tb = gpu.tensor("f32", [h.nOut], { data: Float32Array.from(bias) });
+        const want = spmmRef(h, v, x, batch, bias, "relu");
+        const scale = spmmAbsRef(h, v, x, batch).map((u, n) =>
+          u + Math.abs(bias[Math.floor(n / batch)])
+        );
+        const wantDx = spmmTRef(h, v, dy, batch, zp, "relu");
+        const scaleDx = spmmTRef(h, abs(v), abs(dy), batch);
+        for (const [name, tune] of Object.entries(SPMM_VARIANTS)) {
+          const ty = output(gpu, h.nOut, batch, "y");
+          const tz = output(gpu, h.nOut, batch, "z");
+          const tdx = output(gpu, h.nIn, batch, "dx");
+          const rec = gpu.recorder();
+          spmm(rec, { layer: l, x: tx, y: ty, z: tz, bias: tb, batch, activation: "relu", tune });
+          spmmT(rec, { layer: l, dy: tdy, dx: tdx, z: tzp, batch, activation: "relu", tune });
+          rec.submit();
+          const label = `${name} ${h.nIn}x${h.nOut} batch ${batch}`;
+          const padded = (t: Tensor, rows: number) =>
+            gpu.read(t).then((a) => {
+              const ld = roundUp4(batch);
+              for (let r = 0; r < rows; r++) {
+                for (let c = batch; c < ld; c++) {
+                  if (a[r * ld + c] !== 0) throw new Error(`${label}: padding [${r}][${c}] not 0`);
+                }
+              }
+              return fromPadded(a, rows, batch, label);
+            });
+          assertScaled(await padded(ty, h.nOut), want.y, scale, `${label} spmm y`);
+          assertScaled(await padded(tz, h.nOut), want.z, scale, `${label} spmm z`);
+          assertScaled(await padded(tdx, h.nIn), wantDx, scaleDx, `${label} spmmT dx`);
+          for (const u of [ty, tz, tdx]) gpu.release(u);
+        }
+        for (const u of [tx, tdy, tzp, tb]) gpu.release(u);
+      }
+      releaseCsr(gpu, l);
+    }
+  },
+);
+
+gpuTest(
+  "weightGrad: sddmm and dense+pick match float64 (overwrite, accumulate); pickDense alone",
+  async (gpu, rng) => {
+    for (
+      const h of [
+        layer(rng, 37, 53, 0.3, { emptyOut: 5, emptyIn: 7, denseOut: 11, denseIn: 13 }),
+        layer(rng, 131, 29, 0.05, { denseOut: 0 }),
+        layer(rng, 3, 2, 0),
+      ]
+    ) {
+      const l = uploadCsr(gpu, h);
+      for (const batch of [1, 3, 129]) {
+        const x = asF32(rng.normal(h.nIn * batch));
+        const dy = asF32(rng.normal(h.nOut * batch));
+        const prior = asF32(rng.normal(h.nnz));
+        const tx = upload(gpu, x, h.nIn, batch, "x");
+        const tdy = upload(gpu, dy, h.nOut, batch, "dy");
+        const want = sddmmRef(h, x, dy, batch);
+        const scale = sddmmRef(h, abs(x), abs(dy), batch);
+        for (const path of ["sddmm", "dense"] as const) {
+          const tdv = gpu.tensor("f32", [Math.max(1, h.nnz)]);
+          gpu.poison(tdv);
+          const tacc = gpu.tensor("f32", [Math.max(1, h.nnz)], {
+            data: h.nnz ? Float32Array.from(prior) : undefined,
+          });
+          const rec = gpu.recorder();
+          const took = weightGrad(rec, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, path });
+          weightGrad(rec, {
+            layer: l,
+            x: tx,
+            dy: tdy,
+            dvalues: tacc,
+            batch,
+            path,
+            accumulate: true,
+          });
+          rec.submit();
+          if (h.nnz && took !== path) throw new Error(`asked ${path}, took ${took}`);
+          const label = `weightGrad ${path} ${h.nIn}x${h.nOut} nnz ${h.nnz} batch ${batch}`;
+          assertScaled((await gpu.read(tdv)).subarray(0, h.nnz), want, scale, label);
+          assertScaled(
+            (await gpu.read(tacc)).subarray(0, h.nnz),
+            want.map((w, k) => w + prior[k]),
+            scale.map((u, k) => u + Math.abs(prior[k])),
+            `${label} accumulate`,
+          );
+          gpu.release(tdv);
+          gpu.release(tacc);
+        }
+        gpu.release(tx);
+        gpu.release(tdy);
+      }
+      releaseCsr(gpu, l);
+    }
+    // pickDense on a hand-made dense matrix: value k of row j is D[colT[k]][j].
+    const h = layer(rng, 9, 6, 0.5, { denseOut: 2, emptyOut: 4 });
+    const l = uploadCsr(gpu, h);
+    const d = asF32(rng.normal(h.nIn * h.nOut));
+    const td = gpu.tensor("f32", [h.nIn * h.nOut], { data: Float32Array.from(d) });
+    const tdv = gpu.tensor("f32", [h.nnz]);
+    gpu.poison(tdv);
+    const rec = gpu.recorder();
+    pickDense(rec, { layer: l, dense: td, dvalues: tdv });
+    rec.submit();
+    const got = await gpu.read(tdv);
+    for (let j = 0; j < h.nOut; j++) {
+      for (let k = h.rowPtrT[j]; k < h.rowPtrT[j + 1]; k++) {
+        if (got[k] !== Math.fround(d[h.colT[k] * h.nOut + j])) {
+          throw new Error(`pickDense value ${k}: got ${got[k]}`);
+        }
+      }
+    }
+  },
+);
+
+gpuTest(
+  "weightGrad: the dense-vs-SDDMM rule picks both branches; each passes a finite-difference check",
+  async (gpu, rng) => {
+    const rule = WGRAD_RULES[adapterClass(gpu)];
+    // Loss L(v) = sum(relu(Wᵀx) · dOut); dL/dv = sddmm(x, dOut · relu'(z)). Central differences
+    // of the float64 reference forward against the GPU gradient of the path the rule chose.
+    const batch = 7;
+    const nIn = 23;
+    const nOut = 19;
+    const below = Math.max(0.01, rule.denseFrom * 0.5);
+    const above = Math.min(1, Math.max(rule.denseFrom * 1.5, rule.denseFrom + 0.05));
+    const seen = new Set<string>();
+    for (const density of [below, above]) {
+      const h = layer(rng, nIn, nOut, density, { denseOut: 3 });
+      const expected = h.nnz / (nIn * nOut) >= rule.denseFrom ? "dense" : "sddmm";
+      const path = weightGradPath(gpu, nIn, nOut, h.nnz, batch);
+      if (path !== expected) {
+        throw new Error(`density ${h.nnz / (nIn * nOut)}: rule gave ${path}, want ${expected}`);
+      }
+      seen.add(path);
+      const v = Float64Array.from(h.values);
+      const x = asF32(rng.normal(nIn * batch));
+      const dOut = rng.normal(nOut * batch);
+      const { z } = spmmRef(h, v, x, batch);
+      const dz = asF32(dOut.map((g, n) => (z[n] > 0 ? g : 0)));
+      const l = uploadCsr(gpu, h);
+      const tx = upload(gpu, x, nIn, batch, "x");
+      const tdz = upload(gpu, dz, nOut, batch, "dz");
+      const tdv = gpu.tensor("f32", [h.nnz]);
+      gpu.poison(tdv);
+      const rec = gpu.recorder();
+      const took = weightGrad(rec, { layer: l, x: tx, dy: tdz, dvalues: tdv, batch });
+      rec.submit();
+      if (took !== path) throw new Error(`weightGrad took ${took}, rule said ${path}`);
+      const got = await gpu.read(tdv);
+      const loss = (vals: Float64Array) => {
+        const y = spmmRef(h, vals, x, batch, undefined, "relu").y;
+        let s = 0;
+        for (let n = 0; n < y.length; n++) s += y[n] * dOut[n];
+        return s;
+      };
+      const eps = 1e-6;
+      const scale = sddmmRef(h, abs(x), abs(dz), batch);
+      let checked = 0;
+      for (let k = 0; k < h.nnz; k++) {
+        const vp = Float64Array.from(v);
+        const vm = Float64Array.from(v);
+        vp[k] += eps;
+        vm[k] -= eps;
+        const fd = (loss(vp) - loss(vm)) / (2 * eps);
+        const tol = 1e-5 * scale[k] + 1e-7 * (1 + Math.abs(fd));
+        if (!(Math.abs(got[k] - fd) <= tol)) {
+          throw new Error(`${path} dvalues[${k}]: gpu ${got[k]}, finite difference ${fd}`);
+        }
+        checked++;
+      }
+      if (checked < 10) throw new Error(`only ${checked} weights checked`);
+      for (const u of [tx, tdz, tdv]) gpu.release(u);
+      releaseCsr(gpu, l);
+    }
+    if (seen.size !== 2) throw new Error(`rule exercised only ${[...seen]}`);
   },
 );
