@@ -21,6 +21,7 @@ import { reportCommand } from "./report.ts";
 import { sweepCommand } from "./sweep.ts";
 import { mergeCommand } from "./merge.ts";
 import { wannCommand } from "./wann.ts";
+import { agnosticCommand } from "./agnostic.ts";
 
 /** Runs an async action, turning user errors into one-line messages and exit codes. */
 export async function guarded(action: () => Promise<void>): Promise<void> {
@@ -58,6 +59,7 @@ export function buildProgram(version = FILIGREE_VERSION): Command {
   program.addCommand(mergeCommand());
   program.addCommand(reportCommand());
   program.addCommand(wannCommand());
+  program.addCommand(agnosticCommand());
   configure(program as unknown as Command);
   return program as unknown as Command;
 }
