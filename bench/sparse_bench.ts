@@ -18,6 +18,8 @@ import { getGpu, type Gpu, type Recorder, roundUp4 } from "../src/gpu/mod.ts";
 import {
   adapterClass,
   GATHER_DEFAULTS,
+  SDDMM_DEFAULTS,
+  SDDMM_VARIANTS,
   spmm,
   SPMM_VARIANTS,
   spmmT,
@@ -210,10 +212,16 @@ for (const [nIn, nOut] of WGRAD_SIZES) {
         nOut,
         d,
         2 * layer.nnz * BATCH,
-        (["sddmm", "dense"] as const).map((path) => [
-          path,
-          (rec) => weightGrad(rec, { layer, x, dy, dvalues, batch: BATCH, path }),
-        ]),
+        [
+          ...Object.entries(SDDMM_VARIANTS).map(([name, tune]): [string, (r: Recorder) => void] => [
+            `sddmm ${name}`,
+            (rec) => weightGrad(rec, { layer, x, dy, dvalues, batch: BATCH, path: "sddmm", tune }),
+          ]),
+          [
+            "dense",
+            (rec) => weightGrad(rec, { layer, x, dy, dvalues, batch: BATCH, path: "dense" }),
+          ],
+        ],
       );
       for (const t of [x, dy, dvalues]) gpu.release(t);
     });
@@ -324,12 +332,13 @@ function report() {
     `\nweight gradient: ms median (min) per path; GFLOP/s of useful work; rule ` +
       `(${cls}): dense from ${WGRAD_RULES[cls].denseFrom * 100} % (${WGRAD_RULES[cls].source})`,
   );
+  const snames = Object.keys(SDDMM_VARIANTS);
   out.push(
     [
       "case".padEnd(20),
-      "sddmm ms".padStart(18),
+      ...snames.map((n) => `sddmm ${n} ms`.padStart(20)),
       "dense ms".padStart(18),
-      "faster".padStart(7),
+      `vs ${SDDMM_DEFAULTS[cls]}`.padStart(9),
       "torch dense+pick ms".padStart(20),
       "torch gather ms".padStart(16),
     ].join(" "),
@@ -340,7 +349,7 @@ function report() {
   const crossover = new Map<string, number>();
   for (const c of wcases) {
     const rs = rows.filter((r) => r.op === "wgrad" && `${r.nIn}|${r.nOut}|${r.density}` === c);
-    const s = rs.find((r) => r.variant === "sddmm")!;
+    const s = rs.find((r) => r.variant === `sddmm ${SDDMM_DEFAULTS[cls]}`)!;
     const d = rs.find((r) => r.variant === "dense")!;
     const size = `${s.nIn}x${s.nOut}`;
     if (d.med < s.med && !crossover.has(size)) crossover.set(size, s.density);
@@ -349,9 +358,12 @@ function report() {
     out.push(
       [
         `${size} ${(s.density * 100).toFixed(0)}%`.padEnd(20),
-        `${s.med.toFixed(3)} (${s.min.toFixed(3)})`.padStart(18),
+        ...snames.map((n) => {
+          const r = rs.find((u) => u.variant === `sddmm ${n}`)!;
+          return `${r.med.toFixed(3)} (${r.min.toFixed(3)})`.padStart(20);
+        }),
         `${d.med.toFixed(3)} (${d.min.toFixed(3)})`.padStart(18),
-        (d.med < s.med ? "dense" : "sddmm").padStart(7),
+        (d.med < s.med ? "dense" : "sddmm").padStart(9),
         (td ? td.ms.toFixed(3) : "-").padStart(20),
         (tg ? tg.ms.toFixed(3) : "-").padStart(16),
       ].join(" "),

@@ -64,6 +64,7 @@ override CONTIG: bool = false; // spmm/spmm_t: an invocation's quads are consecu
 override RJ: u32 = 1u; // spmm/spmm_t: rows per workgroup
 override SG: u32 = 8u; // sddmm, pick: invocations per row, striding over its nonzeros
 override CH: u32 = 8u; // sddmm: quads of dy per chunk held in registers, 1..8
+override RS: u32 = 1u; // sddmm: rows per workgroup
 
 fn live(q: u32) -> vec4<bool> {
   return (vec4u(q * 4u) + vec4u(0u, 1u, 2u, 3u)) < vec4u(p.batch);
@@ -223,19 +224,20 @@ fn dy_quad(j: u32, q: u32, m: vec4<bool>) -> vec4f {
   return select(vec4f(0.0), dy_in[j * p.ld4 + min(q, p.ld4 - 1u)], m);
 }
 
-// Workgroup per output row j (flat index over a possibly 2-D grid), SG invocations striding over
-// the row's nonzeros. The batch range [q0, q1) is walked in chunks of CH quads; each chunk of
-// dy_in[j] is loaded once into registers and reused for every nonzero of the row, and the partial
-// dot products accumulate in dvals (owned by one invocation: no races).
+// Workgroup per RS output rows j (flat index over a possibly 2-D grid), SG invocations per row
+// striding over the row's nonzeros. The batch range [q0, q1) is walked in chunks of CH quads; each
+// chunk of dy_in[j] is loaded once into registers and reused for every nonzero of the row, and the
+// partial dot products accumulate in dvals (owned by one invocation: no races). Fewer invocations
+// per row (SG) load each dy chunk fewer times; RS rows keep the workgroup a full SIMD group.
 // Loop bound per invocation: ceil((q1 - q0) / CH) * (ceil(rowlen / SG) + 1) with rowlen <= nIn;
 // the wrapper splits the batch into several dispatches to keep it under llvmpipe's cap.
-@compute @workgroup_size(SG)
+@compute @workgroup_size(SG, RS)
 fn sddmm(
   @builtin(local_invocation_id) lid: vec3u,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let j = wid.x + wid.y * nwg.x;
+  let j = (wid.x + wid.y * nwg.x) * RS + lid.y;
   if (j >= p.rows) { return; }
   let s = row_ptr_t[j];
   let e = row_ptr_t[j + 1u];

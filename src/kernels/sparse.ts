@@ -195,14 +195,32 @@ export function defaultGatherTuning(gpu: Gpu): Readonly<GatherTuning> {
 
 /**
  * Blocking of {@link sddmm}: `sg` invocations per output row striding over its nonzeros, `ch`
- * quads of dy (1..8) held in registers per chunk.
+ * quads of dy (1..8) held in registers per chunk, `rs` rows per workgroup (default 1).
  */
 export interface SddmmTuning {
   sg: number;
   ch: number;
+  rs?: number;
 }
-/** The probes' winner on llvmpipe (sddmm_row_reg8_wg8). */
-export const SDDMM_TUNING: Readonly<SddmmTuning> = { sg: 8, ch: 8 };
+/**
+ * Named SDDMM variants (all tested, compared in one run by bench/sparse_bench.ts):
+ * - `row8`: the probes' winner (notes §5.3 sddmm_row_reg8_wg8), 8 invocations per row.
+ * - `row2x4`: 2 invocations per row, 4 rows per workgroup: each invocation walks 4x more
+ *   nonzeros per dy chunk it loads (dy loads are repeated per invocation).
+ * - `row4x2`: 4 invocations per row, 2 rows per workgroup.
+ */
+export const SDDMM_VARIANTS: Readonly<Record<string, Readonly<SddmmTuning>>> = {
+  row8: { sg: 8, ch: 8, rs: 1 },
+  row4x2: { sg: 4, ch: 8, rs: 2 },
+  row2x4: { sg: 2, ch: 8, rs: 4 },
+};
+/** Default SDDMM variant per adapter class (bench/sparse_bench.ts; docs/KERNELS.md). */
+export const SDDMM_DEFAULTS: Readonly<Record<"cpu" | "gpu", string>> = {
+  cpu: "row8",
+  gpu: "row8",
+};
+/** The probes' winner on llvmpipe (sddmm_row_reg8_wg8): {@link SDDMM_VARIANTS}`.row8`. */
+export const SDDMM_TUNING: Readonly<SddmmTuning> = SDDMM_VARIANTS.row8;
 
 /** Forward arguments: `z[j] = sum_i W[i][j]·x[i] + bias[j]`, `y = act(z)`. */
 export interface SpmmArgs {
@@ -523,19 +541,25 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
   need(a.dy, layer.nOut * ld, `${op} dy`);
   need(a.dvalues, layer.nnz, `${op} dvalues`);
   distinct(op, [["x", a.x], ["dy", a.dy], ["dvalues", a.dvalues]]);
-  const s = { ...SDDMM_TUNING, ...a.tune };
-  if (!Number.isInteger(s.sg) || s.sg < 1 || !Number.isInteger(s.ch) || s.ch < 1 || s.ch > 8) {
-    throw new FiligreeError(`${op}: bad tuning sg ${s.sg}, ch ${s.ch} (1..8)`);
+  const s = { ...SDDMM_VARIANTS[SDDMM_DEFAULTS[adapterClass(rec.gpu)]], ...a.tune };
+  const rs = s.rs ?? 1;
+  if (
+    !Number.isInteger(s.sg) || s.sg < 1 || !Number.isInteger(s.ch) || s.ch < 1 || s.ch > 8 ||
+    !Number.isInteger(rs) || rs < 1
+  ) {
+    throw new FiligreeError(`${op}: bad tuning sg ${s.sg}, ch ${s.ch} (1..8), rs ${rs}`);
   }
   rec.gpu.checkLimit("maxComputeWorkgroupSizeX", s.sg, `${op} workgroup`);
+  rec.gpu.checkLimit("maxComputeWorkgroupSizeY", rs, `${op} workgroup`);
+  rec.gpu.checkLimit("maxComputeInvocationsPerWorkgroup", s.sg * rs, `${op} workgroup`);
   const step = sddmmQuadsPerDispatch(layer.nIn, s);
   if (step < 1) {
     throw new FiligreeError(
       `${op}: nIn ${layer.nIn} exceeds the per-invocation loop bound (${MAX_LOOP_TRIPS} iterations with sg ${s.sg})`,
     );
   }
-  const k = rec.gpu.kernel(SDDMM, { SG: s.sg, CH: s.ch });
-  const groups = grid(rec.gpu, layer.nOut);
+  const k = rec.gpu.kernel(SDDMM, { SG: s.sg, CH: s.ch, RS: rs });
+  const groups = grid(rec.gpu, Math.ceil(layer.nOut / rs));
   const ld4 = ld / 4;
   for (let q0 = 0; q0 < ld4; q0 += step) {
     const q1 = Math.min(ld4, q0 + step);

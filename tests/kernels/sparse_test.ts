@@ -17,12 +17,14 @@ import {
   type GatherTuning,
   pickDense,
   sddmm,
+  SDDMM_VARIANTS,
   sddmmQuadsPerDispatch,
   type SddmmTuning,
   spmm,
   SPMM_VARIANTS,
   spmmT,
   weightGrad,
+  type WeightGradPath,
   weightGradPath,
   WGRAD_RULES,
 } from "../../src/kernels/sparse.ts";
@@ -137,7 +139,7 @@ const GATHER_TUNES: Partial<GatherTuning>[] = [
 const SDDMM_TUNES: Partial<SddmmTuning>[] = [{}, { sg: 5, ch: 3 }, { sg: 1, ch: 1 }, {
   sg: 32,
   ch: 8,
-}];
+}, { sg: 3, ch: 5, rs: 3 }];
 
 Deno.test("csr: both orientations from COO match the dense matrix; invariants; errors", () => {
   // Hand-checked example (module docs).
@@ -715,14 +717,26 @@ gpuTest(
         const tdy = upload(gpu, dy, h.nOut, batch, "dy");
         const want = sddmmRef(h, x, dy, batch);
         const scale = sddmmRef(h, abs(x), abs(dy), batch);
-        for (const path of ["sddmm", "dense"] as const) {
+        const runs: [WeightGradPath, Partial<SddmmTuning> | undefined][] = [
+          ...Object.values(SDDMM_VARIANTS).map((t): [WeightGradPath, SddmmTuning] => ["sddmm", t]),
+          ["dense", undefined],
+        ];
+        for (const [path, tune] of runs) {
           const tdv = gpu.tensor("f32", [Math.max(1, h.nnz)]);
           gpu.poison(tdv);
           const tacc = gpu.tensor("f32", [Math.max(1, h.nnz)], {
             data: h.nnz ? Float32Array.from(prior) : undefined,
           });
           const rec = gpu.recorder();
-          const took = weightGrad(rec, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, path });
+          const took = weightGrad(rec, {
+            layer: l,
+            x: tx,
+            dy: tdy,
+            dvalues: tdv,
+            batch,
+            path,
+            tune,
+          });
           weightGrad(rec, {
             layer: l,
             x: tx,
@@ -730,11 +744,13 @@ gpuTest(
             dvalues: tacc,
             batch,
             path,
+            tune,
             accumulate: true,
           });
           rec.submit();
           if (h.nnz && took !== path) throw new Error(`asked ${path}, took ${took}`);
-          const label = `weightGrad ${path} ${h.nIn}x${h.nOut} nnz ${h.nnz} batch ${batch}`;
+          const label = `weightGrad ${path} ${JSON.stringify(tune ?? {})} ${h.nIn}x${h.nOut} ` +
+            `nnz ${h.nnz} batch ${batch}`;
           assertScaled((await gpu.read(tdv)).subarray(0, h.nnz), want, scale, label);
           assertScaled(
             (await gpu.read(tacc)).subarray(0, h.nnz),
