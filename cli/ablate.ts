@@ -4,12 +4,14 @@
  *
  * @example
  * ```sh
- * deno task ablate runs/mnist-set --eval-samples 1000 --scores magnitude,snip,random --curves
+ * deno task ablate runs/mnist-set                      # 5,000 train + 5,000 test samples, all scores
+ * deno task ablate runs/mnist-set --splits train --eval-samples 2000 --scores magnitude,snip
  * ```
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
 import { parseAblateOptions } from "../src/analysis/options.ts";
+import { SCORE_NAMES } from "../src/analysis/summary.ts";
 import { ablateRun } from "../src/analysis/run.ts";
 import { guarded } from "./main.ts";
 import { nameList, number } from "./args.ts";
@@ -28,15 +30,20 @@ export function ablateCommand() {
     .argument("<run_dir>", "a run directory written by `train`")
     .option(
       "--scores <list>",
-      "scores (default all): magnitude,snip,taylor,obd,grasp,synflow,wanda,random",
+      `scores (default all): ${SCORE_NAMES.join(",")}`,
       list,
     )
     .option(
       "--eval-samples <n>",
-      "size of the seeded evaluation subset (default 1000)",
+      "samples of each split's seeded evaluation set, two halves together (default 5000)",
       int("eval-samples"),
     )
-    .option("--eval-split <split>", "split the evaluation subset comes from: test|train")
+    .option(
+      "--splits <list>",
+      "splits measured, each with its split-half reliability: train,test (default both)",
+      list,
+    )
+    .option("--sesoi <d>", "smallest effect size of interest (Δρ), recorded", number())
     .option("--layers <list>", "weight layers to ablate (default all)", list)
     .option(
       "--max-weights <n>",
@@ -58,7 +65,7 @@ export function ablateCommand() {
     )
     .option(
       "--seed <s>",
-      "seed of the evaluation subset, sample, bootstrap and random score",
+      "seed of the evaluation sets and halves, sample, bootstrap, random score (default: the run's seed)",
       int("seed"),
     )
     .option("--quiet", "no progress output")
@@ -69,7 +76,8 @@ export function ablateCommand() {
           Object.entries({
             scores: o.scores,
             evalSamples: o.evalSamples,
-            evalSplit: o.evalSplit,
+            splits: o.splits,
+            sesoi: o.sesoi,
             layers: o.layers,
             maxWeights: o.maxWeights,
             units: o.units,

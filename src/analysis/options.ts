@@ -5,7 +5,7 @@
  * ```ts
  * import { parseAblateOptions } from "./options.ts";
  * const o = parseAblateOptions({ evalSamples: 500, scores: ["magnitude", "snip"] });
- * console.log(o.evalSamples, o.curves); // 500 true
+ * console.log(o.evalSamples, o.splits, o.curves); // 500 [ "train", "test" ] true
  * ```
  * @module
  */
@@ -17,10 +17,22 @@ import { SCORE_NAMES } from "./summary.ts";
 export const AblateOptionsSchema = z.object({
   /** Importance scores to compute (default: all). */
   scores: z.array(z.enum(SCORE_NAMES)).min(1).default([...SCORE_NAMES]),
-  /** Size of the seeded evaluation subset. */
-  evalSamples: z.number().int().positive().default(1000),
-  /** Split the evaluation subset is drawn from. */
-  evalSplit: z.enum(["test", "train"]).default("test"),
+  /**
+   * Size of the seeded evaluation set of each split (both halves together); the whole split
+   * when it is smaller. Default 5,000 (docs/IMPORTANCE-PROTOCOL.md).
+   */
+  evalSamples: z.number().int().min(2).default(5000),
+  /**
+   * Splits measured, each with its own evaluation set and split-half reliability: "train" (the
+   * oracle: importance for what the network learned) and "test" (generalization). The first one
+   * also fills the legacy summary fields.
+   */
+  splits: z.array(z.enum(["train", "test"])).min(1).refine(
+    (a) => new Set(a).size === a.length,
+    "a split is listed twice",
+  ).default(["train", "test"]),
+  /** Smallest effect size of interest (Δρ), recorded in the protocol for the hypotheses. */
+  sesoi: z.number().positive().max(1).optional(),
   /** Weight layers to analyze (default: all). */
   layers: z.array(z.string()).optional(),
   /** Most single-weight ablations per layer; above it a magnitude-stratified sample is used. */
@@ -35,8 +47,11 @@ export const AblateOptionsSchema = z.object({
   bootstrapReps: z.number().int().min(10).default(200),
   /** Fine-tune steps after group removal (0 = none). */
   finetuneSteps: z.number().int().min(0).default(0),
-  /** Seed of the evaluation subset, the weight sample, bootstrap and the random score. */
-  seed: z.number().int().min(0).default(0),
+  /**
+   * Seed of the evaluation sets and halves, the weight sample, bootstrap and the random score.
+   * Absent: the run's training seed (so every cell of a study gets its own evaluation sample).
+   */
+  seed: z.number().int().min(0).optional(),
   /** Write SVG/PNG plots. */
   plots: z.boolean().default(true),
   /** GPU memory budget for one batch of ablations (MB). */
@@ -51,7 +66,7 @@ export function parseAblateOptions(input: unknown): AblateOptions {
   const r = AblateOptionsSchema.safeParse(input ?? {});
   if (!r.success) {
     const i = r.error.issues[0];
-    const key = i.path.join(".") || "(options)";
+    const key = i.path.filter((p) => typeof p !== "number").join(".") || "(options)";
     if (i.code === "unrecognized_keys") {
       throw new FiligreeError(
         `unknown analysis key ${i.keys.map((k) => `"${k}"`).join(", ")}; allowed keys: ${

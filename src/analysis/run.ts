@@ -33,28 +33,48 @@ import { mapElements } from "../kernels/analysis.ts";
 import { SparseLinear } from "../nn/layers.ts";
 import { BatchNorm } from "../nn/layers.ts";
 import type { Tensor } from "../gpu/mod.ts";
-import { type Metrics, Probe, type ProbeLayer } from "./probe.ts";
+import {
+  type AblationResult,
+  type Metrics,
+  Probe,
+  type ProbeLayer,
+  readRunConfig,
+} from "./probe.ts";
 import { computeScores, type LayerScores } from "./scores.ts";
 import type { AblateOptions } from "./options.ts";
 import {
   type Agreement,
+  type Agreement2Row,
   ANALYSIS_FORMAT,
   type AnalysisSummary,
   type Curve,
   type GroupStats,
+  type LayerFact2Row,
   type LayerSummary,
+  type Protocol,
+  PROTOCOL_VERSION,
+  RANK_DUPLICATES,
   type ScoreName,
+  SIGNED_SCORES,
+  type SplitName,
+  type Target,
   type UnitSummary,
 } from "./summary.ts";
 import {
   bootstrapCI,
+  fisherZMean,
   kendallTauB,
   mean,
   median,
   precisionAtFraction,
   quantile,
+  ranks,
   spearman,
 } from "./stats.ts";
+import { combineHalves, type SplitHalf, splitHalf, splitIndices } from "./reliability.ts";
+import { type Dataset, takeSamples } from "../data/datasets.ts";
+import type { Trainer } from "../train/trainer.ts";
+import type { TrainConfig } from "../train/config.ts";
 import { barChartWithCI, hexbinChart, lineChart, writeChart } from "../report/plot.ts";
 
 /** Fractions of the curves. */
@@ -66,6 +86,9 @@ export const MAGNITUDE_EDGES = Array.from({ length: 31 }, (_, i) => -5 + i * 0.2
 export interface AblateHooks {
   quiet?: boolean;
 }
+
+/** The `layer` of the cross-layer rows of `agreement2`. */
+export const FISHER_Z_MEAN = "fisher-z mean";
 
 /** Largest resample of the correlation bootstrap (m-out-of-n above it). */
 export const BOOTSTRAP_MAX_PAIRS = 4000;
@@ -215,6 +238,102 @@ async function evaluateMasked(
   });
 }
 
+/** One split's measurement: its full evaluation set, the two halves, scores and ablations. */
+interface SplitRun {
+  split: SplitName;
+  requested: number;
+  full: Probe;
+  halves: [Probe, Probe];
+  /** Evaluation indices of each half (into the split). */
+  halfIndices: [Uint32Array, Uint32Array];
+  base: Metrics;
+  scores: LayerScores[];
+  skipped: Partial<Record<ScoreName, string>>;
+  /** Per weight layer: full-set Δ (exact recombination of the halves) and each half's Δ. */
+  results: Map<number, { full: AblationResult; a: AblationResult; b: AblationResult }>;
+}
+
+/**
+ * A probe on exactly the given samples of `split` (indices into it). The probe draws its
+ * evaluation set itself, so the trainer is shown a dataset whose test split holds exactly these
+ * samples (the probe then takes all of them, in order); the training split stays as it was,
+ * so input normalization statistics are unchanged.
+ */
+export async function probeOn(
+  t: Trainer,
+  split: SplitName,
+  indices: Uint32Array,
+  budgetMB: number,
+): Promise<Probe> {
+  const ds = t.dataset;
+  const view = t as unknown as { dataset: Dataset };
+  view.dataset = { ...ds, test: takeSamples(ds[split], ds.features, indices) };
+  try {
+    return await Probe.fromTrainer(t, {
+      evalSamples: indices.length,
+      evalSplit: "test",
+      seed: 0,
+      budgetMB,
+    });
+  } finally {
+    view.dataset = ds;
+  }
+}
+
+/** Gives a probe's evaluation tensors back to the pool (its ablation scratch stays cached). */
+function releaseProbe(p: Probe): void {
+  const gpu = p.gpu;
+  for (const x of [p.x.t, p.labels, ...p.cachedX, ...p.cachedZ]) if (x) gpu.release(x);
+}
+
+/** The weights the run's topology rule would drop next in one layer (value-order flags). */
+export function dropRule(
+  cfg: TrainConfig,
+  values: Float32Array,
+): { drop: Uint8Array; fraction: number; rule: string } {
+  const n = values.length, drop = new Uint8Array(n);
+  const fraction = cfg.method === "rigl" ? cfg.riglAlpha : cfg.zeta;
+  const order = (idx: number[], key: (e: number) => number) =>
+    idx.sort((a, b) => key(a) - key(b) || a - b);
+  if (cfg.method === "set" && cfg.setRanking === "per-sign") {
+    const pos: number[] = [], neg: number[] = [];
+    for (let e = 0; e < n; e++) (values[e] > 0 ? pos : values[e] < 0 ? neg : pos).push(e);
+    for (const group of [pos, neg]) {
+      const k = Math.floor(fraction * group.length);
+      order(group, (e) => Math.abs(values[e])).slice(0, k).forEach((e) => (drop[e] = 1));
+    }
+    return { drop, fraction, rule: "set per-sign: zeta of positive and of negative nearest 0" };
+  }
+  const all = order(Array.from({ length: n }, (_, e) => e), (e) => Math.abs(values[e]));
+  all.slice(0, Math.floor(fraction * n)).forEach((e) => (drop[e] = 1));
+  return { drop, fraction, rule: "smallest |w| fraction" };
+}
+
+/** Share of `dropped` items in the least-important fifth of `target` (chance 0.2). */
+export function dropPrecision(target: ArrayLike<number>, dropped: ArrayLike<boolean | number>): {
+  precision: number;
+  count: number;
+} {
+  const n = target.length, r = ranks(target);
+  let hit = 0, count = 0;
+  for (let k = 0; k < n; k++) {
+    if (!dropped[k]) continue;
+    count++;
+    // Least-important fifth: average-tie rank within the lowest 20 %.
+    if (r[k] <= 0.2 * n + 0.5) hit++;
+  }
+  return { precision: count ? hit / count : NaN, count };
+}
+
+const TARGETS: Target[] = ["dloss", "absdloss", "dacc"];
+
+/** The three targets of one set of ablation results (accuracy as accuracy lost, -Δacc). */
+export function targetValues(r: AblationResult, target: Target): Float64Array {
+  if (target === "dloss") return Float64Array.from(r.dLoss);
+  if (target === "absdloss") return r.dLoss.map(Math.abs);
+  return r.dAccuracy.map((v) => -v);
+}
+
 /** Runs the whole analysis of a run directory (see the module doc). */
 export async function ablateRun(
   dir: string,
@@ -225,66 +344,126 @@ export async function ablateRun(
   const reps = opts.bootstrapReps;
   const t0 = performance.now();
   const seconds: Record<string, number> = {};
-  const lap = (k: string, since: number) => (seconds[k] = (performance.now() - since) / 1000);
+  const lap = (
+    k: string,
+    since: number,
+  ) => (seconds[k] = (seconds[k] ?? 0) + (performance.now() - since) / 1000);
 
-  const probe = await Probe.fromRun(dir, {
+  const cfg = await readRunConfig(dir);
+  const seed = opts.seed ?? cfg.seed;
+  const splits = opts.splits as SplitName[];
+  const first = await Probe.fromRun(dir, {
     evalSamples: opts.evalSamples,
-    evalSplit: opts.evalSplit,
-    seed: opts.seed,
+    evalSplit: splits[0],
+    seed,
     budgetMB: opts.budgetMB,
   });
-  const names = probe.layers.map((l) => l.name);
+  const trainer = first.trainer;
+  const names = first.layers.map((l) => l.name);
   const selected = opts.layers ?? names;
   for (const l of selected) {
     if (!names.includes(l)) {
       throw new FiligreeError(`unknown layer "${l}"; weight layers: ${names.join(", ")}`);
     }
   }
-  const base = await probe.baseline();
-  log(
-    `analysis of ${dir}: ${probe.samples} ${opts.evalSplit} samples (seed ${opts.seed}), baseline loss ${
-      base.loss.toFixed(4)
-    } accuracy ${(base.accuracy * 100).toFixed(2)}%; layers ${
-      probe.layers.map((l) => `${l.name} ${l.nnz}`).join(", ")
-    }`,
-  );
-
-  let ts = performance.now();
-  const scores = await computeScores(probe, opts.scores, opts.seed);
-  lap("scores", ts);
-
-  // Single-weight ablation.
-  ts = performance.now();
-  const progress = new Progress({ quiet: hooks.quiet });
+  const sel = selected.map((n) => names.indexOf(n));
+  // The same weights are ablated on every split (a magnitude-stratified sample above maxWeights).
   const chosen = new Map<number, Uint32Array>();
-  const results = new Map<number, { dLoss: Float64Array; dAccuracy: Float64Array }>();
-  const total = selected.reduce(
-    (a, n) => a + Math.min(opts.maxWeights, probe.layers[names.indexOf(n)].nnz),
-    0,
-  );
-  progress.start("ablate weights", total);
-  let done = 0;
-  for (const n of selected) {
-    const w = names.indexOf(n);
-    const entries = chooseEntries(probe.layers[w], opts.maxWeights, deriveSeed(opts.seed, w));
-    chosen.set(w, entries);
-    const before = done;
-    results.set(
-      w,
-      await probe.ablateWeights(w, entries, (d) => progress.update(before + d, {}, "ablations")),
-    );
-    done += entries.length;
+  for (const w of sel) {
+    chosen.set(w, chooseEntries(first.layers[w], opts.maxWeights, deriveSeed(seed, w)));
   }
-  progress.update(total, {}, "ablations");
-  progress.stop();
-  lap("ablation", ts);
-  const ablationsPerSecond = total / Math.max(1e-9, seconds.ablation);
+  const perSplit = sel.reduce((a, w) => a + chosen.get(w)!.length, 0);
+  const total = perSplit * splits.length;
+  const progress = new Progress({ quiet: hooks.quiet });
 
-  // Unit ablation.
-  let units: UnitSummary[] | undefined;
-  const unitResults = new Map<number, { dLoss: Float64Array; dAccuracy: Float64Array }>();
-  if (opts.units) {
+  const runs: SplitRun[] = [];
+  for (const split of splits) {
+    const full = runs.length === 0 ? first : await Probe.fromTrainer(trainer, {
+      evalSamples: opts.evalSamples,
+      evalSplit: split,
+      seed,
+      budgetMB: opts.budgetMB,
+    });
+    const splitLabels = trainer.dataset[split].labels;
+    const halfIndices = splitIndices(
+      full.evalIndices,
+      Array.from(full.evalIndices, (i) => splitLabels[i]),
+      seed,
+    );
+    const base = await full.baseline();
+    const short = full.samples < opts.evalSamples
+      ? ` (the whole split: ${opts.evalSamples} requested)`
+      : "";
+    log(
+      `${split}: ${full.samples} samples${short}, halves ${halfIndices[0].length} + ${
+        halfIndices[1].length
+      } (seed ${seed}); baseline loss ${base.loss.toFixed(4)} accuracy ${
+        (base.accuracy * 100).toFixed(2)
+      }%`,
+    );
+    let ts = performance.now();
+    const raw = { grad: [] as Float32Array[], hg: [] as Float32Array[] } as
+      & Parameters<
+        typeof computeScores
+      >[3]
+      & object;
+    const scores = await computeScores(full, opts.scores, seed, raw);
+    lap("scores", ts);
     ts = performance.now();
+    const halves: [Probe, Probe] = [
+      await probeOn(trainer, split, halfIndices[0], opts.budgetMB),
+      await probeOn(trainer, split, halfIndices[1], opts.budgetMB),
+    ];
+    const [nA, nB] = [halves[0].samples, halves[1].samples];
+    const results = new Map<
+      number,
+      { full: AblationResult; a: AblationResult; b: AblationResult }
+    >();
+    progress.start(`ablate weights (${split})`, 2 * perSplit);
+    let done = 0;
+    for (const w of sel) {
+      const entries = chosen.get(w)!;
+      const r: AblationResult[] = [];
+      for (const h of halves) {
+        const before = done;
+        r.push(
+          await h.ablateWeights(w, entries, (d) => progress.update(before + d, {}, "ablations")),
+        );
+        done += entries.length;
+      }
+      results.set(w, {
+        full: {
+          dLoss: combineHalves(r[0].dLoss, nA, r[1].dLoss, nB),
+          dAccuracy: combineHalves(r[0].dAccuracy, nA, r[1].dAccuracy, nB),
+        },
+        a: r[0],
+        b: r[1],
+      });
+    }
+    progress.update(2 * perSplit, {}, "ablations");
+    progress.stop();
+    halves.forEach(releaseProbe);
+    lap("ablation", ts);
+    runs.push({
+      split,
+      requested: opts.evalSamples,
+      full,
+      halves,
+      halfIndices,
+      base,
+      scores,
+      skipped: raw.skipped ?? {},
+      results,
+    });
+  }
+  const ablationsPerSecond = total / Math.max(1e-9, seconds.ablation);
+  const main = runs[0], probe = main.full;
+
+  // Unit ablation (first split, full set).
+  let units: UnitSummary[] | undefined;
+  const unitResults = new Map<number, AblationResult>();
+  if (opts.units) {
+    const ts = performance.now();
     units = [];
     for (let w = 1; w < probe.layers.length; w++) {
       const pl = probe.layers[w], prev = probe.layers[w - 1];
@@ -303,25 +482,118 @@ export async function ablateRun(
     lap("units", ts);
   }
 
-  // Agreement between scores and ablation.
+  // Protocol v2: per split and layer, reliability, correlations with ceilings, facts.
+  let ts = performance.now();
+  const skippedAll: Partial<Record<ScoreName, string>> = {};
+  for (const r of runs) Object.assign(skippedAll, r.skipped);
+  const computed = opts.scores.filter((s) => main.scores[0]?.has(s));
+  const dups: Partial<Record<ScoreName, ScoreName>> = {};
+  for (const [d, k] of Object.entries(RANK_DUPLICATES) as [ScoreName, ScoreName][]) {
+    if (computed.includes(d) && computed.includes(k)) dups[d] = k;
+  }
+  const agreeScores = computed.filter((s) => !(s in dups));
+  const agreement2: Agreement2Row[] = [];
+  const layerFacts2: LayerFact2Row[] = [];
+  let bi = 0;
+  for (const run of runs) {
+    const rel = new Map<number, Record<Target, SplitHalf>>();
+    for (const w of sel) {
+      const pl = run.full.layers[w], entries = chosen.get(w)!, r = run.results.get(w)!;
+      const rr = Object.fromEntries(
+        TARGETS.map((t) => [t, splitHalf(targetValues(r.a, t), targetValues(r.b, t))]),
+      ) as Record<Target, SplitHalf>;
+      rel.set(w, rr);
+      const d = r.full.dLoss;
+      const fact: LayerFact2Row = {
+        split: run.split,
+        layer: pl.name,
+        helpfulFraction: d.filter((x) => x < 0).length / Math.max(1, d.length),
+        nAblated: entries.length,
+        reliability: Object.fromEntries(
+          TARGETS.map((
+            t,
+          ) => [t, { half: finiteOrNull(rr[t].half), ceiling: finiteOrNull(rr[t].ceiling) }]),
+        ) as LayerFact2Row["reliability"],
+      };
+      if (pl.sparse || cfg.method === "dense") {
+        const rule = dropRule(cfg, pl.values);
+        const dp = dropPrecision(d.map(Math.abs), Array.from(entries, (e) => rule.drop[e]));
+        fact.dropFraction = rule.fraction;
+        fact.dropCount = dp.count;
+        if (dp.count >= 5) fact.dropPrecision = dp.precision;
+      }
+      layerFacts2.push(fact);
+      for (const score of agreeScores) {
+        const sc = run.scores[w].get(score)!;
+        const s = Array.from(entries, (e) => sc[e]);
+        const signed = SIGNED_SCORES.includes(score);
+        for (const target of TARGETS) {
+          const y = Array.from(targetValues(r.full, target));
+          const rho = finiteOrNull(spearman(s, y));
+          const ceiling = finiteOrNull(rr[target].ceiling);
+          agreement2.push({
+            split: run.split,
+            layer: pl.name,
+            score,
+            target,
+            spearman: rho,
+            ci: correlationCI(spearman, s, y, reps, deriveSeed(seed, 0xc00 + bi++)),
+            n: s.length,
+            ceiling,
+            halfReliability: finiteOrNull(rr[target].half),
+            attainable: Math.sqrt(Math.max(0, ceiling)),
+            primary: target === "dacc" ? !signed : (target === "dloss") === signed,
+          });
+        }
+      }
+    }
+    // Cross-layer: unweighted Fisher-z mean over the analysed layers.
+    for (const score of agreeScores) {
+      for (const target of TARGETS) {
+        const rows = agreement2.filter((a) =>
+          a.split === run.split && a.score === score && a.target === target
+        );
+        const m = fisherZMean(rows.map((a) => a.spearman), rows.map((a) => a.n));
+        const ones = rows.map(() => 4 + 1e9);
+        const c = fisherZMean(rows.map((a) => a.ceiling), ones).value;
+        const h = fisherZMean(rows.map((a) => a.halfReliability), ones).value;
+        agreement2.push({
+          split: run.split,
+          layer: FISHER_Z_MEAN,
+          score,
+          target,
+          spearman: m.value,
+          ci: m.ci,
+          n: m.n,
+          ceiling: c,
+          halfReliability: h,
+          attainable: Math.sqrt(Math.max(0, c)),
+          primary: rows[0]?.primary ?? false,
+        });
+      }
+    }
+  }
+  lap("agreement2", ts);
+
+  // Legacy agreement (first split, signed Δloss, all scores and the pooled "all" scope).
   ts = performance.now();
   const agreement: Agreement[] = [];
   const scopes: [string, number[]][] = [
-    ["all", selected.map((n) => names.indexOf(n))],
-    ...selected.map((n): [string, number[]] => [n, [names.indexOf(n)]]),
+    ["all", sel],
+    ...sel.map((w): [string, number[]] => [names[w], [w]]),
   ];
-  for (const score of opts.scores) {
+  for (const score of computed) {
     scopes.forEach(([scope, ws], si) => {
       const s: number[] = [], d: number[] = [];
       for (const w of ws) {
-        const sc = scores[w].get(score)!, r = results.get(w)!;
+        const sc = main.scores[w].get(score)!, r = main.results.get(w)!.full;
         chosen.get(w)!.forEach((e, k) => {
           s.push(sc[e]);
           d.push(r.dLoss[k]);
         });
       }
       if (scope !== "all" && ws.length === 1 && scopes.length === 2) return; // same as "all"
-      const bseed = deriveSeed(opts.seed, 0xb00 + si);
+      const bseed = deriveSeed(seed, 0xb00 + si);
       agreement.push({
         score,
         scope,
@@ -341,10 +613,10 @@ export async function ablateRun(
   }
   lap("agreement", ts);
 
-  // Per-layer facts: helpful fraction, grown vs surviving, age, fan-in/out.
-  const step = probe.trainer.step;
+  // Per-layer facts (first split): helpful fraction, grown vs surviving, age, fan-in/out.
+  const step = trainer.step;
   const layerSummaries: LayerSummary[] = probe.layers.map((pl, w) => {
-    const r = results.get(w), entries = chosen.get(w);
+    const r = main.results.get(w)?.full, entries = chosen.get(w);
     const base: LayerSummary = {
       name: pl.name,
       nIn: pl.nIn,
@@ -385,29 +657,32 @@ export async function ablateRun(
     }
     return base;
   });
-  const allD = [...results.values()].flatMap((r) => Array.from(r.dLoss));
+  const allD = [...main.results.values()].flatMap((r) => Array.from(r.full.dLoss));
 
-  // Group-ablation curves.
+  // Group-ablation curves, on the test split when measured (accuracy after removal is a
+  // generalization measure), else the first split.
+  const curveRun = runs.find((r) => r.split === "test") ?? main;
   const curves: Curve[] = [];
   if (opts.curves) {
     ts = performance.now();
-    const series = [...opts.scores, "magnitude-desc"];
+    const cp = curveRun.full;
+    const series = [...agreeScores, "magnitude-desc"];
     const curveScopes: [string, number[]][] = [
-      ["global", probe.layers.map((_, w) => w)],
-      ...(opts.curveLayers ? probe.layers.map((pl, w): [string, number[]] => [pl.name, [w]]) : []),
+      ["global", cp.layers.map((_, w) => w)],
+      ...(opts.curveLayers ? cp.layers.map((pl, w): [string, number[]] => [pl.name, [w]]) : []),
     ];
     const steps = opts.finetuneSteps > 0 ? [0, opts.finetuneSteps] : [0];
     const count = series.length * curveScopes.length * CURVE_FRACTIONS.length * steps.length;
     progress.start("ablation curves", count);
-    const curveSums = probe.gpu.tensor("f32", [2 * CURVE_FRACTIONS.length], { label: "curves" });
+    const curveSums = cp.gpu.tensor("f32", [2 * CURVE_FRACTIONS.length], { label: "curves" });
     let c = 0;
     for (const ft of steps) {
       for (const score of series) {
         for (const [scope, ws] of curveScopes) {
-          const keys = ws.map((w) => removalKey(score, scores[w], probe.layers[w]));
+          const keys = ws.map((w) => removalKey(score, curveRun.scores[w], cp.layers[w]));
           const masksAt = (fraction: number) => {
             const sub = lowestMask(keys, fraction);
-            return probe.layers.map((pl, w) =>
+            return cp.layers.map((pl, w) =>
               ws.includes(w) ? sub[ws.indexOf(w)] : new Float32Array(pl.nnz).fill(1)
             );
           };
@@ -416,21 +691,21 @@ export async function ablateRun(
             // Back-to-back evaluations, one readback per curve.
             CURVE_FRACTIONS.forEach((fraction, q) => {
               const masks = masksAt(fraction);
-              probe.layers.forEach((pl, w) =>
-                probe.setValues(w, Float32Array.from(pl.values, (v, e) => v * masks[w][e]))
+              cp.layers.forEach((pl, w) =>
+                cp.setValues(w, Float32Array.from(pl.values, (v, e) => v * masks[w][e]))
               );
-              probe.recordEvaluate(curveSums, q);
+              cp.recordEvaluate(curveSums, q);
             });
-            probe.restoreValues();
-            const r = await probe.gpu.read(curveSums);
+            cp.restoreValues();
+            const r = await cp.gpu.read(curveSums);
             metrics = CURVE_FRACTIONS.map((_, q) => ({
-              loss: r[2 * q] / probe.samples,
-              accuracy: r[2 * q + 1] / probe.samples,
+              loss: r[2 * q] / cp.samples,
+              accuracy: r[2 * q + 1] / cp.samples,
             }));
           } else {
             metrics = [];
             for (const fraction of CURVE_FRACTIONS) {
-              metrics.push(await evaluateMasked(probe, masksAt(fraction), ft, opts.seed));
+              metrics.push(await evaluateMasked(cp, masksAt(fraction), ft, seed));
             }
           }
           c += CURVE_FRACTIONS.length;
@@ -444,18 +719,34 @@ export async function ablateRun(
         }
       }
     }
+    cp.gpu.release(curveSums);
     progress.stop();
     lap("curves", ts);
   }
   seconds.total = (performance.now() - t0) / 1000;
 
+  const protocol: Protocol = {
+    version: PROTOCOL_VERSION,
+    splits: Object.fromEntries(runs.map((r) => [r.split, {
+      samples: r.full.samples,
+      seed,
+      requested: r.requested,
+      halves: [r.halfIndices[0].length, r.halfIndices[1].length],
+      baseline: r.base,
+    }])),
+    layerSummary: "fisher-z mean, unweighted over layers",
+    rankDuplicates: dups,
+    ...(opts.sesoi !== undefined ? { sesoi: opts.sesoi } : {}),
+    ...(opts.curves ? { curvesSplit: curveRun.split } : {}),
+    ...(Object.keys(skippedAll).length ? { skippedScores: skippedAll } : {}),
+  };
   const summary: AnalysisSummary = {
     format: ANALYSIS_FORMAT,
     run: dir,
-    seed: opts.seed,
-    evalSet: { split: opts.evalSplit, samples: probe.samples, seed: opts.seed },
-    baseline: base,
-    scores: opts.scores,
+    seed,
+    evalSet: { split: main.split, samples: probe.samples, seed },
+    baseline: main.base,
+    scores: computed,
     layers: layerSummaries,
     helpful: allD.filter((x) => x < 0).length / Math.max(1, allD.length),
     agreement,
@@ -463,6 +754,9 @@ export async function ablateRun(
     units,
     seconds,
     ablationsPerSecond,
+    protocol,
+    agreement2,
+    layerFacts2,
   };
 
   // Outputs: built in a partial directory, then renamed over analysis/.
@@ -470,77 +764,75 @@ export async function ablateRun(
   await Deno.remove(partial, { recursive: true }).catch(() => {});
   await Deno.mkdir(`${partial}/plots`, { recursive: true });
   const tensors = new Map<string, StTensor>();
-  tensors.set("eval_indices", {
-    dtype: "U32",
-    shape: [probe.evalIndices.length],
-    data: probe.evalIndices,
-  });
+  const f32 = (name: string, data: ArrayLike<number>) =>
+    tensors.set(name, { dtype: "F32", shape: [data.length], data: Float32Array.from(data) });
+  for (const run of runs) {
+    const idx = run.full.evalIndices;
+    tensors.set(`${run.split}.eval_indices`, { dtype: "U32", shape: [idx.length], data: idx });
+    const inB = new Set(run.halfIndices[1]);
+    tensors.set(`${run.split}.half`, {
+      dtype: "U8",
+      shape: [idx.length],
+      data: Uint8Array.from(idx, (i) => (inB.has(i) ? 1 : 0)),
+    });
+  }
   probe.layers.forEach((pl, w) => {
     const inv = new Uint32Array(pl.nnz); // value order -> checkpoint order
     pl.perm.forEach((v, k) => (inv[v] = k));
     const toCkpt = (a: Float32Array) => Float32Array.from(pl.perm, (v) => a[v]);
-    for (const s of opts.scores) {
-      tensors.set(`${pl.name}.score.${s}`, {
-        dtype: "F32",
-        shape: [pl.nnz],
-        data: toCkpt(scores[w].get(s)!),
-      });
-    }
-    const r = results.get(w), entries = chosen.get(w);
-    if (r && entries) {
-      // Sorted by checkpoint position.
-      const order = Array.from(entries.keys()).sort((a, b) => inv[entries[a]] - inv[entries[b]]);
+    const entries = chosen.get(w);
+    const order = entries
+      ? Array.from(entries.keys()).sort((a, b) => inv[entries[a]] - inv[entries[b]])
+      : [];
+    if (entries) {
       tensors.set(`${pl.name}.ablated`, {
         dtype: "U32",
         shape: [entries.length],
         data: Uint32Array.from(order, (k) => inv[entries[k]]),
       });
-      tensors.set(`${pl.name}.delta_loss`, {
-        dtype: "F32",
-        shape: [entries.length],
-        data: Float32Array.from(order, (k) => r.dLoss[k]),
-      });
-      tensors.set(`${pl.name}.delta_accuracy`, {
-        dtype: "F32",
-        shape: [entries.length],
-        data: Float32Array.from(order, (k) => r.dAccuracy[k]),
-      });
+    }
+    for (const run of runs) {
+      const P = `${pl.name}.${run.split}`;
+      for (const s of computed) f32(`${P}.score.${s}`, toCkpt(run.scores[w].get(s)!));
+      const r = run.results.get(w);
+      if (!r) continue;
+      for (const [suffix, res] of [["", r.full], [".a", r.a], [".b", r.b]] as const) {
+        f32(`${P}.delta_loss${suffix}`, order.map((k) => res.dLoss[k]));
+        f32(`${P}.delta_accuracy${suffix}`, order.map((k) => res.dAccuracy[k]));
+      }
     }
     const u = unitResults.get(w);
     if (u) {
-      tensors.set(`${pl.name}.input_unit_delta_loss`, {
-        dtype: "F32",
-        shape: [pl.nIn],
-        data: Float32Array.from(u.dLoss),
-      });
-      tensors.set(`${pl.name}.input_unit_delta_accuracy`, {
-        dtype: "F32",
-        shape: [pl.nIn],
-        data: Float32Array.from(u.dAccuracy),
-      });
+      f32(`${pl.name}.${main.split}.input_unit_delta_loss`, u.dLoss);
+      f32(`${pl.name}.${main.split}.input_unit_delta_accuracy`, u.dAccuracy);
     }
   });
   await writeSafetensors(`${partial}/ablation.safetensors`, tensors, {
     format: ANALYSIS_FORMAT,
-    options: JSON.stringify(opts),
+    protocol: String(PROTOCOL_VERSION),
+    options: JSON.stringify({ ...opts, seed }),
   });
   await writeFileAtomic(`${partial}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
   if (opts.plots) {
     ts = performance.now();
-    await writePlots(`${partial}/plots`, probe, chosen, results, summary);
+    await writePlots(`${partial}/plots`, probe, chosen, main, summary, unitResults);
     lap("plots", ts);
   }
   const final = `${dir}/analysis`;
   await Deno.remove(final, { recursive: true }).catch(() => {});
   await Deno.rename(partial, final);
+  const line = (split: SplitName, score: string, target: Target) => {
+    const a = agreement2.find((x) =>
+      x.split === split && x.layer === FISHER_Z_MEAN && x.score === score && x.target === target
+    );
+    return a ? `${a.spearman.toFixed(3)} (ceiling ${a.ceiling.toFixed(3)})` : "n/a";
+  };
   log(
     `wrote ${final}: ${total} ablations in ${seconds.ablation.toFixed(1)}s (${
       ablationsPerSecond.toFixed(0)
-    }/s); magnitude vs Δloss Spearman ${
-      agreement.find((a) => a.score === "magnitude" && a.scope === "all")?.spearman.value.toFixed(
-        3,
-      ) ?? "n/a"
-    }; ${(summary.helpful * 100).toFixed(1)}% of removals lower the loss`,
+    }/s); ${main.split}, fisher-z mean over layers: ρ(|w|, |Δloss|) ${
+      line(main.split, "magnitude", "absdloss")
+    }; ${(summary.helpful * 100).toFixed(1)}% of removals lower the ${main.split} loss`,
   );
   return summary;
 }
@@ -549,51 +841,81 @@ async function writePlots(
   dir: string,
   probe: Probe,
   chosen: Map<number, Uint32Array>,
-  results: Map<number, { dLoss: Float64Array }>,
+  main: SplitRun,
   s: AnalysisSummary,
+  unitResults: Map<number, AblationResult> = new Map(),
 ): Promise<void> {
   const pts: { x: number; y: number; facet: string }[] = [];
   for (const [w, entries] of chosen) {
-    const pl = probe.layers[w], r = results.get(w)!;
-    // Signed log of Δloss: most removals change the loss by 1e-6..1e-3, a few by 0.1.
-    entries.forEach((e, k) =>
-      pts.push({
-        x: pl.values[e],
-        y: Math.sign(r.dLoss[k]) * Math.log10(1 + Math.abs(r.dLoss[k]) / 1e-5),
-        facet: pl.name,
-      })
-    );
+    const pl = probe.layers[w], r = main.results.get(w)!.full;
+    entries.forEach((e, k) => pts.push({ x: pl.values[e], y: r.dLoss[k], facet: pl.name }));
   }
+  // Symmetric log axis for Δloss: most removals change the loss by 1e-6..1e-3, a few by 0.1.
   await writeChart(
     hexbinChart(pts, {
       logX: true,
-      title: "Single-weight ablation: |w| vs Δloss",
+      symlogY: 1e-5,
+      title: `Single-weight ablation: |w| vs Δloss (${main.split})`,
       xTitle: "|w|",
-      yTitle: "Δloss when removed: sign·log10(1 + |Δ|/1e-5)",
+      yTitle: "loss change when the weight is removed",
     }),
     `${dir}/magnitude_vs_dloss`,
   );
-  const bars = s.agreement.map((a) => ({
-    x: a.score,
-    y: a.spearman.value,
-    lo: a.spearman.ci[0],
-    hi: a.spearman.ci[1],
-    group: a.scope,
+  if (unitResults.size) {
+    // --units: each hidden unit's Δloss against the L2 norm of its incoming weights.
+    const upts: { x: number; y: number; facet: string }[] = [];
+    for (const [w, r] of unitResults) {
+      const prev = probe.layers[w - 1];
+      const norms = new Float64Array(probe.layers[w].nIn);
+      prev.values.forEach((v, e) => (norms[prev.ends[2 * e + 1]] += v * v));
+      r.dLoss.forEach((d, u) => upts.push({ x: Math.sqrt(norms[u]), y: d, facet: prev.name }));
+    }
+    await writeChart(
+      hexbinChart(upts, {
+        symlogY: 1e-5,
+        bins: 20,
+        title: `Unit ablation: incoming weight norm vs Δloss (${main.split})`,
+        xTitle: "L2 norm of the unit's incoming weights",
+        yTitle: "loss change when the unit is removed",
+      }),
+      `${dir}/unit_ablation`,
+    );
+  }
+  // Primary pairings per layer (signed scores vs Δloss, unsigned vs |Δloss|), first split.
+  const bars = (s.agreement2 ?? []).filter((a) =>
+    a.split === main.split && a.primary && a.target !== "dacc"
+  ).map((a) => ({
+    // Layers on the x axis, scores as coloured bars (one colour per score in every chart).
+    x: `${a.layer} (ceiling ${a.ceiling.toFixed(2)})`,
+    y: a.spearman,
+    lo: a.ci[0],
+    hi: a.ci[1],
+    group: a.score,
   }));
   await writeChart(
     barChartWithCI(bars, {
-      title: "Rank agreement of each score with ablation Δloss",
+      title:
+        `Per-layer Spearman with ablation on ${main.split} (signed scores vs Δloss, others vs |Δloss|)`,
       yTitle: "Spearman ρ (95% bootstrap CI)",
     }),
     `${dir}/score_agreement`,
   );
   if (s.curves.length) {
-    const line = s.curves.filter((c) => c.finetuneSteps === 0).flatMap((c) =>
-      c.points.map((p) => ({ x: p.fraction, y: p.accuracy, series: c.score, facet: c.scope }))
-    );
+    // Panels in layer order, then global.
+    const rank = (scope: string) => {
+      const i = probe.layers.findIndex((l) => l.name === scope);
+      return i < 0 ? probe.layers.length : i;
+    };
+    const line = s.curves.filter((c) => c.finetuneSteps === 0)
+      .sort((a, b) => rank(a.scope) - rank(b.scope))
+      .flatMap((c) =>
+        c.points.map((p) => ({ x: p.fraction, y: p.accuracy, series: c.score, facet: c.scope }))
+      );
     await writeChart(
       lineChart(line, {
-        title: "Accuracy after removing the lowest-scored weights",
+        title: `Accuracy after removing the lowest-scored weights (${
+          s.protocol?.curvesSplit ?? ""
+        })`,
         xTitle: "fraction removed",
         yTitle: "accuracy",
       }),

@@ -558,3 +558,55 @@ export function holm(pvalues: Numbers): number[] {
   }
   return out;
 }
+
+/**
+ * Fisher's z transform `atanh(r)` (r clamped to ±(1 - 1e-12) so a perfect correlation stays
+ * finite).
+ *
+ * @example
+ * ```ts
+ * import { fisherZ } from "./stats.ts";
+ * console.log(fisherZ(0).toFixed(3), fisherZ(0.5).toFixed(4)); // 0.000 0.5493
+ * ```
+ */
+export function fisherZ(r: number): number {
+  const c = Math.max(-1 + 1e-12, Math.min(1 - 1e-12, r));
+  return Math.atanh(c);
+}
+
+/** Result of {@link fisherZMean}. */
+export interface FisherZMean {
+  /** tanh of the mean z. */
+  value: number;
+  /** 95 % interval: tanh(mean z ± 1.96·se), se from the per-correlation standard errors. */
+  ci: [number, number];
+  /** Correlations that entered (finite ones). */
+  n: number;
+}
+
+/**
+ * Unweighted mean of correlations in Fisher z, back-transformed: each correlation (e.g. one per
+ * layer) counts once whatever its sample size. The interval uses the standard error of a
+ * Spearman z, `√(1.06/(n_k - 3))` (Fieller, Hartley & Pearson 1957) per correlation, so
+ * `se(mean z) = √(Σ se_k²)/K`. Non-finite correlations (and n_k ≤ 3) are left out.
+ *
+ * @example
+ * ```ts
+ * import { fisherZMean } from "./stats.ts";
+ * const m = fisherZMean([0.2, 0.6], [100, 1000]);
+ * console.log(m.value.toFixed(4), m.n); // 0.4136 2
+ * ```
+ */
+export function fisherZMean(r: Numbers, n: Numbers): FisherZMean {
+  checkPair(r, n, "fisherZMean");
+  let sz = 0, sv = 0, k = 0;
+  for (let i = 0; i < r.length; i++) {
+    if (!Number.isFinite(r[i]) || !(n[i] > 3)) continue;
+    sz += fisherZ(r[i]);
+    sv += 1.06 / (n[i] - 3);
+    k++;
+  }
+  if (k === 0) return { value: NaN, ci: [NaN, NaN], n: 0 };
+  const z = sz / k, se = Math.sqrt(sv) / k;
+  return { value: Math.tanh(z), ci: [Math.tanh(z - 1.96 * se), Math.tanh(z + 1.96 * se)], n: k };
+}
