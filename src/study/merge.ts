@@ -71,14 +71,18 @@ export function mergeStores(out: string, inputs: string[]): MergeResult {
       );
     }
     const m0 = metas[0];
+    // Every distinct command and commit of the output and the inputs (one per line), so a
+    // merged store says how each shard was run, not only the first.
+    const union = (k: "command" | "commit") => {
+      const v = [existing, ...metas].flatMap((m) => m?.[k]?.split("\n") ?? []);
+      const u = [...new Set(v.filter((x) => x !== ""))];
+      return u.length ? u.join("\n") : undefined;
+    };
     const dst = StudyStore.open(
       out,
-      existing ? { study } : {
-        study,
-        spec: m0.spec,
-        command: m0.command,
-        commit: m0.commit,
-      },
+      existing
+        ? { study, command: union("command"), commit: union("commit") }
+        : { study, spec: m0.spec, command: union("command"), commit: union("commit") },
     );
     let added = 0, present = 0;
     try {

@@ -345,13 +345,24 @@ function curvesSection(cells: Cell[], L: Layout): Section {
     c: Cell,
     score: string,
   ) => (L.colF ? `${score}, ${L.colF}=${c.factors[L.colF]}` : score);
-  const acc = new Map<string, { facet: string; series: string; x: number; ys: number[] }>();
+  const acc = new Map<
+    string,
+    { facet: string; series: string; score: string; dash?: string; x: number; ys: number[] }
+  >();
   for (const c of [...withCurves].sort((a, b) => (L.order(a) < L.order(b) ? -1 : 1))) {
     for (const k of pick(c)) {
       for (const p of k.points) {
         const key = `${facetOf(c)}\u0000${seriesOf(c, k.score)}\u0000${p.fraction}`;
         if (!acc.has(key)) {
-          acc.set(key, { facet: facetOf(c), series: seriesOf(c, k.score), x: p.fraction, ys: [] });
+          acc.set(key, {
+            facet: facetOf(c),
+            series: seriesOf(c, k.score),
+            // Colour = score (the same in every chart), dash = the column factor's level.
+            score: k.score,
+            dash: L.colF ? `${L.colF}=${c.factors[L.colF]}` : undefined,
+            x: p.fraction,
+            ys: [],
+          });
         }
         acc.get(key)!.ys.push(p.accuracy);
       }
@@ -367,7 +378,8 @@ function curvesSection(cells: Cell[], L: Layout): Section {
       y: m,
       lo: m - e,
       hi: m + e,
-      series: v.series,
+      series: v.score,
+      dash: v.dash,
       facet: L.rowF || L.extra.length ? v.facet : undefined,
     });
     const k = `${v.facet}\u0000${v.series}`;
@@ -682,7 +694,12 @@ function learningSection(cells: Cell[], epochs: EpochRow[], L: Layout): Section 
     title,
     chart: {
       name: "learning",
-      spec: lineChart(pts, { xTitle: "epoch", yTitle: "test accuracy", title: "mean over seeds" }),
+      spec: lineChart(pts, {
+        xTitle: "epoch",
+        yTitle: "test accuracy",
+        title: "mean over seeds",
+        integerX: true,
+      }),
     },
   };
 }
@@ -728,7 +745,9 @@ function headerFacts(
   const fin = data.cells.map((c) => c.finished_at).sort();
   if (fin.length) facts.push(["finished", `${fin[0]} … ${fin[fin.length - 1]}`]);
   for (const k of ["command", "commit"]) {
-    if (data.meta[k] !== undefined) facts.push([k, data.meta[k]]);
+    // A merged store keeps every input's command (one per line, e.g. one per shard).
+    const v = data.meta[k]?.split("\n").filter((x) => x !== "") ?? [];
+    v.forEach((x, i) => facts.push([v.length > 1 ? `${k} ${i + 1}/${v.length}` : k, x]));
   }
   return facts;
 }

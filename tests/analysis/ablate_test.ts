@@ -39,6 +39,7 @@ gpuTest("ablate writes aligned outputs, is reproducible, and restarts cleanly", 
       "summary.json",
       "plots/magnitude_vs_dloss.svg",
       "plots/ablation_curves.png",
+      "plots/unit_ablation.svg", // units: true makes its plot
     ]
   ) {
     await Deno.stat(`${dir}/analysis/${f}`);

@@ -1,16 +1,23 @@
 /**
  * Tests of src/report/plot.ts: every builder renders to an SVG carrying its titles, PNGs have
- * the PNG signature, writeChart writes both files.
+ * the PNG signature, writeChart writes both files; charts fit the report page, facets keep the
+ * caller's order without empty slots, epoch ticks are integers, each score has one colour.
  */
 import {
   barChartWithCI,
+  type ChartSpec,
+  gridColumns,
   heatmapChart,
   hexbinChart,
   lineChart,
+  MAX_CHART_WIDTH,
   renderChart,
+  SCORE_COLORS,
+  scoreColorScale,
   svgToPng,
   writeChart,
 } from "../../src/report/plot.ts";
+import { SCORE_NAMES } from "../../src/analysis/summary.ts";
 import { freshSeed, Rng } from "../../src/testing/mod.ts";
 
 function assert(cond: unknown, msg: string): asserts cond {
@@ -81,4 +88,149 @@ Deno.test("writeChart writes .svg and .png atomically, no temp files left", asyn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** The width attribute of a rendered SVG. */
+function svgWidth(svg: string): number {
+  return Number(/<svg[^>]*\swidth="([\d.]+)"/.exec(svg)![1]);
+}
+
+Deno.test("every builder stays within MAX_CHART_WIDTH on many bars, facets and long labels", async () => {
+  const scores = Object.keys(SCORE_COLORS);
+  const groups = ["relu", "tanh", "sigmoid"].flatMap((a) =>
+    ["none", "batch", "layer", "rms"].map((n) => `activation=${a}, norm=${n}, method=set`)
+  );
+  const rng = new Rng(freshSeed());
+  const bar = (g: string[], s: string[]) =>
+    g.flatMap((x) =>
+      s.map((group) => {
+        const y = rng.next();
+        return { x, y, lo: y - 0.1, hi: y + 0.1, group };
+      })
+    );
+  const specs: [string, ChartSpec][] = [
+    ["8 groups × 8 scores", barChartWithCI(bar(groups.slice(0, 8), scores.slice(0, 8)))],
+    ["12 groups × 13 scores (panels)", barChartWithCI(bar(groups, scores))],
+    [
+      "40 ungrouped bars",
+      barChartWithCI(groups.concat(groups, groups).map((x, i) => ({ x: `${x} ${i}`, y: i }))),
+    ],
+    [
+      "12 facets of curves",
+      lineChart(
+        groups.flatMap((f) =>
+          ["magnitude", "random"].flatMap((series) =>
+            [0.1, 0.5, 0.9].map((x) => ({ x, y: rng.next(), series, facet: f, lo: 0, hi: 1 }))
+          )
+        ),
+      ),
+    ],
+    [
+      "12 learning curves",
+      lineChart(groups.flatMap((series) => [1, 2].map((x) => ({ x, y: rng.next(), series }))), {
+        integerX: true,
+      }),
+    ],
+    [
+      "hexbin of 12 layers",
+      hexbinChart(
+        Array.from({ length: 1200 }, (_, i) => ({
+          x: rng.next(),
+          y: rng.next() - 0.5,
+          facet: `layer ${i % 12}`,
+        })),
+        { symlogY: 1e-5 },
+      ),
+    ],
+    [
+      "12 × 12 heatmap",
+      heatmapChart(
+        groups.flatMap((row) => groups.map((col) => ({ row, col, value: rng.next() }))),
+      ),
+    ],
+  ];
+  for (const [name, spec] of specs) {
+    const w = svgWidth((await renderChart(spec)).svg);
+    assert(w <= MAX_CHART_WIDTH, `${name}: ${w} px wide > ${MAX_CHART_WIDTH}`);
+  }
+});
+
+Deno.test("facets follow the caller's order and fill the grid; every panel has its axes", async () => {
+  const order = ["fc1", "fc2", "out", "global"];
+  const pts = order.flatMap((facet) =>
+    [0.1, 0.9].map((x) => ({ x, y: 1 - x, series: "magnitude", facet }))
+  );
+  const spec = lineChart(pts, { xTitle: "fraction removed" }) as unknown as {
+    facet: { sort: string[] };
+    columns: number;
+  };
+  assert(spec.facet.sort.join() === order.join(), `facet order ${spec.facet.sort}`);
+  assert(spec.columns === 2, `4 panels in ${spec.columns} columns (want 2 × 2, no empty slot)`);
+  const t = textOf((await renderChart(spec as unknown as ChartSpec)).svg);
+  const at = order.map((f) => t.indexOf(`>${f}<`));
+  assert(at.every((v, i) => v >= 0 && (i === 0 || v > at[i - 1])), `panel order in SVG: ${at}`);
+  const titles = t.split(">fraction removed<").length - 1;
+  assert(titles === 4, `an x axis under each of the 4 panels, found ${titles}`);
+  assert(
+    gridColumns(4, 330) === 2 && gridColumns(6, 330) === 3 && gridColumns(2, 330) === 2,
+    "grid",
+  );
+  assert(gridColumns(5, 330) === 3, "5 panels: 3 + 2");
+});
+
+Deno.test("integerX puts epoch ticks on integers only", async () => {
+  const spec = lineChart([1, 2].flatMap((x) => [{ x, y: 0.5 * x, series: "a" }]), {
+    integerX: true,
+    xTitle: "epoch",
+  });
+  const t = textOf((await renderChart(spec)).svg);
+  const ticks = [
+    ...t.matchAll(/text-anchor="[a-z]+" transform="translate\([\d.]+,16\)"[^>]*>([^<]+)</g),
+  ]
+    .map((m) => m[1]);
+  assert(ticks.length >= 2, `x tick labels: ${ticks}`);
+  for (const v of ticks) assert(/^\d+$/.test(v), `non-integer epoch tick "${v}" in ${ticks}`);
+});
+
+Deno.test("one colour per score: the table covers every score, distinct, used by bars and lines", async () => {
+  for (const s of [...SCORE_NAMES, "magnitude-desc"]) {
+    assert(s in SCORE_COLORS, `${s} has no colour`);
+  }
+  const colours = Object.values(SCORE_COLORS);
+  assert(new Set(colours).size === colours.length, "colours are distinct");
+  // The same score gets the same colour whatever the other scores in the chart.
+  const bars = barChartWithCI([
+    { x: "a", y: 0.5, group: "snip" },
+    { x: "a", y: 0.7, group: "magnitude" },
+  ]);
+  const lines = lineChart([
+    { x: 0, y: 1, series: "random" },
+    { x: 1, y: 0, series: "random" },
+    { x: 0, y: 1, series: "magnitude" },
+    { x: 1, y: 1, series: "magnitude" },
+  ]);
+  const b = (await renderChart(bars)).svg, l = (await renderChart(lines)).svg;
+  assert(
+    new RegExp(`group: magnitude"[^>]*fill="${SCORE_COLORS.magnitude}"`).test(b),
+    "magnitude bar in its colour",
+  );
+  assert(
+    new RegExp(`series: magnitude"[^>]*stroke="${SCORE_COLORS.magnitude}"`).test(l),
+    "magnitude line in its colour",
+  );
+  assert(scoreColorScale(["relu"]) === undefined, "non-scores keep the default scheme");
+});
+
+Deno.test("symlogY labels the axis in the original units", async () => {
+  const rng = new Rng(freshSeed());
+  const pts = Array.from({ length: 400 }, () => ({
+    x: rng.next() + 0.01,
+    y: (rng.next() - 0.5) * 10 ** (-6 * rng.next()),
+  }));
+  const t = textOf(
+    (await renderChart(hexbinChart(pts, { logX: true, symlogY: 1e-5, yTitle: "loss change" })))
+      .svg,
+  );
+  assert(/>-?\de-\d</.test(t), "labels like 3e-4");
+  assert(t.includes(">loss change<") && !t.includes("log10 loss change"), "plain y title");
 });
