@@ -51,15 +51,50 @@ gpuTest("ablate writes aligned outputs, is reproducible, and restarts cleanly", 
   const an = await readSafetensors(`${dir}/analysis/ablation.safetensors`);
   // Scores are in the checkpoint's CSR order: magnitude is |values| entry by entry.
   const vals = ck.tensors.get("fc1.values")!.data as Float32Array;
-  const mag = an.tensors.get("fc1.score.magnitude")!.data as Float32Array;
+  const mag = an.tensors.get("fc1.train.score.magnitude")!.data as Float32Array;
   if (mag.length !== vals.length || mag.some((m, i) => m !== Math.abs(vals[i]))) {
-    throw new Error("fc1.score.magnitude is not |fc1.values| in checkpoint order");
+    throw new Error("fc1.train.score.magnitude is not |fc1.values| in checkpoint order");
   }
   const abl = an.tensors.get("fc1.ablated")!.data as Uint32Array;
   if (abl.length !== 100 || abl.some((v, i) => v >= vals.length || (i > 0 && v <= abl[i - 1]))) {
     throw new Error("fc1.ablated: expected 100 sorted distinct checkpoint positions");
   }
-  if (an.tensors.get("fc2.input_unit_delta_loss")!.shape[0] !== 24) {
+  // Both splits: full-set Δ is the exact size-weighted mean of the halves' Δ.
+  for (const split of ["train", "test"]) {
+    const g = (n: string) => an.tensors.get(`out.${split}.${n}`)!.data as Float32Array;
+    const half = an.tensors.get(`${split}.half`)!.data as Uint8Array;
+    const nB = half.reduce((x, y) => x + y, 0), nA = half.length - nB;
+    const [f, da, db] = [g("delta_loss"), g("delta_loss.a"), g("delta_loss.b")];
+    if (
+      f.length !== 48 ||
+      f.some((v, k) => Math.abs(v - (nA * da[k] + nB * db[k]) / (nA + nB)) > 1e-6)
+    ) {
+      throw new Error(`${split}: full-set Δloss is not the recombined halves`);
+    }
+  }
+  const p = a.protocol!;
+  if (p.version !== 2 || p.splits.train!.samples !== 150 || p.splits.test!.seed !== 3) {
+    throw new Error(`protocol ${JSON.stringify(p)}`);
+  }
+  for (const split of ["train", "test"] as const) {
+    const rows = a.agreement2!.filter((r) => r.split === split);
+    const layers = new Set(rows.map((r) => r.layer));
+    if (!["fc1", "fc2", "out", "fisher-z mean"].every((l) => layers.has(l))) {
+      throw new Error(`${split}: layers ${[...layers]}`);
+    }
+    if (rows.some((r) => r.score === "taylor")) throw new Error("taylor duplicates snip");
+    const m = rows.find((r) =>
+      r.layer === "fc1" && r.score === "magnitude" && r.target === "absdloss"
+    )!;
+    if (!(m.primary && m.ci[0] <= m.spearman + 1e-12 && Number.isFinite(m.ceiling))) {
+      throw new Error(JSON.stringify(m));
+    }
+    if (a.layerFacts2!.filter((f) => f.split === split).length !== 3) throw new Error("facts");
+  }
+  if (a.layerFacts2!.find((f) => f.layer === "fc1")!.dropPrecision === undefined) {
+    throw new Error("no drop precision for a SET layer");
+  }
+  if (an.tensors.get("fc2.train.input_unit_delta_loss")!.shape[0] !== 24) {
     throw new Error("unit ablation of the 24 units feeding fc2 missing");
   }
   // Same run, same seed: the same numbers.
@@ -100,6 +135,18 @@ gpuTest("ablate: a bad run directory is a one-line error", async () => {
     }
   };
   await expectOneLine(["/nonexistent/run"], /does not exist/);
+  for (
+    const [args, want] of [
+      [["--splits", "foo"], /splits.*train, test/],
+      [["--eval-samples", "abc"], /eval-samples.*abc/],
+      [["--splits", "train,train"], /listed twice/],
+    ] as const
+  ) {
+    const r = await cli([dir, ...args]);
+    if (r.code === 0 || r.err.split("\n").length !== 1 || !want.test(r.err)) {
+      throw new Error(`ablate ${args.join(" ")}: exit ${r.code}, stderr: ${r.err}`);
+    }
+  }
   await expectOneLine([dir, "--layers", "fc9"], /unknown layer "fc9"/);
   const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify({ ...cfg, filigree: "7.0.0" }));
