@@ -171,9 +171,10 @@ export function adapterClass(gpu: Gpu): "cpu" | "gpu" {
 /**
  * Default gather variant per adapter class (bench/sparse_bench.ts measures all variants in one
  * run; docs/KERNELS.md has the numbers). Hardware GPUs keep the coalesced `interleaved` layout
- * (not measured here: no GPU on the project machine).
+ * (not measured here: no GPU on the project machine). Mutable so that a benchmark can compare
+ * whole training steps under each variant in one process (bench/sparse_step_bench.ts).
  */
-export const GATHER_DEFAULTS: Readonly<Record<"cpu" | "gpu", string>> = {
+export const GATHER_DEFAULTS: Record<"cpu" | "gpu", string> = {
   cpu: "contiguous",
   gpu: "interleaved",
 };
@@ -215,7 +216,7 @@ export const SDDMM_VARIANTS: Readonly<Record<string, Readonly<SddmmTuning>>> = {
   row2x4: { sg: 2, ch: 8, rs: 4 },
 };
 /** Default SDDMM variant per adapter class (bench/sparse_bench.ts; docs/KERNELS.md). */
-export const SDDMM_DEFAULTS: Readonly<Record<"cpu" | "gpu", string>> = {
+export const SDDMM_DEFAULTS: Record<"cpu" | "gpu", string> = {
   cpu: "row8",
   gpu: "row8",
 };
@@ -652,7 +653,7 @@ export interface WeightGradRule {
  * Measured thresholds per adapter class (bench/sparse_bench.ts "wgrad" cases time both paths in
  * one run at 784x1000, 1000x1000 and 300x100; docs/KERNELS.md has the table).
  */
-export const WGRAD_RULES: Readonly<Record<"cpu" | "gpu", Readonly<WeightGradRule>>> = {
+export const WGRAD_RULES: Record<"cpu" | "gpu", WeightGradRule> = {
   cpu: {
     denseFrom: 0.3,
     source:
