@@ -13,6 +13,7 @@ import { Command } from "@commander-js/extra-typings";
 import { parseAblateOptions } from "../src/analysis/options.ts";
 import { SCORE_NAMES } from "../src/analysis/summary.ts";
 import { ablateRun } from "../src/analysis/run.ts";
+import { resolveEpochDir } from "../src/train/checkpoint.ts";
 import { guarded } from "./main.ts";
 import { nameList, number } from "./args.ts";
 
@@ -68,6 +69,10 @@ export function ablateCommand() {
       "seed of the evaluation sets and halves, sample, bootstrap, random score (default: the run's seed)",
       int("seed"),
     )
+    .option(
+      "--epoch <n>",
+      "analyze the checkpoint kept at epoch n (train --keep-epochs), into RUN/epochs/epoch-NNN/analysis; default final",
+    )
     .option("--quiet", "no progress output")
     .option("--json", "print the summary as JSON")
     .action((dir, o) =>
@@ -88,7 +93,8 @@ export function ablateCommand() {
             seed: o.seed,
           }).filter(([, v]) => v !== undefined),
         ));
-        const s = await ablateRun(dir.replace(/\/+$/, ""), opts, { quiet: o.quiet || o.json });
+        const runDir = await resolveEpochDir(dir.replace(/\/+$/, ""), o.epoch);
+        const s = await ablateRun(runDir, opts, { quiet: o.quiet || o.json });
         if (o.json) console.log(JSON.stringify(s));
       })
     );

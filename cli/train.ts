@@ -39,6 +39,17 @@ const num = (_name: string) => number();
 const int = (_name: string) => positiveInt();
 const intList = intListOf();
 
+const keepList = (v: string): (number | "final")[] =>
+  v.split(",").map((x) => {
+    const s = x.trim();
+    if (s === "final") return "final" as const;
+    const n = Number(s);
+    if (s === "" || !Number.isInteger(n) || n < 1) {
+      throw new FiligreeError(`--keep-epochs: expected a list like 1,3,10,final, got "${v}"`);
+    }
+    return n;
+  });
+
 function runDirName(cfg: TrainConfig): string {
   const ts = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   return `runs/${ts}-${cfg.method}-${cfg.dataset}-s${cfg.seed}`;
@@ -107,7 +118,18 @@ export function trainCommand() {
     .addOption(new Option("--lr-schedule <kind>", "learning-rate schedule").choices(SCHEDULES))
     .option("--momentum <x>", "SGD momentum", num("momentum"))
     .option("--weight-decay <x>", "weight decay", num("weight-decay"))
-    .option("--epochs <n>", "epochs", int("epochs"))
+    .option("--epochs <n>", "epochs (the maximum with --plateau-tol)", int("epochs"))
+    .option(
+      "--plateau-tol <x>",
+      "stop when the epoch training loss improves by less than x (relative) for --plateau-patience epochs",
+      num("plateau-tol"),
+    )
+    .option("--plateau-patience <n>", "epochs of the plateau rule (3)", num("plateau-patience"))
+    .option(
+      "--keep-epochs <list>",
+      "keep these epochs' checkpoints as RUN/epochs/epoch-NNN (e.g. 1,3,10,30,final)",
+      keepList,
+    )
     .option("--batch-size <n>", "batch size", int("batch-size"))
     .option("--seed <n>", "seed", nonNegativeInt())
     .option("--out <dir>", "run directory (default runs/<time>-<method>-<dataset>-s<seed>)")

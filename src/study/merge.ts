@@ -93,7 +93,11 @@ export function mergeStores(out: string, inputs: string[]): MergeResult {
             present++;
             continue;
           }
-          recs.push({ cell, epochs: src.epochs(cell.cell_id) });
+          recs.push({
+            cell,
+            epochs: src.epochs(cell.cell_id),
+            analyses: src.analyses(cell.cell_id),
+          });
         }
         added += dst.recordMany(recs);
       }

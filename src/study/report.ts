@@ -3,11 +3,14 @@
  * writes `report.html` (self-contained: SVG charts inline, no scripts, fonts or links to fetch)
  * and `report.md` (PNG charts in `img/`, next to their SVGs).
  *
- * Sections (each a chart plus a table of the mean and spread over seeds): header facts,
- * accuracy by activation × normalization, importance agreement (Spearman ρ of each score with
+ * Sections (each a chart plus a table of the mean and spread over seeds): header facts, the
+ * **pre-registered hypotheses** of the study's spec (src/study/hypotheses.ts: verdict, effect,
+ * interval, test, p, Holm p, n; always first), statistics along training when cells were
+ * analyzed at several epochs, accuracy by activation × normalization, importance agreement (Spearman ρ of each score with
  * single-weight ablation Δloss), ablation curves per activation, weight-magnitude
- * distributions, method comparison, sparse-vs-dense speed and memory, learning curves, and the
- * generated statements of {@link deriveRules} (supported, then not supported). Factors are
+ * distributions, method comparison, sparse-vs-dense speed and memory, learning curves, and, as
+ * an appendix, the exploratory statements of {@link deriveRules} (supported only when they clear
+ * the SESOI as well as Holm). Factors are
  * whatever the cells' `factors` JSON holds; a section whose factor has a single level, or
  * whose data are absent, is replaced by a one-line note.
  *
@@ -34,8 +37,26 @@ import {
   type LinePoint,
   writeChart,
 } from "../report/plot.ts";
-import { type CellRow, STORE_SCHEMA_VERSION } from "./schema.ts";
-import { cellFacts, deriveRules, type Rules, sortLevels, type Statement } from "./rules.ts";
+import { type CellRow, READABLE_STORE_VERSIONS } from "./schema.ts";
+import { failedCells, type FailureRow } from "./failures.ts";
+import {
+  cellFacts,
+  deriveRules,
+  type Rules,
+  SESOI_ACCURACY,
+  SESOI_RHO,
+  sortLevels,
+  type Statement,
+} from "./rules.ts";
+import {
+  cellsFromStore,
+  describeResult,
+  type HypothesisCell,
+  type HypothesisResult,
+  testHypotheses,
+} from "./hypotheses.ts";
+import { type HypothesisSpec, parseStudySpec } from "./spec.ts";
+import { StudyStore } from "./store.ts";
 
 /** Options of {@link writeReport}. */
 export interface ReportOptions {
@@ -45,6 +66,8 @@ export interface ReportOptions {
   alpha?: number;
   /** Skip PNG rendering (report.md then links the SVGs). */
   noPng?: boolean;
+  /** Hypotheses to test (default: those of the spec stored in the store's meta table). */
+  hypotheses?: HypothesisSpec[];
 }
 
 /** What the report reads from a store. */
@@ -88,8 +111,13 @@ export function readStore(path: string): StoreData {
     for (const r of db.prepare("select key, value from meta").all()) {
       meta[String(r.key)] = String(r.value);
     }
-    if (meta.schema !== undefined && meta.schema !== STORE_SCHEMA_VERSION) {
-      throw new Error(`schema ${meta.schema}, expected ${STORE_SCHEMA_VERSION}`);
+    if (
+      meta.schema !== undefined &&
+      !(READABLE_STORE_VERSIONS as readonly string[]).includes(meta.schema)
+    ) {
+      throw new Error(
+        `schema ${meta.schema}, expected one of ${READABLE_STORE_VERSIONS.join(", ")}`,
+      );
     }
     const cells = db.prepare("select * from cells order by cell_index, cell_id")
       .all() as unknown as CellRow[];
@@ -708,14 +736,17 @@ function rulesSections(rules: Rules): Section[] {
   const line = (s: Statement) => s.text;
   return [
     {
-      title: "Supported statements",
+      title: "Appendix A: exploratory statements that clear the SESOI",
       note:
-        `Holm-adjusted p < 0.05 over the family of ${rules.statements.length} candidate statements and n ≥ 3 pairs; ` +
-        "paired differences between cells identical in every other factor (seed included); Wilcoxon signed-rank for n ≥ 6, exact sign-flip test below; intervals: 95 % bootstrap of the mean difference.",
+        `Not pre-registered: every pair of levels of every factor on every metric (${rules.statements.length} candidates). ` +
+        `Listed as supported only when Holm-adjusted p < 0.05 over the whole family, n ≥ 3 pairs, AND the 95 % interval of the mean difference lies entirely beyond the smallest effect of interest ` +
+        `(Δρ ${SESOI_RHO}, Δaccuracy ${SESOI_ACCURACY}); ` +
+        "paired differences between cells identical in every other factor (seed included); Wilcoxon signed-rank for n ≥ 6, exact sign-flip test below; intervals: 95 % bootstrap of the mean difference. Read them as leads for the next pre-registered hypotheses, not as findings.",
       items: rules.supported.length ? rules.supported.map(line) : ["(none)"],
     },
     {
-      title: "Not supported",
+      title: "Appendix B: exploratory statements not supported",
+      note: "Holm p ≥ 0.05, fewer than 3 pairs, or an interval that does not clear the SESOI.",
       items: rules.unsupported.length ? rules.unsupported.map(line) : ["(none)"],
     },
   ];
@@ -742,6 +773,123 @@ function headerFacts(
     ["adapter", distinct(data.cells.map((c) => c.adapter))],
     ["filigree version", distinct(data.cells.map((c) => c.filigree_version))],
   ];
+function pStr(x: number): string {
+  if (!Number.isFinite(x)) return "n/a";
+  return x < 0.001 ? x.toExponential(1) : String(+x.toPrecision(2));
+}
+
+function hypothesisSection(results: HypothesisResult[] | string): Section {
+  const title = "Pre-registered hypotheses";
+  if (typeof results === "string") return { title, note: results };
+  const f = (v: number) => Number.isFinite(v) ? (v >= 0 ? "+" : "") + v.toFixed(3) : "n/a";
+  return {
+    title,
+    note: "Each hypothesis was written in the study spec before the data (docs/HYPOTHESES.md). " +
+      "Effect: mean paired difference A − B over cells matched in every other factor and the seed; " +
+      "95 % bootstrap interval over the pairs (cells resampled); Wilcoxon signed-rank for n ≥ 6, " +
+      "else the exact sign-flip test; Holm over the hypotheses. Confirmed: the interval lies beyond " +
+      "the SESOI in the predicted direction and Holm p < 0.05. Refuted: the interval excludes every " +
+      "predicted effect of at least the SESOI, or the effect is significant in the opposite " +
+      "direction. Inconclusive: anything else (or fewer than 3 pairs).",
+    table: {
+      header: [
+        "id",
+        "verdict",
+        "statement",
+        "metric",
+        "comparison (A − B)",
+        "predicted",
+        "effect",
+        "95 % interval",
+        "test",
+        "p",
+        "Holm p",
+        "n",
+        "why",
+      ],
+      rows: results.map((r) => [
+        r.id,
+        r.verdict,
+        `${r.statement} (${r.source})`,
+        r.metricText,
+        r.comparisonText,
+        `${r.direction === "greater" ? ">" : "<"} ${
+          r.direction === "greater" ? "+" : "−"
+        }${r.sesoi}`,
+        f(r.effect),
+        `[${f(r.ci[0])}, ${f(r.ci[1])}]`,
+        r.test === "wilcoxon" ? "Wilcoxon" : r.test,
+        pStr(r.p),
+        pStr(r.pHolm),
+        String(r.n),
+        r.reason,
+      ]),
+    },
+    items: results.map(describeResult),
+  };
+}
+
+/** Statistics along training: ρ (fisher-z mean over layers, train split, primary pairs) by epoch. */
+function epochSections(hcells: HypothesisCell[], rows: CellRow[]): Section[] {
+  const title = "Importance along training";
+  const epochNumber = (k: string, i: number) => k === "final" ? rows[i].epochs : Number(k);
+  const multi = hcells.some((c) => Object.keys(c.analyses).filter((k) => k !== "final").length > 1);
+  if (!multi) {
+    return [{
+      title,
+      note: "skipped: each cell was analyzed at one epoch only (analysis.epochs).",
+    }];
+  }
+  const acc = new Map<string, { series: string; x: number; ys: number[] }>();
+  hcells.forEach((c, i) => {
+    for (const [k, a] of Object.entries(c.analyses)) {
+      if (k === "final" || !a?.agreement2) continue;
+      for (const r of a.agreement2) {
+        if (r.split !== "train" || r.layer !== "fisher-z mean" || !r.primary) continue;
+        if (r.target === "dacc") continue;
+        const series = `${r.score} vs ${r.target === "dloss" ? "ΔL" : "|ΔL|"}`;
+        const x = epochNumber(k, i);
+        const key = `${series}\u0000${x}`;
+        if (!acc.has(key)) acc.set(key, { series, x, ys: [] });
+        if (Number.isFinite(r.spearman)) acc.get(key)!.ys.push(r.spearman);
+      }
+    }
+  });
+  const pts = [...acc.values()].filter((v) => v.ys.length).sort((a, b) => a.x - b.x);
+  if (!pts.length) {
+    return [{
+      title,
+      note: "skipped: the analyses have no per-layer agreement rows (agreement2).",
+    }];
+  }
+  const epochs = [...new Set(pts.map((p) => p.x))].sort((a, b) => a - b);
+  const series = [...new Set(pts.map((p) => p.series))];
+  return [{
+    title,
+    note: "Spearman ρ of each score with its designated target (signed scores with signed ΔL, " +
+      "unsigned with |ΔL|) on the training-split oracle, Fisher-z mean over layers, mean ± sd " +
+      "over cells, at each analyzed epoch (the final analysis at the run's last epoch).",
+    chart: {
+      name: "along-training",
+      spec: lineChart(pts.map((p) => ({ x: p.x, y: mean(p.ys), series: p.series })), {
+        xTitle: "epoch",
+        yTitle: "Spearman ρ (fisher-z mean over layers)",
+        integerX: true,
+      }),
+    },
+    table: {
+      header: ["score vs target", ...epochs.map((e) => `epoch ${e}`)],
+      rows: series.map((sr) => [
+        sr,
+        ...epochs.map((e) => {
+          const p = pts.find((q) => q.series === sr && q.x === e);
+          return p ? pm(p.ys, 3) : "";
+        }),
+      ]),
+    },
+  }];
+}
+
   const fin = data.cells.map((c) => c.finished_at).sort();
   if (fin.length) facts.push(["finished", `${fin[0]} … ${fin[fin.length - 1]}`]);
   for (const k of ["command", "commit"]) {
@@ -880,7 +1028,34 @@ export async function writeReport(
     } else s.svg = (await writeChart(s.chart.spec, `${outDir}/img/${s.chart.name}`)).svg;
     // Inline SVGs share one document: keep their element ids (gradients, clips) apart.
     s.svg = s.svg.replace(/\b(id="|url\(#|href="#)([^"#)]+)/g, `$1${s.chart.name}-$2`);
+  // Hypotheses and per-epoch analyses come from the store's analyses (v1 stores: final only).
+  const ro = StudyStore.openReadOnly(storePath);
+  let hcells: HypothesisCell[];
+  try {
+    hcells = cellsFromStore(ro);
+  } finally {
+    ro.close();
   }
+  let hyp: HypothesisResult[] | string | undefined;
+  let specs = opts.hypotheses;
+  if (!specs) {
+    try {
+      specs = data.meta.spec
+        ? (await parseStudySpec(JSON.parse(data.meta.spec), data.meta.study ?? "study")).hypotheses
+        : [];
+    } catch (e) {
+      specs = [];
+      hyp = `the stored study spec could not be read (${
+        (e as Error).message
+      }); no hypotheses tested.`;
+    }
+  }
+  hyp ??= specs.length
+    ? testHypotheses(hcells, specs, { seed: opts.seed ?? 0, alpha: opts.alpha ?? 0.05 })
+    : "none: this study's spec has no hypotheses section, so everything below is exploratory.";
+  }
+    hypothesisSection(hyp),
+    ...epochSections(hcells, data.cells),
   const study = distinct(data.cells.map((c) => c.study)) || "study";
   const title = `Filigree study report: ${study}`;
   const hfacts = headerFacts(data, cells, L, storePath);

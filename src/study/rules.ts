@@ -14,8 +14,13 @@
  *   when there is none), the magnitude ρ of every analyzed cell is tested against 0 with the
  *   same one-sample tests.
  *
- * A statement is SUPPORTED when its Holm-adjusted p < alpha (0.05) and it rests on at least
- * `minPairs` (3) pairs. Results are deterministic (seeded bootstrap).
+ * A statement is SUPPORTED when its Holm-adjusted p < alpha (0.05), it rests on at least
+ * `minPairs` (3) pairs, and its 95 % bootstrap interval lies entirely beyond the smallest effect
+ * size of interest (SESOI: Δρ {@link SESOI_RHO} = 0.05 for correlations, Δaccuracy
+ * {@link SESOI_ACCURACY} = 0.005 for test accuracy) in the direction of the effect: a
+ * significant difference too small to matter is not supported. These statements are
+ * exploratory (the report lists them in an appendix); pre-registered hypotheses are tested by
+ * src/study/hypotheses.ts. Results are deterministic (seeded bootstrap).
  *
  * @example
  * ```ts
@@ -95,6 +100,24 @@ export interface Rules {
   statements: Statement[];
   supported: Statement[];
   unsupported: Statement[];
+}
+
+/** Smallest effect of interest for a difference of Spearman ρ. */
+export const SESOI_RHO = 0.05;
+/** Smallest effect of interest for a difference of test accuracy (half a percentage point). */
+export const SESOI_ACCURACY = 0.005;
+
+/**
+ * The SESOI of a metric key.
+ *
+ * @example
+ * ```ts
+ * import { sesoiOf } from "./rules.ts";
+ * console.log(sesoiOf("rho:magnitude"), sesoiOf("test_accuracy")); // 0.05 0.005
+ * ```
+ */
+export function sesoiOf(metric: string): number {
+  return metric === "test_accuracy" ? SESOI_ACCURACY : SESOI_RHO;
 }
 
 /** Smallest n for which the Wilcoxon test is used instead of the permutation test. */
@@ -318,7 +341,9 @@ export function deriveRules(cells: CellFacts[], opts: RulesOptions = {}): Rules 
   for (let i = 0; i < out.length; i++) {
     const s = out[i];
     s.pHolm = adj[i];
-    s.supported = s.pHolm < alpha && s.n >= minPairs && s.diff !== 0;
+    const d = sesoiOf(s.metric);
+    const clears = s.diff > 0 ? s.ci[0] > d : s.diff < 0 ? s.ci[1] < -d : false;
+    s.supported = s.pHolm < alpha && s.n >= minPairs && clears;
     s.text = `${phrase(s)} ${numbers(s)}`;
   }
   return {

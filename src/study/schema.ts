@@ -14,10 +14,33 @@
  * @module
  */
 
-/** Version of the store layout (table `meta`, key `schema`). */
-export const STORE_SCHEMA_VERSION = "filigree-store-1";
+/**
+ * Version of the store layout (table `meta`, key `schema`). Version 2 adds the `analyses` table
+ * (one analysis per cell and analyzed epoch) and the `cells.stopped` column; a version-1 store
+ * is read as is (its `cells.analysis` is the final epoch's analysis) and is migrated in place
+ * when opened for writing (src/study/store.ts).
+ */
+export const STORE_SCHEMA_VERSION = "filigree-store-2";
 
-/** DDL of the store; idempotent. */
+/** Store versions this code reads. */
+export const READABLE_STORE_VERSIONS = ["filigree-store-1", STORE_SCHEMA_VERSION] as const;
+
+/**
+ * DDL of the version-2 `analyses` table: one analysis per (cell, analyzed epoch); the final
+ * epoch's row repeats `cells.analysis`. Idempotent.
+ */
+export const ANALYSES_SCHEMA = `
+create table if not exists analyses (
+  cell_id text not null references cells(cell_id),
+  epoch integer not null,          -- the checkpoint analyzed was taken after this epoch
+  final integer not null,          -- 1 for the run's last checkpoint
+  analysis text not null,          -- JSON AnalysisSummary
+  analysis_seconds real,
+  primary key (cell_id, epoch)
+);
+`;
+
+/** DDL of the store (version 2, the `analyses` table included); idempotent. */
 export const STORE_SCHEMA = `
 create table if not exists meta (key text primary key, value text not null);
 create table if not exists cells (
@@ -41,7 +64,8 @@ create table if not exists cells (
   analysis_seconds real,
   adapter text not null,           -- adapter description
   filigree_version text not null,
-  finished_at text not null        -- ISO time
+  finished_at text not null,       -- ISO time
+  stopped text                     -- the stop rule's criterion when one ended training early (v2)
 );
 create table if not exists epochs (
   cell_id text not null references cells(cell_id),
@@ -51,7 +75,7 @@ create table if not exists epochs (
   nnz text,                        -- JSON [per weight layer]
   primary key (cell_id, epoch)
 );
-`;
+${ANALYSES_SCHEMA}`;
 
 /** A row of `cells` as read back (JSON columns still strings). */
 export interface CellRow {
@@ -76,4 +100,16 @@ export interface CellRow {
   adapter: string;
   filigree_version: string;
   finished_at: string;
+  /** The stop rule's criterion (v2; null or absent when training ran to its epochs). */
+  stopped?: string | null;
+}
+
+/** A row of `analyses` (v2). */
+export interface AnalysisRow {
+  cell_id: string;
+  epoch: number;
+  /** 1 for the run's last checkpoint, else 0. */
+  final: number;
+  analysis: string;
+  analysis_seconds: number | null;
 }

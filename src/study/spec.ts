@@ -11,7 +11,21 @@
  * train: { dataset: synthetic, hidden: [32, 16], epochs: 2 }   # fixed TrainConfig keys
  * analysis: { evalSamples: 200, maxWeights: 300 }  # AblateOptions; `false` skips the analysis
  * design: grid                     # default; or {cells: [{activation: relu, seed: 0}, ...]}
+ * hypotheses:                      # optional, pre-registered (src/study/hypotheses.ts)
+ *   - id: H1
+ *     statement: training longer raises rho(|w|, |dL|)
+ *     source: OBD (LeCun et al. 1989)
+ *     metric: { statistic: spearman, score: magnitude, target: absdloss,
+ *               layer: fisher-z mean, split: train, epoch: final }
+ *     comparison: { factor: epoch, levels: [final, 1] }   # or {value: 0.2}
+ *     where: { norm: [none] }        # optional filter on factor levels
+ *     sesoi: 0.05                    # default
+ *     direction: greater
  * ```
+ *
+ * `analysis.epochs` (e.g. `[1, 3, 10, final]`) analyzes each cell at those epochs as well as at
+ * the end: the numbers become the cell's `keepEpochs` (so they are part of its config and id),
+ * and the sweep stores one analysis per (cell, epoch).
  *
  * Grid order: the cartesian product of the factors in the order they are written, the LAST
  * factor varying fastest (like nested loops with the first factor outermost). Above that
@@ -36,6 +50,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
+import { z } from "zod";
 import { FiligreeError } from "../gpu/errors.ts";
 import { parseTrainConfig, type TrainConfig, TrainConfigSchema } from "../train/config.ts";
 import { kebabToCamel, parseIntList, withSparsityDefaults } from "../train/run.ts";
@@ -54,7 +69,43 @@ export interface StudyCell {
   config: TrainConfig;
   /** Analysis options, or null when the study skips the analysis. */
   analysis: AblateOptions | null;
+  /** Epochs to analyze besides the final one (`analysis.epochs` without "final"). */
+  analysisEpochs: number[];
 }
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const epochKey = z.union([z.number().int().positive(), z.literal("final")]);
+
+/** One pre-registered hypothesis (see src/study/hypotheses.ts for how it is tested). */
+export const HypothesisSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' or '-'"),
+  statement: z.string().min(1),
+  /** Where the hypothesis comes from (paper, note), see docs/HYPOTHESES.md. */
+  source: z.string().min(1),
+  metric: z.object({
+    statistic: z.enum(["spearman", "helpfulFraction", "dropPrecision", "testAccuracy"])
+      .default("spearman"),
+    /** A score, or a contrast "a - b" of two scores (spearman only). */
+    score: z.string().optional(),
+    target: z.enum(["dloss", "absdloss", "dacc"]).optional(),
+    /** A layer name, "fisher-z mean" (or "mean"), or "each" (one test per layer). */
+    layer: z.string().default("fisher-z mean"),
+    split: z.enum(["train", "test"]).default("train"),
+    epoch: epochKey.default("final"),
+  }).strict(),
+  comparison: z.union([
+    z.object({ factor: z.string(), levels: z.tuple([scalar, scalar]) }).strict(),
+    z.object({ value: z.number() }).strict(),
+  ]),
+  /** Only cells whose factor values are among these. */
+  where: z.record(z.string(), z.array(scalar).min(1)).optional(),
+  /** Smallest effect size of interest, in the metric's units. */
+  sesoi: z.number().min(0).default(0.05),
+  direction: z.enum(["greater", "less"]),
+}).strict();
+
+/** A validated hypothesis. */
+export type HypothesisSpec = z.infer<typeof HypothesisSchema>;
 
 /** A validated study. */
 export interface StudySpec {
@@ -69,9 +120,21 @@ export interface StudySpec {
   cells: StudyCell[];
   /** The spec as read (JSON-able), stored in the study store's meta table. */
   source: Record<string, unknown>;
+  /** Pre-registered hypotheses (empty when the spec has none). */
+  hypotheses: HypothesisSpec[];
+  /** `analysis.epochs` as given ("final" included when listed). */
+  analysisEpochs: (number | "final")[];
 }
 
-const TOP_KEYS = ["name", "factors", "train", "analysis", "analyze", "design"] as const;
+const TOP_KEYS = [
+  "name",
+  "factors",
+  "train",
+  "analysis",
+  "analyze",
+  "design",
+  "hypotheses",
+] as const;
 const TRAIN_KEYS = new Set(Object.keys(TrainConfigSchema.shape));
 const ACTIVATIONS = new Set<string>([...ACTIVATION_NAMES, "srelu"]);
 
@@ -211,6 +274,7 @@ export async function parseStudySpec(input: unknown, defaultName = "study"): Pro
   }
 
   let analysis: AblateOptions | null;
+  let analysisEpochs: (number | "final")[] = [];
   if (input.analysis === false || input.analyze === false) analysis = null;
   else {
     if (input.analyze !== undefined && input.analyze !== true) {
@@ -219,8 +283,19 @@ export async function parseStudySpec(input: unknown, defaultName = "study"): Pro
     if (input.analysis !== undefined && input.analysis !== true && !isMap(input.analysis)) {
       throw new FiligreeError("analysis: expected a mapping of analysis options, or false");
     }
+    const opts = isMap(input.analysis) ? camelKeys(input.analysis) : {};
+    if (opts.epochs !== undefined) {
+      const ep = z.array(epochKey).min(1).safeParse(opts.epochs);
+      if (!ep.success) {
+        throw new FiligreeError(
+          `analysis.epochs: expected a list of positive epoch numbers and/or "final", e.g. [1, 3, 10, final]`,
+        );
+      }
+      analysisEpochs = ep.data;
+      delete opts.epochs;
+    }
     try {
-      analysis = parseAblateOptions(isMap(input.analysis) ? camelKeys(input.analysis) : {});
+      analysis = parseAblateOptions(opts);
     } catch (e) {
       throw new FiligreeError(`analysis: ${(e as Error).message}`);
     }
@@ -288,8 +363,14 @@ export async function parseStudySpec(input: unknown, defaultName = "study"): Pro
     const f = assignments[i];
     let config: TrainConfig;
     const where = `cell ${i} (${describeFactors(f) || "no factors"})`;
+    const kept = analysis ? analysisEpochs.filter((e): e is number => e !== "final") : [];
     try {
-      config = parseTrainConfig(mergeCell(train, f));
+      const raw = mergeCell(train, f);
+      if (kept.length) {
+        const own = (raw.keepEpochs ?? []) as (number | "final")[];
+        raw.keepEpochs = [...new Set([...own, ...kept])];
+      }
+      config = parseTrainConfig(raw);
     } catch (e) {
       throw new FiligreeError(`${where}: ${(e as Error).message}`);
     }
@@ -308,11 +389,147 @@ export async function parseStudySpec(input: unknown, defaultName = "study"): Pro
       throw new FiligreeError(`${where}: same configuration as cell ${dup}`);
     }
     seen.set(id, i);
-    cells.push({ index: i, id, factors: f, config, analysis });
+    cells.push({
+      index: i,
+      id,
+      factors: f,
+      config,
+      analysis,
+      analysisEpochs: kept.filter((e) => e < config.epochs),
+    });
   }
   if (cells.length === 0) throw new FiligreeError("study has no cells");
+  const hypotheses = parseHypotheses(input.hypotheses, factors, analysis, analysisEpochs);
   const source = JSON.parse(JSON.stringify(input));
-  return { name, factors, train, analysis, design, cells, source };
+  return {
+    name,
+    factors,
+    train,
+    analysis,
+    design,
+    cells,
+    source,
+    hypotheses,
+    analysisEpochs,
+  };
+}
+
+const PSEUDO_FACTORS = ["epoch", "score"];
+
+function parseHypotheses(
+  input: unknown,
+  factors: Record<string, unknown[]>,
+  analysis: AblateOptions | null,
+  analysisEpochs: (number | "final")[],
+): HypothesisSpec[] {
+  if (input === undefined || input === null) return [];
+  if (!Array.isArray(input)) throw new FiligreeError("hypotheses: expected a list");
+  const out: HypothesisSpec[] = [];
+  const epochs = new Set(["final", ...analysisEpochs.map(String)]);
+  const level = (v: unknown) => typeof v === "string" ? v : JSON.stringify(v);
+  input.forEach((raw, i) => {
+    const r = HypothesisSchema.safeParse(raw);
+    const where = `hypotheses[${i}]${isMap(raw) && raw.id ? ` (${raw.id})` : ""}`;
+    if (!r.success) {
+      const is = r.error.issues[0];
+      const key = is.path.join(".") || "(hypothesis)";
+      if (is.code === "unrecognized_keys") {
+        throw new FiligreeError(`${where}: unknown key "${is.keys[0]}"`);
+      }
+      if (is.code === "invalid_value" && "values" in is) {
+        throw new FiligreeError(
+          `${where}.${key}: allowed values are ${(is.values as unknown[]).join(", ")}`,
+        );
+      }
+      throw new FiligreeError(`${where}.${key}: ${is.message}`);
+    }
+    const h = r.data;
+    if (out.some((o) => o.id === h.id)) {
+      throw new FiligreeError(`${where}: id ${h.id} appears twice`);
+    }
+    const m = h.metric;
+    if (m.statistic !== "testAccuracy" && !analysis) {
+      throw new FiligreeError(
+        `${where}: metric ${m.statistic} needs an analysis (analysis: false)`,
+      );
+    }
+    const byScore = "factor" in h.comparison && h.comparison.factor === "score";
+    if (m.statistic === "spearman" && (m.target === undefined || (!byScore && !m.score))) {
+      throw new FiligreeError(`${where}.metric: statistic spearman needs "score" and "target"`);
+    }
+    if (m.score !== undefined) {
+      for (const sc of m.score.split(/\s+-\s+/)) {
+        if (!analysis?.scores.includes(sc as never)) {
+          throw new FiligreeError(
+            `${where}.metric.score: "${sc}" is not one of the analysis scores (${
+              analysis?.scores.join(", ") ?? "none"
+            })`,
+          );
+        }
+      }
+    }
+    if (!epochs.has(String(m.epoch))) {
+      throw new FiligreeError(
+        `${where}.metric.epoch: ${m.epoch} is not analyzed (analysis.epochs: ${
+          [...epochs].join(", ")
+        })`,
+      );
+    }
+    const c = h.comparison;
+    if ("factor" in c) {
+      if (c.factor === "seed") {
+        throw new FiligreeError(`${where}: the seed is matched, not compared`);
+      }
+      if (c.factor === "epoch") {
+        for (const l of c.levels) {
+          if (!epochs.has(String(l))) {
+            throw new FiligreeError(
+              `${where}.comparison.levels: epoch ${l} is not analyzed (analysis.epochs: ${
+                [...epochs].join(", ")
+              })`,
+            );
+          }
+        }
+      } else if (c.factor === "score") {
+        for (const l of c.levels) {
+          if (!analysis?.scores.includes(String(l) as never)) {
+            throw new FiligreeError(`${where}.comparison.levels: "${l}" is not an analysis score`);
+          }
+        }
+      } else {
+        const f = kebabToCamel(c.factor);
+        if (!(f in factors)) {
+          throw new FiligreeError(
+            `${where}.comparison.factor: "${c.factor}" is not a factor (factors: ${
+              [...Object.keys(factors), ...PSEUDO_FACTORS].join(", ")
+            })`,
+          );
+        }
+        for (const l of c.levels) {
+          if (!factors[f].some((v) => level(v) === level(l))) {
+            throw new FiligreeError(
+              `${where}.comparison.levels: ${l} is not a level of ${f} (${factors[f].join(", ")})`,
+            );
+          }
+        }
+        c.factor = f;
+      }
+      if (level(c.levels[0]) === level(c.levels[1])) {
+        throw new FiligreeError(`${where}.comparison.levels: compare two different levels`);
+      }
+    }
+    if (h.where) {
+      const w: Record<string, (string | number | boolean)[]> = {};
+      for (const [k0, vs] of Object.entries(h.where)) {
+        const k = kebabToCamel(k0);
+        if (!(k in factors)) throw new FiligreeError(`${where}.where.${k0}: not a factor`);
+        w[k] = vs;
+      }
+      h.where = w;
+    }
+    out.push(h);
+  });
+  return out;
 }
 
 /**

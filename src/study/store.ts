@@ -7,14 +7,20 @@
  * ```ts
  * import { StudyStore } from "./store.ts";
  * const store = StudyStore.open(":memory:", { study: "demo" });
- * console.log(store.isDone("0123456789abcdef"), store.meta().schema); // false filigree-store-1
+ * console.log(store.isDone("0123456789abcdef"), store.meta().schema); // false filigree-store-2
  * store.close();
  * ```
  * @module
  */
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { FiligreeError } from "../gpu/errors.ts";
-import { type CellRow, STORE_SCHEMA, STORE_SCHEMA_VERSION } from "./schema.ts";
+import {
+  type AnalysisRow,
+  type CellRow,
+  READABLE_STORE_VERSIONS,
+  STORE_SCHEMA,
+  STORE_SCHEMA_VERSION,
+} from "./schema.ts";
 
 /** One row of `epochs` as read back (JSON columns still strings). */
 export interface EpochRow {
@@ -28,10 +34,12 @@ export interface EpochRow {
   nnz: string | null;
 }
 
-/** A finished cell to record: the `cells` row and its epoch rows. */
+/** A finished cell to record: the `cells` row, its epoch rows and its analyses by epoch. */
 export interface CellRecord {
   cell: CellRow;
   epochs: EpochRow[];
+  /** One per analyzed epoch (the final one included); absent = only `cell.analysis`. */
+  analyses?: AnalysisRow[];
 }
 
 /** Meta values written when a store is opened for writing. */
@@ -68,7 +76,45 @@ const CELL_COLUMNS = [
   "adapter",
   "filigree_version",
   "finished_at",
+  "stopped",
 ] as const satisfies readonly (keyof CellRow)[];
+
+const ANALYSIS_COLUMNS = [
+  "cell_id",
+  "epoch",
+  "final",
+  "analysis",
+  "analysis_seconds",
+] as const satisfies readonly (keyof AnalysisRow)[];
+
+function tableNames(db: DatabaseSync): string[] {
+  return db.prepare("select name from sqlite_master where type = 'table'").all()
+    .map((r) => String(r.name));
+}
+
+/**
+ * Migrates a version-1 store in place (in one transaction): adds `cells.stopped`, creates
+ * `analyses` and fills it with each analyzed cell's final analysis (epoch = its epochs).
+ */
+function migrateV1(db: DatabaseSync): void {
+  db.exec("begin immediate");
+  try {
+    const cols = db.prepare("pragma table_info(cells)").all().map((r) => String(r.name));
+    if (!cols.includes("stopped")) db.exec("alter table cells add column stopped text");
+    db.exec(STORE_SCHEMA);
+    db.exec(
+      `insert or ignore into analyses (cell_id, epoch, final, analysis, analysis_seconds)
+       select cell_id, epochs, 1, analysis, analysis_seconds from cells where analysis is not null`,
+    );
+    db.prepare("insert or replace into meta (key, value) values ('schema', ?)").run(
+      STORE_SCHEMA_VERSION,
+    );
+    db.exec("commit");
+  } catch (e) {
+    if (db.isTransaction) db.exec("rollback");
+    throw e;
+  }
+}
 
 const EPOCH_COLUMNS = [
   "cell_id",
@@ -87,22 +133,16 @@ function sqlError(path: string, e: unknown): FiligreeError {
 
 /** An open study store. */
 export class StudyStore {
-  readonly #insertCell;
-  readonly #insertEpoch;
   readonly #has;
 
   private constructor(readonly db: DatabaseSync, readonly path: string) {
-    this.#insertCell = db.prepare(
-      `insert into cells (${CELL_COLUMNS.join(", ")}) values (${
-        CELL_COLUMNS.map(() => "?").join(", ")
-      })`,
-    );
-    this.#insertEpoch = db.prepare(
-      `insert into epochs (${EPOCH_COLUMNS.join(", ")}) values (${
-        EPOCH_COLUMNS.map(() => "?").join(", ")
-      })`,
-    );
     this.#has = db.prepare("select 1 as x from cells where cell_id = ?");
+  }
+
+  #insert(table: string, cols: readonly string[]) {
+    return this.db.prepare(
+      `insert into ${table} (${cols.join(", ")}) values (${cols.map(() => "?").join(", ")})`,
+    );
   }
 
   /**
@@ -127,7 +167,11 @@ export class StudyStore {
       db = new DatabaseSync(path);
       db.exec("pragma busy_timeout = 30000");
       db.exec("pragma journal_mode = wal");
-      db.exec(STORE_SCHEMA);
+      const old = tableNames(db).includes("meta")
+        ? db.prepare("select value from meta where key = 'schema'").get()?.value
+        : undefined;
+      if (old === "filigree-store-1") migrateV1(db);
+      else db.exec(STORE_SCHEMA);
     } catch (e) {
       throw sqlError(path, e);
     }
@@ -172,18 +216,25 @@ export class StudyStore {
     } catch (e) {
       throw sqlError(path, e);
     }
-    const tables = db.prepare("select name from sqlite_master where type = 'table'").all()
-      .map((r) => r.name);
+    let tables: string[];
+    try {
+      tables = tableNames(db);
+    } catch (e) {
+      db.close();
+      throw sqlError(path, e); // e.g. "file is not a database"
+    }
     if (!["meta", "cells", "epochs"].every((t) => tables.includes(t))) {
       db.close();
       throw new FiligreeError(`${path}: not a Filigree study store (tables meta/cells/epochs)`);
     }
     const s = new StudyStore(db, path);
     const m = s.meta();
-    if (m.schema !== STORE_SCHEMA_VERSION) {
+    if (!(READABLE_STORE_VERSIONS as readonly string[]).includes(m.schema)) {
       db.close();
       throw new FiligreeError(
-        `${path}: store schema "${m.schema ?? "none"}", this code reads "${STORE_SCHEMA_VERSION}"`,
+        `${path}: store schema "${m.schema ?? "none"}", this code reads ${
+          READABLE_STORE_VERSIONS.map((v) => `"${v}"`).join(", ")
+        }`,
       );
     }
     return s;
@@ -238,15 +289,31 @@ export class StudyStore {
     const db = this.db;
     let added = 0;
     try {
+      const insertCell = this.#insert("cells", CELL_COLUMNS);
+      const insertEpoch = this.#insert("epochs", EPOCH_COLUMNS);
+      const insertAnalysis = this.#insert("analyses", ANALYSIS_COLUMNS);
       db.exec("begin immediate");
-      for (const { cell, epochs } of recs) {
+      for (const { cell, epochs, analyses } of recs) {
         if (this.#has.get(cell.cell_id) !== undefined) continue;
-        this.#insertCell.run(...CELL_COLUMNS.map((c) => cell[c] as SQLInputValue));
+        insertCell.run(...CELL_COLUMNS.map((c) => (cell[c] ?? null) as SQLInputValue));
         for (const e of epochs) {
           if (e.cell_id !== cell.cell_id) {
             throw new FiligreeError(`epoch row of ${e.cell_id} given with cell ${cell.cell_id}`);
           }
-          this.#insertEpoch.run(...EPOCH_COLUMNS.map((c) => e[c] as SQLInputValue));
+          insertEpoch.run(...EPOCH_COLUMNS.map((c) => e[c] as SQLInputValue));
+        }
+        const rows = analyses ?? (cell.analysis === null ? [] : [{
+          cell_id: cell.cell_id,
+          epoch: cell.epochs,
+          final: 1,
+          analysis: cell.analysis,
+          analysis_seconds: cell.analysis_seconds,
+        }]);
+        for (const a of rows) {
+          if (a.cell_id !== cell.cell_id) {
+            throw new FiligreeError(`analysis row of ${a.cell_id} given with cell ${cell.cell_id}`);
+          }
+          insertAnalysis.run(...ANALYSIS_COLUMNS.map((c) => (a[c] ?? null) as SQLInputValue));
         }
         added++;
       }
@@ -276,6 +343,36 @@ export class StudyStore {
     return this.db.prepare("select * from epochs where cell_id = ? order by epoch").all(
       cellId,
     ) as unknown as EpochRow[];
+  }
+
+  /**
+   * The analyses of a cell by epoch (version 1 stores, and cells recorded without analysis rows:
+   * the final one, from `cells.analysis`).
+   *
+   * @example
+   * ```ts
+   * import { StudyStore } from "./store.ts";
+   * const s = StudyStore.open(":memory:", { study: "x" });
+   * console.log(s.analyses("0123456789abcdef")); // []
+   * s.close();
+   * ```
+   */
+  analyses(cellId: string): AnalysisRow[] {
+    if (tableNames(this.db).includes("analyses")) {
+      const rows = this.db.prepare("select * from analyses where cell_id = ? order by epoch").all(
+        cellId,
+      ) as unknown as AnalysisRow[];
+      if (rows.length) return rows;
+    }
+    const c = this.cell(cellId);
+    if (!c || c.analysis === null) return [];
+    return [{
+      cell_id: cellId,
+      epoch: c.epochs,
+      final: 1,
+      analysis: c.analysis,
+      analysis_seconds: c.analysis_seconds,
+    }];
   }
 
   /** Closes the database. */

@@ -8,7 +8,14 @@
  *   `L.values.opt{s}` in the same order; `L.bias`.
  * - dense tensors (Linear weight `[in][out]`, biases, norm gamma/beta, running stats, SReLU
  *   parameters): their own names, F32; optimizer state as `name.opt{s}`.
- * - metadata: `format` = "filigree-checkpoint-1", `config` (JSON), `epoch`, `step`, `optimizer_t`.
+ * - metadata: `format` = "filigree-checkpoint-1", `config` (JSON), `epoch`, `step`, `optimizer_t`,
+ *   `train_losses` (JSON: epoch-mean training losses so far), `stopped` (the stop rule's
+ *   criterion, only when a stop rule ended the run).
+ *
+ * Kept epochs (`keepEpochs`): `RUN/epochs/epoch-NNN/` holds `checkpoint.safetensors` (this
+ * layout, the state after epoch NNN) and a copy of the run's `config.json`, so it is itself a
+ * run directory that `ablate` (and `train --resume`) accept; its analysis goes to
+ * `RUN/epochs/epoch-NNN/analysis/`. {@link keptEpochDir} names it.
  *
  * `torch.sparse_csr_tensor(crow.long(), col.long(), values, (nIn, nOut))` rebuilds W.
  *
@@ -24,6 +31,7 @@ import { readSafetensors, type StTensor, writeSafetensors } from "../io/safetens
 import { csrFromCoo } from "../sparse/csr.ts";
 import { BatchNorm, type SparseLinear } from "../nn/layers.ts";
 import type { Trainer } from "./trainer.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 
 /** The checkpoint format version this code reads and writes. */
 export const CHECKPOINT_FORMAT = "filigree-checkpoint-1";
@@ -102,6 +110,8 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
     epoch: String(t.epoch),
     step: String(t.step),
     optimizer_t: String(t.optims[0]?.opt.t ?? 0),
+    train_losses: JSON.stringify(t.trainLosses),
+    ...(t.stopped ? { stopped: t.stopped } : {}),
   });
 }
 
@@ -189,5 +199,95 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
   }
   t.epoch = Number(f.metadata.epoch);
   t.step = Number(f.metadata.step);
+  t.stopped = f.metadata.stopped ?? null;
+  t.trainLosses = f.metadata.train_losses ? JSON.parse(f.metadata.train_losses) : [];
   await gpu.sync();
+}
+
+/**
+ * The directory of a kept epoch's checkpoint: `RUN/epochs/epoch-NNN` (3 digits at least).
+ *
+ * @example
+ * ```ts
+ * import { keptEpochDir } from "./checkpoint.ts";
+ * console.log(keptEpochDir("runs/x", 3)); // runs/x/epochs/epoch-003
+ * ```
+ */
+export function keptEpochDir(runDir: string, epoch: number): string {
+  return `${runDir}/epochs/epoch-${String(epoch).padStart(3, "0")}`;
+}
+
+/**
+ * Whether epoch `epoch` (1-based) of a run is in its `keepEpochs` list ("final" is the run's own
+ * checkpoint and needs no copy).
+ *
+ * @example
+ * ```ts
+ * import { keepsEpoch } from "./checkpoint.ts";
+ * console.log(keepsEpoch([1, 3, "final"], 3), keepsEpoch([1, 3, "final"], 2)); // true false
+ * ```
+ */
+export function keepsEpoch(
+  keep: readonly (number | "final")[] | undefined,
+  epoch: number,
+): boolean {
+  return (keep ?? []).includes(epoch);
+}
+
+/**
+ * Writes the kept copy of epoch `t.epoch` (see the module doc): the checkpoint (atomic, like
+ * every checkpoint) and the run's config.json, in `keptEpochDir(runDir, t.epoch)`.
+ */
+export async function saveKeptEpoch(t: Trainer, runDir: string): Promise<string> {
+  const dir = keptEpochDir(runDir, t.epoch);
+  await Deno.mkdir(dir, { recursive: true });
+  await writeFileAtomic(`${dir}/config.json`, await Deno.readTextFile(`${runDir}/config.json`));
+  await saveCheckpoint(t, `${dir}/checkpoint.safetensors`);
+  return dir;
+}
+
+/**
+ * Resolves `ablate RUN --epoch E`: "final" (or undefined) is RUN itself; a number is the kept
+ * epoch's directory, which must exist (one-line error listing the kept epochs otherwise).
+ *
+ * @example
+ * ```ts
+ * import { resolveEpochDir } from "./checkpoint.ts";
+ * console.log(await resolveEpochDir("runs/x", "final")); // runs/x
+ * ```
+ */
+export async function resolveEpochDir(runDir: string, epoch: string | undefined): Promise<string> {
+  if (epoch === undefined || epoch === "final") return runDir;
+  const e = Number(epoch);
+  if (!Number.isInteger(e) || e < 1) {
+    throw new FiligreeError(`--epoch: expected a positive integer or "final", got "${epoch}"`);
+  }
+  const dir = keptEpochDir(runDir, e);
+  try {
+    await Deno.stat(`${dir}/checkpoint.safetensors`);
+  } catch {
+    const kept: string[] = [];
+    try {
+      for await (const d of Deno.readDir(`${runDir}/epochs`)) {
+        const m = /^epoch-(\d+)$/.exec(d.name);
+        if (m) kept.push(String(Number(m[1])));
+      }
+    } catch {
+      // no epochs/ directory
+    }
+    kept.sort((a, b) => Number(a) - Number(b));
+    throw new FiligreeError(
+      `${runDir}: epoch ${e} was not kept (kept: ${kept.length ? kept.join(", ") : "none"}, ` +
+        `and final; train with --keep-epochs)`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * The stop rule's criterion recorded in a checkpoint (null when training ran to its epochs or is
+ * still running).
+ */
+export async function checkpointStopped(path: string): Promise<string | null> {
+  return (await readCheckpoint(path)).metadata.stopped ?? null;
 }

@@ -19,7 +19,14 @@ import { FiligreeError } from "../gpu/errors.ts";
 import { getGpu } from "../gpu/device.ts";
 import type { TrainConfig } from "./config.ts";
 import { type EpochMetrics, runEpoch, Trainer } from "./trainer.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import {
+  checkpointStopped,
+  keepsEpoch,
+  loadCheckpoint,
+  saveCheckpoint,
+  saveKeptEpoch,
+} from "./checkpoint.ts";
+import { PLATEAU_PATIENCE } from "./schedule.ts";
 import { Progress } from "./progress.ts";
 import { cnnShapes } from "../nn/cnn.ts";
 import {
@@ -95,21 +102,28 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
 
 /**
  * Fills the defaults that depend on other keys (sparsity given by neither density nor epsilon):
- * density 0.05 for prune/rigl, epsilon 20 for the other sparse methods.
+ * density 0.05 for prune/rigl; density 0.1 with ERK layer densities (unless `init` is given) for
+ * set/static, the SET configuration that reaches 98 % on MNIST (docs/TRAINING-RESULTS.md).
  *
  * @example
  * ```ts
  * import { withSparsityDefaults } from "./run.ts";
- * console.log(withSparsityDefaults({ method: "set" })); // { method: "set", epsilon: 20 }
+ * console.log(withSparsityDefaults({ method: "set" })); // { method: "set", density: 0.1, init: "erk" }
  * ```
  */
 export function withSparsityDefaults(raw: Record<string, unknown>): Record<string, unknown> {
   if (raw.density === undefined && raw.epsilon === undefined) {
     const m = raw.method ?? "set";
     if (m === "prune" || m === "rigl") return { ...raw, density: 0.05 };
-    if (m !== "dense") return { ...raw, epsilon: 20 };
+    if (m !== "dense") return { ...raw, density: 0.1, init: raw.init ?? "erk" };
   }
   return raw;
+}
+
+function fmtSeconds(sec: number): string {
+  if (sec < 90) return `${sec.toFixed(0)} s`;
+  if (sec < 5400) return `${(sec / 60).toFixed(1)} min`;
+  return `${(sec / 3600).toFixed(1)} h`;
 }
 
 /** Options of {@link trainRun}. */
@@ -203,12 +217,15 @@ export async function trainRun(
           `(the checkpoint has them; their metrics are lost)`,
       );
     }
-    if (resumeFrom >= cfg.epochs) {
+    const stoppedBy = resumeFrom > 0 ? await checkpointStopped(paths.checkpoint) : null;
+    if (resumeFrom >= cfg.epochs || stoppedBy) {
       log(
-        `run ${dir} is finished: ${resumeFrom}/${cfg.epochs} epochs trained; nothing to do ` +
+        `run ${dir} is finished: ${resumeFrom}/${cfg.epochs} epochs trained${
+          stoppedBy ? ` (${stoppedBy})` : ""
+        }; nothing to do ` +
           `(a longer run is a new run: train --config ${paths.config} --epochs N --out NEW_DIR)`,
       );
-      return read.metrics.slice(0, cfg.epochs);
+      return read.metrics.slice(0, Math.min(cfg.epochs, resumeFrom));
     }
   } else {
     const replaced = await prepareRunDir(dir, { overwrite: opts.overwrite });
@@ -241,24 +258,53 @@ export async function trainRun(
   );
   log(`adapter ${gpu.info.description || gpu.info.vendor} [${gpu.backend}]; run directory ${dir}`);
   const progress = new Progress({ quiet: opts.quiet || opts.json });
+  if (cfg.plateauTol !== undefined) {
+    log(
+      `stop rule: plateau of the training loss (relative improvement < ${cfg.plateauTol} for ${
+        cfg.plateauPatience ?? PLATEAU_PATIENCE
+      } epochs), at most ${cfg.epochs} epochs`,
+    );
+  }
+  const firstEpoch = t.epoch;
+  let estimated = false, mark: [number, number] | null = null;
   while (
-    t.epoch < cfg.epochs && (opts.stopAfterEpochs === undefined || t.epoch < opts.stopAfterEpochs)
+    t.epoch < cfg.epochs && !t.stopped &&
+    (opts.stopAfterEpochs === undefined || t.epoch < opts.stopAfterEpochs)
   ) {
     progress.start(`epoch ${t.epoch + 1}/${cfg.epochs}`, t.stepsPerEpoch);
     const m = await runEpoch(
       t,
-      (done, _total, mm) =>
+      (done, total, mm) => {
+        if (!estimated && t.epoch === firstEpoch && mark === null) {
+          mark = [performance.now(), done]; // pipelines compiled by now
+        } else if (!estimated && t.epoch === firstEpoch && mark) {
+          // Up-front estimate from the steps between the first two progress reports.
+          estimated = true;
+          const perStep = (performance.now() - mark[0]) / 1000 / (done - mark[1]);
+          progress.stop();
+          log(
+            `estimated time: ${fmtSeconds(perStep * total * (cfg.epochs - firstEpoch))} for ${
+              cfg.epochs - firstEpoch
+            } epochs (${(t.data.batchSize / perStep).toFixed(0)} samples/s over steps ${mark[1]}-${done}${
+              cfg.plateauTol !== undefined ? "; a maximum: the stop rule may end it sooner" : ""
+            })`,
+          );
+          progress.start(`epoch ${t.epoch + 1}/${cfg.epochs}`, total);
+        }
         progress.update(
           done,
           // Accuracy in % like the epoch line.
           { loss: mm.loss, acc: `${(mm.accuracy * 100).toFixed(2)}%` },
           "samples",
           t.data.batchSize,
-        ),
+        );
+      },
     );
     progress.stop();
     history.push(m);
     await writeMetrics(dir, history);
+    // Kept copy first: a kill before the run's checkpoint redoes this epoch, and with it the copy.
+    if (keepsEpoch(cfg.keepEpochs, m.epoch)) await saveKeptEpoch(t, dir);
     await saveCheckpoint(t, paths.checkpoint);
     if (opts.json) console.log(JSON.stringify(m));
     else {
@@ -267,8 +313,15 @@ export async function trainRun(
           (m.trainAccuracy * 100).toFixed(2)
         }% | test loss ${m.testLoss.toFixed(4)} acc ${(m.testAccuracy * 100).toFixed(2)}% | ${
           m.samplesPerSecond.toFixed(0)
-        } samples/s, topology ${m.seconds.topology.toFixed(2)}s | nnz ${m.nnz.join(",")}`,
+        } samples/s, topology ${m.seconds.topology.toFixed(2)}s | nnz ${m.nnz.join(",")}${
+          m.beforeUpdate
+            ? ` | before the topology update: test acc ${
+              (m.beforeUpdate.testAccuracy * 100).toFixed(2)
+            }%`
+            : ""
+        }`,
       );
+      if (m.stopped) log(`stopped: ${m.stopped}`);
     }
     await opts.onEpoch?.(m);
   }

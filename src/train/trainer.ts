@@ -28,7 +28,7 @@ import { accumulateSum, countCorrect } from "../kernels/reduce.ts";
 import { dropoutRngUniform, writeDropoutRng } from "../kernels/dropout.ts";
 import { configDensities } from "../sparse/density.ts";
 import type { TrainConfig } from "./config.ts";
-import { learningRate, type LrSchedule } from "./schedule.ts";
+import { learningRate, type LrSchedule, plateauStop } from "./schedule.ts";
 import { createAlgorithm, type SparsityAlgorithm } from "../sparse/algorithms.ts";
 
 /** One line of metrics.jsonl. */
@@ -50,6 +50,14 @@ export interface EpochMetrics {
     eval: number;
   };
   samplesPerSecond: number;
+  /**
+   * Test loss/accuracy of the network as trained, measured BEFORE this epoch's topology update
+   * (SET after every epoch but the last); present only when an update followed the epoch.
+   * `testLoss`/`testAccuracy` are measured after it, on the state the checkpoint holds.
+   */
+  beforeUpdate?: { testLoss: number; testAccuracy: number };
+  /** On the last epoch of a run that a stop rule ended: the criterion (one line). */
+  stopped?: string;
 }
 
 /** Densities of the weight layers for a config (output layer dense unless sparseLayers = "all"). */
@@ -66,6 +74,10 @@ interface ParamState {
 export class Trainer {
   epoch = 0;
   step = 0;
+  /** Why training ended before `cfg.epochs` (a stop rule's criterion), or null. */
+  stopped: string | null = null;
+  /** Epoch-mean training loss of every finished epoch (the plateau rule's input). */
+  trainLosses: number[] = [];
   readonly tape = new Tape();
   readonly optims: ParamState[];
   readonly lossBuf: Tensor;
@@ -323,13 +335,27 @@ export async function runEpoch(
   const train = await t.readTrainMetrics(t.data.size("train"));
   onProgress?.(n, n, train);
   t.checkFinite(train.loss, "training loss");
+  t.trainLosses.push(train.loss);
+  let stopped: string | undefined;
+  if (t.cfg.plateauTol !== undefined && t.epoch + 1 < t.cfg.epochs) {
+    const d = plateauStop(t.trainLosses, t.cfg.plateauTol, t.cfg.plateauPatience);
+    if (d.stop) t.stopped = stopped = d.criterion;
+  }
   const trainSec = (performance.now() - tStart) / 1000 - topoSec;
   t.epoch++;
   const lr = t.lr;
-  if (t.algorithm.updateAfterEpoch(t)) topoSec += await timedUpdate(t);
+  let beforeUpdate: EpochMetrics["beforeUpdate"];
+  let evalSec = 0;
+  if (!t.stopped && t.algorithm.updateAfterEpoch(t)) {
+    const tb = performance.now();
+    const b = await t.evaluate("test");
+    evalSec += (performance.now() - tb) / 1000;
+    beforeUpdate = { testLoss: b.loss, testAccuracy: b.accuracy };
+    topoSec += await timedUpdate(t);
+  }
   const te = performance.now();
   const test = await t.evaluate("test");
-  const evalSec = (performance.now() - te) / 1000;
+  evalSec += (performance.now() - te) / 1000;
   const stepSec = trainSec;
   const tot = split.forward + split.backward + split.optimizer || 1;
   return {
@@ -350,6 +376,8 @@ export async function runEpoch(
       eval: evalSec,
     },
     samplesPerSecond: t.data.size("train") / Math.max(1e-9, trainSec),
+    ...(beforeUpdate ? { beforeUpdate } : {}),
+    ...(stopped ? { stopped } : {}),
   };
 }
 

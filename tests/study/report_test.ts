@@ -89,7 +89,7 @@ function buildStore(dir: string): string {
   );
   const rng = new DataRng(20240611);
   const ins = db.prepare(
-    `insert into cells values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `insert into cells values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const ep = db.prepare("insert into epochs values (?, ?, ?, ?, ?, ?, ?, ?)");
   let idx = 0;
@@ -125,6 +125,7 @@ function buildStore(dir: string): string {
             "llvmpipe (test)",
             "0.1.0",
             `2026-01-01T00:00:${String(idx % 60).padStart(2, "0")}Z`,
+            null, // stopped: trained to its epochs
           );
           for (let e = 1; e <= 3; e++) {
             ep.run(id, e, 0.5 / e, 0.8 + e * 0.05, 0.5 / e, acc - 0.1 / e, "{}", "[]");
@@ -175,8 +176,8 @@ Deno.test("writeReport: files, self-contained HTML, planted effect supported, nu
     assert(h.includes("deno task study x.yaml") && h.includes("llvmpipe (test)"), "header facts");
     assert(h.includes("48 (42 analyzed)"), "cell count");
     // Supported / not supported sections, in that order.
-    const sup = m.slice(m.indexOf("## Supported statements"), m.indexOf("## Not supported"));
-    const uns = m.slice(m.indexOf("## Not supported"));
+    const sup = m.slice(m.indexOf("## Appendix A"), m.indexOf("## Appendix B"));
+    const uns = m.slice(m.indexOf("## Appendix B"));
     const planted =
       "under norm=batch, magnitude predicts ablation importance worse than under norm=none";
     assert(sup.includes(planted), `planted effect supported:\n${sup}`);

@@ -23,7 +23,8 @@ Deno.test("spec: grid is the cartesian product, last factor fastest, ids stable 
     assert.match(c.id, /^[0-9a-f]{16}$/);
     assert.equal(c.config.activation, c.factors.activation);
     assert.equal(c.config.seed, c.factors.seed);
-    assert.equal(c.config.epsilon, 20, "withSparsityDefaults applied");
+    assert.equal(c.config.density, 0.1, "withSparsityDefaults applied");
+    assert.equal(c.config.init, "erk", "SET's default: ERK densities");
     assert.equal(c.analysis?.evalSamples, 50);
   }
   assert.equal(new Set(s.cells.map((c) => c.id)).size, 12);
@@ -66,9 +67,9 @@ Deno.test("spec: cells merge defaults like the train CLI (density factor replace
     ["dense", 0.1, undefined],
   ]);
   const r = await parseStudySpec({ factors: { method: ["rigl", "static"] }, analysis: false });
-  assert.deepEqual(r.cells.map((c) => [c.config.density, c.config.epsilon]), [
-    [0.05, undefined],
-    [undefined, 20],
+  assert.deepEqual(r.cells.map((c) => [c.config.density, c.config.epsilon, c.config.init]), [
+    [0.05, undefined, undefined],
+    [0.1, undefined, "erk"],
   ]);
 });
 
