@@ -200,3 +200,40 @@ Deno.test("merge: refuses other studies and schemas with one line, writing nothi
   a2.close();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("store: a version-1 store stays readable and is migrated in place when opened for writing", async () => {
+  const { DatabaseSync } = await import("node:sqlite");
+  const { StudyStore } = await import("../../src/study/store.ts");
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/v1.sqlite`;
+  // The version-1 layout: cells without `stopped`, no `analyses` table.
+  const db = new DatabaseSync(path);
+  db.exec(`create table meta (key text primary key, value text not null);
+    create table cells (cell_id text primary key, study text not null, cell_index integer not null,
+      factors text not null, config text not null, run_dir text not null, test_accuracy real not null,
+      test_loss real not null, train_accuracy real not null, train_loss real not null,
+      epochs integer not null, train_seconds real not null, step_ms real, nnz integer not null,
+      dense_weights integer not null, param_bytes integer not null, analysis text,
+      analysis_seconds real, adapter text not null, filigree_version text not null,
+      finished_at text not null);
+    create table epochs (cell_id text not null, epoch integer not null, train_loss real,
+      train_accuracy real, test_loss real, test_accuracy real, seconds text, nnz text,
+      primary key (cell_id, epoch));
+    insert into meta values ('schema', 'filigree-store-1'), ('study', 'old');
+    insert into cells values ('aaaaaaaaaaaaaaaa', 'old', 0, '{"seed":0}', '{}', 'r', 0.9, 0.1, 0.9,
+      0.1, 4, 1, 1, 10, 100, 80, '{"x":1}', 2, 'a', '0.1.0', 't');`);
+  db.close();
+  const ro = StudyStore.openReadOnly(path);
+  assert.equal(ro.meta().schema, "filigree-store-1");
+  assert.deepEqual(ro.analyses("aaaaaaaaaaaaaaaa").map((a) => [a.epoch, a.final, a.analysis]), [
+    [4, 1, '{"x":1}'],
+  ]);
+  ro.close();
+  const rw = StudyStore.open(path, { study: "old" });
+  assert.equal(rw.meta().schema, "filigree-store-2");
+  assert.equal(rw.cell("aaaaaaaaaaaaaaaa")?.stopped, null);
+  const rows = rw.db.prepare("select epoch, final from analyses").all();
+  assert.deepEqual(rows.map((r) => [r.epoch, r.final]), [[4, 1]]);
+  rw.close();
+  await Deno.remove(dir, { recursive: true });
+});
