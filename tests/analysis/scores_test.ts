@@ -160,3 +160,76 @@ for (
     },
   );
 }
+
+gpuTest(
+  "signed predictors: -g·w, ½F·w², and ½H_ii·w² against finite differences",
+  async (gpu, rng) => {
+    const probe = await probeFor(gpu, { norm: "none", activation: "tanh" }, rng.int(1000));
+    const raw: Parameters<typeof computeScores>[3] & object = { grad: [], hg: [] };
+    const scores = await computeScores(probe, ["signed1", "signed2", "signed2h", "obd"], 3, raw);
+    if (!raw.hessian) throw new Error(`signed2h skipped: ${JSON.stringify(raw.skipped)}`);
+    for (let w = 0; w < probe.layers.length; w++) {
+      const pl = probe.layers[w], v = pl.values;
+      const s1 = scores[w].get("signed1")!, s2 = scores[w].get("signed2")!;
+      const s2h = scores[w].get("signed2h")!, obd = scores[w].get("obd")!;
+      // signed1 is -g·w with the gradient (itself checked against finite differences above).
+      assertClose(s1, Float32Array.from(v, (x, e) => -raw.grad[w][e] * x), {
+        rtol: 1e-5,
+        atol: 1e-7,
+        label: "signed1",
+      });
+      // signed2 - signed1 = ½F·w² = obd.
+      assertClose(Float32Array.from(s2, (x, e) => x - s1[e]), obd, {
+        rtol: 1e-3,
+        atol: 1e-7,
+        label: "signed2 - signed1",
+      });
+      // signed2h - signed1 = ½H_ii·w²: H_ii by a second difference of the GPU loss along weight e.
+      const dir = probe.layers.map((p) => new Float32Array(p.nnz));
+      const h = 0.01;
+      const l0 = await lossAlong(probe, dir, 0);
+      for (const e of [0, Math.floor(pl.nnz / 2), pl.nnz - 1]) {
+        dir[w][e] = 1;
+        const fd = ((await lossAlong(probe, dir, h)) - 2 * l0 + (await lossAlong(probe, dir, -h))) /
+          (h * h);
+        dir[w][e] = 0;
+        const got = (2 * (s2h[e] - s1[e])) / (v[e] * v[e]);
+        if (!(Math.abs(got - fd) <= 0.03 * Math.abs(fd) + 2e-3)) {
+          throw new Error(`${pl.name}[${e}]: H_ii ${got}, second difference ${fd}`);
+        }
+      }
+    }
+  },
+);
+
+for (const norm of ["batch", "layer"] as const) {
+  gpuTest(`effective magnitude against a float64 reference (${norm} norm)`, async (gpu, rng) => {
+    const probe = await probeFor(gpu, { norm, activation: "relu" }, rng.int(1000));
+    const scores = await computeScores(probe, ["effmag"], 3);
+    for (let w = 0; w < probe.layers.length; w++) {
+      const pl = probe.layers[w],
+        next = probe.model.layers[pl.index + 1] as unknown as {
+          gamma?: import("../../src/gpu/mod.ts").Tensor;
+          runningVar?: import("../../src/gpu/mod.ts").Tensor;
+          eps?: number;
+        };
+      const want = new Float64Array(pl.nnz);
+      const gamma = next?.gamma ? await gpu.read(next.gamma) : null;
+      const rv = norm === "batch" && next?.runningVar ? await gpu.read(next.runningVar) : null;
+      if (w < probe.layers.length - 1 && !gamma) throw new Error(`${pl.name}: no norm after it`);
+      pl.values.forEach((v, e) => {
+        const j = pl.ends[2 * e + 1];
+        const scale = !gamma ? 1 : Math.abs(gamma[j]) / (rv ? Math.sqrt(rv[j] + next.eps!) : 1);
+        want[e] = Math.abs(v) * scale;
+      });
+      if (gamma && gamma.every((g) => g === 1) && (!rv || rv.every((x) => x === 1))) {
+        throw new Error("trivial normalization statistics: the test could not fail");
+      }
+      assertClose(scores[w].get("effmag")!, want, {
+        rtol: 1e-6,
+        atol: 0,
+        label: `effmag ${pl.name}`,
+      });
+    }
+  });
+}
