@@ -19,6 +19,8 @@ import { FiligreeError, GpuError, LimitError, NoAdapterError, ShaderError } from
 import { type ArrayFor, type DType, shapeSize, type Tensor } from "./tensor.ts";
 import { Kernel, type KernelDef } from "./kernel.ts";
 import { Recorder } from "./recorder.ts";
+import { type BackendChoice, selectBackend } from "./backend.ts";
+import { paramsToStorage, type Quirks, quirksFor } from "./quirks.ts";
 
 /** The limits Filigree requests from the adapter (the WebGPU defaults are far smaller). */
 export const REQUESTED_LIMITS = [
@@ -54,6 +56,10 @@ export interface AdapterReport {
   architecture: string;
   device: string;
   backend: string;
+  /** Why this backend: the environment, or Filigree's choice (see src/gpu/backend.ts). */
+  backendReason: string;
+  /** Driver workarounds in effect (src/gpu/quirks.ts). */
+  quirks: Quirks;
   isFallbackAdapter: boolean;
   /** Features the adapter offers. */
   features: string[];
@@ -93,6 +99,10 @@ export class Gpu {
   readonly features: ReadonlySet<string>;
   readonly hasTimestamps: boolean;
   readonly backend: string;
+  /** Why {@link Gpu.backend} was chosen. */
+  readonly backendReason: string;
+  /** Driver workarounds in effect on this device. */
+  readonly quirks: Quirks;
   readonly info: GPUAdapterInfo;
   #kernels = new Map<string, Kernel>();
   #modules = new Map<string, { module: GPUShaderModule; def: KernelDef }>();
@@ -100,8 +110,14 @@ export class Gpu {
   #errors: string[] = [];
   #pool = new Map<string, GPUBuffer[]>();
   #destroyed = false;
+  /** Command-buffer submissions so far (tests and the memory benchmark read it). */
+  submits = 0;
 
-  private constructor(readonly adapter: GPUAdapter, readonly device: GPUDevice) {
+  private constructor(
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    choice: BackendChoice,
+  ) {
     const l: Record<string, number> = {};
     for (const k of REQUESTED_LIMITS) l[k] = device.limits[k] as number;
     this.limits = l as Record<LimitName, number>;
@@ -116,15 +132,25 @@ export class Gpu {
       ? "vulkan (inferred)"
       : "gl (inferred)";
     this.info = adapter.info;
+    this.backendReason = choice.reason;
+    this.quirks = quirksFor(this.backend, {
+      description: this.info.description,
+      vendor: this.info.vendor,
+      isFallbackAdapter: (this.info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+    });
     device.addEventListener("uncapturederror", (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
       this.#errors.push(err.message);
     });
   }
 
-  /** Acquires the adapter, reads its limits and features, and requests a device with them. */
+  /**
+   * Chooses the backend (first call in the process, {@link selectBackend}), acquires the
+   * adapter, reads its limits and features, and requests a device with them.
+   */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
     if (!("gpu" in navigator) || !navigator.gpu) throw new NoAdapterError();
+    const choice = await selectBackend();
     const adapter = await navigator.gpu.requestAdapter({
       powerPreference: opts.powerPreference ?? "high-performance",
     });
@@ -139,7 +165,7 @@ export class Gpu {
       requiredFeatures.push("timestamp-query");
     }
     const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
-    return new Gpu(adapter, device);
+    return new Gpu(adapter, device, choice);
   }
 
   /** Adapter facts for `deno task info` and run configs. */
@@ -150,6 +176,8 @@ export class Gpu {
       architecture: this.info.architecture,
       device: this.info.device,
       backend: this.backend,
+      backendReason: this.backendReason,
+      quirks: { ...this.quirks },
       isFallbackAdapter: (this.info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
       features: [...this.adapter.features].map(String).sort(),
       deviceFeatures: [...this.features].sort(),
@@ -194,7 +222,7 @@ export class Gpu {
     } else if (opts.zero) {
       const enc = this.device.createCommandEncoder();
       enc.clearBuffer(buffer);
-      this.device.queue.submit([enc.finish()]);
+      this.submit(enc.finish());
     }
     return t;
   }
@@ -250,7 +278,7 @@ export class Gpu {
     });
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(t.buffer, 0, staging, 0, padded);
-    this.device.queue.submit([enc.finish()]);
+    this.submit(enc.finish());
     await staging.mapAsync(GPUMapMode.READ);
     const copy = staging.getMappedRange(0, padded).slice(0, t.size * 4);
     staging.unmap();
@@ -259,6 +287,12 @@ export class Gpu {
     if (t.dtype === "f32") return new Float32Array(copy);
     if (t.dtype === "u32") return new Uint32Array(copy);
     return new Int32Array(copy);
+  }
+
+  /** Submits command buffers (every submit of the runtime goes through here). */
+  submit(...buffers: GPUCommandBuffer[]): void {
+    this.device.queue.submit(buffers);
+    this.submits++;
   }
 
   /** Waits until all submitted work has finished, then reports any device error. */
@@ -311,7 +345,8 @@ export class Gpu {
     this.checkLimit("maxUniformBufferBindingSize", size, "uniform block");
     return this.device.createBuffer({
       size,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST |
+        (this.quirks.paramsInStorage ? GPUBufferUsage.STORAGE : 0),
     });
   }
 
@@ -342,7 +377,8 @@ export class Gpu {
   #module(def: KernelDef): GPUShaderModule {
     let m = this.#modules.get(def.shader);
     if (!m) {
-      m = { module: this.device.createShaderModule({ label: def.shader, code: def.code }), def };
+      const code = this.quirks.paramsInStorage ? paramsToStorage(def.code) : def.code;
+      m = { module: this.device.createShaderModule({ label: def.shader, code }), def };
       this.#modules.set(def.shader, m);
     }
     return m.module;

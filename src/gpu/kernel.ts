@@ -110,8 +110,10 @@ export function bindingProblems(def: KernelDef): string[] {
   return problems;
 }
 
-function layoutType(kind: BindingKind): GPUBufferBindingType {
-  return kind === "uniform" ? "uniform" : kind === "read" ? "read-only-storage" : "storage";
+/** The bind-group layout type of a binding (uniforms become read-only storage under the quirk). */
+function layoutType(kind: BindingKind, paramsInStorage: boolean): GPUBufferBindingType {
+  if (kind === "uniform") return paramsInStorage ? "read-only-storage" : "uniform";
+  return kind === "read" ? "read-only-storage" : "storage";
 }
 
 /** A compiled pipeline with an explicit bind-group layout and a bind-group cache. */
@@ -139,7 +141,8 @@ export class Kernel {
         );
       }
     }
-    const storageCount = def.bindings.filter(([, k]) => k !== "uniform").length;
+    const inStorage = gpu.quirks.paramsInStorage;
+    const storageCount = def.bindings.filter(([, k]) => inStorage || k !== "uniform").length;
     gpu.checkLimit(
       "maxStorageBuffersPerShaderStage",
       storageCount,
@@ -150,7 +153,7 @@ export class Kernel {
       entries: def.bindings.map(([, kind], binding) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: layoutType(kind) },
+        buffer: { type: layoutType(kind, inStorage) },
       })),
     });
     this.pipeline = gpu.device.createComputePipeline({

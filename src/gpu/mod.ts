@@ -16,3 +16,5 @@ export * from "./kernel.ts";
 export * from "./recorder.ts";
 export * from "./reflect.ts";
 export * from "./params.ts";
+export * from "./backend.ts";
+export * from "./quirks.ts";

@@ -45,15 +45,25 @@ export function grid(gpu: Gpu, n: number): [number, number, number] {
   return [Math.ceil(n / y), y, 1];
 }
 
-/** One command encoder; compute dispatches share a pass until a copy or clear splits it. */
+/**
+ * One command encoder; compute dispatches share a pass until a copy or clear splits it.
+ *
+ * The encoder is created on first use and dropped by {@link Recorder.submit}: a recorder that
+ * is submitted and then discarded leaves no unfinished encoder behind (on Vulkan an abandoned
+ * encoder holds ~100 KB of driver memory until the garbage collector finds its small JS object).
+ */
 export class Recorder {
-  encoder: GPUCommandEncoder;
+  #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   /** Dispatches recorded since creation (for tests and profiling). */
   dispatches = 0;
 
-  constructor(readonly gpu: Gpu, readonly label: string) {
-    this.encoder = gpu.device.createCommandEncoder({ label });
+  constructor(readonly gpu: Gpu, readonly label: string) {}
+
+  /** The current command encoder (a new one after each {@link Recorder.submit}). */
+  get encoder(): GPUCommandEncoder {
+    this.#encoder ??= this.gpu.device.createCommandEncoder({ label: this.label });
+    return this.#encoder;
   }
 
   /** Opens a compute pass explicitly (e.g. with timestamp writes). */
@@ -105,10 +115,11 @@ export class Recorder {
     this.encoder.clearBuffer(t.buffer);
   }
 
-  /** Finishes and submits the recorded work, then starts a fresh encoder. */
+  /** Finishes and submits the recorded work; the next recording starts a fresh encoder. */
   submit(): void {
     this.endPass();
-    this.gpu.device.queue.submit([this.encoder.finish()]);
-    this.encoder = this.gpu.device.createCommandEncoder({ label: this.label });
+    const enc = this.encoder; // an empty submit still flushes queued writeBuffer calls
+    this.#encoder = null;
+    this.gpu.submit(enc.finish());
   }
 }
