@@ -1,25 +1,39 @@
 /**
  * Ablation throughput (`deno task bench:ablate`): every weight of a 10 %-dense 784-300-100-10
  * MLP (SET, trained one epoch on a 10,000-sample MNIST subset), each ablated exactly on a
- * 1,000-sample evaluation set by the batched engine (src/analysis/probe.ts), against the naive
- * "zero it, run the full forward, restore" measured in the same run on a sample of weights.
- * Prints ablations per second for both, the ratio, and the time for every weight; writes
- * bench/ablate_results.json. Target on the software adapter: all weights in under 2 minutes.
+ * 1,000-sample evaluation set, by every engine variant of src/analysis/probe.ts in the same run:
  *
- * Options: `--eval-samples N` (default 1000), `--naive N` (naive ablations timed, default 40),
- * `--hidden 300,100`, `--density 0.1`, `--out FILE`.
+ * - `carry`: the work-efficient engine (default; shaders/ablation_carry.wgsl), all weights;
+ * - `batched`: the patched-copy engine (K corrected copies through the rest of the model), all
+ *   weights unless `--batched-max N` limits it (then timed on the first N of each layer and
+ *   extrapolated);
+ * - `naive`: zero the weight, full forward, restore; timed on `--naive N` weights, extrapolated.
+ *
+ * The carry and batched Δloss are compared on every weight both ran. Then, when
+ * `/usr/bin/python3` (or `--python`) can import torch, bench/ablate_peer.py times PyTorch CPU
+ * peers (1 thread) on the same checkpoint and evaluation samples: naive, rank-1 carry over all
+ * samples, and only the samples whose unit output changes; their Δloss is checked against the
+ * carry engine's. Prints rates, ratios and the load average; writes bench/ablate_results.json.
+ * Target on the software adapter: all weights in <= 1 s.
+ *
+ * Options: `--eval-samples N` (default 1000), `--naive N` (default 40), `--batched-max N`
+ * (default: all), `--hidden 300,100`, `--density 0.1`, `--no-peer`, `--python PATH`,
+ * `--out FILE`.
  *
  * @example
  * ```sh
- * XDG_RUNTIME_DIR=/tmp deno run -A bench/ablate_bench.ts
+ * DENO_WEBGPU_BACKEND=gl deno task bench:ablate
  * ```
  * @module
  */
-import { getGpu } from "../src/gpu/mod.ts";
+import { getGpu, roundUp4 } from "../src/gpu/mod.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { runEpoch, Trainer } from "../src/train/trainer.ts";
-import { Probe } from "../src/analysis/probe.ts";
+import { type AblationEngine, Probe } from "../src/analysis/probe.ts";
 import { median } from "../src/analysis/stats.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
+
+const fromFileUrl = (u: string | URL) => decodeURIComponent(new URL(u).pathname);
 
 const args = Deno.args;
 const flag = (name: string, def: string) => {
@@ -28,9 +42,26 @@ const flag = (name: string, def: string) => {
 };
 const evalSamples = Number(flag("eval-samples", "1000"));
 const naiveCount = Number(flag("naive", "40"));
+const batchedMax = Number(flag("batched-max", "Infinity"));
 const hidden = flag("hidden", "300,100").split(",").map(Number);
 const density = Number(flag("density", "0.1"));
 const outFile = flag("out", "bench/ablate_results.json");
+const python = flag("python", "/usr/bin/python3");
+const runPeer = !args.includes("--no-peer");
+for (const [k, v] of [["eval-samples", evalSamples], ["naive", naiveCount], ["density", density]]) {
+  if (!(Number(v) > 0)) {
+    console.error(`bench:ablate: --${k} must be positive, got ${v}`);
+    Deno.exit(2);
+  }
+}
+
+const loadavg = () => {
+  try {
+    return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+  } catch {
+    return "?";
+  }
+};
 
 const gpu = await getGpu();
 const cfg = parseTrainConfig({
@@ -47,76 +78,197 @@ await runEpoch(t);
 const probe = await Probe.fromTrainer(t, { evalSamples, seed: 0 });
 const base = await probe.baseline();
 await probe.refreshCache();
-// Warm-up: compile every pipeline at the batch shapes used below.
-for (let w = 0; w < probe.layers.length; w++) {
-  await probe.ablateWeights(w, Uint32Array.from({ length: probe.batchSize(w, 1e9) }, (_, i) => i));
+const L = probe.layers.length;
+const all = (w: number, n = probe.layers[w].nnz) => Uint32Array.from({ length: n }, (_, i) => i);
+
+// Warm-up: compile every pipeline at the shapes used below, build the carry plans.
+for (const engine of ["carry", "batched"] as AblationEngine[]) {
+  probe.engine = engine;
+  for (let w = 0; w < L; w++) {
+    await probe.ablateWeights(w, all(w, Math.min(probe.layers[w].nnz, probe.batchSize(w, 1e9))));
+  }
 }
 await probe.ablateNaive(0, 0);
 
-const layers = [];
-let total = 0, totalSec = 0;
-for (let w = 0; w < probe.layers.length; w++) {
+interface LayerRow {
+  layer: string;
+  weights: number;
+  carried: boolean;
+  reason?: string;
+  carrySeconds: number;
+  batchedSeconds: number;
+  batchedTimed: number;
+  maxAbsDiff: number;
+}
+const layers: LayerRow[] = [];
+const carryDLoss: Float64Array[] = [];
+const loadBefore = loadavg();
+for (let w = 0; w < L; w++) {
   const pl = probe.layers[w];
-  const entries = Uint32Array.from({ length: pl.nnz }, (_, i) => i);
-  const t0 = performance.now();
-  await probe.ablateWeights(w, entries);
-  const sec = (performance.now() - t0) / 1000;
-  total += pl.nnz;
-  totalSec += sec;
+  const d = await probe.carryDecision(w);
+  probe.engine = "carry";
+  let t0 = performance.now();
+  const c = await probe.ablateWeights(w, all(w));
+  const carrySeconds = (performance.now() - t0) / 1000;
+  carryDLoss.push(c.dLoss);
+  probe.engine = "batched";
+  const nb = Math.min(pl.nnz, batchedMax);
+  t0 = performance.now();
+  const b = await probe.ablateWeights(w, all(w, nb));
+  const batchedSeconds = (performance.now() - t0) / 1000;
+  let maxAbsDiff = 0;
+  for (let e = 0; e < nb; e++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(c.dLoss[e] - b.dLoss[e]));
   layers.push({
     layer: pl.name,
     weights: pl.nnz,
-    batch: probe.canCarry(w) ? probe.batchSize(w + 1, pl.nnz) : probe.batchSize(w, pl.nnz),
-    carried: probe.canCarry(w),
-    seconds: sec,
-    perSecond: pl.nnz / sec,
+    carried: d.carried,
+    reason: d.reason,
+    carrySeconds,
+    batchedSeconds: batchedSeconds * (pl.nnz / nb),
+    batchedTimed: nb,
+    maxAbsDiff,
   });
 }
+probe.engine = "carry";
 const naiveMs: number[] = [];
 for (let k = 0; k < naiveCount; k++) {
-  const w = k % probe.layers.length;
+  const w = k % L;
   const t0 = performance.now();
   await probe.ablateNaive(w, (k * 7919) % probe.layers[w].nnz);
   naiveMs.push(performance.now() - t0);
 }
-const naivePerSec = 1000 / median(naiveMs);
-const batchedPerSec = total / totalSec;
-let load = "?";
-try {
-  load = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
-} catch { /* no --allow-sys */ }
+const total = layers.reduce((a, l) => a + l.weights, 0);
+const carrySec = layers.reduce((a, l) => a + l.carrySeconds, 0);
+const batchedSec = layers.reduce((a, l) => a + l.batchedSeconds, 0);
+const naiveSec = (total * median(naiveMs)) / 1000;
+const loadAfter = loadavg();
+
+// ---- PyTorch peer on the same checkpoint and evaluation samples ----
+interface PeerOut {
+  torch: string;
+  threads: number;
+  baselineLoss: number;
+  variants: { name: string; seconds: number; timed: number; extrapolated: boolean }[];
+  agreement: { maxAbs: number; maxRel: number; within: number; compared: number };
+  error?: string;
+}
+async function peer(): Promise<PeerOut | { skipped: string }> {
+  const py = fromFileUrl(new URL("./ablate_peer.py", import.meta.url));
+  try {
+    const probeTorch = await new Deno.Command(python, { args: ["-c", "import torch"] }).output();
+    if (!probeTorch.success) return { skipped: `${python} cannot import torch` };
+  } catch (e) {
+    return { skipped: `cannot run ${python} (${(e as Error).message})` };
+  }
+  const dir = await Deno.makeTempDir({ prefix: "ablate_peer_" });
+  try {
+    const S = probe.samples, ld = roundUp4(S);
+    const files: Record<string, { file: string; dtype: string; shape: number[] }> = {};
+    const put = async (
+      name: string,
+      a: Float32Array | Uint32Array | Float64Array,
+      shape: number[],
+    ) => {
+      const file = `${dir}/${name}.bin`;
+      await Deno.writeFile(file, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      const dtype = a instanceof Float32Array ? "f32" : a instanceof Uint32Array ? "u32" : "f64";
+      files[name] = { file, dtype, shape };
+    };
+    const x = await gpu.read(probe.cachedX[0]) as Float32Array;
+    const xs = new Float32Array(S * probe.layers[0].nIn); // sample-major [S][nIn]
+    for (let i = 0; i < probe.layers[0].nIn; i++) {
+      for (let s = 0; s < S; s++) xs[s * probe.layers[0].nIn + i] = x[i * ld + s];
+    }
+    await put("x", xs, [S, probe.layers[0].nIn]);
+    await put("labels", (await gpu.read(probe.labels) as Uint32Array).slice(0, S), [S]);
+    for (let w = 0; w < L; w++) {
+      const pl = probe.layers[w];
+      await put(`ends${w}`, pl.ends, [pl.nnz, 2]);
+      await put(`values${w}`, pl.values, [pl.nnz]);
+      await put(`bias${w}`, (await gpu.read(pl.layer.bias) as Float32Array).slice(0, pl.nOut), [
+        pl.nOut,
+      ]);
+      await put(`dloss${w}`, carryDLoss[w], [pl.nnz]);
+    }
+    const meta = {
+      layers: probe.layers.map((pl) => ({ nIn: pl.nIn, nOut: pl.nOut, nnz: pl.nnz })),
+      activation: cfg.activation,
+      files,
+      naive: naiveCount,
+      baselineLoss: base.loss,
+    };
+    await Deno.writeTextFile(`${dir}/meta.json`, JSON.stringify(meta));
+    const out = await new Deno.Command(python, { args: [py, `${dir}/meta.json`] }).output();
+    const err = new TextDecoder().decode(out.stderr).trim();
+    if (!out.success) return { skipped: `peer failed: ${err.split("\n").slice(-3).join(" | ")}` };
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+const peerRes = runPeer ? await peer() : { skipped: "--no-peer" };
+const loadPeer = loadavg();
+
+const model = [784, ...hidden, 10].join("-");
+console.log(
+  `exact ablation of every weight of ${model} at ${density * 100}% on ${probe.samples} samples ` +
+    `(${gpu.info.description || gpu.info.vendor}, backend ${gpu.backend}; load average before ` +
+    `${loadBefore}, after ${loadAfter}):`,
+);
+for (const l of layers) {
+  console.log(
+    `  ${l.layer.padEnd(4)} ${String(l.weights).padStart(6)} weights: carry ${
+      l.carrySeconds.toFixed(3)
+    } s${l.carried ? "" : ` (fell back: ${l.reason})`}, batched ${l.batchedSeconds.toFixed(1)} s${
+      l.batchedTimed < l.weights ? ` (timed on ${l.batchedTimed})` : ""
+    }, max |carry - batched| ${l.maxAbsDiff.toExponential(1)}`,
+  );
+}
+const rate = (s: number) => `${(total / s).toFixed(0)}/s`;
+console.log(
+  `  carry (work-efficient): ${total} ablations in ${carrySec.toFixed(3)} s (${rate(carrySec)})\n` +
+    `  batched (patched copies): ${batchedSec.toFixed(1)} s (${rate(batchedSec)}), carry is ${
+      (batchedSec / carrySec).toFixed(0)
+    }x faster\n` +
+    `  naive full forward: ${median(naiveMs).toFixed(1)} ms each (median of ${naiveCount}) -> ${
+      naiveSec.toFixed(0)
+    } s for all, carry is ${(naiveSec / carrySec).toFixed(0)}x faster`,
+);
+if ("skipped" in peerRes) {
+  console.log(`  PyTorch peer: skipped (${peerRes.skipped})`);
+} else {
+  console.log(
+    `  PyTorch ${peerRes.torch} CPU peer, ${peerRes.threads} thread(s), load after ${loadPeer} ` +
+      `(baseline loss ${peerRes.baselineLoss.toFixed(6)} vs Filigree ${base.loss.toFixed(6)}):`,
+  );
+  for (const v of peerRes.variants) {
+    console.log(
+      `    ${v.name.padEnd(16)} ${v.seconds.toFixed(3).padStart(9)} s for all${
+        v.extrapolated ? ` (timed on ${v.timed})` : ""
+      }  -> Filigree carry / peer time ${(carrySec / v.seconds).toFixed(2)}`,
+    );
+  }
+  const a = peerRes.agreement;
+  console.log(
+    `    agreement with the carry engine's Δloss on ${a.compared} weights: max |Δ| ${
+      a.maxAbs.toExponential(2)
+    }, max relative ${a.maxRel.toExponential(2)} (where |Δloss| > 1e-4), ${a.within} within ` +
+      `1e-5·|Δloss| + 1e-7`,
+  );
+}
 const result = {
   date: new Date().toISOString(),
   adapter: gpu.info.description || gpu.info.vendor,
   backend: gpu.backend,
-  loadAverage: load,
-  model: [784, ...hidden, 10].join("-"),
+  loadAverage: { before: loadBefore, after: loadAfter, afterPeer: loadPeer },
+  model,
   density,
   evalSamples: probe.samples,
   baseline: base,
   layers,
-  batched: { weights: total, seconds: totalSec, perSecond: batchedPerSec },
-  naive: { timed: naiveCount, medianMs: median(naiveMs), perSecond: naivePerSec },
-  speedup: batchedPerSec / naivePerSec,
-  naiveSecondsForAll: total / naivePerSec,
+  carry: { weights: total, seconds: carrySec, perSecond: total / carrySec },
+  batched: { seconds: batchedSec, perSecond: total / batchedSec },
+  naive: { timed: naiveCount, medianMs: median(naiveMs), secondsForAll: naiveSec },
+  peer: peerRes,
 };
-console.log(
-  `ablation of every weight of ${result.model} at ${density * 100}% on ${probe.samples} samples ` +
-    `(${result.adapter}, load ${load}):`,
-);
-for (const l of layers) {
-  console.log(
-    `  ${l.layer.padEnd(4)} ${String(l.weights).padStart(6)} weights in ${
-      l.seconds.toFixed(1).padStart(6)
-    } s = ${l.perSecond.toFixed(0).padStart(6)} /s (K = ${l.batch} per batch${
-      l.carried ? ", carried into the next layer" : ""
-    })`,
-  );
-}
-console.log(
-  `  batched: ${total} ablations in ${totalSec.toFixed(1)} s (${batchedPerSec.toFixed(0)}/s)\n` +
-    `  naive full forward: ${median(naiveMs).toFixed(1)} ms each (${naivePerSec.toFixed(1)}/s) -> ${
-      result.naiveSecondsForAll.toFixed(0)
-    } s for all; batched is ${result.speedup.toFixed(1)}x faster`,
-);
-await Deno.writeTextFile(outFile, JSON.stringify(result, null, 2) + "\n");
+await writeFileAtomic(outFile, JSON.stringify(result, null, 2) + "\n");

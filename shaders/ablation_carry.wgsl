@@ -13,13 +13,43 @@
 // loss and hit are recomputed for old and new logits: the sample's contribution is the
 // difference. Nothing is computed for samples the ablation cannot reach.
 //
-// One workgroup per (ablation, chunk of its sample list): lanes stride over the chunk, the
-// workgroup writes its [loss delta sum, hit delta sum]; the host adds the chunks in float64.
-// Loop bound per invocation: ceil(chunk / 64) samples x per-sample trips (classes x 5 + rows of
-// W1's row x (chain + rows of W2's row)) + 6 reduction trips; the wrapper asserts it.
+// One invocation per (ablation, chunk of its sample list): it walks the chunk and writes its
+// [loss delta sum, hit delta sum]; the host adds the chunks in float64. No barriers and no shared
+// memory: the host orders ablations by input row, so neighbouring lanes share a sample list
+// and walk it in lockstep.
+//
+// Specialized per layer by overrides (so loops over classes unroll and the logits stay in
+// registers, and the chains compile to straight code): NC4 = ceil(classes / 4), the depth, and
+// per chain op its kind and activation id. The output layer's rows are stored dense over the
+// classes (padded to NC4 vec4s).
+// Loop bound per invocation: chunk samples x per-sample trips (tripsPerSample in the wrapper:
+// class loops + W1's row x the output row); the wrapper asserts it.
 
-const MAX_CLASSES: u32 = 32u;
+const MAX_C4: u32 = 8u; // 32 classes
 const CWG: u32 = 64u;
+
+override NC4: u32 = 3u;   // ceil(classes / 4), <= MAX_C4
+override DEPTH: u32 = 1u; // 0, 1 or 2 weight layers carried after the ablated one
+override LOSS: u32 = 0u;  // 0 softmax cross-entropy, 1 MSE, 2 MSE on sigmoid outputs
+// Chain ops (seg 0: after L0; seg 1: after W1): kind 0 none, 1 activation (id A..), 2 eval batch
+// norm, 3 SReLU; parameters in the uniform's ops[4 * seg + o] = (param bits or eps bits, units,
+// meta_f offset, 0).
+override K00: u32 = 0u;
+override K01: u32 = 0u;
+override K02: u32 = 0u;
+override K03: u32 = 0u;
+override K10: u32 = 0u;
+override K11: u32 = 0u;
+override K12: u32 = 0u;
+override K13: u32 = 0u;
+override A00: u32 = 0u;
+override A01: u32 = 0u;
+override A02: u32 = 0u;
+override A03: u32 = 0u;
+override A10: u32 = 0u;
+override A11: u32 = 0u;
+override A12: u32 = 0u;
+override A13: u32 = 0u;
 
 struct CarryParams {
   s: u32,          // samples S (columns of the cached tensors)
@@ -27,28 +57,21 @@ struct CarryParams {
   k: u32,          // ablations in this dispatch
   chunks: u32,     // chunks per ablation
   chunk: u32,      // sample-list entries per chunk
-  depth: u32,      // 0, 1 or 2 weight layers carried after the ablated one
   classes: u32,
-  loss: u32,       // 0 softmax cross-entropy, 1 MSE, 2 MSE on sigmoid outputs
   samp_ptr: u32,   // meta_u offsets: sample list row pointers of the ablated layer's inputs
   samp_idx: u32,   //   sample indices
   labels: u32,     //   labels
-  row1_ptr: u32,   //   CSR (rows = inputs) of W1: row pointers
+  row1_ptr: u32,   //   CSR (rows = inputs) of W1 (depth 2): row pointers
   row1_col: u32,   //   columns
-  row2_ptr: u32,   //   CSR of W2
-  row2_col: u32,
-  row1_val: u32,   // meta_f offsets: values of W1's CSR
-  row2_val: u32,   //   values of W2's CSR
+  row1_val: u32,   // meta_f offsets: values of W1's CSR (depth 2)
+  logit_row: u32,  // first row of the logits in `zl` (after W1's pre-activations at depth 2)
   abl_base: u32,   // first ablation of this dispatch in `abl`
   out_base: u32,   // first task of this dispatch in `out`
-  nops0: u32,      // ops of the chain after L0 and after W1 (<= 4 each)
-  nops1: u32,
+  mode: u32,       // 0: ablations; 1: per-sample base metrics of the cached logits into `out`
+  base: u32,       // meta_f offset of the per-sample base metrics [S][2] (written by mode 1)
   pad0: u32,
   pad1: u32,
   pad2: u32,
-  // Chain ops: (kind, a, b, offset). kind 0: activation id a, parameter bits b; kind 1: eval
-  // batch norm over a units, eps bits b, gamma/beta/mean/var at meta_f[offset + {0,1,2,3}a + r];
-  // kind 2: SReLU over a units, t_l/a_l/t_r/a_r at meta_f[offset + {0,1,2,3}a + r].
   ops: array<vec4<u32>, 8>,
 }
 
@@ -57,64 +80,94 @@ struct CarryParams {
 @group(0) @binding(2) var<storage, read> meta_f: array<f32>;
 @group(0) @binding(3) var<storage, read> x0: array<f32>;
 @group(0) @binding(4) var<storage, read> z0: array<f32>;
-@group(0) @binding(5) var<storage, read> z1: array<f32>;
-@group(0) @binding(6) var<storage, read> logit_in: array<f32>;
+// The output layer's rows dense over the classes: row r, vec4 q at rows_v[r * NC4 + q].
+@group(0) @binding(5) var<storage, read> rows_v: array<vec4f>;
+// Cached pre-activations of W1 (depth 2, rows 0..) and the cached logits (from logit_row).
+@group(0) @binding(6) var<storage, read> zl: array<f32>;
 // Per ablation: input row i, output row j, bitcast f32 weight w.
 @group(0) @binding(7) var<storage, read> abl: array<u32>;
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
-var<workgroup> part_l: array<f32, CWG>;
-var<workgroup> part_c: array<f32, CWG>;
-
-// The unit-wise chain `seg` (0: after L0, 1: after W1) applied to unit r's value v (<= 4 trips).
-fn chain(seg: u32, r: u32, v: f32) -> f32 {
-  var y = v;
-  let n = select(cp.nops0, cp.nops1, seg == 1u);
-  for (var o = 0u; o < n; o++) {
-    let op = cp.ops[4u * seg + o];
-    if (op.x == 0u) {
-      y = act_forward(op.y, y, bitcast<f32>(op.z));
-    } else if (op.x == 1u) {
-      let g = meta_f[op.w + r];
-      let b = meta_f[op.w + op.y + r];
-      let m = meta_f[op.w + 2u * op.y + r];
-      let q = meta_f[op.w + 3u * op.y + r];
-      y = (y - m) * (g * inverseSqrt(q + bitcast<f32>(op.z))) + b;
-    } else {
-      let tl = meta_f[op.w + r];
-      let al = meta_f[op.w + op.y + r];
-      let tr = meta_f[op.w + 2u * op.y + r];
-      let ar = meta_f[op.w + 3u * op.y + r];
-      y = select(select(y, tl + al * (y - tl), y <= tl), tr + ar * (y - tr), y >= tr);
-    }
+// One unit-wise op (kind and activation id are overrides, so this folds to one branch).
+fn unit_op(kind: u32, id: u32, o: vec4<u32>, r: u32, y: f32) -> f32 {
+  if (kind == 1u) {
+    return act_forward(id, y, bitcast<f32>(o.x));
+  }
+  let a = meta_f[o.z + r];
+  let b = meta_f[o.z + o.y + r];
+  let c = meta_f[o.z + 2u * o.y + r];
+  let d = meta_f[o.z + 3u * o.y + r];
+  if (kind == 2u) { // gamma, beta, running mean, running var
+    return (y - c) * (a * inverseSqrt(d + bitcast<f32>(o.x))) + b;
+  }
+  if (kind == 3u) { // t_l, a_l, t_r, a_r
+    return select(select(y, a + b * (y - a), y <= a), c + d * (y - c), y >= c);
   }
   return y;
 }
 
-// Per-sample (loss, hit) of logits `lg` (classes trips x 3), as ablation_metrics computes them.
-fn sample_metrics(lg: ptr<function, array<f32, MAX_CLASSES>>, label: u32) -> vec2f {
-  var best = (*lg)[0];
-  var arg = 0u;
-  for (var q = 1u; q < cp.classes; q++) {
-    if ((*lg)[q] > best) {
-      best = (*lg)[q];
-      arg = q;
-    }
+fn chain0(r: u32, v: f32) -> f32 {
+  var y = v;
+  if (K00 != 0u) { y = unit_op(K00, A00, cp.ops[0], r, y); }
+  if (K01 != 0u) { y = unit_op(K01, A01, cp.ops[1], r, y); }
+  if (K02 != 0u) { y = unit_op(K02, A02, cp.ops[2], r, y); }
+  if (K03 != 0u) { y = unit_op(K03, A03, cp.ops[3], r, y); }
+  return y;
+}
+
+fn chain1(r: u32, v: f32) -> f32 {
+  var y = v;
+  if (K10 != 0u) { y = unit_op(K10, A10, cp.ops[4], r, y); }
+  if (K11 != 0u) { y = unit_op(K11, A11, cp.ops[5], r, y); }
+  if (K12 != 0u) { y = unit_op(K12, A12, cp.ops[6], r, y); }
+  if (K13 != 0u) { y = unit_op(K13, A13, cp.ops[7], r, y); }
+  return y;
+}
+
+// Per-sample (loss, hit) as ablation_metrics computes them; lanes >= classes are masked.
+fn sample_metrics(lg: array<vec4f, MAX_C4>, label: u32) -> vec2f {
+  var m = vec4f(-3.0e38);
+  for (var q = 0u; q < NC4; q++) {
+    let live = vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u) < vec4u(cp.classes);
+    m = max(m, select(vec4f(-3.0e38), lg[q], live));
   }
+  let best = max(max(m.x, m.y), max(m.z, m.w));
+  var arg = cp.classes;
   var l = 0.0;
-  if (cp.loss == 0u) {
-    var se = 0.0;
-    for (var q = 0u; q < cp.classes; q++) { se += exp((*lg)[q] - best); }
-    l = best - (*lg)[label] + log(se);
-  } else {
-    for (var q = 0u; q < cp.classes; q++) {
-      var y = (*lg)[q];
-      if (cp.loss == 2u) { y = 1.0 / (1.0 + exp(-y)); }
-      let d = y - select(0.0, 1.0, q == label);
-      l += 0.5 * d * d;
+  var se = 0.0;
+  var zl = 0.0;
+  for (var q = 0u; q < NC4; q++) {
+    let idx = vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u);
+    let live = idx < vec4u(cp.classes);
+    let v = lg[q];
+    // First index holding the maximum (the sequential strict-greater scan's argmax).
+    let at = select(vec4u(cp.classes), idx, live & (v == vec4f(best)));
+    arg = min(arg, min(min(at.x, at.y), min(at.z, at.w)));
+    let is_label = idx == vec4u(label);
+    zl += dot(select(vec4f(0.0), v, is_label), vec4f(1.0));
+    if (LOSS == 0u) {
+      se += dot(select(vec4f(0.0), exp(v - vec4f(best)), live), vec4f(1.0));
+    } else {
+      var y = v;
+      if (LOSS == 2u) { y = 1.0 / (1.0 + exp(-v)); }
+      let d = y - select(vec4f(0.0), vec4f(1.0), is_label);
+      l += dot(select(vec4f(0.0), 0.5 * d * d, live), vec4f(1.0));
     }
   }
+  if (LOSS == 0u) { l = best - zl + log(se); }
   return vec2f(l, select(0.0, 1.0, arg == label));
+}
+
+
+fn cached_logits(s: u32) -> array<vec4f, MAX_C4> {
+  var lg: array<vec4f, MAX_C4>;
+  for (var q = 0u; q < NC4; q++) {
+    for (var c = 0u; c < 4u; c++) {
+      let row = min(4u * q + c, cp.classes - 1u);
+      lg[q][c] = zl[(cp.logit_row + row) * cp.ld + s];
+    }
+  }
+  return lg;
 }
 
 // The change of sample s's (loss, hit) when w_ij (value w) is removed.
@@ -122,74 +175,57 @@ fn sample_delta(i: u32, j: u32, w: f32, s: u32) -> vec2f {
   let zo = z0[j * cp.ld + s];
   let zn = zo - w * x0[i * cp.ld + s];
   var dh = zn - zo;
-  if (cp.depth > 0u) {
-    dh = chain(0u, j, zn) - chain(0u, j, zo);
-  }
+  if (DEPTH > 0u) { dh = chain0(j, zn) - chain0(j, zo); }
   if (dh == 0.0) { return vec2f(0.0); }
-  var lg: array<f32, MAX_CLASSES>;
-  for (var q = 0u; q < cp.classes; q++) { lg[q] = logit_in[q * cp.ld + s]; }
+  var lg = cached_logits(s);
   let label = meta_u[cp.labels + s];
-  let before = sample_metrics(&lg, label);
-  if (cp.depth == 0u) {
-    lg[j] = zn;
+  // The unablated sample's metrics, computed once by this kernel (mode 1).
+  let before = vec2f(meta_f[cp.base + 2u * s], meta_f[cp.base + 2u * s + 1u]);
+  if (DEPTH == 0u) {
+    for (var q = 0u; q < NC4; q++) {
+      lg[q] = select(lg[q], vec4f(zn), vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u) == vec4u(j));
+    }
+  } else if (DEPTH == 1u) {
+    for (var q = 0u; q < NC4; q++) { lg[q] += rows_v[j * NC4 + q] * dh; }
   } else {
     let e0 = meta_u[cp.row1_ptr + j];
     let e1 = meta_u[cp.row1_ptr + j + 1u];
     for (var e = e0; e < e1; e++) { // row j of W1: <= its outputs
       let r = meta_u[cp.row1_col + e];
-      let v = meta_f[cp.row1_val + e];
-      if (cp.depth == 1u) {
-        lg[r] += v * dh;
-      } else {
-        let zr = z1[r * cp.ld + s];
-        let dh2 = chain(1u, r, zr + v * dh) - chain(1u, r, zr);
-        if (dh2 != 0.0) {
-          let f0 = meta_u[cp.row2_ptr + r];
-          let f1 = meta_u[cp.row2_ptr + r + 1u];
-          for (var f = f0; f < f1; f++) { // row r of W2: <= classes
-            lg[meta_u[cp.row2_col + f]] += meta_f[cp.row2_val + f] * dh2;
-          }
-        }
+      let zr = zl[r * cp.ld + s];
+      let dh2 = chain1(r, zr + meta_f[cp.row1_val + e] * dh) - chain1(r, zr);
+      if (dh2 != 0.0) {
+        for (var q = 0u; q < NC4; q++) { lg[q] += rows_v[r * NC4 + q] * dh2; }
       }
     }
   }
-  return sample_metrics(&lg, label) - before;
+  return sample_metrics(lg, label) - before;
 }
 
 @compute @workgroup_size(CWG)
-fn ablate_carry(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let task = wid.x + wid.y * nwg.x;
+fn ablate_carry(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let task = gid.x + gid.y * nwg.x * CWG;
+  if (cp.mode == 1u) {
+    if (task < cp.s) {
+      let m = sample_metrics(cached_logits(task), meta_u[cp.labels + task]);
+      out[2u * task] = m.x;
+      out[2u * task + 1u] = m.y;
+    }
+    return;
+  }
   let k = task / cp.chunks;
+  if (k >= cp.k) { return; }
+  let a = cp.abl_base + k;
+  let i = abl[3u * a];
+  let j = abl[3u * a + 1u];
+  let w = bitcast<f32>(abl[3u * a + 2u]);
+  let p1 = meta_u[cp.samp_ptr + i + 1u];
+  let beg = meta_u[cp.samp_ptr + i] + (task % cp.chunks) * cp.chunk;
+  let end = min(p1, beg + cp.chunk);
   var acc = vec2f(0.0);
-  if (k < cp.k) {
-    let a = cp.abl_base + k;
-    let i = abl[3u * a];
-    let j = abl[3u * a + 1u];
-    let w = bitcast<f32>(abl[3u * a + 2u]);
-    let p0 = meta_u[cp.samp_ptr + i];
-    let p1 = meta_u[cp.samp_ptr + i + 1u];
-    let beg = p0 + (task % cp.chunks) * cp.chunk;
-    let end = min(p1, beg + cp.chunk);
-    for (var q = beg + lid; q < end; q += CWG) { // ceil(chunk / 64) trips
-      acc += sample_delta(i, j, w, meta_u[cp.samp_idx + q]);
-    }
+  for (var q = beg; q < end; q++) { // <= chunk trips
+    acc += sample_delta(i, j, w, meta_u[cp.samp_idx + q]);
   }
-  part_l[lid] = acc.x;
-  part_c[lid] = acc.y;
-  workgroupBarrier();
-  for (var h = CWG / 2u; h > 0u; h /= 2u) {
-    if (lid < h) {
-      part_l[lid] += part_l[lid + h];
-      part_c[lid] += part_c[lid + h];
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u && k < cp.k) {
-    out[2u * (cp.out_base + task)] = part_l[0];
-    out[2u * (cp.out_base + task) + 1u] = part_c[0];
-  }
+  out[2u * (cp.out_base + task)] = acc.x;
+  out[2u * (cp.out_base + task) + 1u] = acc.y;
 }

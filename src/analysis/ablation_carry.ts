@@ -39,6 +39,7 @@ import { type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
 import {
   CARRY_MAX_CLASSES,
   CARRY_MAX_OPS,
+  carryBase,
   carryChunking,
   type CarryMeta,
   type CarryOp,
@@ -56,11 +57,11 @@ export interface CarryPlan {
   meta: CarryMeta;
   metaU: Tensor;
   metaF: Tensor;
+  metaV: Tensor;
+  /** Copies of W1's cached pre-activations (depth 2) and the cached logits. */
+  zl: Tensor;
   chunk: number;
   chunks: number;
-  /** Cached pre-activation of W1 (depth 2) and the cached logits. */
-  z1: Tensor;
-  logits: Tensor;
   /** Cost model, operations per ablation (see the module doc). */
   cost: { carry: number; recompute: number };
 }
@@ -214,15 +215,28 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
       reason: `cost model: carry ${carry.toFixed(0)} > recompute ${recompute} per ablation`,
     };
   }
+  const metaU = gpu.tensor("u32", [meta.u.length], { data: meta.u, label: `${pl.name} carry u32` });
+  const metaF = gpu.tensor("f32", [meta.f.length], { data: meta.f, label: `${pl.name} carry f32` });
+  const metaV = gpu.tensor("f32", [meta.v.length], { data: meta.v, label: `${pl.name} carry v` });
+  // W1's cached pre-activations (depth 2) followed by the cached logits, in one binding.
+  const zl = gpu.tensor("f32", [(meta.logitRow + classes) * ld], { label: `${pl.name} carry zl` });
+  const rec = gpu.recorder("carry base metrics");
+  if (depth === 2) rec.copy(p.cachedZ[w + 1], zl, meta.logitRow * ld);
+  rec.copy(p.cachedZ[layers.length - 1], zl, classes * ld, 0, meta.logitRow * ld);
+  const scratch = gpu.tensor("f32", [2 * S], { label: "carry base metrics" });
+  carryBase(rec, { meta, metaU, metaF, metaV, zl, scratch });
+  rec.submit();
+  await gpu.sync();
+  gpu.release(scratch);
   return {
     plan: {
       depth: depth as 0 | 1 | 2,
       meta,
-      metaU: gpu.tensor("u32", [meta.u.length], { data: meta.u, label: `${pl.name} carry u32` }),
-      metaF: gpu.tensor("f32", [meta.f.length], { data: meta.f, label: `${pl.name} carry f32` }),
+      metaU,
+      metaF,
+      metaV,
+      zl,
       ...chunking,
-      z1: depth === 2 ? p.cachedZ[w + 1] : p.cachedZ[w],
-      logits: p.cachedZ[layers.length - 1],
       cost: { carry, recompute },
     },
   };

@@ -276,7 +276,8 @@ export class Probe {
   #dropPlans(): void {
     for (const p of this.#plans.values()) {
       p.then((d) => {
-        if (d.plan) (this.gpu.release(d.plan.metaU), this.gpu.release(d.plan.metaF));
+        if (!d.plan) return;
+        for (const t of [d.plan.metaU, d.plan.metaF, d.plan.metaV, d.plan.zl]) this.gpu.release(t);
       });
     }
     this.#plans.clear();
@@ -321,10 +322,12 @@ export class Probe {
   ): Promise<AblationResult> {
     const gpu = this.gpu;
     const S = this.samples;
-    const list = Array.from(
-      { length: Math.max(1, items) },
-      (_, k) => k < items ? make(k) : { i: 0, j: 0, w: 0 },
+    const made = Array.from({ length: items }, (_, k) => make(k));
+    // By input row, then output row: neighbouring lanes walk the same sample list.
+    const order = Array.from({ length: items }, (_, k) => k).sort((a, b) =>
+      made[a].i - made[b].i || made[a].j - made[b].j
     );
+    const list = items > 0 ? order.map((k) => made[k]) : [{ i: 0, j: 0, w: 0 }];
     const abl = gpu.tensor("u32", [3 * list.length], {
       data: packAblations(list),
       label: "carried ablations",
@@ -341,8 +344,8 @@ export class Probe {
         metaF: plan.metaF,
         x0: this.cachedX[w],
         z0: this.cachedZ[w],
-        z1: plan.z1,
-        logits: plan.logits,
+        metaV: plan.metaV,
+        zl: plan.zl,
         ablations: abl,
         first,
         count: Math.min(per, items - first),
@@ -360,14 +363,14 @@ export class Probe {
     gpu.release(abl);
     gpu.release(out);
     const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
-    for (let k = 0; k < items; k++) {
+    for (let p = 0; p < items; p++) {
       let l = 0, h = 0;
       for (let c = 0; c < chunks; c++) {
-        l += r[2 * (k * chunks + c)];
-        h += r[2 * (k * chunks + c) + 1];
+        l += r[2 * (p * chunks + c)];
+        h += r[2 * (p * chunks + c) + 1];
       }
-      dLoss[k] = l / S;
-      dAccuracy[k] = h / S;
+      dLoss[order[p]] = l / S;
+      dAccuracy[order[p]] = h / S;
     }
     return { dLoss, dAccuracy };
   }

@@ -451,8 +451,8 @@ export const ABLATION_CARRY = defineKernel({
     ["meta_f", "read"],
     ["x0", "read"],
     ["z0", "read"],
-    ["z1", "read"],
-    ["logit_in", "read"],
+    ["rows_v", "read"],
+    ["zl", "read"],
     ["abl", "read"],
     ["out", "read_write"],
   ],
@@ -507,13 +507,21 @@ export interface CarrySpec {
 export interface CarryMeta {
   u: Uint32Array;
   f: Float32Array;
+  /** The output layer's rows dense over the classes (vec4-padded): upload as `metaV`. */
+  v: Float32Array;
+  /** First row of the logits in `zl` (W1's output rows come first at depth 2). */
+  logitRow: number;
   /** Uniform fields except the per-dispatch ones (k, chunks, chunk, abl_base, out_base). */
   fields: ParamField[];
+  /** Pipeline overrides: class vec4s, depth, loss, chain op kinds and activation ids. */
+  overrides: Record<string, number>;
   /** Loop trips per reached sample (the bound the wrapper multiplies by the chunk). */
   tripsPerSample: number;
   /** Longest sample list. */
   maxList: number;
   samples: number;
+  /** Offset in `f` of the per-sample base metrics (filled by {@link carryBase}). */
+  baseOffset: number;
 }
 
 function maxRow(r: RowCsr | undefined): number {
@@ -522,51 +530,66 @@ function maxRow(r: RowCsr | undefined): number {
   return m;
 }
 
+/** A CSR by input row as dense rows over `nc4·4` classes (padding 0). */
+function denseClassRows(r: RowCsr, nc4: number): Float32Array {
+  const rows = r.ptr.length - 1, out = new Float32Array(rows * nc4 * 4);
+  for (let i = 0; i < rows; i++) {
+    for (let e = r.ptr[i]; e < r.ptr[i + 1]; e++) out[i * nc4 * 4 + r.col[e]] = r.val[e];
+  }
+  return out;
+}
+
 /**
- * Packs a {@link CarrySpec}: u32 data (sample lists, labels, CSR structure) and f32 data (CSR
- * values, chain parameters) with their offsets in the uniform.
+ * Packs a {@link CarrySpec}: u32 data (sample lists, labels, W1's CSR structure) and f32 data
+ * (W1's values, the output layer's rows dense over the classes, chain parameters) with their
+ * offsets in the uniform, and the pipeline overrides.
  */
 export function packCarry(s: CarrySpec): CarryMeta {
-  if (s.classes > CARRY_MAX_CLASSES) {
-    throw new FiligreeError(`ablationCarry: ${s.classes} classes over ${CARRY_MAX_CLASSES}`);
+  if (s.classes > CARRY_MAX_CLASSES || s.classes < 1) {
+    throw new FiligreeError(`ablationCarry: ${s.classes} classes (1 to ${CARRY_MAX_CLASSES})`);
   }
   if (s.chain0.length > CARRY_MAX_OPS || s.chain1.length > CARRY_MAX_OPS) {
     throw new FiligreeError(`ablationCarry: more than ${CARRY_MAX_OPS} unit-wise ops in a chain`);
   }
   if (s.depth >= 1 && !s.row1) throw new FiligreeError("ablationCarry: depth >= 1 needs row1");
   if (s.depth === 2 && !s.row2) throw new FiligreeError("ablationCarry: depth 2 needs row2");
+  const nc4 = Math.ceil(s.classes / 4);
   const u: Uint32Array[] = [], f: Float32Array[] = [];
   let nu = 0, nf = 0;
   const pushU = (a: Uint32Array) => (u.push(a), nu += a.length, nu - a.length);
   const pushF = (a: Float32Array) => (f.push(a), nf += a.length, nf - a.length);
   const sampPtr = pushU(s.sampPtr), sampIdx = pushU(s.sampIdx), labels = pushU(s.labels);
   const empty = { ptr: new Uint32Array(1), col: new Uint32Array(0), val: new Float32Array(0) };
-  const r1 = s.row1 ?? empty, r2 = s.row2 ?? empty;
-  const row1Ptr = pushU(r1.ptr), row1Col = pushU(r1.col), row2Ptr = pushU(r2.ptr);
-  const row2Col = pushU(r2.col);
-  const row1Val = pushF(r1.val), row2Val = pushF(r2.val);
+  const hid = s.depth === 2 ? s.row1! : empty;
+  const outRows = s.depth === 2 ? s.row2 : s.depth === 1 ? s.row1 : undefined;
+  const row1Ptr = pushU(hid.ptr), row1Col = pushU(hid.col), row1Val = pushF(hid.val);
+  const v = outRows ? denseClassRows(outRows, nc4) : new Float32Array(4);
+  const logitRow = s.depth === 2 ? s.row2!.ptr.length - 1 : 0;
+  const baseOff = pushF(new Float32Array(2 * s.samples));
   const ops: ParamField[] = [];
-  const opTrips = [0, 0];
+  const overrides: Record<string, number> = {
+    NC4: nc4,
+    DEPTH: s.depth,
+    LOSS: s.loss === "xent" ? 0 : s.loss === "mse" ? 1 : 2,
+  };
   [s.chain0, s.chain1].forEach((chain, seg) => {
     for (let o = 0; o < CARRY_MAX_OPS; o++) {
       const op = chain[o];
+      const kind = !op ? 0 : op.kind === "act" ? 1 : op.kind === "bn" ? 2 : 3;
+      overrides[`K${seg}${o}`] = kind;
+      overrides[`A${seg}${o}`] = op?.kind === "act" ? activationId(op.activation) : 0;
       if (!op) {
         ops.push(0, 0, 0, 0);
-        continue;
-      }
-      opTrips[seg]++;
-      if (op.kind === "act") {
-        ops.push(0, activationId(op.activation), f32(op.param), 0);
+      } else if (op.kind === "act") {
+        ops.push(f32(op.param), 0, 0, 0);
       } else if (op.kind === "bn") {
-        const n = op.gamma.length;
         const off = pushF(op.gamma);
         pushF(op.beta);
         pushF(op.mean);
         pushF(op.variance);
-        ops.push(1, n, f32(op.eps), off);
+        ops.push(f32(op.eps), op.gamma.length, off, 0);
       } else {
-        const n = op.params.length / 4;
-        ops.push(2, n, 0, pushF(op.params));
+        ops.push(0, op.params.length / 4, pushF(op.params), 0);
       }
     }
   });
@@ -577,58 +600,64 @@ export function packCarry(s: CarrySpec): CarryMeta {
   };
   const U = cat(u, new Uint32Array(Math.max(4, nu)));
   const F = cat(f, new Float32Array(Math.max(4, nf)));
-  const lossId = s.loss === "xent" ? 0 : s.loss === "mse" ? 1 : 2;
   const fields: ParamField[] = [
     s.samples,
     roundUp4(s.samples),
     0, // k
     0, // chunks
     0, // chunk
-    s.depth,
     s.classes,
-    lossId,
     sampPtr,
     sampIdx,
     labels,
     row1Ptr,
     row1Col,
-    row2Ptr,
-    row2Col,
     row1Val,
-    row2Val,
+    logitRow,
     0, // abl_base
     0, // out_base
-    s.chain0.length,
-    s.chain1.length,
+    0, // mode
+    baseOff,
     0,
     0,
     0,
     ...ops,
   ];
-  // Per reached sample: chain0 twice, logits loaded, two metrics (3 loops of classes each), and
-  // per entry of W1's row: chain1 twice + W2's row.
-  const tripsPerSample = 2 * opTrips[0] + 7 * s.classes +
-    (s.depth >= 1 ? maxRow(s.row1) * (1 + 2 * opTrips[1] + maxRow(s.row2)) : 0) + 1;
+  // Per reached sample (upper bound, as if no loop unrolled): logits loaded (4·nc4), two
+  // metrics (2 loops of nc4 each, twice), the output row (nc4) or, at depth 2, per entry of W1's
+  // row: its output row (nc4) + 1.
+  const tripsPerSample = 9 * nc4 + 1 +
+    (s.depth === 2 ? maxRow(s.row1) * (1 + nc4) : 0);
   let maxList = 0;
   for (let i = 0; i + 1 < s.sampPtr.length; i++) {
     maxList = Math.max(maxList, s.sampPtr[i + 1] - s.sampPtr[i]);
   }
-  return { u: U, f: F, fields, tripsPerSample, maxList, samples: s.samples };
+  return {
+    u: U,
+    f: F,
+    v,
+    logitRow,
+    fields,
+    overrides,
+    tripsPerSample,
+    maxList,
+    samples: s.samples,
+    baseOffset: baseOff,
+  };
 }
 
 /**
- * Sample-list entries per workgroup (a multiple of 64) and chunks per ablation such that one
- * invocation stays under {@link MAX_LOOP_TRIPS}; null when even 64 entries per chunk do not.
+ * Sample-list entries per invocation and chunks per ablation such that one invocation stays
+ * under {@link MAX_LOOP_TRIPS}; null when not even one sample fits.
  */
 export function carryChunking(m: CarryMeta): { chunk: number; chunks: number } | null {
-  const perLane = Math.floor((MAX_LOOP_TRIPS - 16) / m.tripsPerSample);
-  if (perLane < 1) return null;
-  const need = Math.max(64, roundUp(m.maxList, 64));
-  const chunk = Math.min(64 * perLane, need);
+  const chunk = Math.min(
+    Math.floor((MAX_LOOP_TRIPS - 16) / m.tripsPerSample),
+    Math.max(1, m.maxList),
+  );
+  if (chunk < 1) return null;
   return { chunk, chunks: Math.max(1, Math.ceil(m.maxList / chunk)) };
 }
-
-const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
 /** Arguments of {@link ablationCarry}. */
 export interface CarryArgs {
@@ -639,10 +668,13 @@ export interface CarryArgs {
   /** Cached input and pre-activation of the ablated layer, `[rows][roundUp4(S)]`. */
   x0: Tensor;
   z0: Tensor;
-  /** Cached pre-activation of W1 (depth 2; otherwise any tensor). */
-  z1: Tensor;
-  /** Cached logits `[classes][roundUp4(S)]`. */
-  logits: Tensor;
+  /** `meta.v` uploaded. */
+  metaV: Tensor;
+  /**
+   * `[logitRow + classes][roundUp4(S)]`: the cached pre-activations of W1 (depth 2) followed by
+   * the cached logits.
+   */
+  zl: Tensor;
   /** Packed ablations (see {@link packAblations}); this dispatch takes `[first, first + count)`. */
   ablations: Tensor;
   first: number;
@@ -654,15 +686,56 @@ export interface CarryArgs {
 }
 
 /**
+ * Fills the per-sample base metrics (loss, hit of the cached logits) into `metaF`, computed by
+ * the carried kernel itself so that ablated and unablated samples are scored by the same code.
+ * `scratch` holds at least `2·samples` floats. Run once after uploading `meta.f`.
+ */
+export function carryBase(
+  rec: Recorder,
+  a: {
+    meta: CarryMeta;
+    metaU: Tensor;
+    metaF: Tensor;
+    metaV: Tensor;
+    zl: Tensor;
+    scratch: Tensor;
+  },
+): void {
+  const gpu = rec.gpu, m = a.meta;
+  need(a.scratch, 2 * m.samples, "carryBase scratch");
+  need(a.zl, (m.logitRow + 1) * roundUp4(m.samples), "carryBase zl");
+  const fields = m.fields.slice();
+  fields[15] = 1;
+  rec.dispatch(
+    gpu.kernel(ABLATION_CARRY, m.overrides),
+    {
+      cp: gpu.uniform(packParams(fields)),
+      meta_u: a.metaU,
+      meta_f: a.metaF,
+      x0: a.zl,
+      z0: a.zl,
+      rows_v: a.metaV,
+      zl: a.zl,
+      abl: a.metaU,
+      out: a.scratch,
+    },
+    grid(gpu, Math.ceil(m.samples / 64)),
+  );
+  rec.copy(a.scratch, a.metaF, 2 * m.samples, 0, m.baseOffset);
+}
+
+/**
  * Work-efficient exact ablation: per ablation and chunk of the samples it can reach, the sums of
  * the per-sample loss and hit changes (see shaders/ablation_carry.wgsl); add the chunks of an
  * ablation (in float64) and divide by S for the change of the mean loss and the accuracy.
+ * Needs {@link carryBase} run once on `metaF`. Order ablations by input row for speed (lanes
+ * with the same row walk the same samples).
  */
 export function ablationCarry(rec: Recorder, a: CarryArgs): void {
   const gpu = rec.gpu;
   const m = a.meta;
-  const trips = Math.ceil(a.chunk / 64) * m.tripsPerSample + 16;
-  if (trips > MAX_LOOP_TRIPS || a.chunk % 64 !== 0) {
+  const trips = a.chunk * m.tripsPerSample + 16;
+  if (trips > MAX_LOOP_TRIPS || a.chunk < 1) {
     throw new FiligreeError(`ablationCarry: chunk ${a.chunk} needs ${trips} loop trips`);
   }
   if (a.chunks * a.chunk < m.maxList) {
@@ -671,28 +744,29 @@ export function ablationCarry(rec: Recorder, a: CarryArgs): void {
   const ld = roundUp4(m.samples);
   need(a.metaU, m.u.length, "ablationCarry meta_u");
   need(a.metaF, m.f.length, "ablationCarry meta_f");
-  need(a.logits, ld, "ablationCarry logits");
+  need(a.zl, (m.logitRow + 1) * ld, "ablationCarry zl");
+  need(a.metaV, m.v.length, "ablationCarry meta_v");
   need(a.ablations, 3 * (a.first + a.count), "ablationCarry ablations");
   need(a.out, 2 * a.chunks * (a.first + a.count), "ablationCarry out");
   const fields = m.fields.slice();
   fields[2] = a.count;
   fields[3] = a.chunks;
   fields[4] = a.chunk;
-  fields[17] = a.first;
-  fields[18] = a.first * a.chunks;
+  fields[13] = a.first;
+  fields[14] = a.first * a.chunks;
   rec.dispatch(
-    gpu.kernel(ABLATION_CARRY),
+    gpu.kernel(ABLATION_CARRY, m.overrides),
     {
       cp: gpu.uniform(packParams(fields)),
       meta_u: a.metaU,
       meta_f: a.metaF,
       x0: a.x0,
       z0: a.z0,
-      z1: a.z1,
-      logit_in: a.logits,
+      rows_v: a.metaV,
+      zl: a.zl,
       abl: a.ablations,
       out: a.out,
     },
-    grid(gpu, a.count * a.chunks),
+    grid(gpu, Math.ceil((a.count * a.chunks) / 64)),
   );
 }

@@ -112,7 +112,7 @@ gpuTest(
         { loss: "mse", outputActivation: "sigmoid", activation: "tanh", method: "set", lr: 0.5 },
         all,
       ],
-      [{ activation: "leaky_relu", sparseLayers: "all", dropout: 0.2 }, all],
+      [{ activation: "leaky_relu", sparseLayers: "all", density: 0.8, dropout: 0.1, lr: 0.1 }, all],
       [{ loss: "mse", activation: "tanh", method: "dense", lr: 0.2 }, all],
       [{ method: "dense", norm: "layer", activation: "elu" }, [false, false, true]],
       [{ method: "dense", norm: "batch", normPlacement: "after", activation: "relu" }, all],

@@ -2,6 +2,7 @@ import {
   ablationCarry,
   ablationMetrics,
   bnEvalBackward,
+  carryBase,
   carryChunking,
   type CarryOp,
   type CarrySpec,
@@ -316,16 +317,26 @@ gpuTest(
       gpu.poison(out);
       const ablT = gpu.tensor("u32", [3 * K], { data: packAblations(abl) });
       const rec = gpu.recorder();
+      const metaU = gpu.tensor("u32", [meta.u.length], { data: meta.u });
+      const metaF = gpu.tensor("f32", [meta.f.length], { data: meta.f });
+      const metaV = gpu.tensor("f32", [meta.v.length], { data: meta.v });
+      // W1's pre-activations (depth 2) then the logits, as one tensor.
+      const zlRows = depth === 2 ? n1 + classes : classes;
+      const zlHost = depth === 2 ? Float64Array.from([...z1, ...logits]) : logits;
+      const zl = t(zlHost, zlRows);
+      const scratch = gpu.tensor("f32", [2 * S]);
+      gpu.poison(scratch);
+      carryBase(rec, { meta, metaU, metaF, metaV, zl, scratch });
       // Two dispatches (the second starts at ablation 3) cover the list.
       for (const [first, count] of [[0, 3], [3, K - 3]]) {
         ablationCarry(rec, {
           meta,
-          metaU: gpu.tensor("u32", [meta.u.length], { data: meta.u }),
-          metaF: gpu.tensor("f32", [meta.f.length], { data: meta.f }),
+          metaU,
+          metaF,
           x0: t(x0, nIn),
           z0: t(z0, n0),
-          z1: depth === 2 ? t(z1, n1) : t(z0, n0),
-          logits: t(logits, classes),
+          metaV,
+          zl,
           ablations: ablT,
           first,
           count,
