@@ -98,6 +98,15 @@ export {
 export { parseStudySpec, readStudySpec } from "./src/study/spec.ts";
 export { planStudy, runStudy } from "./src/study/sweep.ts";
 export { StudyStore } from "./src/study/store.ts";
+export { WANN_DEFAULT_WEIGHTS, WannEvaluator } from "./src/kernels/wann.ts";
+export { packNets, WANN_ACT, type WannNet } from "./src/kernels/wann_net.ts";
+export { parseWannConfig, readWannConfig } from "./src/wann/config.ts";
+export { expressGenome, type Genome, initialGenome } from "./src/wann/genome.ts";
+export { Innovations, mutate } from "./src/wann/mutate.ts";
+export { nsgaRank, paretoFronts } from "./src/wann/nsga2.ts";
+export { readChampion, runSearch } from "./src/wann/search.ts";
+export { loadTask as loadWannTask } from "./src/wann/tasks.ts";
+export { agnosticAnalysis } from "./src/analysis/agnostic.ts";
 export { mergeStores } from "./src/study/merge.ts";
 export { writeReport } from "./src/study/report.ts";
 export { deriveRules } from "./src/study/rules.ts";

@@ -57,7 +57,10 @@ export function wannCommand() {
         );
         const deadline = o.maxMinutes ? Date.now() + o.maxMinutes * 60_000 : undefined;
         const s = await runSearch(cfg, task, dir, { gpu, quiet: o.quiet, deadline });
-        const champ = await readChampion(`${dir}/champion.json`);
+        // The champion of the last checkpointed generation (a killed run may have written later ones).
+        const champ = await readChampion(
+          `${dir}/champions/gen-${String(s.generation).padStart(5, "0")}.json`,
+        );
         const last = s.history.at(-1);
         if (last && !last.test) {
           // Stopped between periodic tests: test the last champion now (kept beside the history).

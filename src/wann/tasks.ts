@@ -6,8 +6,9 @@
  *   var(r)` and move the centroid to the centre), with bilinear instead of the cubic-spline
  *   interpolation of scipy's `affine_transform`; then area-averaging 28 -> 16 (exact overlap
  *   weights), pixel values / 255.
- * - `synthetic`: `features` uniform inputs, the label is the argmax of a fixed sparse ±1 linear map
- *   of them (seeded): a task a shared-weight network can solve and a test can search in seconds.
+ * - `synthetic`: `features` uniform inputs; each class owns a disjoint block of up to 3 inputs with
+ *   random signs, the label is the argmax of the signed block sums of `x - 0.5` (seeded; disjoint
+ *   blocks and centring keep the classes balanced): a task a test can search in seconds.
  *
  * @example
  * ```ts
@@ -71,12 +72,18 @@ export interface SyntheticTaskOptions {
 export function makeSyntheticTask(o: SyntheticTaskOptions = {}): WannTask {
   const F = o.features ?? 8, C = o.classes ?? 3, seed = o.seed ?? 1;
   const rng = new DataRng(seed);
-  // Each class reads 3 distinct inputs with random signs.
+  if (F < C) throw new FiligreeError(`synthetic WANN task: ${F} features < ${C} classes`);
+  // Each class reads its own block of up to 3 inputs (disjoint, so no class dominates another)
+  // with random signs.
   const A = new Float64Array(C * F);
+  const perm = Array.from({ length: F }, (_, i) => i);
+  for (let i = F - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  const k = Math.min(3, Math.floor(F / C));
   for (let c = 0; c < C; c++) {
-    const picked = new Set<number>();
-    while (picked.size < Math.min(3, F)) picked.add(rng.int(F));
-    for (const f of picked) A[c * F + f] = rng.next() < 0.5 ? -1 : 1;
+    for (let t = 0; t < k; t++) A[c * F + perm[c * k + t]] = rng.next() < 0.5 ? -1 : 1;
   }
   const split = (n: number): TaskSplit => {
     const x = new Float32Array(n * F), labels = new Uint8Array(n);
@@ -85,7 +92,7 @@ export function makeSyntheticTask(o: SyntheticTaskOptions = {}): WannTask {
       for (let f = 0; f < F; f++) x[s * F + f] = rng.next();
       for (let c = 0; c < C; c++) {
         let v = 0;
-        for (let f = 0; f < F; f++) v += A[c * F + f] * x[s * F + f];
+        for (let f = 0; f < F; f++) v += A[c * F + f] * (x[s * F + f] - 0.5);
         if (v > bv) {
           bv = v;
           best = c;
@@ -99,7 +106,8 @@ export function makeSyntheticTask(o: SyntheticTaskOptions = {}): WannTask {
     name: "synthetic",
     features: F,
     classes: C,
-    description: `synthetic: ${F} uniform inputs, label = argmax of a sparse ±1 map (seed ${seed})`,
+    description:
+      `synthetic: ${F} uniform inputs, label = argmax of signed sums of disjoint input blocks (seed ${seed})`,
     train: split(o.train ?? 2000),
     test: split(o.test ?? 500),
   };
