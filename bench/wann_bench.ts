@@ -43,7 +43,13 @@ const { values: a } = parseArgs({
 });
 const POP = Number(a.pop), S = Number(a.samples), MUT = Number(a.mutations), REPS = Number(a.reps);
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
-const loadavg = async () => (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).trim();
+const loadavg = async () => {
+  try {
+    return Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
+  } catch {
+    return (await Deno.readTextFile("/proc/loadavg").catch(() => "?")).trim();
+  }
+};
 
 const load0 = await loadavg();
 const task = await loadMnist16();
