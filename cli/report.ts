@@ -3,7 +3,8 @@
  * report.md, img/) from a results store. Given a study file (.yaml/.yml), the store is the
  * study's default `runs/studies/<name>/store.sqlite`, where the name is the file's `name:` key
  * or else its base name without extension. The report goes next to the store unless --out
- * says otherwise. A missing or corrupt store is a one-line error with exit status 1.
+ * says otherwise. A missing or corrupt store, or an output directory that cannot be written, is
+ * a one-line error with exit status 1 (cli/args.ts).
  *
  * @example
  * ```sh
@@ -17,6 +18,7 @@ import { parse as parseYaml } from "yaml";
 import { FiligreeError } from "../src/gpu/errors.ts";
 import { writeReport } from "../src/study/report.ts";
 import { guarded } from "./main.ts";
+import { nonNegativeInt, reportError } from "./args.ts";
 
 function dirname(path: string): string {
   const i = path.lastIndexOf("/");
@@ -68,20 +70,22 @@ export function reportCommand() {
     .description("write the HTML + Markdown report of a study from its results store")
     .argument("<store-or-study>", "results store (.sqlite) or study file (.yaml)")
     .option("--out <dir>", "output directory (default: the store's directory)")
-    .option("--seed <n>", "seed of the bootstrap intervals", "0")
+    .option("--seed <n>", "seed of the bootstrap intervals", nonNegativeInt(), 0)
     .action((target, opts) =>
       guarded(async () => {
         const store = await resolveStorePath(target);
-        const seed = Number(opts.seed);
-        if (!Number.isInteger(seed)) {
-          throw new FiligreeError(`--seed: expected an integer, got "${opts.seed}"`);
-        }
-        const { html, md } = await writeReport(store, opts.out ?? dirname(store), { seed });
+        const { html, md } = await writeReport(store, opts.out ?? dirname(store), {
+          seed: opts.seed,
+        });
         console.log(`wrote ${html}\nwrote ${md}`);
       })
     );
 }
 
 if (import.meta.main) {
-  await reportCommand().parseAsync(Deno.args, { from: "user" });
+  try {
+    await reportCommand().parseAsync(Deno.args, { from: "user" });
+  } catch (e) {
+    reportError(e);
+  }
 }

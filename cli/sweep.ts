@@ -14,31 +14,88 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { FiligreeError } from "../src/gpu/errors.ts";
-import { describeFactors, readStudySpec } from "../src/study/spec.ts";
+import { describeFactors, readStudySpec, type StudyCell } from "../src/study/spec.ts";
 import { type Analyzer, formatDuration, planStudy, runStudy } from "../src/study/sweep.ts";
 import { defaultRunsDir, defaultStorePath, parseShard, shardCells } from "../src/study/shard.ts";
 import { StudyStore } from "../src/study/store.ts";
+import {
+  failedCells,
+  type FailureRow,
+  markRetry,
+  recordFailure,
+  skippedFailures,
+} from "../src/study/failures.ts";
+import { StoreLock } from "../src/study/lock.ts";
 import { guarded } from "./main.ts";
+import { nonNegativeInt, positiveInt } from "./args.ts";
 
-/** Cells of the shard not yet in the store (no GPU, no timing). */
+/** Cells of the shard neither in the store nor failed before, in order (no GPU, no timing). */
 async function pendingCells(
   spec: Awaited<ReturnType<typeof readStudySpec>>,
   storePath: string,
   shard: ReturnType<typeof parseShard> | undefined,
-): Promise<number> {
+): Promise<StudyCell[]> {
   const mine = shardCells(spec.cells, shard);
   try {
     await Deno.stat(storePath);
   } catch {
-    return mine.length;
+    return mine;
   }
   const store = StudyStore.openReadOnly(storePath);
   try {
     const done = store.doneIds();
-    return mine.filter((c) => !done.has(c.id)).length;
+    const failed = skippedFailures(store.db);
+    return mine.filter((c) => !done.has(c.id) && !failed.has(c.id));
   } finally {
     store.close();
   }
+}
+
+/** The failure rows the sweep will skip (status "failed"). */
+async function failedBefore(storePath: string): Promise<FailureRow[]> {
+  try {
+    await Deno.stat(storePath);
+  } catch {
+    return [];
+  }
+  const store = StudyStore.openReadOnly(storePath);
+  try {
+    return failedCells(store.db).filter((f) => f.status === "failed");
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Environment variable set in a sweep's child processes: the parent's pid. A child stops when
+ * its stdin (a pipe from the parent, never written) closes, i.e. when the parent is gone, so a
+ * killed sweep leaves no orphan racing the next one over a cell.
+ */
+const CHILD_ENV = "FILIGREE_SWEEP_PARENT";
+
+/** In a child: exit as soon as the parent's pipe on stdin closes. */
+function watchParent(): void {
+  (async () => {
+    const buf = new Uint8Array(64);
+    try {
+      while ((await Deno.stdin.read(buf)) !== null) {
+        // the parent never writes; wait for end-of-file
+      }
+    } catch {
+      // a closed or broken pipe: the parent is gone as well
+    }
+    console.error(`filigree: sweep child ${Deno.pid}: parent sweep is gone, stopping`);
+    Deno.exit(3);
+  })();
+}
+
+/** Environment variable through which a sweep's child processes learn the user's command. */
+const COMMAND_ENV = "FILIGREE_SWEEP_COMMAND";
+
+/** The command line as typed (arguments with spaces or quotes quoted). */
+function userCommand(): string {
+  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  return ["filigree", ...Deno.args.map(q)].join(" ");
 }
 
 /** The `sweep` subcommand. */
@@ -55,8 +112,13 @@ export function sweepCommand() {
       "--cells-per-process <n>",
       "run cells in child processes of n cells each, so GPU memory is returned between them " +
         "(default 4; 0 = all in this process)",
+      nonNegativeInt(),
     )
-    .option("--max-cells <n>", "stop after recording n cells")
+    .option("--max-cells <n>", "stop after recording n cells (in this process)", positiveInt())
+    .option(
+      "--retry-failed",
+      "run the cells that failed in earlier sweeps again (by default they are skipped)",
+    )
     .action((study, opts) =>
       guarded(async () => {
         const spec = await readStudySpec(study);
@@ -64,7 +126,11 @@ export function sweepCommand() {
         const storePath = opts.store ?? defaultStorePath(spec.name, shard);
         const runsDir = opts.runs ?? defaultRunsDir(spec.name);
         if (opts.dryRun) {
-          const plan = await planStudy(spec, { storePath, shard });
+          // The estimate times one analysis when the store has none yet (issue 15 item 4).
+          const analyze = spec.analysis
+            ? (await import("../src/analysis/run.ts")).ablateRun
+            : undefined;
+          const plan = await planStudy(spec, { storePath, shard, analyze });
           const pending = new Set(plan.pending.map((c) => c.id));
           for (const c of plan.cells) {
             console.log(
@@ -83,72 +149,164 @@ export function sweepCommand() {
           );
           return;
         }
-        const perProcess = opts.cellsPerProcess === undefined ? 4 : Number(opts.cellsPerProcess);
-        if (!Number.isInteger(perProcess) || perProcess < 0) {
-          throw new FiligreeError(`--cells-per-process: expected an integer >= 0`);
-        }
-        if (perProcess > 0 && opts.maxCells === undefined) {
-          // Parent: children of `perProcess` cells each until the shard is done. Deno's Vulkan
-          // path on lavapipe keeps ~1 MB of host memory per training step that garbage
-          // collection does not return (README, "Vulkan or GL"); a child's exit returns it.
-          const self = new URL("./main.ts", import.meta.url).pathname;
-          const pass = Deno.args.filter((a, i, all) =>
-            a !== "--cells-per-process" && all[i - 1] !== "--cells-per-process"
-          );
-          for (;;) {
-            if (await pendingCells(spec, storePath, shard) === 0) break;
-            const child = new Deno.Command(Deno.execPath(), {
-              args: [
-                "run",
-                "--allow-read",
-                "--allow-write",
-                "--allow-env",
-                "--allow-sys",
-                "--allow-ffi",
-                "--allow-run",
-                self,
-                ...pass,
-                "--max-cells",
-                String(perProcess),
-              ],
-              stdout: "inherit",
-              stderr: "inherit",
-            });
-            const { code } = await child.output();
-            if (code !== 0) Deno.exit(code);
+        const perProcess = opts.cellsPerProcess ?? 4;
+        const isChild = Deno.env.get(CHILD_ENV) !== undefined;
+        if (isChild) watchParent();
+        // One sweep per store: the parent (or a sweep running in-process) holds the lock; its
+        // children run under it.
+        const lock = isChild ? null : await StoreLock.acquire(storePath, {
+          log: (l) => !opts.quiet && console.log(l),
+        });
+        const bye = (code: number) => {
+          lock?.release();
+          Deno.exit(code);
+        };
+        const onSignal = (code: number) => () => bye(code);
+        const signals: [Deno.Signal, () => void][] = [
+          ["SIGINT", onSignal(130)],
+          ["SIGTERM", onSignal(143)],
+        ];
+        for (const [sig, f] of signals) Deno.addSignalListener(sig, f);
+        try {
+          if (opts.retryFailed && !isChild) {
+            const store = StudyStore.open(storePath, { study: spec.name });
+            try {
+              const n = markRetry(store.db);
+              if (!opts.quiet) console.log(`study ${spec.name}: retrying ${n} failed cells`);
+            } finally {
+              store.close();
+            }
           }
-          if (!opts.quiet) console.log(`study ${spec.name}: all cells recorded in ${storePath}`);
-          return;
-        }
-        let analyze: Analyzer | undefined;
-        if (spec.analysis) {
-          // Loaded only when needed, so studies without analysis run without it.
-          try {
-            const { ablateRun } = await import("../src/analysis/run.ts");
-            analyze = ablateRun;
-          } catch (e) {
-            throw new FiligreeError(
-              `the analysis step (src/analysis/run.ts) cannot be loaded: ${
-                (e as Error).message.split("\n")[0]
-              }; set "analysis: false" in ${study} to sweep without it`,
+          if (perProcess > 0 && opts.maxCells === undefined) {
+            // Parent: children of `perProcess` cells each until the shard is done. A child's exit
+            // returns all of its device memory and a crash costs one batch of cells (lavapipe's
+            // per-dispatch leak is worked around in the runtime: README, "Vulkan or GL").
+            const self = new URL("./main.ts", import.meta.url).pathname;
+            const pass = Deno.args.filter((a, i, all) =>
+              a !== "--cells-per-process" && all[i - 1] !== "--cells-per-process" &&
+              a !== "--retry-failed"
+            );
+            let crashed = 0;
+            const skipped = await failedBefore(storePath);
+            if (skipped.length && !opts.quiet) {
+              const mineIds = new Set(shardCells(spec.cells, shard).map((c) => c.id));
+              for (const f of skipped.filter((f) => mineIds.has(f.cell_id))) {
+                console.log(
+                  `cell ${f.cell_index} ${f.cell_id} ${
+                    describeFactors(JSON.parse(f.factors))
+                  }: skipped, it failed in an earlier sweep: ${f.message} ` +
+                    `(sweep --retry-failed runs it again)`,
+                );
+              }
+            }
+            for (;;) {
+              const todo = await pendingCells(spec, storePath, shard);
+              if (todo.length === 0) break;
+              const child = new Deno.Command(Deno.execPath(), {
+                args: [
+                  "run",
+                  "--allow-read",
+                  "--allow-write",
+                  "--allow-env",
+                  "--allow-sys",
+                  "--allow-ffi",
+                  "--allow-run",
+                  self,
+                  ...pass,
+                  "--max-cells",
+                  String(perProcess),
+                ],
+                stdin: "piped",
+                stdout: "inherit",
+                stderr: "inherit",
+                // The store records the user's command, not the child's injected --max-cells.
+                env: { [COMMAND_ENV]: userCommand(), [CHILD_ENV]: String(Deno.pid) },
+              }).spawn();
+              lock?.setChildren([child.pid]);
+              const status = await child.status;
+              lock?.setChildren([]);
+              await child.stdin.close().catch(() => {});
+              if (status.success) continue;
+              // 1 and 2 are errors the child reported itself (a bad spec, an unwritable store):
+              // they concern the sweep, not one cell.
+              if (status.signal === null && (status.code === 1 || status.code === 2)) {
+                bye(status.code);
+              }
+              // The child died (crash, out of memory, killed): the cell it was running is the
+              // first one still pending. Record it as failed and go on with the others.
+              const now = await pendingCells(spec, storePath, shard);
+              const cell = now[0];
+              if (!cell) continue;
+              const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+              const message = `the child process running this cell died (${how})`;
+              const store = StudyStore.open(storePath, { study: spec.name });
+              try {
+                recordFailure(store.db, {
+                  cellId: cell.id,
+                  cellIndex: cell.index,
+                  factors: JSON.stringify(cell.factors),
+                  message,
+                });
+              } finally {
+                store.close();
+              }
+              crashed++;
+              console.error(
+                `filigree: cell ${cell.index} ${cell.id} ${
+                  describeFactors(cell.factors)
+                }: FAILED: ${message} (recorded; going on)`,
+              );
+            }
+            const store = StudyStore.openReadOnly(storePath);
+            const failed = skippedFailures(store.db).size;
+            store.close();
+            if (!opts.quiet || failed) {
+              console.log(
+                `study ${spec.name}: every cell done in ${storePath}` +
+                  (failed
+                    ? `; ${failed} failed${
+                      crashed ? ` (${crashed} crashed their process)` : ""
+                    }: listed by \`report\`, rerun them with --retry-failed`
+                    : ""),
+              );
+            }
+            return;
+          }
+          let analyze: Analyzer | undefined;
+          if (spec.analysis) {
+            // Loaded only when needed, so studies without analysis run without it.
+            try {
+              const { ablateRun } = await import("../src/analysis/run.ts");
+              analyze = ablateRun;
+            } catch (e) {
+              throw new FiligreeError(
+                `the analysis step (src/analysis/run.ts) cannot be loaded: ${
+                  (e as Error).message.split("\n")[0]
+                }; set "analysis: false" in ${study} to sweep without it`,
+              );
+            }
+          }
+          const r = await runStudy(spec, {
+            storePath,
+            runsDir,
+            shard,
+            analyze,
+            quiet: opts.quiet,
+            command: Deno.env.get(COMMAND_ENV) ?? userCommand(),
+            maxCells: opts.maxCells,
+          });
+          if (!opts.quiet) {
+            console.log(
+              `study ${spec.name}: ${r.recorded.length} cells recorded, ${r.skipped} already done` +
+                (r.failed.length ? `, ${r.failed.length} failed` : "") + `; store ${storePath}`,
             );
           }
+        } finally {
+          for (const [sig, f] of signals) Deno.removeSignalListener(sig, f);
+          lock?.release();
         }
-        const r = await runStudy(spec, {
-          storePath,
-          runsDir,
-          shard,
-          analyze,
-          quiet: opts.quiet,
-          command: `filigree ${Deno.args.join(" ")}`,
-          maxCells: opts.maxCells === undefined ? undefined : Number(opts.maxCells),
-        });
-        if (!opts.quiet) {
-          console.log(
-            `study ${spec.name}: ${r.recorded.length} cells recorded, ${r.skipped} already done; ` +
-              `store ${storePath}`,
-          );
-        }
+        // A child's pending read of its stdin would keep it alive: leave explicitly.
+        if (isChild) Deno.exit(0);
       })
     );
 }

@@ -1,7 +1,9 @@
 /**
  * Merging study stores (the shards of a study, or stores from several machines) into one:
  * cells (with their epochs) not already in the output are copied, each input in one
- * transaction; cells already present are left alone, so merging is idempotent. Stores of a
+ * transaction; cells already present are left alone, so merging is idempotent. Failed cells
+ * (src/study/failures.ts) that no input finished are carried over, so the merged report lists
+ * them. Stores of a
  * different study or schema version are refused with a one-line error before anything is
  * written.
  *
@@ -19,6 +21,7 @@
 import { FiligreeError } from "../gpu/errors.ts";
 import { STORE_SCHEMA_VERSION } from "./schema.ts";
 import { type CellRecord, StudyStore } from "./store.ts";
+import { copyFailures, failedCells, FAILURES_SCHEMA } from "./failures.ts";
 
 /** What {@link mergeStores} did. */
 export interface MergeResult {
@@ -100,6 +103,18 @@ export function mergeStores(out: string, inputs: string[]): MergeResult {
           });
         }
         added += dst.recordMany(recs);
+      }
+      // Failed cells (src/study/failures.ts) of the inputs that no store has finished.
+      const done = dst.doneIds();
+      dst.db.exec(FAILURES_SCHEMA);
+      dst.db.exec("begin immediate");
+      try {
+        for (const src of ins) copyFailures(dst.db, failedCells(src.db), done);
+        dst.db.exec("delete from failures where cell_id in (select cell_id from cells)");
+        dst.db.exec("commit");
+      } catch (e) {
+        if (dst.db.isTransaction) dst.db.exec("rollback");
+        throw e;
       }
       return { study, added, present, total: dst.doneIds().size };
     } finally {

@@ -75,6 +75,8 @@ export interface StoreData {
   meta: Record<string, string>;
   cells: CellRow[];
   epochs: EpochRow[];
+  /** Cells that failed (src/study/failures.ts); empty for stores without the table. */
+  failures: FailureRow[];
 }
 
 /** A row of `epochs` (JSON columns still strings). */
@@ -124,7 +126,7 @@ export function readStore(path: string): StoreData {
     const epochs = db.prepare(
       "select cell_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy from epochs order by cell_id, epoch",
     ).all() as unknown as EpochRow[];
-    return { meta, cells, epochs };
+    return { meta, cells, epochs, failures: failedCells(db) };
   } catch (e) {
     const msg = (e as Error).message?.split("\n")[0] ?? String(e);
     throw new FiligreeError(`${path} is not a readable Filigree results store: ${msg}`);
@@ -153,6 +155,25 @@ interface Section {
   items?: string[];
   /** Filled in when rendering. */
   svg?: string;
+}
+
+/** The cells that failed (diverged, crashed), with their messages; none when all succeeded. */
+function failedSections(failures: FailureRow[]): Section[] {
+  if (!failures.length) return [];
+  return [{
+    title: `Failed cells (${failures.length})`,
+    note: "Not in any statistic above; `sweep --retry-failed` runs them again.",
+    items: failures.map((f) =>
+      `cell ${f.cell_index} (${
+        Object.entries(JSON.parse(f.factors) as Record<string, unknown>).map(([k, v]) =>
+          `${k}=${v}`
+        )
+          .join(", ")
+      }): ${f.message}${f.attempts > 1 ? ` (failed ${f.attempts} times)` : ""}${
+        f.status === "retry" ? "; marked for retry" : ""
+      }`
+    ),
+  }];
 }
 
 interface Cell {
@@ -752,27 +773,6 @@ function rulesSections(rules: Rules): Section[] {
   ];
 }
 
-function distinct(xs: string[]): string {
-  return [...new Set(xs)].join("; ");
-}
-
-function headerFacts(
-  data: StoreData,
-  cells: Cell[],
-  L: Layout,
-  storePath: string,
-): [string, string][] {
-  const facts: [string, string][] = [
-    ["study", distinct(data.cells.map((c) => c.study)) || data.meta.study || "(unnamed)"],
-    ["store", storePath],
-    ["cells", `${cells.length} (${cells.filter((c) => c.analysis).length} analyzed)`],
-    [
-      "factors",
-      [...L.levels].map(([f, lv]) => `${f}: ${lv.join(", ")}`).join(" | ") || "(none)",
-    ],
-    ["adapter", distinct(data.cells.map((c) => c.adapter))],
-    ["filigree version", distinct(data.cells.map((c) => c.filigree_version))],
-  ];
 function pStr(x: number): string {
   if (!Number.isFinite(x)) return "n/a";
   return x < 0.001 ? x.toExponential(1) : String(+x.toPrecision(2));
@@ -890,6 +890,27 @@ function epochSections(hcells: HypothesisCell[], rows: CellRow[]): Section[] {
   }];
 }
 
+function distinct(xs: string[]): string {
+  return [...new Set(xs)].join("; ");
+}
+
+function headerFacts(
+  data: StoreData,
+  cells: Cell[],
+  L: Layout,
+  storePath: string,
+): [string, string][] {
+  const facts: [string, string][] = [
+    ["study", distinct(data.cells.map((c) => c.study)) || data.meta.study || "(unnamed)"],
+    ["store", storePath],
+    ["cells", `${cells.length} (${cells.filter((c) => c.analysis).length} analyzed)`],
+    [
+      "factors",
+      [...L.levels].map(([f, lv]) => `${f}: ${lv.join(", ")}`).join(" | ") || "(none)",
+    ],
+    ["adapter", distinct(data.cells.map((c) => c.adapter))],
+    ["filigree version", distinct(data.cells.map((c) => c.filigree_version))],
+  ];
   const fin = data.cells.map((c) => c.finished_at).sort();
   if (fin.length) facts.push(["finished", `${fin[0]} … ${fin[fin.length - 1]}`]);
   for (const k of ["command", "commit"]) {
@@ -1007,27 +1028,6 @@ export async function writeReport(
   const L = new Layout(cells);
   const facts = cells.map((c) => cellFacts(c.row));
   const rules = deriveRules(facts, { seed: opts.seed ?? 0, alpha: opts.alpha ?? 0.05 });
-  const sections: Section[] = [
-    accuracySection(cells, L),
-    ...agreementSections(cells, L),
-    curvesSection(cells, L),
-    magnitudeSection(cells, L),
-    methodSection(cells, L),
-    speedSection(cells, L),
-    grownSection(cells, L),
-    learningSection(cells, data.epochs, L),
-    ...rulesSections(rules),
-  ];
-  await Deno.mkdir(`${outDir}/img`, { recursive: true });
-  for (const s of sections) {
-    if (!s.chart) continue;
-    if (opts.noPng) {
-      const { renderChart } = await import("../report/plot.ts");
-      s.svg = (await renderChart(s.chart.spec)).svg;
-      await writeFileAtomic(`${outDir}/img/${s.chart.name}.svg`, s.svg);
-    } else s.svg = (await writeChart(s.chart.spec, `${outDir}/img/${s.chart.name}`)).svg;
-    // Inline SVGs share one document: keep their element ids (gradients, clips) apart.
-    s.svg = s.svg.replace(/\b(id="|url\(#|href="#)([^"#)]+)/g, `$1${s.chart.name}-$2`);
   // Hypotheses and per-epoch analyses come from the store's analyses (v1 stores: final only).
   const ro = StudyStore.openReadOnly(storePath);
   let hcells: HypothesisCell[];
@@ -1053,9 +1053,31 @@ export async function writeReport(
   hyp ??= specs.length
     ? testHypotheses(hcells, specs, { seed: opts.seed ?? 0, alpha: opts.alpha ?? 0.05 })
     : "none: this study's spec has no hypotheses section, so everything below is exploratory.";
-  }
+  const sections: Section[] = [
     hypothesisSection(hyp),
     ...epochSections(hcells, data.cells),
+    accuracySection(cells, L),
+    ...agreementSections(cells, L),
+    curvesSection(cells, L),
+    magnitudeSection(cells, L),
+    methodSection(cells, L),
+    speedSection(cells, L),
+    grownSection(cells, L),
+    learningSection(cells, data.epochs, L),
+    ...rulesSections(rules),
+    ...failedSections(data.failures),
+  ];
+  await Deno.mkdir(`${outDir}/img`, { recursive: true });
+  for (const s of sections) {
+    if (!s.chart) continue;
+    if (opts.noPng) {
+      const { renderChart } = await import("../report/plot.ts");
+      s.svg = (await renderChart(s.chart.spec)).svg;
+      await writeFileAtomic(`${outDir}/img/${s.chart.name}.svg`, s.svg);
+    } else s.svg = (await writeChart(s.chart.spec, `${outDir}/img/${s.chart.name}`)).svg;
+    // Inline SVGs share one document: keep their element ids (gradients, clips) apart.
+    s.svg = s.svg.replace(/\b(id="|url\(#|href="#)([^"#)]+)/g, `$1${s.chart.name}-$2`);
+  }
   const study = distinct(data.cells.map((c) => c.study)) || "study";
   const title = `Filigree study report: ${study}`;
   const hfacts = headerFacts(data, cells, L, storePath);

@@ -27,21 +27,34 @@ import { getGpu, releaseGpu } from "../gpu/device.ts";
 import type { AblateOptions } from "../analysis/options.ts";
 import type { AnalysisSummary } from "../analysis/summary.ts";
 import type { TrainConfig } from "../train/config.ts";
-import { readCheckpoint } from "../train/checkpoint.ts";
+import { checkpointStopped, keptEpochDir, saveCheckpoint } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { trainRun } from "../train/run.ts";
+import { checkpointEpoch, readMetrics as readRunMetrics, readRunFile } from "../train/rundir.ts";
 import { type EpochMetrics, Trainer, weightLayerDensities } from "../train/trainer.ts";
-import type { CellRow } from "./schema.ts";
+import type { AnalysisRow, CellRow } from "./schema.ts";
 import { canonicalJson, describeFactors, type StudyCell, type StudySpec } from "./spec.ts";
 import { type CellRecord, type EpochRow, StudyStore } from "./store.ts";
 import { type Shard, shardCells } from "./shard.ts";
+import { clearFailure, markRetry, recordFailure, skippedFailures } from "./failures.ts";
+
+export { checkpointEpoch };
 
 /** The analysis step: analyzes a finished run directory (restartable). */
-export type Analyzer = (runDir: string, opts: AblateOptions) => Promise<AnalysisSummary>;
+export type Analyzer = (
+  runDir: string,
+  opts: AblateOptions,
+  hooks?: { quiet?: boolean },
+) => Promise<AnalysisSummary>;
 
 /** What the sweep reports while it runs. */
 export type SweepEvent =
   | { type: "start"; study: string; total: number; shardCells: number; pending: number }
   | { type: "skip"; cell: StudyCell }
+  /** A cell that failed in an earlier sweep, skipped (`retryFailed` runs it again). */
+  | { type: "skipFailed"; cell: StudyCell; position: number }
+  /** A cell failed (diverged, threw a FiligreeError): recorded as failed; the sweep goes on. */
+  | { type: "failed"; cell: StudyCell; message: string; position: number }
   | {
     type: "train";
     cell: StudyCell;
@@ -87,8 +100,13 @@ export interface SweepOptions {
   command?: string;
   /** Code version stored in meta (default: `git rev-parse HEAD`, or "unknown"). */
   commit?: string;
-  /** Stop after recording this many cells (the CLI runs cells in batches of child processes). */
+  /**
+   * Stop after recording (or failing) this many cells (the CLI runs cells in batches of child
+   * processes).
+   */
   maxCells?: number;
+  /** Run the cells that failed in earlier sweeps again (else they are skipped). */
+  retryFailed?: boolean;
 }
 
 /** What {@link runStudy} did. */
@@ -100,6 +118,8 @@ export interface SweepResult {
   skipped: number;
   /** Ids of the cells recorded by this call. */
   recorded: string[];
+  /** Ids of the cells that failed in this call (recorded in the store's `failures` table). */
+  failed: string[];
 }
 
 /**
@@ -198,43 +218,15 @@ function median(xs: number[]): number {
 }
 
 async function readMetrics(dir: string): Promise<EpochMetrics[]> {
-  try {
-    return (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").filter((l) => l.trim())
-      .map((l) => JSON.parse(l));
-  } catch {
-    return [];
-  }
+  return (await readRunMetrics(dir)).metrics;
 }
 
 async function readRunConfig(dir: string): Promise<Record<string, unknown> | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    return { ...await readRunFile(dir) };
   } catch {
     return null;
   }
-}
-
-/**
- * Epochs completed according to the run dir's checkpoint (0 when there is none).
- *
- * @example
- * ```ts
- * import { checkpointEpoch } from "./sweep.ts";
- * console.log(await checkpointEpoch(await Deno.makeTempDir())); // 0
- * ```
- */
-export async function checkpointEpoch(dir: string): Promise<number> {
-  try {
-    await Deno.stat(`${dir}/checkpoint.safetensors`);
-  } catch {
-    return 0;
-  }
-  const ck = await readCheckpoint(`${dir}/checkpoint.safetensors`);
-  const e = Number(ck.metadata.epoch);
-  if (!Number.isInteger(e) || e < 0) {
-    throw new FiligreeError(`${dir}/checkpoint.safetensors: bad epoch "${ck.metadata.epoch}"`);
-  }
-  return e;
 }
 
 /**
@@ -258,12 +250,15 @@ export async function buildCellRecord(
   const file = await readRunConfig(dir);
   if (!file) throw new FiligreeError(`${dir}: no readable config.json`);
   const all = await readMetrics(dir);
-  if (all.length < cfg.epochs) {
+  // A stop rule may end training before cfg.epochs (the epoch's line says so).
+  const stopAt = all.findIndex((m) => m.stopped);
+  const expected = stopAt >= 0 ? stopAt + 1 : cfg.epochs;
+  if (all.length < expected) {
     throw new FiligreeError(
-      `${dir}: metrics.jsonl has ${all.length} epochs, expected ${cfg.epochs}`,
+      `${dir}: metrics.jsonl has ${all.length} epochs, expected ${expected}`,
     );
   }
-  const ms = all.slice(0, cfg.epochs);
+  const ms = all.slice(0, expected);
   const last = ms[ms.length - 1];
   const stepMs = ms.map((m, i) => {
     const steps = m.step - (i > 0 ? ms[i - 1].step : 0);
@@ -294,6 +289,7 @@ export async function buildCellRecord(
     adapter: adapter.description || adapter.vendor || "unknown",
     filigree_version: String(file.filigree ?? "unknown"),
     finished_at: new Date().toISOString(),
+    stopped: last.stopped ?? null,
   };
   const epochs: EpochRow[] = ms.map((m) => ({
     cell_id: cell.id,
@@ -334,6 +330,11 @@ function progressLine(e: SweepEvent, n: number): string | null {
       return `study ${e.study}: ${e.total} cells, ${e.shardCells} in this shard, ${e.pending} to run`;
     case "skip":
       return null;
+    case "skipFailed":
+      return `${tag(e.cell, e.position)}: skipped, it failed in an earlier sweep ` +
+        `(sweep --retry-failed runs it again)`;
+    case "failed":
+      return `${tag(e.cell, e.position)}: FAILED: ${e.message} (recorded; going on)`;
     case "train":
       return `${tag(e.cell, e.position)}: ${
         e.fromEpoch > 0 ? `resuming at epoch ${e.fromEpoch + 1}` : "training"
@@ -379,16 +380,27 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
     shardCells: mine.length,
     skipped: 0,
     recorded: [],
+    failed: [],
   };
   try {
+    if (opts.retryFailed) markRetry(store.db);
     const done = store.doneIds();
-    const pending = mine.filter((c) => !done.has(c.id));
+    const failedBefore = skippedFailures(store.db);
+    const pending = mine.filter((c) => !done.has(c.id) && !failedBefore.has(c.id));
+    // Errors thrown by onProgress stop the sweep (tests use them as kills); FiligreeErrors of a
+    // cell's training or analysis (divergence, bad config, GPU errors) fail only that cell.
+    const stops = new WeakSet<object>();
     const emit = async (e: SweepEvent) => {
       if (!opts.quiet) {
         const line = progressLine(e, mine.length);
         if (line) console.log(line);
       }
-      await opts.onProgress?.(e);
+      try {
+        await opts.onProgress?.(e);
+      } catch (err) {
+        if (err !== null && typeof err === "object") stops.add(err);
+        throw err;
+      }
     };
     await emit({
       type: "start",
@@ -401,73 +413,126 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
     let left = pending.length;
     for (let position = 0; position < mine.length; position++) {
       const cell = mine[position];
-      if (opts.maxCells !== undefined && result.recorded.length >= opts.maxCells) break;
+      if (
+        opts.maxCells !== undefined &&
+        result.recorded.length + result.failed.length >= opts.maxCells
+      ) break;
       if (store.isDone(cell.id)) {
         result.skipped++;
         await emit({ type: "skip", cell });
         continue;
       }
-      const t0 = performance.now();
-      const dir = `${opts.runsDir}/${cell.id}`;
-      const epochs = cell.config.epochs;
-      let fromEpoch = await checkpointEpoch(dir);
-      if (fromEpoch > 0) {
-        const saved = await readRunConfig(dir);
-        if (!saved || canonicalJson(saved.config) !== canonicalJson(cell.config)) {
-          throw new FiligreeError(
-            `${dir}: its config.json is not the config of cell ${cell.index}; move it away`,
-          );
+      if (failedBefore.has(cell.id)) {
+        await emit({ type: "skipFailed", cell, position });
+        continue;
+      }
+      try {
+        const t0 = performance.now();
+        const dir = `${opts.runsDir}/${cell.id}`;
+        const epochs = cell.config.epochs;
+        let fromEpoch = await checkpointEpoch(dir);
+        if (fromEpoch > 0) {
+          const saved = await readRunConfig(dir);
+          if (!saved || canonicalJson(saved.config) !== canonicalJson(cell.config)) {
+            throw new FiligreeError(
+              `${dir}: its config.json is not the config of cell ${cell.index}; move it away`,
+            );
+          }
         }
-      }
-      if (fromEpoch < epochs) {
-        await emit({ type: "train", cell, fromEpoch, position });
-        const tTrain = performance.now();
-        const startEpoch = fromEpoch;
-        await trainRun(cell.config, dir, {
-          quiet: true,
-          resume: fromEpoch > 0,
-          onEpoch: async (m) => {
-            const perEpoch = (performance.now() - tTrain) / 1000 / (m.epoch - startEpoch);
-            const cellEst = cellSeconds.length
-              ? cellSeconds.reduce((a, b) => a + b) / cellSeconds.length
-              : perEpoch * epochs;
-            await emit({
-              type: "epoch",
-              cell,
-              epoch: m.epoch,
-              epochs,
-              metrics: m,
-              position,
-              etaSeconds: perEpoch * (epochs - m.epoch) + cellEst * (left - 1),
+        const stoppedBy = fromEpoch > 0
+          ? await checkpointStopped(`${dir}/checkpoint.safetensors`)
+          : null;
+        if (fromEpoch < epochs && !stoppedBy) {
+          await emit({ type: "train", cell, fromEpoch, position });
+          const tTrain = performance.now();
+          const startEpoch = fromEpoch;
+          await trainRun(cell.config, dir, {
+            quiet: true,
+            resume: fromEpoch > 0,
+            // A run dir without a finished epoch holds nothing to keep (a kill during epoch 1).
+            overwrite: fromEpoch === 0,
+            onEpoch: async (m) => {
+              const perEpoch = (performance.now() - tTrain) / 1000 / (m.epoch - startEpoch);
+              const cellEst = cellSeconds.length
+                ? cellSeconds.reduce((a, b) => a + b) / cellSeconds.length
+                : perEpoch * epochs;
+              await emit({
+                type: "epoch",
+                cell,
+                epoch: m.epoch,
+                epochs,
+                metrics: m,
+                position,
+                etaSeconds: perEpoch * (epochs - m.epoch) + cellEst * (left - 1),
+              });
+            },
+          });
+          fromEpoch = epochs;
+        } else {
+          await emit({ type: "trained", cell, position });
+        }
+        let summary: AnalysisSummary | null = null, analysisSeconds: number | null = null;
+        const analyses: AnalysisRow[] = [];
+        if (cell.analysis) {
+          await emit({ type: "analyze", cell, position });
+          const ta = performance.now();
+          summary = await opts.analyze!(dir, cell.analysis, { quiet: opts.quiet });
+          const last = await checkpointEpoch(dir);
+          analyses.push({
+            cell_id: cell.id,
+            epoch: last,
+            final: 1,
+            analysis: JSON.stringify(summary),
+            analysis_seconds: (performance.now() - ta) / 1000,
+          });
+          // The kept epochs (analysis.epochs) the run reached before its last one.
+          for (const e of cell.analysisEpochs.filter((e) => e < last)) {
+            const te = performance.now();
+            const s = await opts.analyze!(keptEpochDir(dir, e), cell.analysis, {
+              quiet: opts.quiet,
             });
-          },
+            analyses.push({
+              cell_id: cell.id,
+              epoch: e,
+              final: 0,
+              analysis: JSON.stringify(s),
+              analysis_seconds: (performance.now() - te) / 1000,
+            });
+          }
+          // Every analyzed epoch of the cell together (the dry-run estimate uses it).
+          analysisSeconds = (performance.now() - ta) / 1000;
+        }
+        const rec = await buildCellRecord(spec.name, cell, dir, summary, analysisSeconds);
+        if (cell.analysis) rec.analyses = analyses;
+        if (store.recordCell(rec)) result.recorded.push(cell.id);
+        clearFailure(store.db, cell.id);
+        // Every cell builds its own model and data on the GPU: free them before the next one.
+        await releaseGpu();
+        const sec = (performance.now() - t0) / 1000;
+        cellSeconds.push(sec);
+        left--;
+        await emit({
+          type: "done",
+          cell,
+          seconds: sec,
+          row: rec.cell,
+          position,
+          etaSeconds: (cellSeconds.reduce((a, b) => a + b) / cellSeconds.length) * left,
         });
-        fromEpoch = epochs;
-      } else {
-        await emit({ type: "trained", cell, position });
+      } catch (e) {
+        if (stops.has(e as object) || !(e instanceof FiligreeError)) throw e;
+        const message = e.message.split("\n")[0];
+        recordFailure(store.db, {
+          cellId: cell.id,
+          cellIndex: cell.index,
+          factors: JSON.stringify(cell.factors),
+          message,
+        });
+        result.failed.push(cell.id);
+        left--;
+        await releaseGpu();
+        await emit({ type: "failed", cell, message, position });
       }
-      let summary: AnalysisSummary | null = null, analysisSeconds: number | null = null;
-      if (cell.analysis) {
-        await emit({ type: "analyze", cell, position });
-        const ta = performance.now();
-        summary = await opts.analyze!(dir, cell.analysis);
-        analysisSeconds = (performance.now() - ta) / 1000;
-      }
-      const rec = await buildCellRecord(spec.name, cell, dir, summary, analysisSeconds);
-      if (store.recordCell(rec)) result.recorded.push(cell.id);
-      // Every cell builds its own model and data on the GPU: free them before the next one.
-      await releaseGpu();
-      const sec = (performance.now() - t0) / 1000;
-      cellSeconds.push(sec);
-      left--;
-      await emit({
-        type: "done",
-        cell,
-        seconds: sec,
-        row: rec.cell,
-        position,
-        etaSeconds: (cellSeconds.reduce((a, b) => a + b) / cellSeconds.length) * left,
-      });
     }
   } finally {
     store.close();
@@ -498,7 +563,16 @@ export interface StudyPlan {
  */
 export async function planStudy(
   spec: StudySpec,
-  opts: { storePath: string; shard?: Shard; measureSteps?: number },
+  opts: {
+    storePath: string;
+    shard?: Shard;
+    measureSteps?: number;
+    /**
+     * The analysis step: with no analyzed cell in the store, one analysis of the first pending
+     * cell's (untrained) model is timed with it, so the estimate includes analysis time.
+     */
+    analyze?: Analyzer;
+  },
 ): Promise<StudyPlan> {
   const cells = shardCells(spec.cells, opts.shard);
   let rows: CellRow[] = [];
@@ -509,14 +583,19 @@ export async function planStudy(
   } catch {
     // no store yet
   }
+  let analysesDone = 0;
   if (exists) {
     const s = StudyStore.openReadOnly(opts.storePath);
     try {
       rows = s.cells();
+      for (const r of rows) if (r.analysis_seconds !== null) analysesDone += s.analyses(r.cell_id).length;
     } finally {
       s.close();
     }
   }
+  // Analyses a pending cell needs: the final one and its kept epochs.
+  const analysesToRun = (cs: StudyCell[]) =>
+    cs.reduce((a, c) => a + (c.analysis ? 1 + c.analysisEpochs.length : 0), 0);
   const doneIds = new Set(rows.map((r) => r.cell_id));
   const pending = cells.filter((c) => !doneIds.has(c.id));
   const samples = (c: TrainConfig) => c.epochs * trainSamples(c);
@@ -529,8 +608,9 @@ export async function planStudy(
     const sps = timed.reduce((a, r) => a + samples(JSON.parse(r.config)), 0) /
       timed.reduce((a, r) => a + r.train_seconds, 0);
     const an = rows.filter((r) => r.analysis_seconds !== null).map((r) => r.analysis_seconds!);
-    const anMean = an.length ? an.reduce((a, b) => a + b) / an.length : 0;
-    const nAnalyzed = pending.filter((c) => c.analysis).length;
+    // Seconds per analysis (a cell's analysis_seconds covers all its analyzed epochs).
+    const anMean = an.length ? an.reduce((a, b) => a + b) / Math.max(1, analysesDone) : 0;
+    const nAnalyzed = analysesToRun(pending);
     const seconds = totalSamples / sps + anMean * nAnalyzed;
     return {
       cells,
@@ -539,7 +619,7 @@ export async function planStudy(
         seconds,
         how: `${timed.length} cells in the store trained at ${sps.toFixed(0)} samples/s overall` +
           (an.length
-            ? ` and analyzed in ${anMean.toFixed(1)} s on average`
+            ? ` and analyzed in ${anMean.toFixed(1)} s per analysis (${nAnalyzed} to run)`
             : "; analysis time not included (no analyzed cells yet)") +
           `; ${pending.length} cells x their epochs x training samples = ${totalSamples} samples` +
           ` (assumes the remaining cells' models train at the same speed)`,
@@ -559,17 +639,39 @@ export async function planStudy(
   await gpu.sync();
   const sec = (performance.now() - t0) / 1000;
   const sps = (steps * t.data.batchSize) / sec;
+  const nAnalyses = analysesToRun(pending);
+  const analyzed = pending.find((c) => c.analysis);
+  let anSec = 0, anHow = "";
+  if (nAnalyses > 0 && analyzed && opts.analyze) {
+    // One real analysis with the study's options, of an untrained model of the first analyzed
+    // pending cell (the cost depends on the sizes, not on the weights' values).
+    const tmp = await Deno.makeTempDir({ prefix: "filigree-plan-" });
+    try {
+      const ta = analyzed === first ? t : await Trainer.create(gpu, analyzed.config);
+      await writeFileAtomic(
+        `${tmp}/config.json`,
+        JSON.stringify({ config: analyzed.config, filigree: "plan" }) + "\n",
+      );
+      await saveCheckpoint(ta, `${tmp}/checkpoint.safetensors`);
+      const t1 = performance.now();
+      await opts.analyze(tmp, { ...analyzed.analysis!, plots: false });
+      anSec = (performance.now() - t1) / 1000;
+      anHow = `; timed one analysis of cell ${analyzed.index}: ${anSec.toFixed(1)} s, x ${nAnalyses} ` +
+        `analyses (final + kept epochs)`;
+    } finally {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  } else if (nAnalyses > 0) anHow = "; excludes analysis (no analysis step given)";
   return {
     cells,
     pending,
     estimate: {
-      seconds: totalSamples / sps,
+      seconds: totalSamples / sps + anSec * nAnalyses,
       how:
         `timed ${steps} training steps of cell ${first.index} (${
           describeFactors(first.factors)
-        }): ${sps.toFixed(0)} samples/s; ${totalSamples} samples to train; excludes evaluation` +
-        (pending.some((c) => c.analysis) ? " and analysis" : "") +
-        ` and assumes every cell trains at that speed`,
+        }): ${sps.toFixed(0)} samples/s; ${totalSamples} samples to train (epochs at their ` +
+        `maximum); excludes evaluation${anHow}; assumes every cell runs at that speed`,
     },
   };
 }

@@ -130,7 +130,7 @@ gpuTest(
       "analyze3",
       "done3",
     ]);
-    assert.deepEqual(r3, { total: 4, shardCells: 4, skipped: 3, recorded: [ids[3]] });
+    assert.deepEqual(r3, { total: 4, shardCells: 4, skipped: 3, recorded: [ids[3]], failed: [] });
 
     store = StudyStore.openReadOnly(opts.storePath);
     const rows = store.cells();
