@@ -63,12 +63,7 @@ export * from "./src/sparse/algorithms.ts";
 // What a reader of an analysis needs to rebuild its evaluation set: `<split>.eval_indices` in
 // ablation.safetensors index the run's split as the run loaded it (after its --train-subset /
 // --test-subset), i.e. `loadDataset(cfg.dataset, ...)` with the run's config (readRunConfig).
-export {
-  loadDataset,
-  stratifiedIndices,
-  subsetDataset,
-  takeSamples,
-} from "./src/data/datasets.ts";
+export { loadDataset, stratifiedIndices, subsetDataset, takeSamples } from "./src/data/datasets.ts";
 export { GpuDataset } from "./src/data/loader.ts";
 export * from "./src/io/safetensors.ts";
 export { Tape } from "./src/nn/tape.ts";

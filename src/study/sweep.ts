@@ -588,7 +588,9 @@ export async function planStudy(
     const s = StudyStore.openReadOnly(opts.storePath);
     try {
       rows = s.cells();
-      for (const r of rows) if (r.analysis_seconds !== null) analysesDone += s.analyses(r.cell_id).length;
+      for (const r of rows) {
+        if (r.analysis_seconds !== null) analysesDone += s.analyses(r.cell_id).length;
+      }
     } finally {
       s.close();
     }
@@ -656,7 +658,8 @@ export async function planStudy(
       const t1 = performance.now();
       await opts.analyze(tmp, { ...analyzed.analysis!, plots: false });
       anSec = (performance.now() - t1) / 1000;
-      anHow = `; timed one analysis of cell ${analyzed.index}: ${anSec.toFixed(1)} s, x ${nAnalyses} ` +
+      anHow =
+        `; timed one analysis of cell ${analyzed.index}: ${anSec.toFixed(1)} s, x ${nAnalyses} ` +
         `analyses (final + kept epochs)`;
     } finally {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -285,7 +285,9 @@ export async function trainRun(
           log(
             `estimated time: ${fmtSeconds(perStep * total * (cfg.epochs - firstEpoch))} for ${
               cfg.epochs - firstEpoch
-            } epochs (${(t.data.batchSize / perStep).toFixed(0)} samples/s over steps ${mark[1]}-${done}${
+            } epochs (${(t.data.batchSize / perStep).toFixed(0)} samples/s over steps ${
+              mark[1]
+            }-${done}${
               cfg.plateauTol !== undefined ? "; a maximum: the stop rule may end it sooner" : ""
             })`,
           );

@@ -32,8 +32,8 @@ function fakeAnalyzer(failOn?: Set<string>) {
     const s: AnalysisSummary = {
       format: ANALYSIS_FORMAT,
       run: dir,
-      seed: opts.seed,
-      evalSet: { split: opts.evalSplit, samples: opts.evalSamples, seed: opts.seed },
+      seed: opts.seed ?? 0,
+      evalSet: { split: opts.splits[0], samples: opts.evalSamples, seed: opts.seed ?? 0 },
       baseline: { loss: 0, accuracy: 0 },
       scores: opts.scores,
       layers: [],
