@@ -28,10 +28,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rowsByInput } from "./ablation_carry.ts";
  * // W: 2 inputs x 3 outputs with entries (0,2)=5, (1,0)=6, (0,1)=7 in value order.
  * const r = rowsByInput(2, Float32Array.of(5, 6, 7), Uint32Array.of(0, 2, 1, 0, 0, 1));
- * console.log([...r.ptr], [...r.col], [...r.val]); // [0, 2, 3] [2, 1, 0] [5, 7, 6]
+ * assert.deepEqual([...r.ptr], [0, 2, 3]);
+ * assert.deepEqual([...r.col], [2, 1, 0]);
+ * assert.deepEqual([...r.val], [5, 7, 6]);
  * ```
  * @module
  */
@@ -46,7 +49,7 @@ import {
   packCarry,
   type RowCsr,
 } from "../kernels/analysis.ts";
-import { Activation, BatchNorm, Dropout, LayerNorm, SReLU } from "../nn/layers.ts";
+import { analysisOf } from "../nn/analyzable.ts";
 import type { MetricLoss } from "../kernels/analysis.ts";
 import type { ProbeLayer } from "./probe.ts";
 import type { Sequential } from "../nn/mlp.ts";
@@ -114,32 +117,22 @@ export function sampleLists(
  * or the reason there is none.
  */
 async function unitChain(
-  gpu: Gpu,
   model: Sequential,
   pl: ProbeLayer,
   until: number,
 ): Promise<CarryOp[] | string> {
   const ops: CarryOp[] = [];
-  if (pl.layer.act !== "identity") {
-    ops.push({ kind: "act", activation: pl.layer.act, param: pl.layer.actParam });
+  if (pl.kind !== "linear") return `${pl.name} is a ${pl.kind} layer (weights shared)`;
+  if (pl.view.act !== "identity") {
+    ops.push({ kind: "act", activation: pl.view.act, param: pl.view.actParam });
   }
   for (let i = pl.index + 1; i < until; i++) {
-    const L = model.layers[i];
-    if (L instanceof Dropout) continue;
-    if (L instanceof Activation) {
-      ops.push({ kind: "act", activation: L.activation, param: L.param });
-    } else if (L instanceof BatchNorm) {
-      const [gamma, beta, mean, variance] = await Promise.all(
-        [L.gamma, L.beta, L.runningMean, L.runningVar].map((t) => gpu.read(t)),
-      ) as Float32Array[];
-      ops.push({ kind: "bn", gamma, beta, mean, variance, eps: L.eps });
-    } else if (L instanceof SReLU) {
-      ops.push({ kind: "srelu", params: await gpu.read(L.values) as Float32Array });
-    } else if (L instanceof LayerNorm) {
-      return `layer norm ${L.name} mixes all units of a sample`;
-    } else {
-      return `layer ${L.name} is not unit-wise`;
-    }
+    const L = analysisOf(model.layers[i]);
+    const op = L.unitOp ? await L.unitOp() : null;
+    if (!op) return `layer ${L.name} is not unit-wise`;
+    if (op.kind === "identity") continue;
+    if (op.kind === "mixing") return op.why;
+    ops.push(op);
   }
   if (ops.length > CARRY_MAX_OPS) {
     return `more than ${CARRY_MAX_OPS} unit-wise ops after ${pl.name}`;
@@ -167,7 +160,10 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
   const pl = layers[w];
   const depth = layers.length - 1 - w;
   const out = layers[layers.length - 1];
-  if (out.index !== model.layers.length - 1 || out.layer.act !== "identity") {
+  if (layers.slice(w).some((l) => l.kind !== "linear")) {
+    return { reason: "a convolution or recurrent layer in the carried span (weights shared)" };
+  }
+  if (out.index !== model.layers.length - 1 || out.view.act !== "identity") {
     return { reason: "the output layer is not the model's last, identity layer" };
   }
   if (depth > 2) {
@@ -178,9 +174,9 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
   }
   const classes = out.nOut;
   if (classes > CARRY_MAX_CLASSES) return { reason: `${classes} classes > ${CARRY_MAX_CLASSES}` };
-  const chain0 = depth >= 1 ? await unitChain(gpu, model, pl, layers[w + 1].index) : [];
+  const chain0 = depth >= 1 ? await unitChain(model, pl, layers[w + 1].index) : [];
   if (typeof chain0 === "string") return { reason: chain0 };
-  const chain1 = depth === 2 ? await unitChain(gpu, model, layers[w + 1], out.index) : [];
+  const chain1 = depth === 2 ? await unitChain(model, layers[w + 1], out.index) : [];
   if (typeof chain1 === "string") return { reason: chain1 };
   const S = p.samples;
   const ld = roundUp4(S);

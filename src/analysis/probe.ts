@@ -38,7 +38,15 @@ import {
 } from "../kernels/analysis.ts";
 import { type Act, ActCache } from "../nn/act.ts";
 import { type CarryDecision, type CarryPlan, planCarry } from "./ablation_carry.ts";
-import { Dropout, Linear, SparseLinear } from "../nn/layers.ts";
+import type { Linear, SparseLinear } from "../nn/layers.ts";
+import {
+  analysisOf,
+  isWeightLayer,
+  type WeightKind,
+  type WeightLayer,
+  type WeightView,
+} from "../nn/analyzable.ts";
+import { convPatch } from "./ablation_conv.ts";
 import type { Sequential } from "../nn/mlp.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
@@ -51,10 +59,27 @@ export interface ProbeLayer {
   name: string;
   /** Index in `model.layers`. */
   index: number;
+  /**
+   * The model layer (every weight layer today is a SparseLinear or Linear, convolutions
+   * included); new code should ask {@link ProbeLayer.view} instead.
+   */
   layer: SparseLinear | Linear;
+  /** What the layer tells the analysis (nn/analyzable.ts). */
+  view: WeightView;
+  /** Exact-ablation engine: a row of {@link PATCH_ENGINES}. */
+  kind: WeightKind;
   sparse: boolean;
+  /** Rows of the weight matrix (`c_in·k·k` for a convolution). */
   nIn: number;
+  /** Columns of the weight matrix (output units, or channels). */
   nOut: number;
+  /** Output positions sharing each weight (1, or `oh·ow` for a convolution). */
+  positions: number;
+  /** Rows of the layer's input activation. */
+  inFeatures: number;
+  /** Input rows per unit (1, or `h·w` per channel) and units of the input (ablatable). */
+  unitRows: number;
+  units: number;
   nnz: number;
   /** Weights in the layer's value order (CSR(Wᵀ) for sparse layers, `[in][out]` for dense). */
   values: Float32Array;
@@ -135,9 +160,14 @@ export function metricLoss(cfg: TrainConfig): MetricLoss {
 export class Probe {
   readonly layers: ProbeLayer[];
   readonly cache: ActCache;
-  /** Per weight layer: its input X and pre-activation Z over the evaluation set (copies). */
+  /**
+   * Per weight layer: its input X `[inFeatures][ld]`, pre-activation Z `[nOut·P][ld]` and the
+   * weight matrix's input `[nIn·P][ld]` (the im2col columns of a convolution; X itself for a
+   * fully-connected layer) over the evaluation set (copies).
+   */
   readonly cachedX: Tensor[] = [];
   readonly cachedZ: Tensor[] = [];
+  readonly cachedCols: Tensor[] = [];
   #cached = false;
   #ablTensor: Tensor | null = null;
   #sums: Tensor | null = null;
@@ -176,11 +206,6 @@ export class Probe {
   /** Loads a run directory (config + checkpoint) and draws the seeded evaluation subset. */
   static async fromRun(dir: string, opts: ProbeOptions): Promise<Probe> {
     const cfg = await readRunConfig(dir);
-    if (cfg.model !== "mlp") {
-      throw new FiligreeError(
-        `${dir}: ablation supports MLP runs; this run is model "${cfg.model}"`,
-      );
-    }
     const gpu = await getGpu();
     const t = await Trainer.create(gpu, cfg);
     const ckpt = `${dir}/checkpoint.safetensors`;
@@ -245,12 +270,22 @@ export class Probe {
       const L = layers[i];
       const pl = this.layers[w];
       if (pl && pl.index === i) {
-        this.cachedX[w] ??= gpu.tensor("f32", [pl.nIn, ld], { label: `${pl.name} cached x` });
-        this.cachedZ[w] ??= gpu.tensor("f32", [pl.nOut, ld], { label: `${pl.name} cached z` });
-        rec.copy(h.t, this.cachedX[w], pl.nIn * ld);
+        const P = pl.positions;
+        this.cachedX[w] ??= gpu.tensor("f32", [pl.inFeatures, ld], {
+          label: `${pl.name} cached x`,
+        });
+        this.cachedZ[w] ??= gpu.tensor("f32", [pl.nOut * P, ld], {
+          label: `${pl.name} cached z`,
+        });
+        rec.copy(h.t, this.cachedX[w], pl.inFeatures * ld);
         h = L.forward({ rec, tape: null }, h);
-        const z = pl.layer.cache.get("z", pl.nOut, this.samples);
-        rec.copy(z.t, this.cachedZ[w], pl.nOut * ld);
+        rec.copy(pl.view.preActivation(this.samples).t, this.cachedZ[w], pl.nOut * P * ld);
+        if (P > 1) {
+          this.cachedCols[w] ??= gpu.tensor("f32", [pl.nIn * P, ld], {
+            label: `${pl.name} cached cols`,
+          });
+          rec.copy(pl.view.weightInput(this.samples).t, this.cachedCols[w], pl.nIn * P * ld);
+        } else this.cachedCols[w] = this.cachedX[w];
         w++;
       } else {
         h = L.forward({ rec, tape: null }, h);
@@ -424,10 +459,21 @@ export class Probe {
   batchSize(w: number, count: number): number {
     const pl = this.layers[w];
     const layers = this.model.layers;
-    let rowsSum = 2 * pl.nOut, maxRows = Math.max(pl.nOut, pl.nIn);
+    const P = pl.positions;
+    // Per sample: the patched copies and their activation; a convolution's unit ablation also
+    // runs the layer itself (its input, im2col columns and outputs).
+    let rowsSum = 2 * pl.nOut * P + (P > 1 ? pl.inFeatures + pl.view.floatsPerSample : 0);
+    let maxRows = Math.max(pl.nOut * P, pl.inFeatures, pl.nIn * P);
     for (let i = pl.index + 1; i < layers.length; i++) {
-      rowsSum += 2 * layers[i].outFeatures;
-      maxRows = Math.max(maxRows, layers[i].outFeatures);
+      const L = layers[i];
+      if (isWeightLayer(L)) {
+        const v = L.weightView();
+        rowsSum += v.floatsPerSample;
+        maxRows = Math.max(maxRows, v.nOut * v.positions, v.nIn * v.positions);
+      } else {
+        rowsSum += 2 * L.outFeatures;
+        maxRows = Math.max(maxRows, L.outFeatures);
+      }
     }
     const perAblation = rowsSum * 4 * this.samples;
     const byBudget = Math.floor((this.opts.budgetMB * 2 ** 20) / perAblation);
@@ -446,9 +492,9 @@ export class Probe {
    */
   canCarry(w: number): boolean {
     const pl = this.layers[w], next = this.layers[w + 1];
-    if (!next) return false;
+    if (!next || pl.kind !== "linear" || next.kind !== "linear") return false;
     const between = this.model.layers.slice(pl.index + 1, next.index);
-    return between.every((l) => l instanceof Dropout);
+    return between.every((l) => analysisOf(l).evalIdentity === true);
   }
 
   /** Weight layer `w` as a dense `[nIn][nOut]` matrix (for the outgoing rows of its inputs). */
@@ -473,7 +519,13 @@ export class Probe {
     onProgress?: (done: number, total: number) => void,
   ): Promise<AblationResult> {
     if (!this.#cached) await this.refreshCache();
-    if (mode === "rank1" && this.engine === "carry") {
+    const engine = PATCH_ENGINES[this.layers[w].kind];
+    if (!engine) {
+      throw new FiligreeError(
+        `${this.layers[w].name}: no exact-ablation engine for "${this.layers[w].kind}" layers`,
+      );
+    }
+    if (mode === "rank1" && this.engine === "carry" && this.layers[w].kind === "linear") {
       const d = await this.#planFor(w);
       if (d.plan) return await this.#runCarry(w, d.plan, items, make, onProgress);
     }
@@ -484,7 +536,7 @@ export class Probe {
     const carry = mode === "rank1" && this.fastPath && this.canCarry(w);
     const next = this.layers[w + 1];
     const K = carry ? this.batchSize(w + 1, items) : this.batchSize(w, items);
-    const rows = carry ? next.nOut : mode === "rank1" ? pl.nOut : pl.nIn;
+    const rows = carry ? next.nOut : mode === "rank1" ? pl.nOut * pl.positions : pl.inFeatures;
     const patched = this.cache.get(`patched:${w}:${mode}:${carry}`, rows, K * S);
     const wOut = carry ? gpu.tensor("f32", [K * next.nOut], { label: "outgoing rows" }) : null;
     const dense = carry ? this.#dense(w + 1) : null;
@@ -519,15 +571,15 @@ export class Probe {
           out: zRow.t,
         });
         let hRow = zRow;
-        if (pl.layer.act !== "identity") {
+        if (pl.view.act !== "identity") {
           hRow = this.cache.get(`hrow:${w}`, 1, K * S);
           activationForward(rec, {
             z: zRow.t,
             y: hRow.t,
             rows: 1,
             batch: K * S,
-            activation: pl.layer.act,
-            param: pl.layer.actParam,
+            activation: pl.view.act,
+            param: pl.view.actParam,
           });
         }
         patchNext(rec, {
@@ -541,13 +593,14 @@ export class Probe {
           count: K,
           out: patched.t,
         });
-        h = this.#postActivation(rec, w + 1, patched);
+        h = next.view.reenter(rec, patched);
         h = this.forwardFrom(rec, next.index + 1, h);
       } else {
-        patchColumns(rec, {
+        engine(rec, {
           cached: mode === "rank1" ? this.cachedZ[w] : this.cachedX[w],
-          x: this.cachedX[w],
+          x: this.cachedCols[w],
           rows,
+          group: mode === "rank1" ? pl.positions : pl.unitRows,
           samples: S,
           ablations: ablT,
           count: K,
@@ -555,7 +608,7 @@ export class Probe {
           out: patched.t,
         });
         if (mode === "rank1") {
-          h = this.#postActivation(rec, w, patched);
+          h = pl.view.reenter(rec, patched);
           h = this.forwardFrom(rec, pl.index + 1, h);
         } else {
           h = this.forwardFrom(rec, pl.index, h);
@@ -592,22 +645,6 @@ export class Probe {
   /** Use the carried rank-1 path where {@link canCarry} allows (tests compare both paths). */
   fastPath = true;
 
-  /** Weight layer `w`'s fused activation applied to a pre-activation batch. */
-  #postActivation(rec: ReturnType<Gpu["recorder"]>, w: number, z: Act): Act {
-    const L = this.layers[w].layer;
-    if (L.act === "identity") return z;
-    const y = this.cache.get(`act:${w}`, z.rows, z.batch);
-    activationForward(rec, {
-      z: z.t,
-      y: y.t,
-      rows: z.rows,
-      batch: z.batch,
-      activation: L.act,
-      param: L.actParam,
-    });
-    return y;
-  }
-
   /** Exact single-weight ablation of the given entries (value order) of weight layer `w`. */
   ablateWeights(
     w: number,
@@ -624,7 +661,10 @@ export class Probe {
     }, onProgress);
   }
 
-  /** Unit ablation: zero input unit `u` of weight layer `w` (a hidden unit's output), per unit. */
+  /**
+   * Unit ablation: zero input unit `u` of weight layer `w` (a hidden unit's output; for a
+   * convolution, input channel `u` at every position), per unit.
+   */
   ablateUnits(
     w: number,
     units: Uint32Array,
@@ -633,7 +673,9 @@ export class Probe {
     const pl = this.layers[w];
     if (w === 0) throw new FiligreeError("unit ablation applies to hidden units (layers >= 2)");
     for (const u of units) {
-      if (u >= pl.nIn) throw new FiligreeError(`${pl.name}: unit ${u} out of range (${pl.nIn})`);
+      if (u >= pl.units) {
+        throw new FiligreeError(`${pl.name}: unit ${u} out of range (${pl.units})`);
+      }
     }
     return this.#run(w, units.length, "zero", (k) => ({ i: 0, j: units[k], w: 0 }), onProgress);
   }
@@ -644,8 +686,7 @@ export class Probe {
     if (values.length !== pl.nnz) {
       throw new FiligreeError(`${pl.name}: ${values.length} values for ${pl.nnz} entries`);
     }
-    const t = pl.layer instanceof SparseLinear ? pl.layer.csr.values : pl.layer.weight;
-    this.gpu.write(t, values);
+    this.gpu.write(pl.view.values, values);
     this.#cached = false;
     this.#baseline = null;
   }
@@ -669,19 +710,63 @@ export class Probe {
   }
 }
 
+/**
+ * Exact-ablation engines by weight-layer kind (nn/analyzable.ts `WeightKind`): each records K
+ * patched copies of a cached activation (rank-1: the pre-activation with one weight removed;
+ * zero: the layer input with one unit zeroed), which the probe then pushes through the rest of
+ * the model. Fully-connected layers use `patchColumns` (and the carried engine where it
+ * applies); convolutions correct the P positions of the output channel (ablation_conv.ts). A
+ * recurrent layer ("lstm") has no row yet: its ablations propagate through time and need their
+ * own engine (src/analysis/ablation_lstm.ts), so the probe refuses such layers by name.
+ */
+export const PATCH_ENGINES: Partial<
+  Record<
+    WeightKind,
+    (rec: ReturnType<Gpu["recorder"]>, a: Parameters<typeof convPatch>[1]) => void
+  >
+> = {
+  linear: (rec, a) => patchColumns(rec, a),
+  conv: (rec, a) => convPatch(rec, a),
+};
+
 /** Reads the weight layers' values and structure to the CPU (analysis only, not training). */
 export async function readLayers(gpu: Gpu, model: Sequential): Promise<ProbeLayer[]> {
   const out: ProbeLayer[] = [];
   for (let index = 0; index < model.layers.length; index++) {
     const L = model.layers[index];
-    if (L instanceof SparseLinear) {
-      const c = L.csr;
+    if (!isWeightLayer(L)) {
+      if (L.params.some((p) => p.kind === "weight")) {
+        throw new FiligreeError(
+          `layer ${L.name} has weights but does not answer the analysis (no weightView: exact ablation of this layer kind is not supported yet)`,
+        );
+      }
+      continue;
+    }
+    const v = L.weightView();
+    if (!PATCH_ENGINES[v.kind]) {
+      throw new FiligreeError(`${L.name}: no exact-ablation engine for "${v.kind}" layers`);
+    }
+    const shape = {
+      name: L.name,
+      index,
+      layer: L as WeightLayer as SparseLinear | Linear,
+      view: v,
+      kind: v.kind,
+      nIn: v.nIn,
+      nOut: v.nOut,
+      positions: v.positions,
+      inFeatures: v.inFeatures,
+      unitRows: v.unitRows,
+      units: v.inFeatures / v.unitRows,
+    };
+    if (v.csr) {
+      const c = v.csr;
       const [rowPtrT, colT, vals, perm, born] = await Promise.all([
         gpu.read(c.rowPtrT),
         gpu.read(c.colT),
         gpu.read(c.values),
         gpu.read(c.perm),
-        gpu.read(L.bornStep),
+        gpu.read(v.bornStep!),
       ]) as [Uint32Array, Uint32Array, Float32Array, Uint32Array, Uint32Array];
       const nnz = c.nnz;
       const ends = new Uint32Array(2 * nnz);
@@ -692,21 +777,17 @@ export async function readLayers(gpu: Gpu, model: Sequential): Promise<ProbeLaye
         }
       }
       out.push({
-        name: L.name,
-        index,
-        layer: L,
+        ...shape,
         sparse: true,
-        nIn: c.nIn,
-        nOut: c.nOut,
         nnz,
         values: vals.slice(0, nnz),
         ends,
         perm: perm.slice(0, nnz),
         born: born.slice(0, nnz),
       });
-    } else if (L instanceof Linear) {
-      const nIn = L.inFeatures, nOut = L.outFeatures, n = nIn * nOut;
-      const vals = await gpu.read(L.weight) as Float32Array;
+    } else {
+      const nIn = v.nIn, nOut = v.nOut, n = nIn * nOut;
+      const vals = await gpu.read(v.values) as Float32Array;
       const ends = new Uint32Array(2 * n);
       for (let i = 0; i < nIn; i++) {
         for (let j = 0; j < nOut; j++) {
@@ -715,12 +796,8 @@ export async function readLayers(gpu: Gpu, model: Sequential): Promise<ProbeLaye
         }
       }
       out.push({
-        name: L.name,
-        index,
-        layer: L,
+        ...shape,
         sparse: false,
-        nIn,
-        nOut,
         nnz: n,
         values: vals.slice(0, n),
         ends,

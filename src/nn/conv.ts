@@ -16,6 +16,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { DataRng } from "../data/random.ts";
  * import { Conv2d, MaxPool2d } from "./conv.ts";
@@ -25,7 +26,8 @@
  *   rng: new DataRng(1),
  * });
  * const pool = new MaxPool2d(gpu, "pool1", { channels: 4, height: 6, width: 6, size: 2 });
- * console.log(conv.outFeaturesFlat, pool.outFeatures); // 144 36
+ * assert.deepEqual(conv.outFeaturesFlat, 144);
+ * assert.deepEqual(pool.outFeatures, 36);
  * ```
  * @module
  */
@@ -54,6 +56,9 @@ import {
   type StepContext,
 } from "./layers.ts";
 import type { Tape } from "./tape.ts";
+import type { FlowPath, UnitOp, WeightView } from "./analyzable.ts";
+import { linearView, weightFlow } from "./layers.ts";
+import { col2imRef, im2colRef, maxPoolBackwardRef, maxPoolRef } from "../kernels/conv_ref.ts";
 
 function gradOf(tape: Tape, cache: ActCache, act: Act, name: string): Act {
   return tape.gradFor(act, () => cache.get(`grad:${name}`, act.rows, act.batch));
@@ -125,6 +130,45 @@ function convForward(
   return view;
 }
 
+/**
+ * The analysis view of a convolution: the weight matrix `[c_in·k·k][c_out]` shared by the
+ * `oh·ow` positions; its input is the im2col columns, a unit of its input is a channel.
+ */
+function convView(
+  host: ConvHost & { act: string; actParam: number; lastBatch: { x: Act; dz: Act } | null },
+  values: Tensor,
+  csr: CsrLayer | null,
+  bornStep: Tensor | null,
+): WeightView {
+  const d = host.dims;
+  return linearView(host, {
+    kind: "conv",
+    nIn: d.rows,
+    nOut: host.outChannels,
+    positions: d.positions,
+    inFeatures: d.c * d.h * d.w,
+    unitRows: d.h * d.w,
+    values,
+    csr,
+    bornStep,
+    input: (inner) => host.cache.get("cols", d.rows, inner),
+  });
+}
+
+/** SynFlow through a convolution (float64 im2col of one sample, |W| per position). */
+function convFlow(host: ConvHost, w?: { abs: Float32Array; ends: Uint32Array }): FlowPath {
+  if (!w) throw new FiligreeError(`${host.name}: SynFlow needs the weights`);
+  const d = host.dims;
+  return weightFlow(
+    d.rows,
+    host.outChannels,
+    d.positions,
+    w,
+    (a) => im2colRef(a, host.geometry, 1),
+    (c) => col2imRef(c, host.geometry, 1),
+  );
+}
+
 /** Options of a convolution layer: the fused activation. */
 export type ConvOptions = ActivationSpec;
 
@@ -159,6 +203,14 @@ export class SparseConv2d extends SparseLinear implements ConvHost {
   get outFeaturesFlat(): number {
     return this.csr.nOut * this.dims.positions;
   }
+  /** The analysis view: a convolution (see nn/analyzable.ts). */
+  override weightView(): WeightView {
+    return convView(this, this.csr.values, this.csr, this.bornStep);
+  }
+  /** SynFlow through the convolution. */
+  override flow(w?: { abs: Float32Array; ends: Uint32Array }): FlowPath {
+    return convFlow(this, w);
+  }
   override forward(ctx: StepContext, x: Act): Act {
     return convForward(this, ctx, x, (c, cols) => super.forward(c, cols));
   }
@@ -183,6 +235,14 @@ export class Conv2d extends Linear implements ConvHost {
   get outFeaturesFlat(): number {
     return this.outChannels * this.dims.positions;
   }
+  /** The analysis view: a convolution (see nn/analyzable.ts). */
+  override weightView(): WeightView {
+    return convView(this, this.weight, null, null);
+  }
+  /** SynFlow through the convolution. */
+  override flow(w?: { abs: Float32Array; ends: Uint32Array }): FlowPath {
+    return convFlow(this, w);
+  }
   override forward(ctx: StepContext, x: Act): Act {
     return convForward(this, ctx, x, (c, cols) => super.forward(c, cols));
   }
@@ -203,6 +263,25 @@ export class MaxPool2d implements Layer {
   /** `channels·oh·ow`. */
   get outFeatures(): number {
     return this.geometry.channels * this.outHeight * this.outWidth;
+  }
+  /** Pooling mixes the units of a window. */
+  unitOp(): Promise<UnitOp> {
+    return Promise.resolve({ kind: "mixing", why: `max pooling ${this.name} mixes units` });
+  }
+  /** SynFlow: the window maximum forward, routed back to it (first maximum). */
+  flow(): FlowPath {
+    let argmax: Uint32Array | null = null;
+    return {
+      forward: (a) => {
+        const r = maxPoolRef(a, this.geometry, 1);
+        argmax = r.argmax;
+        return r.y;
+      },
+      backward: (r) => {
+        if (!argmax) throw new FiligreeError(`${this.name}: SynFlow backward before forward`);
+        return maxPoolBackwardRef(r, argmax, this.geometry, 1);
+      },
+    };
   }
   forward(ctx: StepContext, x: Act): Act {
     const g = this.geometry;

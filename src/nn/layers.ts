@@ -11,12 +11,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { Linear } from "./layers.ts";
  * import { DataRng } from "../data/random.ts";
  * const gpu = await getGpu();
  * const lin = new Linear(gpu, "fc", 4, 3, { activation: "relu", rng: new DataRng(1) });
- * console.log(lin.params.map((p) => p.name)); // ["fc.weight", "fc.bias"]
+ * assert.deepEqual(lin.params.map((p) => p.name), ["fc.weight", "fc.bias"]);
  * ```
  * @module
  */
@@ -45,6 +46,7 @@ import type { CsrLayer } from "../sparse/csr.ts";
 import type { DataRng } from "../data/random.ts";
 import { type Act, ActCache } from "./act.ts";
 import type { Tape } from "./tape.ts";
+import type { FlowPath, UnitOp, WeightKind, WeightLayer, WeightView } from "./analyzable.ts";
 
 /** A trainable tensor and its gradient. */
 export interface Param {
@@ -84,6 +86,122 @@ function gradOf(tape: Tape, cache: ActCache, act: Act, name: string): Act {
   return tape.gradFor(act, () => cache.get(`grad:${name}`, act.rows, act.batch));
 }
 
+/** What {@link linearView} needs of a fully-connected layer (or the linear part of a conv). */
+interface LinearParts {
+  readonly name: string;
+  readonly cache: ActCache;
+  readonly act: string;
+  readonly actParam: number;
+  lastBatch: { x: Act; dz: Act } | null;
+}
+
+/**
+ * The analysis view of a fully-connected weight matrix `[nIn][nOut]` used at `positions`
+ * output positions per sample (a convolution's im2col product; 1 for a plain layer): its
+ * input/pre-activation buffers at batch `P·ld` are re-viewed as `[rows·P][ld]` at batch B.
+ */
+export function linearView(
+  l: LinearParts,
+  w: {
+    kind: WeightKind;
+    nIn: number;
+    nOut: number;
+    positions: number;
+    inFeatures: number;
+    unitRows: number;
+    values: Tensor;
+    csr: CsrLayer | null;
+    bornStep: Tensor | null;
+    /** The buffer the weight matrix read its input from at inner batch `P·ld`. */
+    input: (innerBatch: number) => Act;
+  },
+): WeightView {
+  const P = w.positions;
+  const inner = (B: number) => (P === 1 ? B : P * roundUp4(B));
+  const asOuter = (a: Act, rows: number, B: number): Act =>
+    P === 1 ? a : {
+      t: { ...a.t, shape: [rows * P, roundUp4(B)] },
+      rows: rows * P,
+      batch: B,
+    };
+  return {
+    kind: w.kind,
+    name: l.name,
+    nIn: w.nIn,
+    nOut: w.nOut,
+    positions: P,
+    inFeatures: w.inFeatures,
+    unitRows: w.unitRows,
+    values: w.values,
+    csr: w.csr,
+    bornStep: w.bornStep,
+    act: l.act,
+    actParam: l.actParam,
+    floatsPerSample: (P > 1 ? w.nIn * P : 0) + 2 * w.nOut * P,
+    weightInput: (B) => asOuter(w.input(inner(B)), w.nIn, B),
+    preActivation: (B) => asOuter(l.cache.get("z", w.nOut, inner(B)), w.nOut, B),
+    gradFactors: () => l.lastBatch,
+    reenter(rec, z) {
+      if (l.act === "identity") return z;
+      const y = l.cache.get("reenter:y", z.rows, z.batch);
+      activationForward(rec, {
+        z: z.t,
+        y: y.t,
+        rows: z.rows,
+        batch: z.batch,
+        activation: l.act,
+        param: l.actParam,
+      });
+      return y;
+    },
+  };
+}
+
+/**
+ * SynFlow through a weight matrix used at `positions` positions: `cols(a)` maps the input flow
+ * to `[nIn·P]` columns (the identity for P = 1), `colsAdjoint` back; `abs` are |w| in value
+ * order with `ends` (input i, output j per entry).
+ */
+export function weightFlow(
+  nIn: number,
+  nOut: number,
+  P: number,
+  w: { abs: Float32Array; ends: Uint32Array },
+  cols: (a: Float64Array) => Float64Array = (a) => a,
+  colsAdjoint: (c: Float64Array) => Float64Array = (c) => c,
+): FlowPath {
+  return {
+    forward(a) {
+      const c = cols(a), out = new Float64Array(nOut * P);
+      for (let e = 0; e < w.abs.length; e++) {
+        const i = w.ends[2 * e], j = w.ends[2 * e + 1], v = w.abs[e];
+        for (let p = 0; p < P; p++) out[j * P + p] += v * c[i * P + p];
+      }
+      return out;
+    },
+    score(a, r) {
+      const c = cols(a), out = new Float64Array(w.abs.length);
+      for (let e = 0; e < w.abs.length; e++) {
+        const i = w.ends[2 * e], j = w.ends[2 * e + 1];
+        let acc = 0;
+        for (let p = 0; p < P; p++) acc += c[i * P + p] * r[j * P + p];
+        out[e] = w.abs[e] * acc;
+      }
+      return out;
+    },
+    backward(r) {
+      const c = new Float64Array(nIn * P);
+      for (let e = 0; e < w.abs.length; e++) {
+        const i = w.ends[2 * e], j = w.ends[2 * e + 1], v = w.abs[e];
+        for (let p = 0; p < P; p++) c[i * P + p] += v * r[j * P + p];
+      }
+      return colsAdjoint(c);
+    },
+  };
+}
+
+const identityFlow: FlowPath = { forward: (a) => a, backward: (r) => r };
+
 /** A fused-activation choice: a kernel-library activation name and its parameter. */
 export interface ActivationSpec {
   activation?: string;
@@ -91,7 +209,7 @@ export interface ActivationSpec {
 }
 
 /** Fully-connected layer with dense weights `[in][out]`. */
-export class Linear implements Layer {
+export class Linear implements WeightLayer {
   readonly params: Param[];
   readonly weight: Tensor;
   readonly bias: Tensor;
@@ -136,10 +254,42 @@ export class Linear implements Layer {
     this.cache = new ActCache(gpu, name);
   }
 
+  /** The last forward's input per batch (the analysis reads it through {@link weightView}). */
+  readonly inputs = new Map<number, Act>();
+  /** The input of the last forward at `batch`. */
+  inputOf(batch: number): Act {
+    const a = this.inputs.get(batch);
+    if (!a) throw new FiligreeError(`${this.name}: no forward pass at batch ${batch} yet`);
+    return a;
+  }
+
+  /** The analysis view (see nn/analyzable.ts). */
+  weightView(): WeightView {
+    return linearView(this, {
+      kind: "linear",
+      nIn: this.inFeatures,
+      nOut: this.outFeatures,
+      positions: 1,
+      inFeatures: this.inFeatures,
+      unitRows: 1,
+      values: this.weight,
+      csr: null,
+      bornStep: null,
+      input: (b) => this.inputOf(b),
+    });
+  }
+
+  /** SynFlow: `|W|ᵀ a` forward, `|W| r` backward. */
+  flow(w?: { abs: Float32Array; ends: Uint32Array }): FlowPath {
+    if (!w) throw new FiligreeError(`${this.name}: SynFlow needs the weights`);
+    return weightFlow(this.inFeatures, this.outFeatures, 1, w);
+  }
+
   forward(ctx: StepContext, x: Act): Act {
     const { rec } = ctx;
     const B = x.batch;
     const ld = roundUp4(x.batch);
+    this.inputs.set(B, x);
     const mm = this.cache.get("mm", this.outFeatures, B);
     const z = this.cache.get("z", this.outFeatures, B);
     // Y[out][ld] = Wᵀ·X: A = W stored [in][out] read transposed.
@@ -233,7 +383,7 @@ export function initStd(init: "he" | "xavier" | "set", fanIn: number, fanOut: nu
 }
 
 /** Sparse fully-connected layer in CSR storage (memory and work proportional to nnz). */
-export class SparseLinear implements Layer {
+export class SparseLinear implements WeightLayer {
   readonly params: Param[];
   readonly bias: Tensor;
   readonly cache: ActCache;
@@ -285,9 +435,41 @@ export class SparseLinear implements Layer {
     return this.csr.nOut;
   }
 
+  /** The last forward's input per batch (the analysis reads it through {@link weightView}). */
+  readonly inputs = new Map<number, Act>();
+  /** The input of the last forward at `batch`. */
+  inputOf(batch: number): Act {
+    const a = this.inputs.get(batch);
+    if (!a) throw new FiligreeError(`${this.name}: no forward pass at batch ${batch} yet`);
+    return a;
+  }
+
+  /** The analysis view (see nn/analyzable.ts). */
+  weightView(): WeightView {
+    return linearView(this, {
+      kind: "linear",
+      nIn: this.csr.nIn,
+      nOut: this.csr.nOut,
+      positions: 1,
+      inFeatures: this.csr.nIn,
+      unitRows: 1,
+      values: this.csr.values,
+      csr: this.csr,
+      bornStep: this.bornStep,
+      input: (b) => this.inputOf(b),
+    });
+  }
+
+  /** SynFlow: `|W|ᵀ a` forward, `|W| r` backward (over the nonzeros). */
+  flow(w?: { abs: Float32Array; ends: Uint32Array }): FlowPath {
+    if (!w) throw new FiligreeError(`${this.name}: SynFlow needs the weights`);
+    return weightFlow(this.csr.nIn, this.csr.nOut, 1, w);
+  }
+
   forward(ctx: StepContext, x: Act): Act {
     const { rec } = ctx;
     const B = x.batch;
+    this.inputs.set(B, x);
     if (x.rows !== this.csr.nIn) {
       throw new FiligreeError(
         `${this.name}: input has ${x.rows} features, layer expects ${this.csr.nIn}`,
@@ -361,6 +543,14 @@ export class Activation implements Layer {
     this.param = activationParam(activation, param);
     this.cache = new ActCache(gpu, name);
   }
+  /** Unit-wise: the activation. */
+  unitOp(): Promise<UnitOp> {
+    return Promise.resolve({ kind: "act", activation: this.activation, param: this.param });
+  }
+  /** SynFlow's linear path skips activations. */
+  flow(): FlowPath {
+    return identityFlow;
+  }
   forward(ctx: StepContext, x: Act): Act {
     const y = this.cache.get("y", x.rows, x.batch);
     activationForward(ctx.rec, {
@@ -411,6 +601,14 @@ export class SReLU implements Layer {
       kind: "act",
     }];
     this.cache = new ActCache(gpu, name);
+  }
+  /** Unit-wise: the per-unit SReLU. */
+  async unitOp(): Promise<UnitOp> {
+    return { kind: "srelu", params: await this.gpu.read(this.values) as Float32Array };
+  }
+  /** SynFlow's linear path skips activations. */
+  flow(): FlowPath {
+    return identityFlow;
   }
   forward(ctx: StepContext, x: Act): Act {
     const y = this.cache.get("y", x.rows, x.batch);
@@ -478,6 +676,32 @@ export class BatchNorm implements Layer {
       },
     ];
     this.cache = new ActCache(gpu, name);
+  }
+  /** Unit-wise in evaluation mode: an affine map with the running statistics. */
+  async unitOp(): Promise<UnitOp> {
+    const [gamma, beta, mean, variance] = await Promise.all(
+      [this.gamma, this.beta, this.runningMean, this.runningVar].map((t) => this.gpu.read(t)),
+    ) as Float32Array[];
+    return { kind: "bn", gamma, beta, mean, variance, eps: this.eps };
+  }
+  /** Evaluation-mode output scale per unit, `|γ_j|/√(running_var_j + ε)`. */
+  async unitScale(): Promise<Float64Array> {
+    const [g, v] = await Promise.all([this.gpu.read(this.gamma), this.gpu.read(this.runningVar)]);
+    return Float64Array.from(
+      { length: this.outFeatures },
+      (_, j) => Math.abs(g[j]) / Math.sqrt(v[j] + this.eps),
+    );
+  }
+  /** The running statistics (not parameters, but part of a checkpoint). */
+  persistentBuffers(): { name: string; tensor: Tensor }[] {
+    return [
+      { name: `${this.name}.running_mean`, tensor: this.runningMean },
+      { name: `${this.name}.running_var`, tensor: this.runningVar },
+    ];
+  }
+  /** SynFlow's linear path skips normalization. */
+  flow(): FlowPath {
+    return identityFlow;
   }
   forward(ctx: StepContext, x: Act): Act {
     const n = this.outFeatures;
@@ -585,6 +809,22 @@ export class LayerNorm implements Layer {
     ];
     this.cache = new ActCache(gpu, name);
   }
+  /** Layer norm mixes all units of a sample. */
+  unitOp(): Promise<UnitOp> {
+    return Promise.resolve({
+      kind: "mixing",
+      why: `layer norm ${this.name} mixes all units of a sample`,
+    });
+  }
+  /** Per-unit scale shared by the samples: `|γ_j|` (1/σ is per sample and common to all units). */
+  async unitScale(): Promise<Float64Array> {
+    const g = await this.gpu.read(this.gamma);
+    return Float64Array.from({ length: this.outFeatures }, (_, j) => Math.abs(g[j]));
+  }
+  /** SynFlow's linear path skips normalization. */
+  flow(): FlowPath {
+    return identityFlow;
+  }
   forward(ctx: StepContext, x: Act): Act {
     const n = this.outFeatures;
     const y = this.cache.get("y", x.rows, x.batch);
@@ -638,6 +878,16 @@ export class Dropout implements Layer {
     readonly stream: number,
   ) {
     this.cache = new ActCache(gpu, name);
+  }
+  /** The identity in evaluation mode. */
+  readonly evalIdentity = true;
+  /** The identity in evaluation mode. */
+  unitOp(): Promise<UnitOp> {
+    return Promise.resolve({ kind: "identity" });
+  }
+  /** The identity on the SynFlow path. */
+  flow(): FlowPath {
+    return identityFlow;
   }
   forward(ctx: StepContext, x: Act): Act {
     const tape = ctx.tape;

@@ -1,0 +1,184 @@
+/**
+ * Kernels of exact ablation and per-sample gradients for convolutions (shaders/ablation_conv.wgsl;
+ * float64 references: ablation_conv_ref.ts).
+ *
+ * A convolution weight `w_ij` (`i` a row `c_in·k·k` of the im2col matrix, `j` an output
+ * channel) is shared by the P = oh·ow output positions, so zeroing it changes the P
+ * pre-activation rows `j·P + p` by `-w_ij·cols[i·P + p]` (`cols` = the layer's im2col input
+ * viewed as `[nIn·P][ld]`). {@link convPatch} builds K such corrected copies side by side (the
+ * probe pushes them through the activation, batch norm, pooling and the rest of the network in
+ * one forward); its zero mode zeroes the `h·w` rows of one input channel (unit ablation). With
+ * group 1 both modes are exactly `patchColumns` of kernels/analysis.ts.
+ *
+ * {@link convFisher}: the empirical Fisher of a shared weight needs the per-sample gradient
+ * `g_s = Σ_p cols[i·P+p][s]·dz[j·P+p][s]` before squaring (squares summed over positions
+ * would be wrong): entries in chunks, `[chunk][ld]` per-sample gradients, then their row sums of
+ * squares.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { convPatch } from "./ablation_conv.ts";
+ * const gpu = await getGpu();
+ * // z: 1 channel x 2 positions, 1 sample (ld 4); cols: 1 row x 2 positions; remove w = 2.
+ * const z = gpu.tensor("f32", [2, 4], { data: Float32Array.of(5, 0, 0, 0, 7, 0, 0, 0) });
+ * const cols = gpu.tensor("f32", [2, 4], { data: Float32Array.of(1, 0, 0, 0, 3, 0, 0, 0) });
+ * const out = gpu.tensor("f32", [2, 4]);
+ * const rec = gpu.recorder();
+ * convPatch(rec, { cached: z, x: cols, rows: 2, group: 2, samples: 1, ablations: [{ i: 0, j: 0, w: 2 }], out });
+ * rec.submit();
+ * const r = await gpu.read(out);
+ * if (r[0] !== 3 || r[4] !== 1) throw new Error(String(r));
+ * ```
+ * @module
+ */
+import code from "../../shaders/ablation_conv.wgsl" with { type: "text" };
+import {
+  defineKernel,
+  FiligreeError,
+  grid,
+  packParams,
+  type Recorder,
+  requireTensor,
+  roundUp4,
+  type Tensor,
+} from "../gpu/mod.ts";
+import {
+  MAX_LOOP_TRIPS,
+  packAblations,
+  rowSumSq,
+  type WeightAblation,
+} from "../kernels/analysis.ts";
+
+const WG = 64;
+
+export const CONV_PATCH = defineKernel({
+  shader: "ablation_conv.wgsl",
+  code,
+  entry: "conv_patch",
+  bindings: [
+    ["pp", "uniform"],
+    ["cached", "read"],
+    ["x_in", "read"],
+    ["abl", "read"],
+    ["patched", "read_write"],
+  ],
+});
+export const CONV_SAMPLE_GRAD = defineKernel({
+  shader: "ablation_conv.wgsl",
+  code,
+  entry: "conv_sample_grad",
+  bindings: [
+    ["gp", "uniform"],
+    ["cols", "read"],
+    ["dz", "read"],
+    ["ends", "read"],
+    ["gs", "read_write"],
+  ],
+});
+
+/** Arguments of {@link convPatch}. */
+export interface ConvPatchArgs {
+  /** Cached `[rows][roundUp4(samples)]`: the pre-activation (rank-1) or the layer input (zero). */
+  cached: Tensor;
+  /** The im2col input `[nIn·group][roundUp4(samples)]` (rank-1 mode only). */
+  x?: Tensor;
+  rows: number;
+  /** Rows per output channel (rank-1: the positions P) or per input unit (zero: h·w). */
+  group: number;
+  samples: number;
+  /** Weight ablations (rank-1) or, with `mode: "zero"`, units as `{ i: 0, j: unit, w: 0 }`. */
+  ablations: readonly WeightAblation[] | Tensor;
+  /** Number of ablations when `ablations` is an uploaded tensor. */
+  count?: number;
+  mode?: "rank1" | "zero";
+  /** `[rows][roundUp4(K·samples)]`, column `k·samples + s`. */
+  out: Tensor;
+}
+
+/** K patched copies of a cached convolution activation (see the module doc). */
+export function convPatch(rec: Recorder, a: ConvPatchArgs): void {
+  const gpu = rec.gpu;
+  const k = Array.isArray(a.ablations) ? a.ablations.length : a.count;
+  if (!k || k < 1) throw new FiligreeError("convPatch: no ablations");
+  if (!(a.group >= 1) || a.rows % a.group !== 0) {
+    throw new FiligreeError(`convPatch: ${a.rows} rows are not groups of ${a.group}`);
+  }
+  const ldS = roundUp4(a.samples), ldN = roundUp4(k * a.samples);
+  requireTensor(a.cached, a.rows * ldS, "convPatch cached");
+  requireTensor(a.out, a.rows * ldN, "convPatch out");
+  const abl = Array.isArray(a.ablations)
+    ? gpu.tensor("u32", [3 * k], { data: packAblations(a.ablations), label: "ablations" })
+    : a.ablations as Tensor;
+  requireTensor(abl, 3 * k, "convPatch ablations");
+  const mode = a.mode === "zero" ? 1 : 0;
+  if (mode === 0 && !a.x) throw new FiligreeError("convPatch: rank-1 mode needs the input x");
+  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, k, mode, a.group]));
+  rec.dispatch(
+    gpu.kernel(CONV_PATCH, { WG }),
+    { pp: p, cached: a.cached, x_in: a.x ?? a.cached, abl, patched: a.out },
+    grid(gpu, Math.ceil((a.rows * ldN) / WG)),
+  );
+}
+
+/** Arguments of {@link convSampleGrad}. */
+export interface SampleGradArgs {
+  /** `[nIn·P][roundUp4(samples)]`. */
+  cols: Tensor;
+  /** `[nOut·P][roundUp4(samples)]`. */
+  dz: Tensor;
+  /** u32 `[2·entries]`: input row i, output channel j per entry. */
+  ends: Tensor;
+  first: number;
+  count: number;
+  positions: number;
+  samples: number;
+  /** `[count][roundUp4(samples)]` per-sample gradients (padding columns zero). */
+  out: Tensor;
+}
+
+/** Per-sample gradients of `count` shared weights from entry `first` (see the module doc). */
+export function convSampleGrad(rec: Recorder, a: SampleGradArgs): void {
+  const gpu = rec.gpu;
+  if (a.positions > MAX_LOOP_TRIPS) {
+    throw new FiligreeError(
+      `convSampleGrad: ${a.positions} positions over the loop bound ${MAX_LOOP_TRIPS}`,
+    );
+  }
+  const ld = roundUp4(a.samples);
+  requireTensor(a.ends, 2 * (a.first + a.count), "convSampleGrad ends");
+  requireTensor(a.out, a.count * ld, "convSampleGrad out");
+  const p = gpu.uniform(packParams([a.first, a.count, a.samples, ld, a.positions]));
+  rec.dispatch(
+    gpu.kernel(CONV_SAMPLE_GRAD, { WG }),
+    { gp: p, cols: a.cols, dz: a.dz, ends: a.ends, gs: a.out },
+    grid(gpu, Math.ceil((a.count * ld) / WG)),
+  );
+}
+
+/** Largest per-sample-gradient scratch of {@link convFisher}, f32 values. */
+export const FISHER_SCRATCH = 1 << 22;
+
+/**
+ * `fisher[e] = Σ_s g_s[e]²` for `entries` shared weights (per-sample gradients of
+ * {@link convSampleGrad}, in chunks of at most {@link FISHER_SCRATCH} values). Returns the
+ * scratch tensors, for the caller to release once the recorder is submitted.
+ */
+export function convFisher(
+  rec: Recorder,
+  a: Omit<SampleGradArgs, "first" | "count" | "out"> & { entries: number; fisher: Tensor },
+): Tensor[] {
+  const gpu = rec.gpu;
+  const ld = roundUp4(a.samples);
+  requireTensor(a.fisher, a.entries, "convFisher fisher");
+  const chunk = Math.max(1, Math.min(a.entries, Math.floor(FISHER_SCRATCH / ld)));
+  const gs = gpu.tensor("f32", [chunk, ld], { label: "per-sample gradients" });
+  const sq = gpu.tensor("f32", [chunk], { label: "fisher chunk" });
+  for (let first = 0; first < a.entries; first += chunk) {
+    const count = Math.min(chunk, a.entries - first);
+    convSampleGrad(rec, { ...a, first, count, out: gs });
+    rowSumSq(rec, { x: gs, out: sq, rows: count, batch: a.samples });
+    rec.copy(sq, a.fisher, count, 0, first);
+  }
+  return [gs, sq];
+}

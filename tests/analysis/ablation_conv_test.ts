@@ -1,0 +1,217 @@
+/**
+ * Exact ablation of convolutions: the kernels against float64 references (odd sizes, NaN-poisoned
+ * outputs), and the probe on trained CNNs against "zero it and run the full forward" (with and
+ * without batch norm, several activations; single weights and unit = channel ablation).
+ */
+import { convFisher, convPatch, convSampleGrad } from "../../src/analysis/ablation_conv.ts";
+import { convPatchRef, convSampleGradRef } from "../../src/analysis/ablation_conv_ref.ts";
+import { Probe } from "../../src/analysis/probe.ts";
+import { parseTrainConfig, type TrainConfig } from "../../src/train/config.ts";
+import { runEpoch, Trainer } from "../../src/train/trainer.ts";
+import { roundUp4 } from "../../src/gpu/mod.ts";
+import {
+  assertClose,
+  f64,
+  fromPadded,
+  gpuTest,
+  type Rng,
+  toPadded,
+} from "../../src/testing/mod.ts";
+import type { Gpu } from "../../src/gpu/mod.ts";
+
+gpuTest(
+  "convPatch equals its float64 reference (rank-1 over positions, zero per channel)",
+  async (gpu, rng) => {
+    for (
+      const [mode, rows, group, S, K] of [
+        ["rank1", 5 * 35, 35, 13, 7],
+        ["rank1", 3 * 9, 9, 6, 5],
+        ["zero", 4 * 21, 21, 11, 3],
+        ["rank1", 9, 1, 5, 2],
+      ] as const
+    ) {
+      const xRows = mode === "rank1" ? 6 * group : rows;
+      const cached = rng.normal(rows * S), x = rng.normal(xRows * S);
+      const abl = Array.from({ length: K }, () => ({
+        i: rng.int(xRows / group),
+        j: rng.int(rows / group),
+        w: mode === "rank1" ? rng.normal(1)[0] : 0,
+      }));
+      const want = convPatchRef(cached, x, rows, S, abl, mode, group);
+      const ct = gpu.tensor("f32", [rows, roundUp4(S)], { data: toPadded(cached, rows, S) });
+      const xt = gpu.tensor("f32", [xRows, roundUp4(S)], { data: toPadded(x, xRows, S) });
+      const out = gpu.tensor("f32", [rows, roundUp4(K * S)]);
+      gpu.poison(out);
+      const rec = gpu.recorder();
+      convPatch(rec, { cached: ct, x: xt, rows, group, samples: S, ablations: abl, mode, out });
+      rec.submit();
+      const got = fromPadded(await gpu.read(out), rows, K * S, `convPatch ${mode}`);
+      assertClose(got, want, {
+        rtol: 1e-6,
+        atol: 1e-6,
+        label: `convPatch ${mode} ${rows}/${group}`,
+      });
+    }
+  },
+);
+
+gpuTest(
+  "per-sample gradients and Fisher of shared weights equal float64 references",
+  async (gpu, rng) => {
+    for (const [nIn, nOut, P, S] of [[7, 5, 23, 9], [12, 3, 49, 17], [3, 2, 1, 5]]) {
+      const cols = rng.normal(nIn * P * S), dz = rng.normal(nOut * P * S);
+      const n = 11;
+      const ends = new Uint32Array(2 * n);
+      for (let e = 0; e < n; e++) {
+        ends[2 * e] = rng.int(nIn);
+        ends[2 * e + 1] = rng.int(nOut);
+      }
+      const want = convSampleGradRef(cols, dz, ends, P, S);
+      const ct = gpu.tensor("f32", [nIn * P, roundUp4(S)], { data: toPadded(cols, nIn * P, S) });
+      const dt = gpu.tensor("f32", [nOut * P, roundUp4(S)], { data: toPadded(dz, nOut * P, S) });
+      const et = gpu.tensor("u32", [2 * n], { data: ends });
+      const first = 3, count = 6;
+      const out = gpu.tensor("f32", [count, roundUp4(S)]);
+      const fisher = gpu.tensor("f32", [n]);
+      gpu.poison(out);
+      gpu.poison(fisher);
+      const rec = gpu.recorder();
+      convSampleGrad(rec, {
+        cols: ct,
+        dz: dt,
+        ends: et,
+        first,
+        count,
+        positions: P,
+        samples: S,
+        out,
+      });
+      const scratch = convFisher(rec, {
+        cols: ct,
+        dz: dt,
+        ends: et,
+        entries: n,
+        positions: P,
+        samples: S,
+        fisher,
+      });
+      rec.submit();
+      const got = fromPadded(await gpu.read(out), count, S, "sample grads");
+      assertClose(got, want.subarray(first * S, (first + count) * S), {
+        rtol: 1e-5,
+        atol: 1e-5,
+        label: `sample grads P=${P}`,
+      });
+      const F = Float64Array.from({ length: n }, (_, e) => {
+        let s2 = 0;
+        for (let s = 0; s < S; s++) s2 += want[e * S + s] ** 2;
+        return s2;
+      });
+      assertClose(f64(await gpu.read(fisher)), F, { rtol: 1e-4, atol: 1e-4, label: "fisher" });
+      scratch.forEach((t) => gpu.release(t));
+    }
+  },
+);
+
+/** A small CNN trained briefly on an MNIST subset (odd channel counts, 7x7 maps after pooling). */
+export async function trainedCnn(
+  gpu: Gpu,
+  over: Partial<TrainConfig>,
+  epochs = 1,
+): Promise<Trainer> {
+  const cfg = parseTrainConfig({
+    model: "cnn",
+    dataset: "mnist",
+    trainSubset: 400,
+    testSubset: 100,
+    convChannels: [3, 5],
+    kernelSize: 3,
+    hidden: [7],
+    method: "static",
+    density: 0.6,
+    sparseLayers: "all",
+    epochs,
+    batchSize: 50,
+    lr: 0.05,
+    ...over,
+  });
+  const t = await Trainer.create(gpu, cfg);
+  for (let e = 0; e < epochs; e++) await runEpoch(t);
+  return t;
+}
+
+/** Batched ablation of sampled entries / units of every weight layer vs the naive forward. */
+async function checkCnn(probe: Probe, rng: Rng, label: string, perLayer: number) {
+  const S = probe.samples;
+  await probe.refreshCache();
+  const close = (got: number, want: number) => Math.abs(got - want) <= 3e-5 + 2e-4 * Math.abs(want);
+  for (let w = 0; w < probe.layers.length; w++) {
+    const pl = probe.layers[w];
+    // Every entry in one batched call; a sample of them (and the largest change) vs naive.
+    const all = Uint32Array.from({ length: pl.nnz }, (_, e) => e);
+    const r = await probe.ablateWeights(w, all);
+    let big = 0;
+    r.dLoss.forEach((d, e) => (Math.abs(d) > Math.abs(r.dLoss[big]) ? (big = e) : 0));
+    if (!(Math.abs(r.dLoss[big]) > 1e-6)) {
+      throw new Error(`${label} ${pl.name}: no single-weight ablation changed the loss`);
+    }
+    const entries = [big, ...Array.from({ length: perLayer }, () => rng.int(pl.nnz))];
+    for (const e of entries) {
+      const naive = await probe.ablateNaive(w, e);
+      if (!close(r.dLoss[e], naive.dLoss)) {
+        throw new Error(
+          `${label} ${pl.name} entry ${e}: batched dLoss ${r.dLoss[e]}, naive ${naive.dLoss}`,
+        );
+      }
+      if (Math.abs(r.dAccuracy[e] - naive.dAccuracy) > 1.01 / S) {
+        throw new Error(
+          `${label} ${pl.name} entry ${e}: dAcc ${r.dAccuracy[e]} vs ${naive.dAccuracy}`,
+        );
+      }
+    }
+    if (w === 0) continue;
+    // Unit ablation: zeroing input unit u (a channel for a convolution) == zeroing every weight
+    // that reads it.
+    const units = Uint32Array.from({ length: 2 }, () => rng.int(pl.units));
+    const u = await probe.ablateUnits(w, units);
+    const base = await probe.baseline();
+    for (let k = 0; k < units.length; k++) {
+      const v = pl.values.slice();
+      const rowsPerUnit = pl.kind === "conv" ? pl.nIn / pl.units : 1;
+      for (let e = 0; e < pl.nnz; e++) {
+        if (Math.floor(pl.ends[2 * e] / rowsPerUnit) === units[k]) v[e] = 0;
+      }
+      probe.setValues(w, v);
+      const m = await probe.evaluate();
+      probe.setValues(w, pl.values);
+      if (!close(u.dLoss[k], m.loss - base.loss)) {
+        throw new Error(
+          `${label} ${pl.name} unit ${units[k]}: batched dLoss ${u.dLoss[k]}, zeroed weights ${
+            m.loss - base.loss
+          }`,
+        );
+      }
+    }
+  }
+}
+
+gpuTest(
+  "CNN single-weight and channel ablation equal the naive full forward (norms, activations)",
+  async (gpu, rng) => {
+    const cases: Partial<TrainConfig>[] = [
+      { activation: "relu" },
+      { activation: "tanh", norm: "batch" },
+      { activation: "leaky_relu", norm: "batch", normPlacement: "after", dropout: 0.1 },
+      { activation: "sigmoid", convChannels: [3], hidden: [5], density: 0.5 },
+      { activation: "relu", norm: "layer", method: "dense" },
+    ];
+    for (const c of cases) {
+      const t = await trainedCnn(gpu, { ...c, seed: rng.int(1000) });
+      // 37 samples (not a multiple of 4); a budget that forces several batches.
+      const probe = await Probe.fromTrainer(t, { evalSamples: 37, seed: 3, budgetMB: 2 });
+      const kinds = probe.layers.map((l) => l.kind).join(",");
+      if (!kinds.startsWith("conv")) throw new Error(`${JSON.stringify(c)}: layers ${kinds}`);
+      await checkCnn(probe, rng, JSON.stringify(c), 4);
+    }
+  },
+);
