@@ -41,10 +41,10 @@ import { matmul } from "../kernels/matmul.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
 import { rowSumSq } from "../kernels/analysis.ts";
 import { deriveSeed } from "../data/random.ts";
-import { type Linear, SparseLinear } from "../nn/layers.ts";
 import { Tape } from "../nn/tape.ts";
 import type { Act } from "../nn/act.ts";
-import { BatchNorm, Dropout, LayerNorm } from "../nn/layers.ts";
+import { analysisOf, type FlowPath } from "../nn/analyzable.ts";
+import { convFisher } from "./ablation_conv.ts";
 import type { Probe, ProbeLayer } from "./probe.ts";
 import type { ScoreName } from "./summary.ts";
 import { exactHessianDiagonal, hessianCost } from "./hessian.ts";
@@ -60,22 +60,21 @@ export const HESSIAN_MAX_FLOP = 2e10;
 
 /**
  * Per-unit scale of the normalization directly after a weight layer, for effective magnitude:
- * batch norm `|γ_j|/√(running_var_j + ε)`, layer norm `|γ_j|`, none: null.
+ * batch norm `|γ_j|/√(running_var_j + ε)`, layer norm `|γ_j|`, none: null (the layer's
+ * `unitScale`, nn/analyzable.ts). A convolution's norm acts per (channel, position): the scale
+ * of channel j is the mean over its P positions.
  */
 export async function normScale(probe: Probe, pl: ProbeLayer): Promise<Float64Array | null> {
-  const next = probe.model.layers[pl.index + 1];
-  if (next instanceof BatchNorm) {
-    const [g, v] = await Promise.all([probe.gpu.read(next.gamma), probe.gpu.read(next.runningVar)]);
-    return Float64Array.from(
-      { length: pl.nOut },
-      (_, j) => Math.abs(g[j]) / Math.sqrt(v[j] + next.eps),
-    );
-  }
-  if (next instanceof LayerNorm) {
-    const g = await probe.gpu.read(next.gamma);
-    return Float64Array.from({ length: pl.nOut }, (_, j) => Math.abs(g[j]));
-  }
-  return null;
+  const next = analysisOf(probe.model.layers[pl.index + 1] ?? { name: "", params: [] });
+  if (!next.unitScale) return null;
+  const u = await next.unitScale();
+  const P = pl.positions;
+  if (P === 1) return u.slice(0, pl.nOut);
+  return Float64Array.from({ length: pl.nOut }, (_, j) => {
+    let a = 0;
+    for (let p = 0; p < P; p++) a += u[j * P + p];
+    return a / P;
+  });
 }
 
 /** Why the exact Hessian diagonal cannot be computed for this probe (null: it can). */
@@ -83,9 +82,13 @@ export function hessianUnsupported(probe: Probe): string | null {
   if (probe.cfg.loss !== "xent") {
     return `loss "${probe.cfg.loss}" (only cross-entropy is supported)`;
   }
+  const shared = probe.layers.find((l) => l.kind !== "linear");
+  if (shared) {
+    return `${shared.name} is a ${shared.kind} layer (the exact diagonal covers fully-connected layers)`;
+  }
   const wl = new Set(probe.layers.map((l) => l.index));
   for (const L of probe.model.layers) {
-    if (wl.has(probe.model.layers.indexOf(L)) || L instanceof Dropout) continue;
+    if (wl.has(probe.model.layers.indexOf(L)) || analysisOf(L).evalIdentity) continue;
     return `layer ${L.constructor.name} between weight layers (only fused activations and dropout are supported)`;
   }
   const cost = hessianCost(
@@ -106,13 +109,13 @@ function hLayer(pl: ProbeLayer) {
     nOut: pl.nOut,
     values: pl.values,
     ends: pl.ends,
-    act: pl.layer.act,
-    actParam: pl.layer.actParam,
+    act: pl.view.act,
+    actParam: pl.view.actParam,
   };
 }
 
 function valueTensor(pl: ProbeLayer): Tensor {
-  return pl.layer instanceof SparseLinear ? pl.layer.csr.values : (pl.layer as Linear).weight;
+  return pl.view.values;
 }
 
 function gradTensor(pl: ProbeLayer): Tensor {
@@ -196,6 +199,11 @@ export async function computeScores(
   const fisher = layers.map((pl) => t([pl.nnz], `${pl.name} fisher`));
   const hg = layers.map((pl) => t([pl.nnz], `${pl.name} hg`, true));
   const rowSq = layers.map((pl) => t([pl.nIn], `${pl.name} row sumsq`));
+  // Convolutions: the squared norms of the im2col rows per position, summed over P below.
+  const rowSqP = layers.map((pl) =>
+    pl.positions > 1 ? t([pl.nIn * pl.positions], `${pl.name} row sumsq per position`) : null
+  );
+  const scratch: Tensor[] = [];
   const ends = layers.map((pl) =>
     keep(gpu.tensor("u32", [2 * pl.nnz], { data: pl.ends, label: `${pl.name} ends` }))
   );
@@ -205,16 +213,35 @@ export async function computeScores(
     const rec = gpu.recorder("scores: gradient");
     if (needGrad) recordGradient(probe, rec, tape, bufs);
     layers.forEach((pl, w) => {
-      rowSumSq(rec, { x: probe.cachedX[w], out: rowSq[w], rows: pl.nIn, batch: S });
+      const P = pl.positions;
+      if (P > 1) {
+        rowSumSq(rec, { x: probe.cachedCols[w], out: rowSqP[w]!, rows: pl.nIn * P, batch: S });
+      } else rowSumSq(rec, { x: probe.cachedX[w], out: rowSq[w], rows: pl.nIn, batch: S });
       if (!needGrad) return;
       rec.copy(gradTensor(pl), g[w], pl.nnz);
-      const lb = pl.layer.lastBatch!;
+      const lb = pl.view.gradFactors();
+      if (!lb) throw new Error(`${pl.name}: no gradient factors after the backward pass`);
+      if (P > 1) {
+        // A shared weight's per-sample gradient sums over positions before it is squared.
+        scratch.push(
+          ...convFisher(rec, {
+            cols: lb.x.t,
+            dz: lb.dz.t,
+            ends: ends[w],
+            entries: pl.nnz,
+            positions: P,
+            samples: S,
+            fisher: fisher[w],
+          }),
+        );
+        return;
+      }
       const xs = probe.cache.get(`sq x ${w}`, pl.nIn, S),
         dzs = probe.cache.get(`sq dz ${w}`, pl.nOut, S);
       mapElements(rec, { src: lb.x.t, dst: xs.t, n: pl.nIn * ld, op: "square" });
       mapElements(rec, { src: lb.dz.t, dst: dzs.t, n: pl.nOut * ld, op: "square" });
-      if (pl.layer instanceof SparseLinear) {
-        sddmm(rec, { layer: pl.layer.csr, x: xs.t, dy: dzs.t, dvalues: fisher[w], batch: S });
+      if (pl.view.csr) {
+        sddmm(rec, { layer: pl.view.csr, x: xs.t, dy: dzs.t, dvalues: fisher[w], batch: S });
       } else {
         matmul(rec, {
           a: xs.t,
@@ -230,6 +257,20 @@ export async function computeScores(
       }
     });
     rec.submit();
+    scratch.forEach((x) => gpu.release(x));
+    for (let w = 0; w < layers.length; w++) {
+      const pl = layers[w], P = pl.positions;
+      if (P === 1) continue;
+      const per = await gpu.read(rowSqP[w]!) as Float32Array;
+      gpu.write(
+        rowSq[w],
+        Float32Array.from({ length: pl.nIn }, (_, i) => {
+          let a = 0;
+          for (let p = 0; p < P; p++) a += per[i * P + p];
+          return a;
+        }),
+      );
+    }
   }
 
   // GraSP: H·g by central differences of the gradient along g.
@@ -293,7 +334,12 @@ export async function computeScores(
 
   // SynFlow: forward flow a_{l+1} = |W_l|ᵀ a_l from ones, backward r_l = |W_l| r_{l+1} from ones.
   const flowIn: Tensor[] = [], flowOut: Tensor[] = [];
-  if (want.has("synflow")) {
+  // Models with convolutions (or anything but a chain of fully-connected layers): SynFlow walks
+  // the layers' flow paths on the CPU in float64 (nn/analyzable.ts FlowPath).
+  const cpuSynflow = want.has("synflow") && layers.some((pl) => pl.kind !== "linear")
+    ? synflowOnCpu(probe)
+    : null;
+  if (want.has("synflow") && !cpuSynflow) {
     const rec = gpu.recorder("scores: synflow");
     const abs = layers.map((pl) => {
       const a = t([pl.nnz], `${pl.name} |w|`);
@@ -308,8 +354,8 @@ export async function computeScores(
     const a: Tensor[] = [vec(layers[0].nIn, "flow a0", true)];
     layers.forEach((pl, w) => {
       const next = vec(pl.nOut, `flow a${w + 1}`);
-      if (pl.layer instanceof SparseLinear) {
-        spmm(rec, { layer: { ...pl.layer.csr, values: abs[w] }, x: a[w], y: next, batch: 1 });
+      if (pl.view.csr) {
+        spmm(rec, { layer: { ...pl.view.csr, values: abs[w] }, x: a[w], y: next, batch: 1 });
       } else {
         matmul(rec, {
           a: abs[w],
@@ -330,9 +376,9 @@ export async function computeScores(
     for (let w = layers.length - 1; w >= 0; w--) {
       const pl = layers[w];
       r[w] = vec(pl.nIn, `flow r${w}`);
-      if (pl.layer instanceof SparseLinear) {
+      if (pl.view.csr) {
         spmmT(rec, {
-          layer: { ...pl.layer.csr, values: abs[w] },
+          layer: { ...pl.view.csr, values: abs[w] },
           dy: r[w + 1],
           dx: r[w],
           batch: 1,
@@ -371,7 +417,8 @@ export async function computeScores(
   }
   const out: LayerScores[] = layers.map(() => new Map());
   const res = layers.map((pl) => t([pl.nnz], `${pl.name} score`));
-  for (const name of names.filter((n) => GPU_SCORES.has(n))) {
+  if (cpuSynflow) cpuSynflow.forEach((sc, w) => out[w].set("synflow", Float32Array.from(sc)));
+  for (const name of names.filter((n) => GPU_SCORES.has(n) && !(n === "synflow" && cpuSynflow))) {
     const rec = gpu.recorder(`score ${name}`);
     layers.forEach((pl, w) =>
       entryScores(rec, {
@@ -457,4 +504,39 @@ export async function computeScores(
   if (raw) raw.skipped = skipped;
   owned.forEach((x) => gpu.release(x));
   return out;
+}
+
+/**
+ * SynFlow through every layer's flow path (float64, one all-ones sample): the forward flow from
+ * ones, the backward flow from ones at the output, and per weight `|w|·∂R/∂|w|`. Activations,
+ * normalization and dropout are the identity on this path; max pooling passes the window
+ * maximum and routes back to it; a convolution's weight sums over its positions.
+ */
+export function synflowOnCpu(probe: Probe): Float64Array[] {
+  const byIndex = new Map(probe.layers.map((pl, w) => [pl.index, w]));
+  const paths: FlowPath[] = [];
+  const inputs: Float64Array[] = [];
+  let a: Float64Array = new Float64Array(probe.x.rows).fill(1);
+  for (let i = 0; i < probe.model.layers.length; i++) {
+    const L = analysisOf(probe.model.layers[i]);
+    const w = byIndex.get(i);
+    if (!L.flow) throw new Error(`layer ${L.name} has no SynFlow path`);
+    const path = w !== undefined
+      ? L.flow({
+        abs: probe.layers[w].values.map(Math.abs),
+        ends: probe.layers[w].ends,
+      })
+      : L.flow();
+    paths.push(path);
+    inputs.push(a);
+    a = path.forward(a);
+  }
+  const scores: Float64Array[] = [];
+  let r: Float64Array = new Float64Array(a.length).fill(1);
+  for (let i = probe.model.layers.length - 1; i >= 0; i--) {
+    const w = byIndex.get(i);
+    if (w !== undefined) scores[w] = paths[i].score!(inputs[i], r);
+    r = paths[i].backward(r);
+  }
+  return scores;
 }

@@ -19,8 +19,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ALGORITHMS } from "./algorithms.ts";
- * console.log(Object.keys(ALGORITHMS)); // ["dense", "static", "set", "rigl", "prune"]
+ * assert.deepEqual(Object.keys(ALGORITHMS), ["dense", "static", "set", "rigl", "prune"]);
  * ```
  * @module
  */
@@ -31,6 +32,7 @@ import { matmul } from "../kernels/matmul.ts";
 import { initStd, type SparseLinear } from "../nn/layers.ts";
 import { topoScratch } from "../kernels/scan.ts";
 import type { TrainConfig } from "../train/config.ts";
+import { targetDensities } from "./density.ts";
 import { gmpDensity, riglDropFraction } from "../train/schedule.ts";
 import {
   checkDenseScratch,
@@ -195,7 +197,7 @@ export class RiglAlgorithm implements SparsityAlgorithm {
       const c = layer.csr;
       const k = Math.floor(f * c.nnz);
       if (k === 0) continue;
-      const grads = layer.lastBatch;
+      const grads = layer.weightView().gradFactors();
       if (!grads) continue;
       const ld = Math.ceil(grads.x.batch / 4) * 4;
       const budget = denseBudgetBytes(gpu, t.cfg.gradBudgetMB);
@@ -309,6 +311,16 @@ export const ALGORITHMS = {
   prune: (interval: number, targets: number[]) => new PruneAlgorithm(interval, targets),
 } as const;
 
+/**
+ * Final densities of the sparse layers under pruning: `targetDensities` of the config (ER with
+ * epsilon, ERK with `init`, else uniform `density`) over the shapes of the sparse layers, which
+ * are the layers the config makes sparse (so "hidden"/"all" is already applied).
+ */
+export function pruneTargetsOf(t: TrainerView, cfg: TrainConfig): number[] {
+  const shapes = t.sparseLayers.map((l): [number, number] => [l.csr.nIn, l.csr.nOut]);
+  return targetDensities({ ...cfg, sparseLayers: "all" }, shapes);
+}
+
 /** The rule a config asks for. */
 export function createAlgorithm(
   t: TrainerView,
@@ -326,7 +338,7 @@ export function createAlgorithm(
     case "prune":
       return ALGORITHMS.prune(
         cfg.updateInterval ?? 100,
-        pruneTargets.length ? pruneTargets : t.sparseLayers.map(() => cfg.density ?? 0.1),
+        pruneTargets.length ? pruneTargets : pruneTargetsOf(t, cfg),
       );
   }
 }

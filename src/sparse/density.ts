@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { layerDensities } from "./density.ts";
  * const shapes = [[784, 1000], [1000, 1000], [1000, 1000]] as [number, number][];
- * console.log(layerDensities(shapes, { kind: "er", epsilon: 20 }).map((d) => d.toFixed(4)));
- * // ["0.0455", "0.0400", "0.0400"]
+ * const d = layerDensities(shapes, { kind: "er", epsilon: 20 }).map((d) => d.toFixed(4));
+ * assert.deepEqual(d, ["0.0455", "0.0400", "0.0400"]);
  * ```
  * @module
  */
@@ -95,19 +96,46 @@ export interface DensityConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { configDensities } from "./density.ts";
  * const cfg = { method: "set", sparseLayers: "hidden", density: 0.2 } as const;
- * console.log(configDensities(cfg, [[25, 16], [400, 32], [1568, 10]])); // [0.2, 0.2, 1]
+ * assert.deepEqual(configDensities(cfg, [[25, 16], [400, 32], [1568, 10]]), [0.2, 0.2, 1]);
  * ```
  */
 export function configDensities(cfg: DensityConfig, shapes: [number, number][]): number[] {
   if (cfg.method === "dense") return shapes.map(() => 1);
   const sparseCount = cfg.sparseLayers === "all" ? shapes.length : shapes.length - 1;
+  if (cfg.method === "prune") {
+    // Pruning starts dense (its sparse layers on the sparse path); targetDensities says where
+    // it ends.
+    return shapes.map((_, l) => (l < sparseCount ? 0.999999 : 1));
+  }
+  return targetDensities(cfg, shapes);
+}
+
+/**
+ * The densities a config's weight layers end at — the one place densities are defaulted: ER
+ * with `epsilon`, or uniform / ERK at `density` (default 0.1; ERK by default for RigL, and for
+ * any method with `init: "er"` or `"erk"`). For every method but pruning this is also where it
+ * starts; gradual magnitude pruning starts dense and prunes each layer to this density (so
+ * `--method prune --epsilon 20` ends at SET's Erdős–Rényi densities, not 10 %).
+ *
+ * @example
+ * ```ts
+ * import { erDensity, targetDensities } from "./density.ts";
+ * const cfg = { method: "prune", sparseLayers: "hidden", epsilon: 20 } as const;
+ * const d = targetDensities(cfg, [[784, 300], [300, 100], [100, 10]]);
+ * if (d[0] !== erDensity(784, 300, 20) || d[1] !== erDensity(300, 100, 20) || d[2] !== 1) {
+ *   throw new Error(String(d));
+ * }
+ * ```
+ */
+export function targetDensities(cfg: DensityConfig, shapes: [number, number][]): number[] {
+  if (cfg.method === "dense") return shapes.map(() => 1);
+  const sparseCount = cfg.sparseLayers === "all" ? shapes.length : shapes.length - 1;
   const sparseShapes = shapes.slice(0, sparseCount);
   let d: number[];
-  if (cfg.method === "prune") {
-    d = sparseShapes.map(() => 1); // pruning starts dense; the algorithm removes weights
-  } else if (cfg.epsilon !== undefined) {
+  if (cfg.epsilon !== undefined) {
     d = layerDensities(sparseShapes, { kind: "er", epsilon: cfg.epsilon });
   } else {
     const density = cfg.density ?? 0.1;

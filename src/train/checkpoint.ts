@@ -29,7 +29,8 @@
 import { FiligreeError } from "../gpu/errors.ts";
 import { readSafetensors, type StTensor, writeSafetensors } from "../io/safetensors.ts";
 import { csrFromCoo } from "../sparse/csr.ts";
-import { BatchNorm, type SparseLinear } from "../nn/layers.ts";
+import type { SparseLinear } from "../nn/layers.ts";
+import { analysisOf } from "../nn/analyzable.ts";
 import type { Trainer } from "./trainer.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 
@@ -91,16 +92,12 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
     }
   }
   for (const l of t.model.layers) {
-    if (l instanceof BatchNorm) {
-      out.set(`${l.name}.running_mean`, {
+    // Non-parameter state (batch norm's running statistics): nn/analyzable.ts.
+    for (const b of analysisOf(l).persistentBuffers?.() ?? []) {
+      out.set(b.name, {
         dtype: "F32",
-        shape: [l.outFeatures],
-        data: await gpu.read(l.runningMean) as Float32Array,
-      });
-      out.set(`${l.name}.running_var`, {
-        dtype: "F32",
-        shape: [l.outFeatures],
-        data: await gpu.read(l.runningVar) as Float32Array,
+        shape: [b.tensor.size],
+        data: await gpu.read(b.tensor) as Float32Array,
       });
     }
   }
@@ -192,9 +189,8 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
     opt.t = Number(f.metadata.optimizer_t ?? 0);
   }
   for (const l of t.model.layers) {
-    if (l instanceof BatchNorm) {
-      gpu.write(l.runningMean, get(`${l.name}.running_mean`).data as Float32Array);
-      gpu.write(l.runningVar, get(`${l.name}.running_var`).data as Float32Array);
+    for (const b of analysisOf(l).persistentBuffers?.() ?? []) {
+      gpu.write(b.tensor, get(b.name).data as Float32Array);
     }
   }
   t.epoch = Number(f.metadata.epoch);
@@ -209,8 +205,9 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keptEpochDir } from "./checkpoint.ts";
- * console.log(keptEpochDir("runs/x", 3)); // runs/x/epochs/epoch-003
+ * assert.deepEqual(keptEpochDir("runs/x", 3), "runs/x/epochs/epoch-003");
  * ```
  */
 export function keptEpochDir(runDir: string, epoch: number): string {
@@ -223,8 +220,10 @@ export function keptEpochDir(runDir: string, epoch: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keepsEpoch } from "./checkpoint.ts";
- * console.log(keepsEpoch([1, 3, "final"], 3), keepsEpoch([1, 3, "final"], 2)); // true false
+ * assert.deepEqual(keepsEpoch([1, 3, "final"], 3), true);
+ * assert.deepEqual(keepsEpoch([1, 3, "final"], 2), false);
  * ```
  */
 export function keepsEpoch(
@@ -252,8 +251,9 @@ export async function saveKeptEpoch(t: Trainer, runDir: string): Promise<string>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveEpochDir } from "./checkpoint.ts";
- * console.log(await resolveEpochDir("runs/x", "final")); // runs/x
+ * assert.deepEqual(await resolveEpochDir("runs/x", "final"), "runs/x");
  * ```
  */
 export async function resolveEpochDir(runDir: string, epoch: string | undefined): Promise<string> {

@@ -6,8 +6,8 @@
 import { convFisher, convPatch, convSampleGrad } from "../../src/analysis/ablation_conv.ts";
 import { convPatchRef, convSampleGradRef } from "../../src/analysis/ablation_conv_ref.ts";
 import { Probe } from "../../src/analysis/probe.ts";
-import { parseTrainConfig, type TrainConfig } from "../../src/train/config.ts";
-import { runEpoch, Trainer } from "../../src/train/trainer.ts";
+import type { TrainConfig } from "../../src/train/config.ts";
+import { trainedCnn } from "./cnn_fixture.ts";
 import { roundUp4 } from "../../src/gpu/mod.ts";
 import {
   assertClose,
@@ -17,7 +17,6 @@ import {
   type Rng,
   toPadded,
 } from "../../src/testing/mod.ts";
-import type { Gpu } from "../../src/gpu/mod.ts";
 
 gpuTest(
   "convPatch equals its float64 reference (rank-1 over positions, zero per channel)",
@@ -112,33 +111,6 @@ gpuTest(
     }
   },
 );
-
-/** A small CNN trained briefly on an MNIST subset (odd channel counts, 7x7 maps after pooling). */
-export async function trainedCnn(
-  gpu: Gpu,
-  over: Partial<TrainConfig>,
-  epochs = 1,
-): Promise<Trainer> {
-  const cfg = parseTrainConfig({
-    model: "cnn",
-    dataset: "mnist",
-    trainSubset: 400,
-    testSubset: 100,
-    convChannels: [3, 5],
-    kernelSize: 3,
-    hidden: [7],
-    method: "static",
-    density: 0.6,
-    sparseLayers: "all",
-    epochs,
-    batchSize: 50,
-    lr: 0.05,
-    ...over,
-  });
-  const t = await Trainer.create(gpu, cfg);
-  for (let e = 0; e < epochs; e++) await runEpoch(t);
-  return t;
-}
 
 /** Batched ablation of sampled entries / units of every weight layer vs the naive forward. */
 async function checkCnn(probe: Probe, rng: Rng, label: string, perLayer: number) {

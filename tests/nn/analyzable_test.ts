@@ -1,0 +1,69 @@
+/**
+ * The analysis interface of the layers (nn/analyzable.ts): what every weight layer of the MLP
+ * and CNN answers, and that checkpoints carry every layer's persistent buffers (batch norm's
+ * running statistics of a CNN) through the interface.
+ */
+import { analysisOf, isWeightLayer } from "../../src/nn/analyzable.ts";
+import { loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.ts";
+import { Trainer } from "../../src/train/trainer.ts";
+import { parseTrainConfig } from "../../src/train/config.ts";
+import { trainedCnn } from "../analysis/cnn_fixture.ts";
+import { gpuTest } from "../../src/testing/mod.ts";
+
+gpuTest("weight views of a CNN: kinds, shapes, positions, cached buffers", async (gpu) => {
+  const t = await trainedCnn(gpu, { norm: "batch", convChannels: [3, 5], hidden: [7] });
+  const views = t.model.layers.filter(isWeightLayer).map((l) => l.weightView());
+  const got = views.map((v) => `${v.kind}:${v.nIn}x${v.nOut}@${v.positions}/${v.unitRows}`);
+  const want = ["conv:9x3@784/784", "conv:27x5@196/196", "linear:245x7@1/1", "linear:7x10@1/1"];
+  if (got.join() !== want.join()) throw new Error(`views ${got}, want ${want}`);
+  // Forward at an odd batch, then the buffers the analysis reads have the documented shapes.
+  const B = 7;
+  const x = { t: gpu.tensor("f32", [784, 8], { zero: true }), rows: 784, batch: B };
+  const rec = gpu.recorder();
+  t.model.forward({ rec, tape: null }, x);
+  rec.submit();
+  for (const v of views) {
+    const z = v.preActivation(B), xin = v.weightInput(B);
+    if (z.rows !== v.nOut * v.positions || z.batch !== B || z.t.size < z.rows * 8) {
+      throw new Error(`${v.name}: pre-activation ${z.rows}x${z.batch}`);
+    }
+    if (xin.rows !== v.nIn * v.positions || xin.t.size < xin.rows * 8) {
+      throw new Error(`${v.name}: weight input ${xin.rows}`);
+    }
+  }
+  const ops = await Promise.all(
+    t.model.layers.filter((l) => !isWeightLayer(l)).map(async (l) =>
+      `${l.name}:${(await analysisOf(l).unitOp?.())?.kind}`
+    ),
+  );
+  if (!ops.includes("conv1.bn:bn") || !ops.includes("conv1.pool:mixing")) {
+    throw new Error(`unit ops ${ops}`);
+  }
+});
+
+gpuTest(
+  "checkpoints carry batch norm running statistics of a CNN (persistent buffers)",
+  async (gpu) => {
+    const t = await trainedCnn(gpu, { norm: "batch", convChannels: [3], hidden: [5] });
+    const dir = await Deno.makeTempDir();
+    try {
+      await saveCheckpoint(t, `${dir}/c.safetensors`);
+      const fresh = await Trainer.create(gpu, parseTrainConfig(JSON.parse(JSON.stringify(t.cfg))));
+      await loadCheckpoint(fresh, `${dir}/c.safetensors`);
+      let n = 0;
+      for (let i = 0; i < t.model.layers.length; i++) {
+        const a = analysisOf(t.model.layers[i]).persistentBuffers?.() ?? [];
+        const b = analysisOf(fresh.model.layers[i]).persistentBuffers?.() ?? [];
+        for (let k = 0; k < a.length; k++) {
+          const [va, vb] = [await gpu.read(a[k].tensor), await gpu.read(b[k].tensor)];
+          if (va.every((v) => v === 0 || v === 1)) throw new Error(`${a[k].name}: untrained`);
+          if (va.some((v, e) => v !== vb[e])) throw new Error(`${a[k].name} not restored`);
+          n++;
+        }
+      }
+      if (n < 4) throw new Error(`${n} persistent buffers (conv1.bn, fc1.bn: 2 each expected)`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
