@@ -808,3 +808,22 @@ export async function readLayers(gpu: Gpu, model: Sequential): Promise<ProbeLaye
   }
   return out;
 }
+
+/**
+ * Per unit of weight layer `w`'s input (`probe.layers[w].units`: hidden units, or channels of a
+ * convolution's input), the L2 norm of its incoming weights in weight layer `w - 1`. A unit
+ * reads the output channel `⌊u·nOut/units⌋` of that layer (a pooled feature map flattened
+ * channel-major: every feature of a channel shares the channel's weights).
+ */
+export function unitInNorms(probe: Probe, w: number): Float64Array {
+  const pl = probe.layers[w], prev = probe.layers[w - 1];
+  const byOut = new Float64Array(prev.nOut);
+  prev.values.forEach((v, e) => (byOut[prev.ends[2 * e + 1]] += v * v));
+  const per = pl.units / prev.nOut;
+  if (!Number.isInteger(per) || per < 1) {
+    throw new FiligreeError(
+      `${pl.name}: ${pl.units} input units are not whole channels of ${prev.name}'s ${prev.nOut}`,
+    );
+  }
+  return Float64Array.from({ length: pl.units }, (_, u) => Math.sqrt(byOut[Math.floor(u / per)]));
+}

@@ -39,6 +39,7 @@ import {
   Probe,
   type ProbeLayer,
   readRunConfig,
+  unitInNorms,
 } from "./probe.ts";
 import { computeScores, type LayerScores } from "./scores.ts";
 import type { AblateOptions } from "./options.ts";
@@ -467,16 +468,15 @@ export async function ablateRun(
     units = [];
     for (let w = 1; w < probe.layers.length; w++) {
       const pl = probe.layers[w], prev = probe.layers[w - 1];
-      const r = await probe.ablateUnits(w, Uint32Array.from({ length: pl.nIn }, (_, i) => i));
+      const r = await probe.ablateUnits(w, Uint32Array.from({ length: pl.units }, (_, i) => i));
       unitResults.set(w, r);
-      const norms = new Float64Array(pl.nIn);
-      prev.values.forEach((v, e) => (norms[prev.ends[2 * e + 1]] += v * v));
+      const norms = unitInNorms(probe, w);
       units.push({
         layer: prev.name,
-        units: pl.nIn,
+        units: pl.units,
         meanDeltaLoss: mean(r.dLoss),
-        helpful: r.dLoss.filter((x) => x < 0).length / pl.nIn,
-        normSpearman: finiteOrNull(spearman(norms.map(Math.sqrt), r.dLoss)),
+        helpful: r.dLoss.filter((x) => x < 0).length / pl.units,
+        normSpearman: finiteOrNull(spearman(norms, r.dLoss)),
       });
     }
     lap("units", ts);
@@ -866,9 +866,8 @@ async function writePlots(
     const upts: { x: number; y: number; facet: string }[] = [];
     for (const [w, r] of unitResults) {
       const prev = probe.layers[w - 1];
-      const norms = new Float64Array(probe.layers[w].nIn);
-      prev.values.forEach((v, e) => (norms[prev.ends[2 * e + 1]] += v * v));
-      r.dLoss.forEach((d, u) => upts.push({ x: Math.sqrt(norms[u]), y: d, facet: prev.name }));
+      const norms = unitInNorms(probe, w);
+      r.dLoss.forEach((d, u) => upts.push({ x: norms[u], y: d, facet: prev.name }));
     }
     await writeChart(
       hexbinChart(upts, {

@@ -1,0 +1,48 @@
+/** `ablate` on a CNN run: every weight layer (convolutions included) is scored and ablated. */
+import { ablateRun } from "../../src/analysis/run.ts";
+import { parseAblateOptions } from "../../src/analysis/options.ts";
+import { trainRun } from "../../src/train/run.ts";
+import { parseTrainConfig } from "../../src/train/config.ts";
+import { readSafetensors } from "../../src/io/safetensors.ts";
+import { gpuTest } from "../../src/testing/mod.ts";
+
+gpuTest("ablate accepts a CNN run: conv layers scored, ablated, channel units", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "filigree-ablate-cnn-" });
+  try {
+    const cfg = parseTrainConfig({
+      model: "cnn",
+      dataset: "mnist",
+      trainSubset: 300,
+      testSubset: 200,
+      convChannels: [3, 4],
+      kernelSize: 3,
+      hidden: [9],
+      norm: "batch",
+      method: "set",
+      density: 0.5,
+      epochs: 1,
+      batchSize: 50,
+    });
+    await trainRun(cfg, dir, { quiet: true });
+    const opts = parseAblateOptions({ evalSamples: 60, maxWeights: 50, units: true, seed: 2 });
+    const s = await ablateRun(dir, opts, { quiet: true });
+    const names = s.layers.map((l) => l.name).join();
+    if (names !== "conv1,conv2,fc1,out") throw new Error(`layers ${names}`);
+    const ck = await readSafetensors(`${dir}/checkpoint.safetensors`);
+    const an = await readSafetensors(`${dir}/analysis/ablation.safetensors`);
+    const vals = ck.tensors.get("conv2.values")!.data as Float32Array;
+    const mag = an.tensors.get("conv2.train.score.magnitude")!.data as Float32Array;
+    if (mag.length !== vals.length || mag.some((m, i) => m !== Math.abs(vals[i]))) {
+      throw new Error("conv2 magnitude is not |conv2.values| in checkpoint order");
+    }
+    const dl = an.tensors.get("conv2.train.delta_loss")!.data as Float32Array;
+    if (!dl.length || dl.some((d) => !Number.isFinite(d)) || dl.every((d) => d === 0)) {
+      throw new Error(`conv2 delta_loss: ${dl.slice(0, 5)}`);
+    }
+    // Units: conv2's input channels (3), then fc1's pooled features (4·7·7), then fc1's 9.
+    const units = (s.units ?? []).map((u) => u.units).join();
+    if (units !== "3,196,9") throw new Error(`units ${units}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
