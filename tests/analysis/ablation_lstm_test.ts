@@ -20,6 +20,8 @@ import {
   type LstmRefModel,
 } from "../../src/kernels/ablation_lstm_ref.ts";
 import { assertClose, gpuTest, type Rng } from "../../src/testing/mod.ts";
+import { computeLstmScores, lstmGradients } from "../../src/analysis/scores_lstm.ts";
+import { lstmForwardRef } from "../../src/kernels/lstm_ref.ts";
 import type { MetricLoss } from "../../src/kernels/analysis.ts";
 
 interface Case {
@@ -413,6 +415,102 @@ gpuTest(
         ok = e instanceof FiligreeError && (e as Error).message.includes(text);
       }
       if (!ok) throw new Error(`${JSON.stringify(a)} was not refused`);
+    }
+    eng.destroy();
+  },
+);
+
+gpuTest(
+  "LSTM scores: full-BPTT gradient vs float64 central differences; Wanda norms over time",
+  async (gpu, rng) => {
+    const c: Case = {
+      steps: 4,
+      features: 5,
+      hidden: 7,
+      classes: 3,
+      samples: 11,
+      head: [5],
+      method: "set",
+      density: 0.5,
+      activation: "tanh",
+    };
+    const b = await build(gpu, rng, c);
+    const eng = await LstmAblationEngine.create(gpu, b.model, b.x, b.labels, { loss: "xent" });
+    const g = await lstmGradients(eng);
+    const S = c.samples, G = 4 * c.hidden;
+    const lossAt = (m: LstmRefModel) => lstmMetricsRef(m, b.xRef, b.labelsHost, S, "xent").loss;
+    if (Math.abs(g.loss - lossAt(b.ref)) > 2e-5) {
+      throw new Error(
+        `loss ${g.loss} vs ${lossAt(b.ref)}`,
+      );
+    }
+    const eps = 1e-5;
+    for (const part of ["wx", "wh", "bias"] as const) {
+      const n = part === "bias" ? G : eng[part].nnz;
+      const got: number[] = [], want: number[] = [];
+      for (let q = 0; q < 8; q++) {
+        const e = rng.int(n);
+        const at = part === "bias" ? e : eng[part].ends[2 * e] * G + eng[part].ends[2 * e + 1];
+        const d = (sign: number) => {
+          const m = { ...b.ref, [part]: b.ref[part].slice() };
+          m[part][at] += sign * eps;
+          return lossAt(m);
+        };
+        got.push(g[part][e]);
+        want.push((d(1) - d(-1)) / (2 * eps));
+      }
+      assertClose(got, want, {
+        atol: 2e-5,
+        rtol: 1e-2,
+        label: `${part} gradient vs finite differences`,
+      });
+      if (!want.some((v) => Math.abs(v) > 1e-3)) {
+        throw new Error(
+          `${part}: all sampled gradients ~0`,
+        );
+      }
+    }
+    const s = await computeLstmScores(eng, ["magnitude", "snip", "taylor", "signed1", "wanda"]);
+    // Wanda's norms from the float64 trace: x_t[a] over t and s; h_{t-1}[a] over t >= 1 and s.
+    const tr = lstmForwardRef(b.xRef, b.ref.wx, b.ref.wh, b.ref.bias, {
+      steps: c.steps,
+      features: c.features,
+      hidden: c.hidden,
+      batch: S,
+    });
+    const nx = new Float64Array(c.features), nh = new Float64Array(c.hidden);
+    for (let t = 0; t < c.steps; t++) {
+      for (let a = 0; a < c.features; a++) {
+        for (let q = 0; q < S; q++) nx[a] += b.xRef[(t * c.features + a) * S + q] ** 2;
+      }
+      if (t + 1 < c.steps) {
+        for (let a = 0; a < c.hidden; a++) {
+          for (let q = 0; q < S; q++) {
+            nh[a] += tr.h[t][a * S + q] ** 2;
+          }
+        }
+      }
+    }
+    for (const [part, norms] of [["wx", nx], ["wh", nh]] as const) {
+      const p = eng[part];
+      const want = Array.from(p.values, (w, k) => Math.abs(w) * Math.sqrt(norms[p.ends[2 * k]]));
+      assertClose(s[part].get("wanda")!, want, { atol: 1e-5, rtol: 1e-4, label: `${part} wanda` });
+      const gp = g[part];
+      assertClose(s[part].get("magnitude")!, Array.from(p.values, Math.abs), {
+        atol: 0,
+        rtol: 0,
+        label: `${part} magnitude`,
+      });
+      assertClose(s[part].get("snip")!, Array.from(p.values, (w, k) => Math.abs(w * gp[k])), {
+        atol: 1e-7,
+        rtol: 1e-5,
+        label: `${part} snip`,
+      });
+      assertClose(s[part].get("signed1")!, Array.from(p.values, (w, k) => -w * gp[k]), {
+        atol: 1e-7,
+        rtol: 1e-5,
+        label: `${part} signed1`,
+      });
     }
     eng.destroy();
   },
