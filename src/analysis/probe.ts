@@ -43,9 +43,11 @@ import {
   analysisOf,
   isWeightLayer,
   type WeightKind,
-  type WeightLayer,
   type WeightView,
+  weightViewsOf,
 } from "../nn/analyzable.ts";
+import type { Layer } from "../nn/layers.ts";
+import { LstmAblationEngine } from "./ablation_lstm.ts";
 import { convPatch } from "./ablation_conv.ts";
 import type { Sequential } from "../nn/mlp.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
@@ -269,7 +271,16 @@ export class Probe {
     for (let i = 0; i < layers.length; i++) {
       const L = layers[i];
       const pl = this.layers[w];
-      if (pl && pl.index === i) {
+      if (pl && pl.index === i && pl.kind === "lstm") {
+        // The LSTM engine caches its own state; the analysis keeps the sequence inputs of
+        // both weight matrices (`[rows·T][ld]`) for Wanda.
+        h = L.forward({ rec, tape: null }, h);
+        for (; this.layers[w]?.index === i; w++) {
+          const q = this.layers[w], rows = q.nIn * q.positions;
+          this.cachedCols[w] ??= gpu.tensor("f32", [rows, ld], { label: `${q.name} cached in` });
+          rec.copy(q.view.weightInput(this.samples).t, this.cachedCols[w], rows * ld);
+        }
+      } else if (pl && pl.index === i) {
         const P = pl.positions;
         this.cachedX[w] ??= gpu.tensor("f32", [pl.inFeatures, ld], {
           label: `${pl.name} cached x`,
@@ -296,6 +307,19 @@ export class Probe {
     this.#cached = true;
     this.#baseline = null;
     this.#dropPlans();
+    if (this.#lstm) await this.#lstm.refresh();
+  }
+
+  #lstm: LstmAblationEngine | null = null;
+
+  /** The exact LSTM engine (src/analysis/ablation_lstm.ts) over this probe's evaluation set. */
+  async lstmEngine(): Promise<LstmAblationEngine> {
+    if (!this.#cached) await this.refreshCache();
+    this.#lstm ??= await LstmAblationEngine.create(this.gpu, this.model, this.x, this.labels, {
+      loss: this.loss,
+      budgetMB: this.opts.budgetMB,
+    });
+    return this.#lstm;
   }
 
   /** Single-weight ablation engine in use (see the module doc). */
@@ -655,6 +679,11 @@ export class Probe {
     for (const e of entries) {
       if (e >= pl.nnz) throw new FiligreeError(`${pl.name}: entry ${e} out of range (${pl.nnz})`);
     }
+    if (pl.kind === "lstm") {
+      // The recurrent engine: [wx, wh] are consecutive views of one layer.
+      const part = this.layers[w - 1]?.index === pl.index ? "wh" : "wx";
+      return this.lstmEngine().then((eng) => eng.ablateWeights(part, entries, onProgress));
+    }
     return this.#run(w, entries.length, "rank1", (k) => {
       const e = entries[k];
       return { i: pl.ends[2 * e], j: pl.ends[2 * e + 1], w: pl.values[e] };
@@ -672,6 +701,23 @@ export class Probe {
   ): Promise<AblationResult> {
     const pl = this.layers[w];
     if (w === 0) throw new FiligreeError("unit ablation applies to hidden units (layers >= 2)");
+    if (pl.kind === "lstm") {
+      if (units.length) {
+        throw new FiligreeError(
+          `${pl.name}: ablate the LSTM's hidden units through the layer after it`,
+        );
+      }
+      return Promise.resolve({ dLoss: new Float64Array(0), dAccuracy: new Float64Array(0) });
+    }
+    if (this.layers[w - 1].kind === "lstm") {
+      // The LSTM's hidden unit u zeroed at every step (its output and its recurrent input).
+      for (const u of units) {
+        if (u >= pl.units) {
+          throw new FiligreeError(`${pl.name}: unit ${u} out of range (${pl.units})`);
+        }
+      }
+      return this.lstmEngine().then((eng) => eng.ablateUnits(units, onProgress));
+    }
     for (const u of units) {
       if (u >= pl.units) {
         throw new FiligreeError(`${pl.name}: unit ${u} out of range (${pl.units})`);
@@ -734,79 +780,87 @@ export async function readLayers(gpu: Gpu, model: Sequential): Promise<ProbeLaye
   const out: ProbeLayer[] = [];
   for (let index = 0; index < model.layers.length; index++) {
     const L = model.layers[index];
-    if (!isWeightLayer(L)) {
-      if (L.params.some((p) => p.kind === "weight")) {
-        throw new FiligreeError(
-          `layer ${L.name} has weights but does not answer the analysis (no weightView: exact ablation of this layer kind is not supported yet)`,
-        );
-      }
-      continue;
+    const views = weightViewsOf(L);
+    if (!views.length && L.params.some((p) => p.kind === "weight")) {
+      throw new FiligreeError(
+        `layer ${L.name} has weights but does not answer the analysis (no weightView: exact ablation of this layer kind is not supported yet)`,
+      );
     }
-    const v = L.weightView();
-    if (!PATCH_ENGINES[v.kind]) {
-      throw new FiligreeError(`${L.name}: no exact-ablation engine for "${v.kind}" layers`);
-    }
-    const shape = {
-      name: L.name,
-      index,
-      layer: L as WeightLayer as SparseLinear | Linear,
-      view: v,
-      kind: v.kind,
-      nIn: v.nIn,
-      nOut: v.nOut,
-      positions: v.positions,
-      inFeatures: v.inFeatures,
-      unitRows: v.unitRows,
-      units: v.inFeatures / v.unitRows,
-    };
-    if (v.csr) {
-      const c = v.csr;
-      const [rowPtrT, colT, vals, perm, born] = await Promise.all([
-        gpu.read(c.rowPtrT),
-        gpu.read(c.colT),
-        gpu.read(c.values),
-        gpu.read(c.perm),
-        gpu.read(v.bornStep!),
-      ]) as [Uint32Array, Uint32Array, Float32Array, Uint32Array, Uint32Array];
-      const nnz = c.nnz;
-      const ends = new Uint32Array(2 * nnz);
-      for (let j = 0; j < c.nOut; j++) {
-        for (let k = rowPtrT[j]; k < rowPtrT[j + 1]; k++) {
-          ends[2 * k] = colT[k];
-          ends[2 * k + 1] = j;
-        }
+    for (const v of views) {
+      if (!PATCH_ENGINES[v.kind] && v.kind !== "lstm") {
+        throw new FiligreeError(`${v.name}: no exact-ablation engine for "${v.kind}" layers`);
       }
-      out.push({
-        ...shape,
-        sparse: true,
-        nnz,
-        values: vals.slice(0, nnz),
-        ends,
-        perm: perm.slice(0, nnz),
-        born: born.slice(0, nnz),
-      });
-    } else {
-      const nIn = v.nIn, nOut = v.nOut, n = nIn * nOut;
-      const vals = await gpu.read(v.values) as Float32Array;
-      const ends = new Uint32Array(2 * n);
-      for (let i = 0; i < nIn; i++) {
-        for (let j = 0; j < nOut; j++) {
-          ends[2 * (i * nOut + j)] = i;
-          ends[2 * (i * nOut + j) + 1] = j;
-        }
-      }
-      out.push({
-        ...shape,
-        sparse: false,
-        nnz: n,
-        values: vals.slice(0, n),
-        ends,
-        perm: Uint32Array.from({ length: n }, (_, i) => i),
-        born: new Uint32Array(n),
-      });
+      out.push(await readView(gpu, L, index, v));
     }
   }
   return out;
+}
+
+async function readView(
+  gpu: Gpu,
+  L: Layer,
+  index: number,
+  v: WeightView,
+): Promise<ProbeLayer> {
+  const shape = {
+    name: v.name,
+    index,
+    layer: L as unknown as SparseLinear | Linear,
+    view: v,
+    kind: v.kind,
+    nIn: v.nIn,
+    nOut: v.nOut,
+    positions: v.positions,
+    inFeatures: v.inFeatures,
+    unitRows: v.unitRows,
+    // An LSTM's hidden units are ablated through the layer after it (see ablateUnits).
+    units: v.kind === "lstm" ? 0 : v.inFeatures / v.unitRows,
+  };
+  if (v.csr) {
+    const c = v.csr;
+    const [rowPtrT, colT, vals, perm, born] = await Promise.all([
+      gpu.read(c.rowPtrT),
+      gpu.read(c.colT),
+      gpu.read(c.values),
+      gpu.read(c.perm),
+      gpu.read(v.bornStep!),
+    ]) as [Uint32Array, Uint32Array, Float32Array, Uint32Array, Uint32Array];
+    const nnz = c.nnz;
+    const ends = new Uint32Array(2 * nnz);
+    for (let j = 0; j < c.nOut; j++) {
+      for (let k = rowPtrT[j]; k < rowPtrT[j + 1]; k++) {
+        ends[2 * k] = colT[k];
+        ends[2 * k + 1] = j;
+      }
+    }
+    return {
+      ...shape,
+      sparse: true,
+      nnz,
+      values: vals.slice(0, nnz),
+      ends,
+      perm: perm.slice(0, nnz),
+      born: born.slice(0, nnz),
+    };
+  }
+  const nIn = v.nIn, nOut = v.nOut, n = nIn * nOut;
+  const vals = await gpu.read(v.values) as Float32Array;
+  const ends = new Uint32Array(2 * n);
+  for (let i = 0; i < nIn; i++) {
+    for (let j = 0; j < nOut; j++) {
+      ends[2 * (i * nOut + j)] = i;
+      ends[2 * (i * nOut + j) + 1] = j;
+    }
+  }
+  return {
+    ...shape,
+    sparse: false,
+    nnz: n,
+    values: vals.slice(0, n),
+    ends,
+    perm: Uint32Array.from({ length: n }, (_, i) => i),
+    born: new Uint32Array(n),
+  };
 }
 
 /**
@@ -817,6 +871,15 @@ export async function readLayers(gpu: Gpu, model: Sequential): Promise<ProbeLaye
  */
 export function unitInNorms(probe: Probe, w: number): Float64Array {
   const pl = probe.layers[w], prev = probe.layers[w - 1];
+  if (!pl.units) return new Float64Array(0);
+  if (prev.kind === "lstm") {
+    // An LSTM hidden unit u: its four gate rows u, H+u, 2H+u, 3H+u in both weight matrices.
+    const H = pl.units, sq = new Float64Array(H);
+    for (const q of probe.layers.filter((l) => l.index === prev.index)) {
+      q.values.forEach((v, e) => (sq[q.ends[2 * e + 1] % H] += v * v));
+    }
+    return sq.map(Math.sqrt);
+  }
   const byOut = new Float64Array(prev.nOut);
   prev.values.forEach((v, e) => (byOut[prev.ends[2 * e + 1]] += v * v));
   const per = pl.units / prev.nOut;

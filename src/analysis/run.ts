@@ -468,6 +468,7 @@ export async function ablateRun(
     units = [];
     for (let w = 1; w < probe.layers.length; w++) {
       const pl = probe.layers[w], prev = probe.layers[w - 1];
+      if (!pl.units) continue; // an LSTM matrix: its hidden units are ablated after the LSTM
       const r = await probe.ablateUnits(w, Uint32Array.from({ length: pl.units }, (_, i) => i));
       unitResults.set(w, r);
       const norms = unitInNorms(probe, w);

@@ -65,6 +65,8 @@ export const HESSIAN_MAX_FLOP = 2e10;
  * of channel j is the mean over its P positions.
  */
 export async function normScale(probe: Probe, pl: ProbeLayer): Promise<Float64Array | null> {
+  // An LSTM's gate rows feed no normalization directly (its output h is a gated mix).
+  if (pl.kind === "lstm") return null;
   const next = analysisOf(probe.model.layers[pl.index + 1] ?? { name: "", params: [] });
   if (!next.unitScale) return null;
   const u = await next.unitScale();
@@ -119,7 +121,7 @@ function valueTensor(pl: ProbeLayer): Tensor {
 }
 
 function gradTensor(pl: ProbeLayer): Tensor {
-  return pl.layer.params[0].grad;
+  return pl.view.grad;
 }
 
 /** Records forward + loss + backward over the evaluation set in evaluation mode. */
@@ -336,10 +338,15 @@ export async function computeScores(
   const flowIn: Tensor[] = [], flowOut: Tensor[] = [];
   // Models with convolutions (or anything but a chain of fully-connected layers): SynFlow walks
   // the layers' flow paths on the CPU in float64 (nn/analyzable.ts FlowPath).
-  const cpuSynflow = want.has("synflow") && layers.some((pl) => pl.kind !== "linear")
+  const skipped: Partial<Record<ScoreName, string>> = {};
+  const noFlow = probe.model.layers.find((l) => !analysisOf(l).flow);
+  if (want.has("synflow") && noFlow) {
+    skipped.synflow = `layer ${noFlow.name} has no SynFlow path (an LSTM's gates multiply flows)`;
+  }
+  const cpuSynflow = want.has("synflow") && !noFlow && layers.some((pl) => pl.kind !== "linear")
     ? synflowOnCpu(probe)
     : null;
-  if (want.has("synflow") && !cpuSynflow) {
+  if (want.has("synflow") && !cpuSynflow && !noFlow) {
     const rec = gpu.recorder("scores: synflow");
     const abs = layers.map((pl) => {
       const a = t([pl.nnz], `${pl.name} |w|`);
@@ -418,7 +425,11 @@ export async function computeScores(
   const out: LayerScores[] = layers.map(() => new Map());
   const res = layers.map((pl) => t([pl.nnz], `${pl.name} score`));
   if (cpuSynflow) cpuSynflow.forEach((sc, w) => out[w].set("synflow", Float32Array.from(sc)));
-  for (const name of names.filter((n) => GPU_SCORES.has(n) && !(n === "synflow" && cpuSynflow))) {
+  for (
+    const name of names.filter((n) =>
+      GPU_SCORES.has(n) && !(n === "synflow" && (cpuSynflow || noFlow))
+    )
+  ) {
     const rec = gpu.recorder(`score ${name}`);
     layers.forEach((pl, w) =>
       entryScores(rec, {
@@ -444,7 +455,6 @@ export async function computeScores(
   }
 
   // CPU scores: signed predictors and effective magnitude.
-  const skipped: Partial<Record<ScoreName, string>> = {};
   const signed = (["signed1", "signed2", "signed2h"] as const).filter((n) => want.has(n));
   if (signed.length) {
     let hess: Float64Array[] | null = null;

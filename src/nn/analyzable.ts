@@ -58,6 +58,8 @@ export interface WeightView {
   readonly unitRows: number;
   /** The value array: CSR(Wᵀ) value order for sparse layers, `[nIn][nOut]` for dense ones. */
   readonly values: Tensor;
+  /** Its gradient (same order), written by the model's backward pass. */
+  readonly grad: Tensor;
   /** The CSR structure (sparse layers), else null. */
   readonly csr: CsrLayer | null;
   /** Step each nonzero was last grown (value order), sparse layers only. */
@@ -83,6 +85,21 @@ export interface WeightView {
 /** A layer with weights the analysis can ask about. */
 export interface WeightLayer extends Layer {
   weightView(): WeightView;
+}
+
+/**
+ * A layer with several weight matrices (the LSTM: input and recurrent), each a view; the
+ * analysis treats them as consecutive weight layers at the same model index.
+ */
+export interface MultiWeightLayer extends Layer {
+  weightViews(): WeightView[];
+}
+
+/** The weight views of a layer: none, its one view, or its several. */
+export function weightViewsOf(l: Layer): WeightView[] {
+  if (isWeightLayer(l)) return [l.weightView()];
+  const m = (l as Partial<MultiWeightLayer>).weightViews;
+  return typeof m === "function" ? m.call(l) : [];
 }
 
 /** How a layer acts on each unit in evaluation mode (carry engine, Hessian, scores). */

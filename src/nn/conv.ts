@@ -135,7 +135,12 @@ function convForward(
  * `oh·ow` positions; its input is the im2col columns, a unit of its input is a channel.
  */
 function convView(
-  host: ConvHost & { act: string; actParam: number; lastBatch: { x: Act; dz: Act } | null },
+  host: ConvHost & {
+    act: string;
+    actParam: number;
+    lastBatch: { x: Act; dz: Act } | null;
+    params: Param[];
+  },
   values: Tensor,
   csr: CsrLayer | null,
   bornStep: Tensor | null,
@@ -149,6 +154,7 @@ function convView(
     inFeatures: d.c * d.h * d.w,
     unitRows: d.h * d.w,
     values,
+    grad: host.params[0].grad,
     csr,
     bornStep,
     input: (inner) => host.cache.get("cols", d.rows, inner),

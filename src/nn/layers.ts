@@ -110,6 +110,7 @@ export function linearView(
     inFeatures: number;
     unitRows: number;
     values: Tensor;
+    grad: Tensor;
     csr: CsrLayer | null;
     bornStep: Tensor | null;
     /** The buffer the weight matrix read its input from at inner batch `P·ld`. */
@@ -133,6 +134,7 @@ export function linearView(
     inFeatures: w.inFeatures,
     unitRows: w.unitRows,
     values: w.values,
+    grad: w.grad,
     csr: w.csr,
     bornStep: w.bornStep,
     act: l.act,
@@ -273,6 +275,7 @@ export class Linear implements WeightLayer {
       inFeatures: this.inFeatures,
       unitRows: 1,
       values: this.weight,
+      grad: this.params[0].grad,
       csr: null,
       bornStep: null,
       input: (b) => this.inputOf(b),
@@ -454,6 +457,7 @@ export class SparseLinear implements WeightLayer {
       inFeatures: this.csr.nIn,
       unitRows: 1,
       values: this.csr.values,
+      grad: this.params[0].grad,
       csr: this.csr,
       bornStep: this.bornStep,
       input: (b) => this.inputOf(b),

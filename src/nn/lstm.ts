@@ -28,14 +28,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { buildLstm } from "./lstm.ts";
  * const gpu = await getGpu();
  * const cfg = parseTrainConfig({ model: "lstm", lstmHidden: 16, hidden: [8], density: 0.5 });
  * const m = buildLstm(gpu, cfg, { features: 12, classes: 3, shape: [4, 3] }, []);
- * console.log(m.layers.map((l) => l.name)); // ["lstm", "fc1", "out"]
- * console.log(m.sparseLayers.map((l) => l.name)); // ["lstm.wx", "lstm.wh", "fc1"]
+ * assert.deepEqual(m.layers.map((l) => l.name), ["lstm", "fc1", "out"]);
+ * assert.deepEqual(m.sparseLayers.map((l) => l.name), ["lstm.wx", "lstm.wh", "fc1"]);
  * ```
  * @module
  */
@@ -48,7 +49,8 @@ import { biasGrad } from "../kernels/bias.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
 import { lstmGatesBackward, lstmGatesForward, lstmSequence } from "../kernels/lstm.ts";
 import { type Act, ActCache } from "./act.ts";
-import { type Layer, type Param, SparseLinear, type StepContext } from "./layers.ts";
+import { type Layer, linearView, type Param, SparseLinear, type StepContext } from "./layers.ts";
+import type { MultiWeightLayer, WeightView } from "./analyzable.ts";
 import { buildMlp, type HasSparseParts, makeSparseLayer, Sequential } from "./mlp.ts";
 import type { DataShape } from "./models.ts";
 
@@ -69,7 +71,7 @@ export interface LstmOptions {
 }
 
 /** LSTM layer over `steps` time steps; its output is the last hidden state `[H][ld]`. */
-export class Lstm implements Layer, HasSparseParts {
+export class Lstm implements Layer, HasSparseParts, MultiWeightLayer {
   readonly params: Param[];
   readonly wx: SparseLinear;
   readonly wh: SparseLinear;
@@ -117,6 +119,40 @@ export class Lstm implements Layer, HasSparseParts {
 
   get outFeatures(): number {
     return this.hidden;
+  }
+
+  /**
+   * The analysis views of the input and recurrent weights (kind "lstm": exact ablation by
+   * src/analysis/ablation_lstm.ts). A weight is shared by the T steps: its input is `xs`
+   * `[F][T·ld]` (or `hs`, block t = h_{t-1}), the gate gradients `dzs` `[4H][T·ld]`, laid out
+   * like a convolution's `[rows·T][ld]`. The pre-activation mixes steps through the recurrence,
+   * so there is no patched re-entry: `preActivation` and `reenter` throw.
+   */
+  weightViews(): WeightView[] {
+    const T = this.steps;
+    const part = (l: SparseLinear, input: string, rows: number, inFeatures: number): WeightView => {
+      const v = linearView(l, {
+        kind: "lstm",
+        nIn: l.csr.nIn,
+        nOut: l.csr.nOut,
+        positions: T,
+        inFeatures,
+        unitRows: 1,
+        values: l.csr.values,
+        grad: l.params[0].grad,
+        csr: l.csr,
+        bornStep: l.bornStep,
+        input: (inner) => this.cache.get(input, rows, inner),
+      });
+      const no = (): never => {
+        throw new FiligreeError(`${l.name}: an LSTM has no re-entry point (its steps mix)`);
+      };
+      return { ...v, preActivation: no, reenter: no };
+    };
+    return [
+      part(this.wx, "xs", this.features, T * this.features),
+      part(this.wh, "hs", this.hidden, this.hidden),
+    ];
   }
 
   /** The sparse weight matrices (input, recurrent) for topology updates. */
@@ -221,10 +257,11 @@ export class Lstm implements Layer, HasSparseParts {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { lstmDensities } from "./lstm.ts";
  * const cfg = parseTrainConfig({ model: "lstm", method: "set", density: 0.3, hidden: [8] });
- * console.log(lstmDensities(cfg, 28, 32, 10)); // [0.3, 0.3, 0.3, 1]
+ * assert.deepEqual(lstmDensities(cfg, 28, 32, 10), [0.3, 0.3, 0.3, 1]);
  * ```
  */
 export function lstmDensities(
@@ -251,13 +288,14 @@ export function lstmDensities(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { buildLstm } from "./lstm.ts";
  * const gpu = await getGpu();
  * const cfg = { ...parseTrainConfig({ model: "lstm", lstmHidden: 8, density: 0.5 }), hidden: [] };
  * const m = buildLstm(gpu, cfg, { features: 6, classes: 2, shape: [3, 2] }, []);
- * console.log(m.weightCounts()); // [32, 128, 16]
+ * assert.deepEqual(m.weightCounts(), [32, 128, 16]);
  * ```
  */
 export function buildLstm(
