@@ -2,8 +2,9 @@
 // Prepended with shaders/activation_fns.wgsl (act_sigmoid, act_tanh: the functions of lstm.wgsl).
 //
 // Columns: copy k of sample s is column n = k * S + s of every per-copy tensor [rows][ldN]
-// (ldN = roundUp4(K * S)); the input part of the gate pre-activations, zx [4H][T * ldS] (bias
-// included, computed ONCE for the S samples: step t = column block t), is shared by every copy.
+// (ldN = roundUp4(K * S)); the input part of the gate pre-activations, zx (bias included, for the
+// S samples), is shared by every copy: either every step's, [4H][T * ldS] (step t = column block
+// t, computed once), or this step's only, [4H][ldS] (zx_blocks = 1: when all steps do not fit).
 // Gate rows inside a 4H block: i = [0, H), f = [H, 2H), g = [2H, 3H), o = [3H, 4H).
 //
 // One ablation per copy, 4 u32 each: kind, a, b, bits(w):
@@ -28,13 +29,14 @@ struct Params {
   ld_s: u32, // roundUp4(S): row stride of x_in and of one step block of zx_in
   count: u32, // K copies
   ld_n: u32, // roundUp4(K * S): row stride of every per-copy tensor
+  zx_blocks: u32, // step blocks held by zx_in: T (all steps) or 1 (this step only)
 }
 
 override WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> ap: Params;
 @group(0) @binding(1) var<storage, read> x_in: array<f32>; // [T * F][ld_s]
-@group(0) @binding(2) var<storage, read> zx_in: array<f32>; // [4H][T * ld_s]
+@group(0) @binding(2) var<storage, read> zx_in: array<f32>; // [4H][zx_blocks * ld_s]
 @group(0) @binding(3) var<storage, read> zh_in: array<f32>; // [4H][ld_n] (not read at t = 0)
 @group(0) @binding(4) var<storage, read> hp_in: array<f32>; // h_{t-1} [H][ld_n] (not read at t = 0)
 @group(0) @binding(5) var<storage, read> abl_in: array<u32>; // [4K]
@@ -56,8 +58,8 @@ fn abl_lstm_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   }
   let k = n / ap.samples;
   let s = n % ap.samples;
-  let sq = ap.steps * ap.ld_s;
-  let col = ap.t * ap.ld_s + s;
+  let sq = ap.zx_blocks * ap.ld_s;
+  let col = (ap.t % ap.zx_blocks) * ap.ld_s + s;
   var z = vec4f(zx_in[j * sq + col], zx_in[(H + j) * sq + col], zx_in[(2u * H + j) * sq + col],
                 zx_in[(3u * H + j) * sq + col]);
   var cp = 0.0;

@@ -7,7 +7,8 @@
  * (K ablated copies x S evaluation samples side by side, column `k·S + s`):
  *
  * - once per engine: `zx = W_xᵀ·x_t + b` of every step for the S samples (one SpMM, shared by every
- *   copy and every batch);
+ *   copy and every batch; when `[4H][T·S]` does not fit the binding limit or a quarter of the
+ *   budget, one small SpMM per step and batch instead);
  * - per batch, per step: ONE SpMM of the shared `W_h` over all `K·S` columns and ONE step kernel
  *   (kernels/ablation_lstm.ts) that subtracts each copy's removed term exactly (`w·x_t[i]`,
  *   `w·h_{t-1}[i]` with the copy's own `h_{t-1}`, or the bias) and advances the cell; a unit
@@ -113,6 +114,12 @@ export interface LstmAblationOptions {
   budgetMB?: number;
   /** Cap on ablated copies per batch (default: as many as the budget and binding limits allow). */
   maxBatch?: number;
+  /**
+   * Compute the input part `W_xᵀ·x_t + b` of every step once (`[4H][T·ld]`, the default when it
+   * fits `maxStorageBufferBindingSize` and a quarter of the budget), or per step and batch (one
+   * small SpMM over the S samples per step: for large evaluation sets).
+   */
+  precompute?: boolean;
 }
 
 async function readPart(gpu: Gpu, c: CsrLayer): Promise<LstmPart> {
@@ -203,7 +210,7 @@ export class LstmAblationEngine {
       model,
       x,
       labels,
-      { budgetMB: 256, maxBatch: Number.MAX_SAFE_INTEGER, ...opts },
+      { budgetMB: 256, maxBatch: Number.MAX_SAFE_INTEGER, precompute: true, ...opts },
       { wx, wh, bias: bias.slice(0, 4 * b.hidden) },
     );
   }
@@ -222,6 +229,30 @@ export class LstmAblationEngine {
       this.#owned.push(t);
     }
     return t;
+  }
+
+  /** Whether every step's input part is held at once (see {@link LstmAblationOptions.precompute}). */
+  get precomputed(): boolean {
+    const { steps: T, hidden: H } = this.lstm;
+    const bytes = 4 * H * T * roundUp4(this.samples) * 4;
+    return this.opts.precompute &&
+      bytes <= this.gpu.limits.maxStorageBufferBindingSize &&
+      bytes <= (this.opts.budgetMB * 2 ** 20) / 4;
+  }
+
+  /**
+   * The input part of step t's gate pre-activations, shared by all copies: a block of the
+   * all-steps tensor (computed once per weights), or this step's, recorded now.
+   */
+  #stepInput(rec: ReturnType<Gpu["recorder"]>, t: number): { zx: Tensor; zxSteps: number } {
+    const { steps: T, features: F, hidden: H } = this.lstm;
+    if (this.precomputed) return { zx: this.#inputPart(rec), zxSteps: T };
+    const S = this.samples, ldS = roundUp4(S);
+    const xt = this.#tensor("x step", "f32", F * ldS);
+    const zx = this.#tensor("zx step", "f32", 4 * H * ldS);
+    rec.copy(this.x.t, xt, F * ldS, t * F * ldS, 0);
+    spmm(rec, { layer: this.lstm.wx, x: xt, y: zx, batch: S, bias: this.lstm.bias });
+    return { zx, zxSteps: 1 };
   }
 
   /** `zx = W_xᵀ·x_t + b` for every step (shared by all copies), recomputed after weights change. */
@@ -337,13 +368,14 @@ export class LstmAblationEngine {
         );
         gpu.write(abl, packLstmAblations(list));
         const rec = gpu.recorder("lstm ablation batch");
-        const zx = this.#inputPart(rec);
         let prev = hA, next = hB;
         for (let t = 0; t < T; t++) {
+          const { zx, zxSteps } = this.#stepInput(rec, t);
           if (t > 0) spmm(rec, { layer: this.lstm.wh, x: prev, y: zh, batch: N });
           ablationLstmStep(rec, {
             x: this.x.t,
             zx,
+            zxSteps,
             zh,
             hPrev: prev,
             ablations: abl,
@@ -521,13 +553,14 @@ export class LstmAblationEngine {
     const zh = this.#tensor("hs zh", "f32", 4 * H * ld);
     const all = gpu.tensor("f32", [T * H * ld], { label: "lstm hidden states" });
     const rec = gpu.recorder("lstm hidden states");
-    const zx = this.#inputPart(rec);
     for (let t = 0; t < T; t++) {
       const prev = h[(t + 1) % 2], next = h[t % 2];
+      const { zx, zxSteps } = this.#stepInput(rec, t);
       if (t > 0) spmm(rec, { layer: this.lstm.wh, x: prev, y: zh, batch: S });
       ablationLstmStep(rec, {
         x: this.x.t,
         zx,
+        zxSteps,
         zh,
         hPrev: prev,
         ablations: abl,

@@ -4,7 +4,7 @@
  * `k·S + s` of every per-copy tensor `[rows][roundUp4(K·S)]`. Per time step the caller records the
  * recurrent SpMM of the shared `W_h` over all `K·S` columns (kernels/sparse.ts `spmm`) and then
  * {@link ablationLstmStep}, which adds the shared input part `zx` (bias included, computed once
- * for the S samples), subtracts the removed weight's exact term for each copy, and advances the
+ * for the S samples: every step's, or one step's when all do not fit), subtracts the removed weight's exact term for each copy, and advances the
  * cell. Kinds of ablation (a row per kind, {@link LSTM_ABLATION_KINDS}):
  *
  * | kind   | a     | b        | w            | effect at every step t               |
@@ -93,8 +93,12 @@ export function packLstmAblations(list: readonly LstmAblationSpec[]): Uint32Arra
 export interface AblationLstmStepArgs {
   /** f32 `[T·F][roundUp4(S)]`: the evaluation input (row `t·F + f`). */
   x: Tensor;
-  /** f32 `[4H][T·roundUp4(S)]`: `W_xᵀ·x_t + b` of every step (block t), shared by the copies. */
+  /**
+   * f32 `[4H][zxSteps·roundUp4(S)]`: `W_xᵀ·x_t + b`, shared by the copies: of every step (block
+   * t; `zxSteps` = steps, the default) or of this step only (`zxSteps` = 1).
+   */
   zx: Tensor;
+  zxSteps?: number;
   /** f32 `[4H][roundUp4(N)]`: `W_hᵀ·h_{t-1}` of every copy; required for t > 0. */
   zh?: Tensor;
   /** f32 `[H][roundUp4(N)]`: `h_{t-1}` of every copy; required for t > 0. */
@@ -163,7 +167,11 @@ export function ablationLstmStep(rec: Recorder, a: AblationLstmStepArgs): void {
   const need = (t: Tensor, n: number, what: string, dtype: "f32" | "u32" = "f32") =>
     requireTensor(t, n, `${op} ${what}`, dtype);
   need(a.x, a.steps * a.features * ldS, "x");
-  need(a.zx, 4 * H * a.steps * ldS, "zx");
+  const zxSteps = a.zxSteps ?? a.steps;
+  if (zxSteps !== a.steps && zxSteps !== 1) {
+    throw new FiligreeError(`${op}: zxSteps must be 1 or steps (${a.steps}), got ${zxSteps}`);
+  }
+  need(a.zx, 4 * H * zxSteps * ldS, "zx");
   need(a.ablations, 4 * a.count, "ablations", "u32");
   need(a.c, H * ldN, "c");
   need(a.h, H * ldN, "h");
@@ -191,7 +199,7 @@ export function ablationLstmStep(rec: Recorder, a: AblationLstmStepArgs): void {
   rec.gpu.checkLimit("maxComputeWorkgroupSizeX", wg, `${op} workgroup`);
   rec.gpu.checkLimit("maxComputeInvocationsPerWorkgroup", wg, `${op} workgroup`);
   const p = rec.gpu.uniform(
-    packParams([H, a.features, a.steps, a.t, a.samples, ldS, a.count, ldN]),
+    packParams([H, a.features, a.steps, a.t, a.samples, ldS, a.count, ldN, zxSteps]),
   );
   rec.dispatch(rec.gpu.kernel(ABL_LSTM_STEP, { WG: wg }), {
     ap: p,

@@ -187,6 +187,17 @@ async function checkCase(gpu: Gpu, rng: Rng, c: Case) {
   const want = lstmAblationRef(b.ref, b.xRef, b.labelsHost, S, loss, specsOf(eng, list));
   assertClose(got.dLoss, want.dLoss, { atol: 3e-5, rtol: 1e-3, label: "Δloss vs float64" });
   assertAccuracy(got.dAccuracy, want.dAccuracy, S, "Δaccuracy vs float64", 2);
+  // The per-step input path (for evaluation sets whose all-steps input part does not fit).
+  const perStep = await LstmAblationEngine.create(gpu, b.model, b.x, b.labels, {
+    loss,
+    maxBatch: 5,
+    precompute: false,
+  });
+  if (perStep.precomputed || !eng.precomputed) throw new Error("precompute option ignored");
+  const got2 = await perStep.ablate(list);
+  assertClose(got2.dLoss, got.dLoss, { atol: 1e-6, rtol: 1e-5, label: "per-step input path" });
+  assertAccuracy(got2.dAccuracy, got.dAccuracy, S, "per-step input path Δacc", 0);
+  perStep.destroy();
   // Some ablation must matter, or the comparison proves nothing.
   if (!want.dLoss.some((d) => Math.abs(d) > 1e-3)) throw new Error("no ablation changed the loss");
   // The naive GPU path (zero it, the model's own full forward) on a sample of every kind.
