@@ -54,6 +54,13 @@ export const AblateOptionsSchema = z.object({
   seed: z.number().int().min(0).optional(),
   /** Write SVG/PNG plots. */
   plots: z.boolean().default(true),
+  /**
+   * Also evaluate the final checkpoint weight-agnostically (src/analysis/agnostic.ts: shared and
+   * sign-only weights on the trained, a degree-matched random and a shuffled topology) and store
+   * the result in the summary's `agnostic` field. Absent = off (and absent leaves cell ids as
+   * they were).
+   */
+  agnostic: z.boolean().optional(),
   /** GPU memory budget for one batch of ablations (MB). */
   budgetMB: z.number().positive().default(256),
 }).strict();

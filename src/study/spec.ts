@@ -19,6 +19,8 @@
  *               layer: fisher-z mean, split: train, epoch: final }
  *     comparison: { factor: epoch, levels: [final, 1] }   # or {value: 0.2}
  *     where: { norm: [none] }        # optional filter on factor levels
+ *     by: [norm]                     # optional: one test per level (combination)
+ *     converged: true                # optional: only cells stopped by the plateau rule
  *     sesoi: 0.05                    # default
  *     direction: greater
  * ```
@@ -83,15 +85,41 @@ export const HypothesisSchema = z.object({
   /** Where the hypothesis comes from (paper, note), see docs/HYPOTHESES.md. */
   source: z.string().min(1),
   metric: z.object({
-    statistic: z.enum(["spearman", "helpfulFraction", "dropPrecision", "testAccuracy"])
+    statistic: z.enum([
+      "spearman",
+      "helpfulFraction",
+      "dropPrecision",
+      "testAccuracy",
+      "agnostic",
+    ])
       .default("spearman"),
     /** A score, or a contrast "a - b" of two scores (spearman only). */
     score: z.string().optional(),
     target: z.enum(["dloss", "absdloss", "dacc"]).optional(),
-    /** A layer name, "fisher-z mean" (or "mean"), or "each" (one test per layer). */
+    /**
+     * A layer name, "first" / "last" (the cell's first / last analyzed layer), "fisher-z mean"
+     * (or "mean"), or "each" (one test per layer).
+     */
     layer: z.string().default("fisher-z mean"),
     split: z.enum(["train", "test"]).default("train"),
     epoch: epochKey.default("final"),
+    /**
+     * spearman only: subtract a second correlation of the same cell, e.g. `{score: magnitude,
+     * target: absdloss}` for "signed2 against dloss vs magnitude against absdloss"; unset keys
+     * repeat the metric's own.
+     */
+    minus: z.object({
+      score: z.string().optional(),
+      target: z.enum(["dloss", "absdloss", "dacc"]).optional(),
+      layer: z.string().optional(),
+      split: z.enum(["train", "test"]).optional(),
+    }).strict().optional(),
+    /** agnostic only: weight variant ("signed": sign(w)·s·mean|w|, "shared": s·mean|w|). */
+    weights: z.enum(["trained", "shared", "signed"]).optional(),
+    /** agnostic only: topology (default the trained one). */
+    mask: z.enum(["trained", "degree-matched", "shuffled"]).optional(),
+    /** agnostic only: accuracy averaged over the scales ("mean", default) or at the best one. */
+    over: z.enum(["mean", "best"]).optional(),
   }).strict(),
   comparison: z.union([
     z.object({ factor: z.string(), levels: z.tuple([scalar, scalar]) }).strict(),
@@ -99,6 +127,10 @@ export const HypothesisSchema = z.object({
   ]),
   /** Only cells whose factor values are among these. */
   where: z.record(z.string(), z.array(scalar).min(1)).optional(),
+  /** One test per combination of these factors' levels (each in the Holm family). */
+  by: z.array(z.string()).min(1).optional(),
+  /** Only cells whose training ended by its stop rule (plateau), i.e. converged ones. */
+  converged: z.boolean().optional(),
   /** Smallest effect size of interest, in the metric's units. */
   sesoi: z.number().min(0).default(0.05),
   direction: z.enum(["greater", "less"]),
@@ -414,7 +446,7 @@ export async function parseStudySpec(input: unknown, defaultName = "study"): Pro
   };
 }
 
-const PSEUDO_FACTORS = ["epoch", "score"];
+const PSEUDO_FACTORS = ["epoch", "score", "layer", "mask"];
 
 function parseHypotheses(
   input: unknown,
@@ -457,8 +489,18 @@ function parseHypotheses(
     if (m.statistic === "spearman" && (m.target === undefined || (!byScore && !m.score))) {
       throw new FiligreeError(`${where}.metric: statistic spearman needs "score" and "target"`);
     }
-    if (m.score !== undefined) {
-      for (const sc of m.score.split(/\s+-\s+/)) {
+    if (m.statistic === "agnostic" && !analysis?.agnostic) {
+      throw new FiligreeError(`${where}: metric agnostic needs "agnostic: true" in analysis`);
+    }
+    if (m.statistic !== "agnostic" && (m.weights ?? m.mask ?? m.over) !== undefined) {
+      throw new FiligreeError(`${where}.metric: weights, mask and over are for agnostic only`);
+    }
+    if (m.minus && m.statistic !== "spearman") {
+      throw new FiligreeError(`${where}.metric.minus: only for statistic spearman`);
+    }
+    const scoreNames = [m.score, m.minus?.score].filter((x) => x !== undefined).join(" - ");
+    if (scoreNames) {
+      for (const sc of scoreNames.split(/\s+-\s+/)) {
         if (!analysis?.scores.includes(sc as never)) {
           throw new FiligreeError(
             `${where}.metric.score: "${sc}" is not one of the analysis scores (${
@@ -496,6 +538,21 @@ function parseHypotheses(
             throw new FiligreeError(`${where}.comparison.levels: "${l}" is not an analysis score`);
           }
         }
+      } else if (c.factor === "mask") {
+        if (m.statistic !== "agnostic") {
+          throw new FiligreeError(`${where}.comparison: factor mask needs statistic agnostic`);
+        }
+        for (const l of c.levels) {
+          if (!["trained", "degree-matched", "shuffled"].includes(String(l))) {
+            throw new FiligreeError(
+              `${where}.comparison.levels: "${l}" is not a mask (trained, degree-matched, shuffled)`,
+            );
+          }
+        }
+      } else if (c.factor === "layer") {
+        if (m.statistic === "testAccuracy" || m.statistic === "agnostic") {
+          throw new FiligreeError(`${where}.comparison: factor layer needs a per-layer metric`);
+        }
       } else {
         const f = kebabToCamel(c.factor);
         if (!(f in factors)) {
@@ -517,6 +574,18 @@ function parseHypotheses(
       if (level(c.levels[0]) === level(c.levels[1])) {
         throw new FiligreeError(`${where}.comparison.levels: compare two different levels`);
       }
+    }
+    if (h.by) {
+      h.by = h.by.map((b) => {
+        const f = kebabToCamel(b);
+        if (!(f in factors) || f === "seed") {
+          throw new FiligreeError(`${where}.by: "${b}" is not a factor other than the seed`);
+        }
+        if ("factor" in c && c.factor === f) {
+          throw new FiligreeError(`${where}.by: "${b}" is the compared factor`);
+        }
+        return f;
+      });
     }
     if (h.where) {
       const w: Record<string, (string | number | boolean)[]> = {};

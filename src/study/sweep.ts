@@ -26,6 +26,7 @@ import { FiligreeError } from "../gpu/errors.ts";
 import { getGpu, releaseGpu } from "../gpu/device.ts";
 import type { AblateOptions } from "../analysis/options.ts";
 import type { AnalysisSummary } from "../analysis/summary.ts";
+import type { AgnosticReport } from "../analysis/agnostic.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { checkpointStopped, keptEpochDir, saveCheckpoint } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
@@ -46,6 +47,12 @@ export type Analyzer = (
   opts: AblateOptions,
   hooks?: { quiet?: boolean },
 ) => Promise<AnalysisSummary>;
+
+/**
+ * The weight-agnostic step (analysis option `agnostic`): evaluates a finished run directory's
+ * final checkpoint (default: `agnosticOfRun` of src/analysis/agnostic_run.ts).
+ */
+export type AgnosticStep = (runDir: string, opts: AblateOptions) => Promise<AgnosticReport>;
 
 /** What the sweep reports while it runs. */
 export type SweepEvent =
@@ -92,6 +99,8 @@ export interface SweepOptions {
   shard?: Shard;
   /** The analysis step; required when the spec has analysis options. */
   analyze?: Analyzer;
+  /** The weight-agnostic step for `analysis.agnostic` (default: src/analysis/agnostic_run.ts). */
+  agnostic?: AgnosticStep;
   /** No progress lines. */
   quiet?: boolean;
   /** Called for every event (after the progress line); a throw stops the sweep there. */
@@ -477,6 +486,12 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
           await emit({ type: "analyze", cell, position });
           const ta = performance.now();
           summary = await opts.analyze!(dir, cell.analysis, { quiet: opts.quiet });
+          if (cell.analysis.agnostic) {
+            // Weight-agnostic evaluation of the final checkpoint, stored with its analysis.
+            const step = opts.agnostic ??
+              (await import("../analysis/agnostic_run.ts")).agnosticOfRun;
+            summary = { ...summary, agnostic: await step(dir, cell.analysis) };
+          }
           const last = await checkpointEpoch(dir);
           analyses.push({
             cell_id: cell.id,
