@@ -4,12 +4,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ANALYSIS_FORMAT, type AnalysisSummary } from "./summary.ts";
  * const s: Partial<AnalysisSummary> = { format: ANALYSIS_FORMAT };
- * console.log(s.format); // "filigree-analysis-1"
+ * assert.deepEqual(s.format, "filigree-analysis-1");
  * ```
  * @module
  */
+import type { AgnosticReport } from "./agnostic.ts";
 
 /** Format tag of summary.json. */
 export const ANALYSIS_FORMAT = "filigree-analysis-1";
@@ -247,4 +249,9 @@ export interface AnalysisSummary {
   agreement2?: Agreement2Row[];
   /** Per split and layer: helpful fraction, drop precision, reliability. */
   layerFacts2?: LayerFact2Row[];
+  /**
+   * Weight-agnostic evaluation of the analyzed checkpoint (analysis option `agnostic`; the study
+   * sweep runs it on the final checkpoint only): {@link AgnosticReport} of src/analysis/agnostic.ts.
+   */
+  agnostic?: AgnosticReport;
 }

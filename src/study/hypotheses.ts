@@ -8,11 +8,19 @@
  *    target) of the cell's analysis at `metric.epoch`; a score contrast "a - b" is ρ_a − ρ_b in
  *    the same cell. `helpfulFraction` / `dropPrecision`: the `layerFacts2` row (split, layer;
  *    layer "fisher-z mean" or "mean" = unweighted mean over the layers, no z-transform for
- *    fractions). `testAccuracy`: the cell's test accuracy at that epoch.
+ *    fractions). `testAccuracy`: the cell's test accuracy at that epoch. `metric.minus`
+ *    subtracts a second ρ of the same cell with its own score/target/layer/split (ρ(signed2, ΔL)
+ *    − ρ(|w|, |ΔL|)). Layer aliases `first` / `last`: the cell's first / last analyzed layer.
+ *    `agnostic`: the accuracy of a weight-agnostic variant (analysis option `agnostic`;
+ *    `weights` signed/shared/trained, `mask` trained/degree-matched/shuffled, `over` mean/best
+ *    over the shared-weight scales).
  * 2. **Paired differences.** Comparison `{factor, levels: [a, b]}` over a study factor: cells are
- *    matched on every other factor (the seed included) after the `where` filter, d = m(a) − m(b)
- *    per matched pair. Pseudo-factors inside one cell: `epoch` (d = m at epoch a − m at epoch b)
- *    and `score` (d = ρ of score a − ρ of score b). `{value: v}`: d = m − v per cell.
+ *    matched on every other factor (the seed included) after the `where` filter (and, with
+ *    `converged: true`, only cells whose training ended by its stop rule), d = m(a) − m(b)
+ *    per matched pair. Pseudo-factors inside one cell: `epoch` (d = m at epoch a − m at epoch b),
+ *    `score` (d = ρ of score a − ρ of score b), `layer` (d = m in layer a − m in layer b) and
+ *    `mask` (agnostic accuracy on topology a − on topology b). `{value: v}`: d = m − v per cell.
+ *    `by: [factors]` repeats the test in every group of those factors' levels.
  * 3. **Effect and interval.** The effect is the mean of d; its 95 % interval is a percentile
  *    bootstrap over the pairs (cells resampled, 2,000 resamples, seeded: deterministic). Each
  *    cell's own oracle already averages over thousands of images, so the pairs are the units.
@@ -29,6 +37,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { testHypotheses } from "./hypotheses.ts";
  * const cells = [0, 1, 2, 3, 4, 5].flatMap((seed) =>
  *   ["relu", "tanh"].map((activation) => ({
@@ -43,7 +52,8 @@
  *   comparison: { factor: "activation", levels: ["tanh", "relu"] },
  *   sesoi: 0.01, direction: "greater",
  * }]);
- * console.log(r.verdict, r.n); // confirmed 6
+ * assert.deepEqual(r.verdict, "confirmed");
+ * assert.deepEqual(r.n, 6);
  * ```
  * @module
  */
@@ -67,6 +77,8 @@ export interface HypothesisCell {
   analyses: Record<string, AnalysisSummary | undefined>;
   /** Test accuracy by epoch key. */
   accuracy: Record<string, number | undefined>;
+  /** The stop rule's criterion when it ended training (converged), else null/absent. */
+  stopped?: string | null;
 }
 
 /** Verdict of one hypothesis. */
@@ -80,6 +92,8 @@ export interface HypothesisResult {
   source: string;
   /** Layer scope actually used. */
   layer: string;
+  /** The `by` group ("activation=relu, norm=batch"), "" without `by`. */
+  group: string;
   /** "spearman(magnitude, absdloss) fc1 train @final" and the like. */
   metricText: string;
   /** "activation: tanh − relu", "epoch: final − 3", "− 0.2". */
@@ -122,6 +136,9 @@ export interface HypothesisOptions {
 export const HYPOTHESIS_WILCOXON_MIN_N = 6;
 
 const MEAN_LAYERS = new Set(["fisher-z mean", "mean"]);
+
+/** Comparison pseudo-factors whose two levels are read from the same cell. */
+const WITHIN_CELL = new Set(["epoch", "score", "layer", "mask"]);
 
 /** Layers named in a cell's analyses (agreement2 and layerFacts2 rows), first seen first. */
 function layersOf(cells: HypothesisCell[]): string[] {
@@ -170,11 +187,46 @@ function layerFact(
 }
 
 /**
+ * Resolves the layer aliases "first" and "last" to the cell's first / last analyzed layer of the
+ * split (in the analysis's row order, the network's order); other names are returned as given.
+ */
+function resolveLayer(a: AnalysisSummary | undefined, split: string, layer: string): string {
+  if (layer !== "first" && layer !== "last") return layer;
+  const names: string[] = [];
+  for (const r of [...(a?.agreement2 ?? []), ...(a?.layerFacts2 ?? [])]) {
+    if (r.split === split && !MEAN_LAYERS.has(r.layer) && !names.includes(r.layer)) {
+      names.push(r.layer);
+    }
+  }
+  return (layer === "first" ? names[0] : names[names.length - 1]) ?? layer;
+}
+
+/**
+ * The accuracy of one weight-agnostic variant (analysis option `agnostic`): topology `mask`
+ * (default "trained"), weights `weights` (default "signed": the learned signs with one shared
+ * magnitude per layer), averaged over the shared-weight scales and random topologies
+ * (`over: mean`, default) or at the best scale (`over: best`).
+ */
+function agnosticValue(
+  a: AnalysisSummary | undefined,
+  m: HypothesisSpec["metric"],
+): number | undefined {
+  const row = a?.agnostic?.summary.find((r) =>
+    r.mask === (m.mask ?? "trained") && r.weights === (m.weights ?? "signed")
+  );
+  if (!row) return undefined;
+  const v = m.over === "best" ? row.bestAccuracy : row.meanAccuracy;
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/**
  * The hypothesis metric of one cell at one epoch (undefined when the cell lacks it). `score`
- * may be a contrast "a - b" (ρ_a − ρ_b).
+ * may be a contrast "a - b" (ρ_a − ρ_b); `minus` subtracts a second correlation of the same cell
+ * with its own score, target, layer or split (ρ(signed2, ΔL) − ρ(|w|, |ΔL|)).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { metricValue } from "./hypotheses.ts";
  * const row = (score: string, spearman: number) => ({ split: "train", layer: "fc1", score,
  *   target: "absdloss", spearman, ci: [0, 0], n: 9, ceiling: 1, halfReliability: 1,
@@ -183,7 +235,7 @@ function layerFact(
  *   analyses: { final: { agreement2: [row("wanda", 0.5), row("magnitude", 0.3)] } } };
  * const m = { statistic: "spearman", score: "wanda - magnitude", target: "absdloss", layer: "fc1",
  *   split: "train", epoch: "final" } as const;
- * console.log(metricValue(cell as never, m, "fc1", "final")?.toFixed(2)); // 0.20
+ * assert.deepEqual(metricValue(cell as never, m, "fc1", "final")?.toFixed(2), "0.20");
  * ```
  */
 export function metricValue(
@@ -198,27 +250,54 @@ export function metricValue(
     return v !== undefined && Number.isFinite(v) ? v : undefined;
   }
   const a = cell.analyses[epoch];
+  if (m.statistic === "agnostic") return agnosticValue(a, m);
   if (m.statistic === "helpfulFraction" || m.statistic === "dropPrecision") {
-    return layerFact(a, m.split, layer, m.statistic);
+    return layerFact(a, m.split, resolveLayer(a, m.split, layer), m.statistic);
   }
+  const rho = (score: string, target: string, layer: string, split: string) => {
+    const l = resolveLayer(a, split, layer);
+    const parts = score.split(/\s+-\s+/);
+    if (parts.length === 2) {
+      const x = spearmanOf(a, split, l, parts[0], target);
+      const y = spearmanOf(a, split, l, parts[1], target);
+      return x !== undefined && y !== undefined ? x - y : undefined;
+    }
+    return spearmanOf(a, split, l, score, target);
+  };
   const score = scoreOverride ?? m.score ?? "magnitude";
   const target = m.target ?? "absdloss";
-  const parts = score.split(/\s+-\s+/);
-  if (parts.length === 2) {
-    const x = spearmanOf(a, m.split, layer, parts[0], target);
-    const y = spearmanOf(a, m.split, layer, parts[1], target);
-    return x !== undefined && y !== undefined ? x - y : undefined;
-  }
-  return spearmanOf(a, m.split, layer, score, target);
+  const x = rho(score, target, layer, m.split);
+  if (!m.minus || x === undefined) return x;
+  const y = rho(
+    m.minus.score ?? score,
+    m.minus.target ?? target,
+    m.minus.layer ?? layer,
+    m.minus.split ?? m.split,
+  );
+  return y === undefined ? undefined : x - y;
 }
 
 function metricText(h: HypothesisSpec, layer: string): string {
   const m = h.metric;
-  const what = m.statistic === "spearman"
-    ? `spearman(${m.score ?? "magnitude"}, ${m.target ?? "absdloss"})`
-    : m.statistic;
-  const layerPart = m.statistic === "testAccuracy" ? "" : ` ${layer} ${m.split}`;
-  return `${what}${layerPart} @${m.epoch}`;
+  const rho = (score: string, target: string) => `spearman(${score}, ${target})`;
+  let what: string = m.statistic;
+  if (m.statistic === "spearman") {
+    what = rho(m.score ?? "magnitude", m.target ?? "absdloss");
+    if (m.minus) {
+      const mi = m.minus;
+      what += ` − ${rho(mi.score ?? m.score ?? "magnitude", mi.target ?? m.target ?? "absdloss")}` +
+        (mi.layer && mi.layer !== layer ? ` ${mi.layer}` : "") +
+        (mi.split && mi.split !== m.split ? ` ${mi.split}` : "");
+    }
+  } else if (m.statistic === "agnostic") {
+    what = `agnostic accuracy (${m.weights ?? "signed"} weights, ${m.mask ?? "trained"} mask, ${
+      m.over ?? "mean"
+    } over scales)`;
+  }
+  const layerPart = m.statistic === "testAccuracy" || m.statistic === "agnostic"
+    ? ""
+    : ` ${layer} ${m.split}`;
+  return `${what}${layerPart} @${m.epoch}${h.converged ? ", converged cells" : ""}`;
 }
 
 function fmt(v: number, signed = false): string {
@@ -235,7 +314,8 @@ function pairs(
   seedFactor: string,
 ): { a: number[]; b: number[] } {
   const keep = cells.filter((c) =>
-    Object.entries(h.where ?? {}).every(([k, vs]) => vs.map(String).includes(c.factors[k]))
+    Object.entries(h.where ?? {}).every(([k, vs]) => vs.map(String).includes(c.factors[k])) &&
+    (!h.converged || (c.stopped !== undefined && c.stopped !== null && c.stopped !== ""))
   );
   const a: number[] = [], b: number[] = [];
   const epoch = String(h.metric.epoch);
@@ -251,14 +331,20 @@ function pairs(
     return { a, b };
   }
   const [la, lb] = cmp.levels.map(String);
-  if (cmp.factor === "epoch" || cmp.factor === "score") {
+  if (WITHIN_CELL.has(cmp.factor)) {
+    // A pseudo-factor: both levels come from the same cell.
+    const at = (level: string) =>
+      cmp.factor === "epoch"
+        ? (c: HypothesisCell) => metricValue(c, h.metric, layer, level)
+        : cmp.factor === "score"
+        ? (c: HypothesisCell) => metricValue(c, h.metric, layer, epoch, level)
+        : cmp.factor === "layer"
+        ? (c: HypothesisCell) => metricValue(c, h.metric, level, epoch)
+        : (c: HypothesisCell) =>
+          metricValue(c, { ...h.metric, mask: level as "trained" }, layer, epoch);
+    const fa = at(la), fb = at(lb);
     for (const c of keep) {
-      const va = cmp.factor === "epoch"
-        ? metricValue(c, h.metric, layer, la)
-        : metricValue(c, h.metric, layer, epoch, la);
-      const vb = cmp.factor === "epoch"
-        ? metricValue(c, h.metric, layer, lb)
-        : metricValue(c, h.metric, layer, epoch, lb);
+      const va = fa(c), vb = fb(c);
       if (va !== undefined && vb !== undefined) {
         a.push(va);
         b.push(vb);
@@ -293,10 +379,11 @@ function pairs(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { classify } from "./hypotheses.ts";
- * console.log(classify({ effect: 0.2, ci: [0.12, 0.3], pHolm: 0.01, n: 8 }, "greater", 0.05).verdict); // confirmed
- * console.log(classify({ effect: 0.01, ci: [0.0, 0.02], pHolm: 0.01, n: 8 }, "greater", 0.05).verdict); // refuted
- * console.log(classify({ effect: 0.1, ci: [0.02, 0.2], pHolm: 0.01, n: 8 }, "greater", 0.05).verdict); // inconclusive
+ * assert.deepEqual(classify({ effect: 0.2, ci: [0.12, 0.3], pHolm: 0.01, n: 8 }, "greater", 0.05).verdict, "confirmed");
+ * assert.deepEqual(classify({ effect: 0.01, ci: [0.0, 0.02], pHolm: 0.01, n: 8 }, "greater", 0.05).verdict, "refuted");
+ * assert.deepEqual(classify({ effect: 0.1, ci: [0.02, 0.2], pHolm: 0.01, n: 8 }, "greater", 0.05).verdict, "inconclusive");
  * ```
  */
 export function classify(
@@ -345,9 +432,31 @@ export function classify(
   };
 }
 
+/** The smallest p the engine's test can give with n pairs (all differences of one sign). */
+export function smallestP(n: number): number {
+  if (n < 1) return 1;
+  const d = Array.from({ length: n }, (_, i) => i + 1);
+  return n >= HYPOTHESIS_WILCOXON_MIN_N ? wilcoxonSignedRank(d).p : 2 / 2 ** n;
+}
+
 /**
- * Tests every hypothesis (expanding `layer: each` into one per layer), Holm-corrects over all of
- * them and classifies each (see the module doc).
+ * The cells of each `by` group of a hypothesis (levels in the order the cells first show them),
+ * or one group "" of every cell without `by`.
+ */
+function byGroups(cells: HypothesisCell[], h: HypothesisSpec): [string, HypothesisCell[]][] {
+  if (!h.by?.length) return [["", cells]];
+  const groups = new Map<string, HypothesisCell[]>();
+  for (const c of cells) {
+    const key = h.by.map((f) => `${f}=${c.factors[f] ?? "-"}`).join(", ");
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(c);
+  }
+  return [...groups];
+}
+
+/**
+ * Tests every hypothesis (expanding `layer: each` into one per layer and `by` into one per group
+ * of levels), Holm-corrects over all of them and classifies each (see the module doc).
  */
 export function testHypotheses(
   cells: HypothesisCell[],
@@ -360,65 +469,78 @@ export function testHypotheses(
   let k = 0;
   for (const h of hypotheses) {
     const scopes = h.metric.layer === "each" ? allLayers : [h.metric.layer];
-    for (const layer of scopes) {
-      const { a, b } = pairs(cells, h, layer, seedFactor);
-      const d = a.map((v, i) => v - b[i]);
-      const s = deriveSeed(seed, k++);
-      const n = d.length;
-      let p = NaN, test: HypothesisResult["test"] = "none";
-      if (n > 0) {
-        if (n >= HYPOTHESIS_WILCOXON_MIN_N) {
-          p = wilcoxonSignedRank(d).p;
-          test = "wilcoxon";
-        } else {
-          p = pairedPermutationTest(d, { seed: s });
-          test = "sign-flip";
+    for (const [group, groupCells] of byGroups(cells, h)) {
+      for (const layer of scopes) {
+        const { a, b } = pairs(groupCells, h, layer, seedFactor);
+        const d = a.map((v, i) => v - b[i]);
+        const s = deriveSeed(seed, k++);
+        const n = d.length;
+        let p = NaN, test: HypothesisResult["test"] = "none";
+        if (n > 0) {
+          if (n >= HYPOTHESIS_WILCOXON_MIN_N) {
+            p = wilcoxonSignedRank(d).p;
+            test = "wilcoxon";
+          } else {
+            p = pairedPermutationTest(d, { seed: s });
+            test = "sign-flip";
+          }
         }
+        const cmp = h.comparison;
+        out.push({
+          id: (h.metric.layer === "each" ? `${h.id}[${layer}]` : h.id) +
+            (group ? `[${group}]` : ""),
+          group,
+          statement: h.statement,
+          source: h.source,
+          layer,
+          metricText: metricText(h, layer),
+          comparisonText: "value" in cmp
+            ? `− ${cmp.value}`
+            : `${cmp.factor}: ${cmp.levels[0]} − ${cmp.levels[1]}`,
+          direction: h.direction,
+          sesoi: h.sesoi,
+          n,
+          meanA: n ? mean(a) : NaN,
+          meanB: n ? mean(b) : NaN,
+          effect: n ? mean(d) : NaN,
+          ci: n ? bootstrapMeanCI(d, { reps, seed: s }) : [NaN, NaN],
+          test,
+          p,
+          pHolm: NaN,
+          verdict: "inconclusive",
+          reason: "",
+          diffs: d,
+        });
       }
-      const cmp = h.comparison;
-      out.push({
-        id: h.metric.layer === "each" ? `${h.id}[${layer}]` : h.id,
-        statement: h.statement,
-        source: h.source,
-        layer,
-        metricText: metricText(h, layer),
-        comparisonText: "value" in cmp
-          ? `− ${cmp.value}`
-          : `${cmp.factor}: ${cmp.levels[0]} − ${cmp.levels[1]}`,
-        direction: h.direction,
-        sesoi: h.sesoi,
-        n,
-        meanA: n ? mean(a) : NaN,
-        meanB: n ? mean(b) : NaN,
-        effect: n ? mean(d) : NaN,
-        ci: n ? bootstrapMeanCI(d, { reps, seed: s }) : [NaN, NaN],
-        test,
-        p,
-        pHolm: NaN,
-        verdict: "inconclusive",
-        reason: "",
-        diffs: d,
-      });
     }
   }
   const adj = holm(out.map((r) => r.p));
   out.forEach((r, i) => {
     r.pHolm = Number.isNaN(r.p) ? NaN : adj[i];
     Object.assign(r, classify(r, r.direction, r.sesoi, { alpha, minPairs }));
+    // Say when the design could not have confirmed it: even n pairs all in the predicted
+    // direction give a p that Holm's first step (α / family size) does not accept.
+    const pMin = smallestP(r.n);
+    if (r.verdict === "inconclusive" && r.n >= minPairs && pMin * out.length >= alpha) {
+      r.reason += `; with n=${r.n} pairs the smallest attainable p is ${+pMin.toPrecision(
+        2,
+      )}, too large for Holm over ${out.length} hypotheses: add pairs (seeds or cells)`;
+    }
   });
   return out;
 }
 
 /**
- * One line per result: "H1 confirmed: effect +0.21 [0.15, 0.27], n=10, Wilcoxon p=0.002, Holm
- * p=0.01".
+ * One line per result: "H1 confirmed: effect +0.210 [+0.150, +0.270], n=10, Wilcoxon p=0.002,
+ * Holm p=0.01" (p values to two significant digits).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeResult } from "./hypotheses.ts";
- * console.log(describeResult({ id: "H1", verdict: "refuted", effect: 0.01, ci: [0, 0.02], n: 4,
- *   test: "sign-flip", p: 0.125, pHolm: 0.25 } as never));
- * // H1 refuted: effect +0.010 [+0.000, +0.020], n=4, sign-flip p=0.125, Holm p=0.25
+ * const line = describeResult({ id: "H1", verdict: "refuted", effect: 0.01, ci: [0, 0.02], n: 4,
+ *   test: "sign-flip", p: 0.125, pHolm: 0.25 } as never);
+ * assert.deepEqual(line, "H1 refuted: effect +0.010 [+0.000, +0.020], n=4, sign-flip p=0.13, Holm p=0.25"); // p to 2 significant digits
  * ```
  */
 export function describeResult(r: HypothesisResult): string {
@@ -436,10 +558,11 @@ export function describeResult(r: HypothesisResult): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StudyStore } from "./store.ts";
  * import { cellsFromStore } from "./hypotheses.ts";
  * const s = StudyStore.open(":memory:", { study: "x" });
- * console.log(cellsFromStore(s).length); // 0
+ * assert.deepEqual(cellsFromStore(s).length, 0);
  * s.close();
  * ```
  */
@@ -459,6 +582,6 @@ export function cellsFromStore(store: StudyStore): HypothesisCell[] {
     for (const e of store.epochs(row.cell_id)) {
       if (e.test_accuracy !== null) accuracy[String(e.epoch)] = e.test_accuracy;
     }
-    return { factors, analyses, accuracy };
+    return { factors, analyses, accuracy, stopped: row.stopped ?? null };
   });
 }

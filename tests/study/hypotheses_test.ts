@@ -6,6 +6,7 @@ import {
   classify,
   describeResult,
   type HypothesisResult,
+  smallestP,
   testHypotheses,
 } from "../../src/study/hypotheses.ts";
 import { parseStudySpec } from "../../src/study/spec.ts";
@@ -295,4 +296,481 @@ Deno.test("spec: hypotheses are validated with one-line errors", async () => {
   const none = await parseStudySpec({ ...SPEC_BASE, factors: { seed: [0] }, analysis: {} });
   assert.equal(none.cells[0].config.keepEpochs, undefined);
   assert.notEqual(ok.cells[0].id, none.cells[0].id);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The metric kinds every hypothesis of docs/HYPOTHESES.md needs (issue 10/12/14.4): a generic
+// synthetic store, then one test per kind with a true, a false and a too-small hypothesis.
+
+type Rho = (f: Record<string, string>, layer: string, score: string, target: string) => number;
+
+interface SynthOpts {
+  factors: Record<string, string[]>;
+  seeds: number;
+  layers?: string[];
+  /** ρ of (score, target) in a layer of a cell (noise is added). */
+  rho: Rho;
+  scores: string[];
+  targets: string[];
+  /** Agnostic summary rows of a cell (none when absent). */
+  agnostic?: (f: Record<string, string>) => { mask: string; weights: string; acc: number }[];
+  /** The stop rule's criterion of a cell (null = ran to its maximum). */
+  stopped?: (f: Record<string, string>) => string | null;
+}
+
+function grid(factors: Record<string, string[]>): Record<string, string>[] {
+  let out: Record<string, string>[] = [{}];
+  for (const [k, vs] of Object.entries(factors)) {
+    out = out.flatMap((o) => vs.map((v) => ({ ...o, [k]: v })));
+  }
+  return out;
+}
+
+/** A store of cells analyzed at the final epoch only (agreement2 rows per layer + fisher-z mean). */
+function synthStore(o: SynthOpts): StudyStore {
+  const store = StudyStore.open(":memory:", { study: "synth" });
+  const rng = new DataRng(11);
+  const noise = () => (rng.next() - 0.5) * 0.02; // uniform ±0.01
+  const layers = o.layers ?? ["fc1", "fc2", "out"];
+  let index = 0;
+  for (const f0 of grid(o.factors)) {
+    for (let seed = 0; seed < o.seeds; seed++) {
+      const f = { ...f0, seed: String(seed) };
+      const id = `c${String(index).padStart(15, "0")}`;
+      const agreement2: Record<string, unknown>[] = [];
+      for (const score of o.scores) {
+        for (const target of o.targets) {
+          const vs = layers.map((layer) => o.rho(f, layer, score, target) + noise());
+          layers.forEach((layer, i) =>
+            agreement2.push({
+              split: "train",
+              layer,
+              score,
+              target,
+              spearman: vs[i],
+              ci: [vs[i] - 0.02, vs[i] + 0.02],
+              n: 500,
+              ceiling: 0.9,
+              halfReliability: 0.82,
+              attainable: 0.95,
+              primary: true,
+            })
+          );
+          const z = Math.tanh(vs.reduce((a, v) => a + Math.atanh(v), 0) / vs.length);
+          agreement2.push({
+            split: "train",
+            layer: "fisher-z mean",
+            score,
+            target,
+            spearman: z,
+            ci: [z - 0.02, z + 0.02],
+            n: layers.length,
+            ceiling: 0.9,
+            halfReliability: 0.82,
+            attainable: 0.95,
+            primary: true,
+          });
+        }
+      }
+      const summary: Record<string, unknown> = { agreement2, layerFacts2: [] };
+      if (o.agnostic) {
+        summary.agnostic = {
+          samples: 100,
+          baseline: { accuracy: 0.95, loss: 0.2 },
+          scales: [1],
+          seeds: 2,
+          layers: [],
+          rows: [],
+          summary: o.agnostic(f).map((r) => {
+            const acc = r.acc + noise();
+            return {
+              mask: r.mask,
+              weights: r.weights,
+              meanAccuracy: acc,
+              bestAccuracy: acc + 0.05,
+              bestScale: 1,
+              retainedMean: acc / 0.95,
+              retainedBest: (acc + 0.05) / 0.95,
+            };
+          }),
+        };
+      }
+      const analysis = JSON.stringify(summary);
+      store.recordCell({
+        cell: {
+          cell_id: id,
+          study: "synth",
+          cell_index: index++,
+          factors: JSON.stringify(f),
+          config: "{}",
+          run_dir: "/nowhere",
+          test_accuracy: 0.97,
+          test_loss: 0.1,
+          train_accuracy: 0.99,
+          train_loss: 0.05,
+          epochs: 10,
+          train_seconds: 1,
+          step_ms: 1,
+          nnz: 10,
+          dense_weights: 100,
+          param_bytes: 120,
+          analysis,
+          analysis_seconds: 2,
+          adapter: "test",
+          filigree_version: "test",
+          finished_at: "2026-01-01T00:00:00Z",
+          stopped: o.stopped ? o.stopped(f) : null,
+        },
+        epochs: [],
+        analyses: [{ cell_id: id, epoch: 10, final: 1, analysis, analysis_seconds: 1 }],
+      });
+    }
+  }
+  return store;
+}
+
+const hyp = (
+  id: string,
+  metric: Record<string, unknown>,
+  comparison: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+) => ({
+  id,
+  statement: id,
+  source: "synthetic",
+  metric: {
+    statistic: "spearman",
+    target: "absdloss",
+    layer: "fisher-z mean",
+    split: "train",
+    epoch: "final",
+    ...metric,
+  },
+  comparison,
+  direction: "greater",
+  ...extra,
+});
+
+function verdicts(rs: HypothesisResult[]): Record<string, string> {
+  return Object.fromEntries(rs.map((r) => [r.id, r.verdict]));
+}
+
+Deno.test("hypotheses: metric.minus compares correlations with different targets (signed2 vs dL against |w| vs |dL|)", async () => {
+  // signed2 tracks dL at 0.8, signed1 at 0.52, magnitude tracks |dL| at 0.5 and dL at 0.1.
+  const rho: Rho = (_f, _l, score, target) =>
+    ({ "signed2/dloss": 0.8, "signed1/dloss": 0.52, "magnitude/absdloss": 0.5 } as Record<
+      string,
+      number
+    >)[`${score}/${target}`] ?? 0.1;
+  const store = synthStore({
+    factors: { activation: ["relu", "tanh"] },
+    seeds: 4,
+    rho,
+    scores: ["magnitude", "signed1", "signed2"],
+    targets: ["dloss", "absdloss"],
+  });
+  const spec = await parseStudySpec({
+    name: "synth",
+    factors: { activation: ["relu", "tanh"], seed: [0, 1, 2, 3] },
+    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+    analysis: { scores: ["magnitude", "signed1", "signed2"] },
+    hypotheses: [
+      hyp("TRUE", {
+        score: "signed2",
+        target: "dloss",
+        minus: { score: "magnitude", target: "absdloss" },
+      }, { value: 0 }),
+      hyp("SMALL", {
+        score: "signed1",
+        target: "dloss",
+        minus: { score: "magnitude", target: "absdloss" },
+      }, { value: 0 }),
+      hyp("FALSE", {
+        score: "magnitude",
+        target: "dloss",
+        minus: { target: "absdloss" },
+      }, { value: 0 }),
+    ],
+  });
+  const rs = testHypotheses(cellsFromStore(store), spec.hypotheses);
+  assert.deepEqual(verdicts(rs), { TRUE: "confirmed", SMALL: "refuted", FALSE: "refuted" });
+  assert.ok(Math.abs(rs[0].effect - 0.3) < 0.02, describeResult(rs[0]));
+  assert.match(rs[1].reason, /too small/);
+  assert.match(rs[2].reason, /opposite/);
+  assert.match(rs[0].metricText, /spearman\(signed2, dloss\) − spearman\(magnitude, absdloss\)/);
+  store.close();
+});
+
+Deno.test("hypotheses: input normalization vs Wanda's advantage, restricted to the first layer", async () => {
+  // wanda − magnitude is +0.12 in the first layer with unit input, 0 with standard input and in
+  // every other layer.
+  const rho: Rho = (f, layer, score) =>
+    0.4 + (score === "wanda" && layer === "fc1" && f.inputNorm === "unit" ? 0.12 : 0);
+  const store = synthStore({
+    factors: { inputNorm: ["unit", "standard"], norm: ["none", "batch"] },
+    seeds: 4,
+    rho,
+    scores: ["magnitude", "wanda"],
+    targets: ["absdloss"],
+  });
+  const spec = await parseStudySpec({
+    name: "synth",
+    factors: { inputNorm: ["unit", "standard"], norm: ["none", "batch"], seed: [0, 1, 2, 3] },
+    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+    analysis: { scores: ["magnitude", "wanda"] },
+    hypotheses: [
+      hyp("TRUE", { score: "wanda - magnitude", layer: "first" }, {
+        factor: "input-norm",
+        levels: ["unit", "standard"],
+      }),
+      hyp("SMALL", { score: "wanda - magnitude", layer: "last" }, {
+        factor: "inputNorm",
+        levels: ["unit", "standard"],
+      }),
+      hyp("FALSE", { score: "wanda - magnitude", layer: "fc1" }, {
+        factor: "inputNorm",
+        levels: ["standard", "unit"],
+      }),
+    ],
+  });
+  const rs = testHypotheses(cellsFromStore(store), spec.hypotheses);
+  assert.deepEqual(verdicts(rs), { TRUE: "confirmed", SMALL: "refuted", FALSE: "refuted" });
+  assert.equal(rs[0].n, 8); // 2 norms x 4 seeds
+  assert.ok(Math.abs(rs[0].effect - 0.12) < 0.03, describeResult(rs[0]));
+  assert.match(rs[1].reason, /too small/);
+  assert.match(rs[2].reason, /opposite/);
+  store.close();
+});
+
+Deno.test("hypotheses: sparse vs dense at matched convergence (converged: true keeps only cells stopped by the plateau rule)", async () => {
+  // Converged cells: static 0.1 above dense. Dense cells that hit the epoch maximum (seeds 0-1,
+  // never converged) sit 0.3 above static, so ignoring convergence would flip the answer.
+  const stopped = (f: Record<string, string>) =>
+    f.method === "dense" && Number(f.seed) < 2
+      ? null
+      : "plateau: train loss within 1 % for 3 epochs";
+  const rho: Rho = (f) =>
+    f.method === "static"
+      ? 0.5
+      : stopped(f) === null
+      ? 0.8
+      : 0.4 + (f.activation === "tanh" ? 0.0 : 0);
+  const store = synthStore({
+    factors: { activation: ["relu", "tanh"], method: ["static", "dense"] },
+    seeds: 6,
+    rho,
+    scores: ["magnitude"],
+    targets: ["absdloss"],
+    stopped,
+  });
+  const spec = await parseStudySpec({
+    name: "synth",
+    factors: {
+      activation: ["relu", "tanh"],
+      method: ["static", "dense"],
+      seed: [0, 1, 2, 3, 4, 5],
+    },
+    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+    analysis: { scores: ["magnitude"] },
+    hypotheses: [
+      hyp("TRUE", { score: "magnitude" }, { factor: "method", levels: ["static", "dense"] }, {
+        converged: true,
+      }),
+      hyp("FALSE", { score: "magnitude" }, { factor: "method", levels: ["dense", "static"] }, {
+        converged: true,
+      }),
+      hyp("SMALL", { score: "magnitude" }, { factor: "method", levels: ["static", "dense"] }, {
+        converged: true,
+        sesoi: 0.2,
+      }),
+      hyp("UNMATCHED", { score: "magnitude" }, { factor: "method", levels: ["static", "dense"] }),
+    ],
+  });
+  const rs = testHypotheses(cellsFromStore(store), spec.hypotheses);
+  assert.deepEqual(verdicts(rs), {
+    TRUE: "confirmed",
+    FALSE: "refuted",
+    SMALL: "refuted",
+    UNMATCHED: "inconclusive",
+  });
+  assert.equal(rs[0].n, 8); // 2 activations x seeds 2-5: both cells converged
+  assert.equal(rs[3].n, 12);
+  assert.ok(Math.abs(rs[0].effect - 0.1) < 0.02, describeResult(rs[0]));
+  assert.match(rs[0].metricText, /converged cells/);
+  // An SESOI of 0.2 makes +0.1 too small to matter... but it also lies above -0.2: "too small".
+  assert.match(rs[2].reason, /too small|excludes/);
+  store.close();
+});
+
+Deno.test("hypotheses: the layer pseudo-factor compares two layers of the same cell", async () => {
+  const rho: Rho = (_f, layer) =>
+    ({ conv1: 0.2, conv2: 0.28, fc1: 0.5 } as Record<string, number>)[layer] ?? 0.21;
+  const store = synthStore({
+    factors: { activation: ["relu"] },
+    layers: ["conv1", "conv2", "fc1", "out"],
+    seeds: 8,
+    rho,
+    scores: ["magnitude"],
+    targets: ["absdloss"],
+  });
+  const spec = await parseStudySpec({
+    name: "synth",
+    factors: { seed: [0, 1, 2, 3, 4, 5, 6, 7] },
+    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+    analysis: { scores: ["magnitude"] },
+    hypotheses: [
+      {
+        ...hyp("TRUE", { score: "magnitude" }, { factor: "layer", levels: ["conv1", "fc1"] }),
+        direction: "less",
+      },
+      {
+        ...hyp("SMALL", { score: "magnitude" }, { factor: "layer", levels: ["conv1", "out"] }),
+        direction: "less",
+      },
+      {
+        ...hyp("FALSE", { score: "magnitude" }, { factor: "layer", levels: ["conv2", "conv1"] }),
+        direction: "less",
+      },
+      {
+        // The TRUE effect on five seeds only: the sign-flip test cannot go below p = 1/16.
+        ...hyp("FEW", { score: "magnitude" }, { factor: "layer", levels: ["conv1", "fc1"] }, {
+          where: { seed: [0, 1, 2, 3, 4] },
+        }),
+        direction: "less",
+      },
+    ],
+  });
+  const rs = testHypotheses(cellsFromStore(store), spec.hypotheses);
+  assert.deepEqual(verdicts(rs), {
+    TRUE: "confirmed",
+    SMALL: "refuted",
+    FALSE: "refuted",
+    FEW: "inconclusive",
+  });
+  assert.ok(Math.abs(rs[0].effect + 0.3) < 0.02, describeResult(rs[0]));
+  assert.equal(rs[3].n, 5);
+  assert.match(rs[3].reason, /smallest attainable p is 0.063, too large for Holm over 4/);
+  assert.equal(smallestP(5), 1 / 16);
+  assert.match(rs[1].reason, /too small/);
+  assert.match(rs[2].reason, /opposite/);
+  store.close();
+});
+
+Deno.test("hypotheses: agnostic retention, trained vs degree-matched masks, per activation x norm (by)", async () => {
+  // Sign-only weights keep 0.10 more accuracy on the trained topology than on a degree-matched
+  // random one for SET with relu, 0.01 more with tanh; shared weights keep 0.08 LESS.
+  const agnostic = (f: Record<string, string>) => [
+    { mask: "trained", weights: "signed", acc: 0.6 },
+    { mask: "degree-matched", weights: "signed", acc: f.activation === "relu" ? 0.5 : 0.59 },
+    { mask: "shuffled", weights: "signed", acc: 0.3 },
+    { mask: "trained", weights: "shared", acc: 0.3 },
+    { mask: "degree-matched", weights: "shared", acc: 0.38 },
+    { mask: "shuffled", weights: "shared", acc: 0.2 },
+  ];
+  const store = synthStore({
+    factors: { activation: ["relu", "tanh"], norm: ["none", "batch"], method: ["set"] },
+    seeds: 8,
+    rho: () => 0.5,
+    scores: ["magnitude"],
+    targets: ["absdloss"],
+    agnostic,
+  });
+  const spec = await parseStudySpec({
+    name: "synth",
+    factors: {
+      activation: ["relu", "tanh"],
+      norm: ["none", "batch"],
+      method: ["set"],
+      seed: [0, 1, 2, 3, 4, 5, 6, 7],
+    },
+    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+    analysis: { scores: ["magnitude"], agnostic: true },
+    hypotheses: [
+      hyp(
+        "SIGNED",
+        { statistic: "agnostic", weights: "signed", target: undefined },
+        { factor: "mask", levels: ["trained", "degree-matched"] },
+        { by: ["activation", "norm"], where: { method: ["set"] } },
+      ),
+      hyp(
+        "SHARED",
+        { statistic: "agnostic", weights: "shared", over: "best", target: undefined },
+        { factor: "mask", levels: ["trained", "degree-matched"] },
+      ),
+    ],
+  });
+  const rs = testHypotheses(cellsFromStore(store), spec.hypotheses);
+  assert.deepEqual(verdicts(rs), {
+    "SIGNED[activation=relu, norm=none]": "confirmed",
+    "SIGNED[activation=relu, norm=batch]": "confirmed",
+    "SIGNED[activation=tanh, norm=none]": "refuted",
+    "SIGNED[activation=tanh, norm=batch]": "refuted",
+    SHARED: "refuted",
+  });
+  assert.equal(rs[0].n, 8);
+  assert.equal(rs[0].group, "activation=relu, norm=none");
+  assert.ok(Math.abs(rs[0].effect - 0.1) < 0.02, describeResult(rs[0]));
+  assert.match(rs[2].reason, /too small/);
+  assert.match(rs[4].reason, /opposite/);
+  assert.equal(rs[4].n, 32);
+  store.close();
+});
+
+Deno.test("spec: the new hypothesis keys are validated with one-line errors", async () => {
+  const base = {
+    name: "synth",
+    factors: { activation: ["relu", "tanh"], seed: [0, 1] },
+    train: { dataset: "synthetic", hidden: [8], epochs: 2 },
+    analysis: { scores: ["magnitude", "signed2"] },
+  };
+  const bad = async (h: Record<string, unknown>, re: RegExp, analysis?: unknown) =>
+    await assert.rejects(
+      () =>
+        parseStudySpec({
+          ...base,
+          ...(analysis ? { analysis } : {}),
+          hypotheses: [{ ...hyp("X", { score: "magnitude" }, { value: 0 }), ...h }],
+        }),
+      re,
+    );
+  await bad(
+    { metric: { statistic: "agnostic", epoch: "final" } },
+    /metric agnostic needs "agnostic: true"/,
+  );
+  await bad(
+    { metric: { ...metric, mask: "trained" } },
+    /weights, mask and over are for agnostic only/,
+  );
+  await bad(
+    { metric: { ...metric, minus: { score: "wanda" } } },
+    /"wanda" is not one of the analysis scores/,
+  );
+  await bad(
+    { metric: { statistic: "testAccuracy", epoch: "final", minus: { target: "dloss" } } },
+    /minus: only for statistic spearman/,
+  );
+  await bad(
+    { comparison: { factor: "mask", levels: ["trained", "shuffled"] } },
+    /needs statistic agnostic/,
+  );
+  await bad(
+    {
+      metric: { statistic: "agnostic", epoch: "final" },
+      comparison: { factor: "mask", levels: ["trained", "random"] },
+    },
+    /"random" is not a mask/,
+    { scores: ["magnitude"], agnostic: true },
+  );
+  await bad({ by: ["colour"] }, /by: "colour" is not a factor/);
+  await bad(
+    { by: ["activation"], comparison: { factor: "activation", levels: ["tanh", "relu"] } },
+    /is the compared factor/,
+  );
+  await bad({ by: ["seed"] }, /not a factor other than the seed/);
+  // agnostic: absent leaves the cell id as it was; set, it changes it.
+  const a = await parseStudySpec(base);
+  const b = await parseStudySpec({ ...base, analysis: { ...base.analysis, agnostic: true } });
+  assert.equal(b.cells[0].analysis?.agnostic, true);
+  assert.equal(a.cells[0].analysis?.agnostic, undefined);
+  assert.notEqual(a.cells[0].id, b.cells[0].id);
 });
