@@ -53,6 +53,7 @@ export function ablateCommand() {
     )
     .option("--units", "also ablate every hidden unit")
     .option("--no-curves", "skip the group-ablation curves")
+    .option("--curve-layers", "per-layer curves as well as the global one")
     .option(
       "--finetune-steps <n>",
       "fine-tune steps after group removal (default 0)",
@@ -87,6 +88,7 @@ export function ablateCommand() {
             maxWeights: o.maxWeights,
             units: o.units,
             curves: o.curves,
+            curveLayers: o.curveLayers,
             finetuneSteps: o.finetuneSteps,
             plots: o.plots,
             budgetMB: o.budgetMb,

@@ -29,7 +29,7 @@ import { DataRng, deriveSeed } from "../data/random.ts";
 import { type StTensor, writeSafetensors } from "../io/safetensors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { Progress } from "../train/progress.ts";
-import { mapElements } from "../kernels/analysis.ts";
+import { ablationMetrics, mapElements } from "../kernels/analysis.ts";
 import { SparseLinear } from "../nn/layers.ts";
 import { BatchNorm } from "../nn/layers.ts";
 import type { Tensor } from "../gpu/mod.ts";
@@ -69,7 +69,10 @@ import {
   median,
   precisionAtFraction,
   quantile,
+  rankBootstrap,
+  rankBootstrapCI,
   ranks,
+  type RankStatistic,
   spearman,
 } from "./stats.ts";
 import { combineHalves, type SplitHalf, splitHalf, splitIndices } from "./reliability.ts";
@@ -97,8 +100,10 @@ export const BOOTSTRAP_MAX_PAIRS = 4000;
 /**
  * 95 % bootstrap interval of a rank correlation. Up to {@link BOOTSTRAP_MAX_PAIRS} pairs it is
  * the percentile bootstrap; above, an m-out-of-n bootstrap (m = 4000 pairs per resample, the
- * interval's distances from the full-sample estimate scaled by √(m/n)), since Kendall's τ on
- * 100k pairs a few hundred times would dominate the analysis.
+ * interval's distances from the full-sample estimate scaled by √(m/n)). The resamples go
+ * through {@link rankBootstrap} (sorts and tie groups computed once, each resample ranked from
+ * its multiplicities), which gives every replicate bit for bit as `stat` on the explicit
+ * resample would (tests/analysis/rank_bootstrap_test.ts).
  */
 export function correlationCI(
   stat: (x: Float64Array, y: Float64Array) => number,
@@ -108,18 +113,34 @@ export function correlationCI(
   seed: number,
 ): [number, number] {
   const n = x.length;
-  if (n <= BOOTSTRAP_MAX_PAIRS) return bootstrapCI(stat, x, y, { reps, seed });
-  const m = BOOTSTRAP_MAX_PAIRS, rng = new DataRng(seed);
+  const kind: RankStatistic | null = stat === spearman
+    ? "spearman"
+    : stat === kendallTauB
+    ? "kendall"
+    : null;
+  if (n <= BOOTSTRAP_MAX_PAIRS) {
+    return kind
+      ? rankBootstrapCI(kind, x, y, { reps, seed })
+      : bootstrapCI(stat, x, y, { reps, seed });
+  }
+  const m = BOOTSTRAP_MAX_PAIRS;
   const full = stat(Float64Array.from(x), Float64Array.from(y));
-  const bx = new Float64Array(m), by = new Float64Array(m), got: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    for (let i = 0; i < m; i++) {
-      const k = rng.int(n);
-      bx[i] = x[k];
-      by[i] = y[k];
+  let got: number[];
+  if (kind) {
+    got = Array.from(rankBootstrap(kind, x, y, { reps, seed, size: m })).filter(Number.isFinite);
+  } else {
+    const rng = new DataRng(seed);
+    const bx = new Float64Array(m), by = new Float64Array(m);
+    got = [];
+    for (let r = 0; r < reps; r++) {
+      for (let i = 0; i < m; i++) {
+        const k = rng.int(n);
+        bx[i] = x[k];
+        by[i] = y[k];
+      }
+      const v = stat(bx, by);
+      if (Number.isFinite(v)) got.push(v);
     }
-    const v = stat(bx, by);
-    if (Number.isFinite(v)) got.push(v);
   }
   if (!got.length || !Number.isFinite(full)) return [NaN, NaN];
   const c = Math.sqrt(m / n);
@@ -172,14 +193,38 @@ function removalKey(score: string, s: LayerScores, pl: ProbeLayer): Float32Array
   return s.get(score as ScoreName)!;
 }
 
-/** The mask that removes the lowest `fraction` of `keys` (ties by position). */
-function lowestMask(keys: Float32Array[], fraction: number): Float32Array[] {
-  const all: [number, number, number][] = [];
-  keys.forEach((k, l) => k.forEach((v, e) => all.push([v, l, e])));
-  all.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+/**
+ * Removal order of `keys` (one array per layer): entries ascending by key, ties by layer then
+ * position, as (layer, entry) pairs. Sorted once per curve; {@link lowestMask} takes prefixes.
+ */
+export function removalOrder(keys: Float32Array[]): { layer: Uint32Array; entry: Uint32Array } {
+  const offs = [0];
+  keys.forEach((k) => offs.push(offs[offs.length - 1] + k.length));
+  const n = offs[keys.length], flat = new Float64Array(n);
+  const layer = new Uint32Array(n), entry = new Uint32Array(n);
+  keys.forEach((k, l) =>
+    k.forEach((v, e) => {
+      flat[offs[l] + e] = v;
+      layer[offs[l] + e] = l;
+      entry[offs[l] + e] = e;
+    })
+  );
+  // The flat index orders by layer then position, so it is the tie-break.
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  idx.sort((a, b) => flat[a] - flat[b] || a - b);
+  return { layer: idx.map((i) => layer[i]), entry: idx.map((i) => entry[i]) };
+}
+
+/** The mask that removes the lowest `fraction` of `keys` (ties by layer, then position). */
+export function lowestMask(
+  keys: Float32Array[],
+  fraction: number,
+  order = removalOrder(keys),
+): Float32Array[] {
   const masks = keys.map((k) => new Float32Array(k.length).fill(1));
-  const m = Math.round(fraction * all.length);
-  for (let q = 0; q < m; q++) masks[all[q][1]][all[q][2]] = 0;
+  const m = Math.round(fraction * order.layer.length);
+  for (let q = 0; q < m; q++) masks[order.layer[q]][order.entry[q]] = 0;
   return masks;
 }
 
@@ -237,6 +282,28 @@ async function evaluateMasked(
     [...maskT, ...tmp].forEach((x) => gpu.release(x));
     return m;
   });
+}
+
+/**
+ * Records an evaluation of the model as it is now, starting at weight layer `w` from the probe's
+ * cached input of that layer (valid while the layers below `w` hold the values the cache was
+ * built with); [loss sum, correct count] land in `out[2·slot]`.
+ */
+function recordEvaluateFrom(p: Probe, w: number, out: Tensor, slot: number, scratch: Tensor) {
+  const pl = p.layers[w];
+  const rec = p.gpu.recorder("probe eval from cache");
+  const logits = p.forwardFrom(rec, pl.index, { t: p.cachedX[w], rows: pl.nIn, batch: p.samples });
+  ablationMetrics(rec, {
+    logits: logits.t,
+    labels: p.labels,
+    classes: logits.rows,
+    samples: p.samples,
+    count: 1,
+    loss: p.loss,
+    sums: scratch,
+  });
+  rec.copy(scratch, out, 2, 0, 2 * slot);
+  rec.submit();
 }
 
 /** One split's measurement: its full evaluation set, the two halves, scores and ablations. */
@@ -676,28 +743,38 @@ export async function ablateRun(
     const count = series.length * curveScopes.length * CURVE_FRACTIONS.length * steps.length;
     progress.start("ablation curves", count);
     const curveSums = cp.gpu.tensor("f32", [2 * CURVE_FRACTIONS.length], { label: "curves" });
+    const curveScratch = cp.gpu.tensor("f32", [2], { label: "curve scratch" });
+    cp.restoreValues();
+    // The cached layer inputs of the trained model (per-layer scopes start there).
+    if (curveScopes.some(([, ws]) => Math.min(...ws) > 0)) await cp.refreshCache();
     let c = 0;
     for (const ft of steps) {
       for (const score of series) {
         for (const [scope, ws] of curveScopes) {
           const keys = ws.map((w) => removalKey(score, curveRun.scores[w], cp.layers[w]));
+          const order = removalOrder(keys);
           const masksAt = (fraction: number) => {
-            const sub = lowestMask(keys, fraction);
+            const sub = lowestMask(keys, fraction, order);
             return cp.layers.map((pl, w) =>
               ws.includes(w) ? sub[ws.indexOf(w)] : new Float32Array(pl.nnz).fill(1)
             );
           };
           let metrics: Metrics[];
           if (ft === 0) {
-            // Back-to-back evaluations, one readback per curve.
+            // Back-to-back evaluations, one readback per curve. Only the scope's layers change:
+            // the forward starts at the lowest of them, from its cached input (the same bits
+            // the full forward would compute there).
+            const from = Math.min(...ws);
             CURVE_FRACTIONS.forEach((fraction, q) => {
               const masks = masksAt(fraction);
-              cp.layers.forEach((pl, w) =>
-                cp.setValues(w, Float32Array.from(pl.values, (v, e) => v * masks[w][e]))
-              );
-              cp.recordEvaluate(curveSums, q);
+              for (const w of ws) {
+                const pl = cp.layers[w];
+                cp.setValues(w, Float32Array.from(pl.values, (v, e) => v * masks[w][e]));
+              }
+              if (from === 0) cp.recordEvaluate(curveSums, q);
+              else recordEvaluateFrom(cp, from, curveSums, q, curveScratch);
             });
-            cp.restoreValues();
+            for (const w of ws) cp.setValues(w, cp.layers[w].values);
             const r = await cp.gpu.read(curveSums);
             metrics = CURVE_FRACTIONS.map((_, q) => ({
               loss: r[2 * q] / cp.samples,
@@ -721,6 +798,7 @@ export async function ablateRun(
       }
     }
     cp.gpu.release(curveSums);
+    cp.gpu.release(curveScratch);
     progress.stop();
     lap("curves", ts);
   }
