@@ -1,21 +1,34 @@
 /**
- * The study report: reads a results store (tables `cells`, `epochs`, `meta`; nothing else) and
- * writes `report.html` (self-contained: SVG charts inline, no scripts, fonts or links to fetch)
- * and `report.md` (PNG charts in `img/`, next to their SVGs).
+ * The study report: reads a results store (tables `meta`, `cells`, `epochs`, `analyses` and,
+ * when present, `failures`) and writes `report.html` (self-contained: SVG charts inline, no
+ * scripts, fonts or links to fetch) and `report.md` (PNG charts in `img/`, next to their SVGs).
  *
- * Sections (each a chart plus a table of the mean and spread over seeds): header facts, the
- * **pre-registered hypotheses** of the study's spec (src/study/hypotheses.ts: verdict, effect,
- * interval, test, p, Holm p, n; always first), statistics along training when cells were
- * analyzed at several epochs, accuracy by activation × normalization, importance agreement (Spearman ρ of each score with
- * single-weight ablation Δloss), ablation curves per activation, weight-magnitude
- * distributions, method comparison, sparse-vs-dense speed and memory, learning curves, and, as
- * an appendix, the exploratory statements of {@link deriveRules} (supported only when they clear
- * the SESOI as well as Holm). Factors are
- * whatever the cells' `factors` JSON holds; a section whose factor has a single level, or
- * whose data are absent, is replaced by a one-line note.
+ * Sections, in order (each a chart and/or a table of the mean and spread over seeds):
+ * 1. header facts (study, store, cells, factors, adapter, version, commands, commit);
+ * 2. the **pre-registered hypotheses** of the study's spec (src/study/hypotheses.ts: verdict
+ *    confirmed / refuted / inconclusive, effect, 95 % interval over seeds, paired test, p, Holm p,
+ *    n, why), always first;
+ * 3. **per-layer correlations with their noise ceilings**, per split, at the final epoch: ρ of
+ *    every designated score-target pair per layer (and the fisher-z mean), the target's
+ *    split-half ceiling and attainable ρ, ρ / attainable; then ρ(|w|, |ΔL|) per layer and
+ *    condition (`agreement2` rows, protocol v2);
+ * 4. **statistics along training** (cells analyzed at several epochs, `analysis.epochs`): per
+ *    layer, ρ of each score with its target, the attainable ρ, the helpful-removal fraction and
+ *    the drop precision against epoch (the final analysis at the mean of the cells' last epochs);
+ * 5. **accuracy per cell and convergence**: epochs run / maximum, the stop rule's criterion,
+ *    train loss and accuracy, test accuracy;
+ * 6. accuracy by activation × normalization, importance agreement (legacy pooled `agreement`),
+ *    ablation curves, weight-magnitude distributions, method comparison, sparse-vs-dense speed
+ *    and memory, grown vs surviving weights, **weight-agnostic retention** (analysis option
+ *    `agnostic`), learning curves;
+ * 7. appendices: the exploratory statements of {@link deriveRules} (supported only when they
+ *    clear the SESOI as well as Holm), and failed cells.
+ *
+ * Factors are whatever the cells' `factors` JSON holds; a section whose factor has a single
+ * level, or whose data are absent, is replaced by a one-line note.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { writeReport } from "./report.ts";
  * const { html, md } = await writeReport("runs/studies/demo/store.sqlite", "runs/studies/demo");
  * console.log(html, md); // paths of report.html and report.md
@@ -94,7 +107,7 @@ export interface EpochRow {
  * `cells` table gives a one-line {@link FiligreeError}.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { readStore } from "./report.ts";
  * const data = readStore("runs/studies/demo/store.sqlite");
  * console.log(data.cells.length);
@@ -829,10 +842,147 @@ function hypothesisSection(results: HypothesisResult[] | string): Section {
   };
 }
 
-/** Statistics along training: ρ (fisher-z mean over layers, train split, primary pairs) by epoch. */
+const TARGET_LABEL: Record<string, string> = { dloss: "ΔL", absdloss: "|ΔL|", dacc: "Δacc" };
+
+/** A cell's analysis rows of one kind, keyed by epoch ("final" = its last checkpoint). */
+interface EpochAnalysis {
+  cell: number;
+  /** "final" or the kept epoch's number. */
+  key: string;
+  /** The epoch the checkpoint was taken after. */
+  epoch: number;
+  analysis: AnalysisSummary;
+}
+
+function epochAnalyses(hcells: HypothesisCell[], rows: CellRow[]): EpochAnalysis[] {
+  const out: EpochAnalysis[] = [];
+  hcells.forEach((c, i) => {
+    for (const [k, a] of Object.entries(c.analyses)) {
+      if (!a) continue;
+      // The final analysis is also stored under its epoch number: keep it once, as "final".
+      if (k !== "final" && Number(k) >= rows[i].epochs && c.analyses.final) continue;
+      out.push({ cell: i, key: k, epoch: k === "final" ? rows[i].epochs : Number(k), analysis: a });
+    }
+  });
+  return out;
+}
+
+/** Layers in network order (the rows' order), the fisher-z mean row last. */
+function layerOrder(rows: { layer: string }[]): string[] {
+  const ls = [...new Set(rows.map((r) => r.layer))];
+  return [...ls.filter((l) => l !== "fisher-z mean"), ...ls.filter((l) => l === "fisher-z mean")];
+}
+
+/**
+ * Per-layer correlations with their noise ceilings, per split, at each cell's final epoch:
+ * every designated (primary) score-target pair, mean ± sd over cells of ρ, and the mean
+ * split-half ceiling and attainable ρ (√ceiling) of the target; then ρ(|w|, |ΔL|) per layer
+ * and condition.
+ */
+function layerSections(hcells: HypothesisCell[], cells: Cell[], L: Layout): Section[] {
+  const title = "Per-layer correlations with their noise ceilings";
+  const finals = hcells.map((c) => c.analyses.final?.agreement2 ?? []);
+  const all = finals.flat();
+  if (!all.length) {
+    return [{
+      title,
+      note: "skipped: the analyses have no per-layer agreement rows (agreement2; protocol v2).",
+    }];
+  }
+  const out: Section[] = [];
+  for (const split of ["train", "test"]) {
+    const rows = all.filter((r) => r.split === split && r.primary && r.target !== "dacc");
+    if (!rows.length) continue;
+    const layers = layerOrder(rows);
+    const pairs = [...new Set(rows.map((r) => `${r.score}\u0000${r.target}`))];
+    const table: string[][] = [];
+    const bars: BarRow[] = [];
+    for (const layer of layers) {
+      for (const pr of pairs) {
+        const [score, target] = pr.split("\u0000");
+        const rs = rows.filter((r) =>
+          r.layer === layer && r.score === score && r.target === target
+        );
+        if (!rs.length) continue;
+        const rho = rs.map((r) => r.spearman).filter(Number.isFinite);
+        const att = rs.map((r) => r.attainable).filter(Number.isFinite);
+        const ratio = rs.map((r) => r.spearman / r.attainable).filter(Number.isFinite);
+        table.push([
+          layer,
+          score,
+          TARGET_LABEL[target] ?? target,
+          String(rs.length),
+          pm(rho, 3),
+          pm(rs.map((r) => r.ceiling).filter(Number.isFinite), 3),
+          pm(att, 3),
+          ratio.length ? pm(ratio, 2) : "n/a",
+        ]);
+        if (rho.length) {
+          const m = mean(rho), e = rho.length > 1 ? sd(rho) : 0;
+          bars.push({ x: layer, y: m, lo: m - e, hi: m + e, group: score });
+        }
+      }
+    }
+    out.push({
+      title: `Per-layer correlations with their noise ceilings (${split} split)`,
+      note: `Spearman ρ of each score with its designated target (signed scores with signed ΔL, ` +
+        `unsigned with |ΔL|) on the ${split}-split oracle at each cell's final epoch, per layer; ` +
+        "mean ± sd over cells. Ceiling: the Spearman-Brown corrected split-half reliability of " +
+        "the target; attainable: √ceiling, the ρ a noise-free predictor of the true target could " +
+        "reach; ρ / attainable says how much of the reachable agreement a score attains. The " +
+        "fisher-z mean row averages the layers' Fisher z (unweighted), never a pooled ranking.",
+      chart: {
+        name: `layers_${split}`,
+        spec: barChartWithCI(bars, {
+          xTitle: "layer",
+          yTitle: `Spearman ρ with its target (${split})`,
+          title: "every score per layer, mean ± sd over cells (final epoch)",
+        }),
+      },
+      table: {
+        header: ["layer", "score", "target", "n", "ρ", "ceiling", "attainable", "ρ / attainable"],
+        rows: table,
+      },
+    });
+  }
+  // ρ(|w|, |ΔL|) per layer and condition, train split (else the first split there is).
+  const split = all.some((r) => r.split === "train") ? "train" : all[0].split;
+  const mag = (i: number, layer: string) =>
+    finals[i].find((r) =>
+      r.split === split && r.layer === layer && r.score === "magnitude" && r.target === "absdloss"
+    );
+  const layers = layerOrder(all.filter((r) => r.split === split && r.score === "magnitude"));
+  if (layers.length) {
+    const index = new Map(cells.map((c, i) => [c, i]));
+    const rows: string[][] = [];
+    for (const [label, g] of orderedGroups(cells, L, (c) => L.groupLabel(c))) {
+      const row = [label, String(g.length)];
+      for (const layer of layers) {
+        const rs = g.map((c) => mag(index.get(c)!, layer)).filter((r) => r !== undefined);
+        const rho = rs.map((r) => r.spearman).filter(Number.isFinite);
+        row.push(
+          rho.length ? `${pm(rho, 3)} (att. ${fixed(mean(rs.map((r) => r.attainable)), 2)})` : "–",
+        );
+      }
+      rows.push(row);
+    }
+    out.push({
+      title: `Magnitude vs |ΔL| per layer and condition (${split} split)`,
+      note: "ρ(|w|, |ΔL|) at the final epoch, mean ± sd over seeds, with the mean attainable ρ " +
+        "(√ of the split-half ceiling) of |ΔL| in that layer.",
+      table: { header: ["group", "n", ...layers], rows },
+    });
+  }
+  return out;
+}
+
+/**
+ * Statistics along training: per layer (and the fisher-z mean), ρ of each score with its
+ * designated target, the attainable ρ of each target, the helpful-removal fraction and the drop
+ * precision, at every analyzed epoch ("final" at the mean of the cells' last epochs).
+ */
 function epochSections(hcells: HypothesisCell[], rows: CellRow[]): Section[] {
   const title = "Importance along training";
-  const epochNumber = (k: string, i: number) => k === "final" ? rows[i].epochs : Number(k);
   const multi = hcells.some((c) => Object.keys(c.analyses).filter((k) => k !== "final").length > 1);
   if (!multi) {
     return [{
@@ -840,52 +990,234 @@ function epochSections(hcells: HypothesisCell[], rows: CellRow[]): Section[] {
       note: "skipped: each cell was analyzed at one epoch only (analysis.epochs).",
     }];
   }
-  const acc = new Map<string, { series: string; x: number; ys: number[] }>();
-  hcells.forEach((c, i) => {
-    for (const [k, a] of Object.entries(c.analyses)) {
-      if (k === "final" || !a?.agreement2) continue;
-      for (const r of a.agreement2) {
-        if (r.split !== "train" || r.layer !== "fisher-z mean" || !r.primary) continue;
-        if (r.target === "dacc") continue;
-        const series = `${r.score} vs ${r.target === "dloss" ? "ΔL" : "|ΔL|"}`;
-        const x = epochNumber(k, i);
-        const key = `${series}\u0000${x}`;
-        if (!acc.has(key)) acc.set(key, { series, x, ys: [] });
-        if (Number.isFinite(r.spearman)) acc.get(key)!.ys.push(r.spearman);
+  const eas = epochAnalyses(hcells, rows);
+  // x of a key: the epoch number, or for "final" the mean of the cells' last epochs.
+  const finalEpochs = eas.filter((e) => e.key === "final").map((e) => e.epoch);
+  const finalX = finalEpochs.length ? mean(finalEpochs) : NaN;
+  const xOf = (k: string) => k === "final" ? finalX : Number(k);
+  const keys = [...new Set(eas.map((e) => e.key))].sort((a, b) => xOf(a) - xOf(b));
+  const colName = (k: string) =>
+    k === "final"
+      ? `final (epoch ${fixed(finalX, 1)}${
+        Math.min(...finalEpochs) !== Math.max(...finalEpochs)
+          ? `, ${Math.min(...finalEpochs)}–${Math.max(...finalEpochs)}`
+          : ""
+      })`
+      : `epoch ${k}`;
+  type Acc = Map<string, { score: string; target: string; layer: string; k: string; ys: number[] }>;
+  const rhoAcc: Acc = new Map(), attAcc: Acc = new Map(), factAcc: Acc = new Map();
+  const add = (m: Acc, score: string, target: string, layer: string, k: string, y: number) => {
+    if (!Number.isFinite(y)) return;
+    const key = [score, target, layer, k].join("\u0000");
+    if (!m.has(key)) m.set(key, { score, target, layer, k, ys: [] });
+    m.get(key)!.ys.push(y);
+  };
+  const allRows: { layer: string }[] = [];
+  for (const e of eas) {
+    for (const r of e.analysis.agreement2 ?? []) {
+      if (r.split !== "train" || !r.primary || r.target === "dacc") continue;
+      allRows.push(r);
+      add(rhoAcc, r.score, r.target, r.layer, e.key, r.spearman);
+      if (r.score === (r.target === "dloss" ? "signed2" : "magnitude")) {
+        add(attAcc, "attainable", r.target, r.layer, e.key, r.attainable);
       }
     }
-  });
-  const pts = [...acc.values()].filter((v) => v.ys.length).sort((a, b) => a.x - b.x);
-  if (!pts.length) {
+    for (const f of e.analysis.layerFacts2 ?? []) {
+      if (f.split !== "train") continue;
+      allRows.push(f);
+      add(factAcc, "helpful removals", "", f.layer, e.key, f.helpfulFraction);
+      if (f.dropPrecision !== undefined) {
+        add(factAcc, "drop precision", "", f.layer, e.key, f.dropPrecision);
+      }
+    }
+  }
+  if (!rhoAcc.size) {
     return [{
       title,
       note: "skipped: the analyses have no per-layer agreement rows (agreement2).",
     }];
   }
-  const epochs = [...new Set(pts.map((p) => p.x))].sort((a, b) => a - b);
-  const series = [...new Set(pts.map((p) => p.series))];
-  return [{
+  const layers = layerOrder(allRows);
+  const byLayer = (m: Acc) =>
+    [...m.values()].sort((a, b) =>
+      layers.indexOf(a.layer) - layers.indexOf(b.layer) || xOf(a.k) - xOf(b.k)
+    );
+  const integer = Number.isInteger(finalX) || !finalEpochs.length;
+  const tableOf = (m: Acc, label: (v: { score: string; target: string }) => string) => {
+    const series = new Map<string, Map<string, string>>();
+    for (const v of byLayer(m)) {
+      const id = `${v.layer}\u0000${label(v)}`;
+      if (!series.has(id)) series.set(id, new Map());
+      series.get(id)!.set(v.k, pm(v.ys, 3));
+    }
+    return [...series].map(([id, byK]) => {
+      const [layer, what] = id.split("\u0000");
+      return [layer, what, ...keys.map((k) => byK.get(k) ?? "")];
+    });
+  };
+  const rhoLabel = (v: { score: string; target: string }) =>
+    `${v.score} vs ${TARGET_LABEL[v.target] ?? v.target}`;
+  const out: Section[] = [{
     title,
     note: "Spearman ρ of each score with its designated target (signed scores with signed ΔL, " +
-      "unsigned with |ΔL|) on the training-split oracle, Fisher-z mean over layers, mean ± sd " +
-      "over cells, at each analyzed epoch (the final analysis at the run's last epoch).",
+      "unsigned with |ΔL|; line style = target) on the training-split oracle, per layer and as " +
+      "the Fisher-z mean over layers, mean ± sd over cells, at each analyzed epoch; the final " +
+      "analysis sits at the mean of the cells' last epochs (they stop at different epochs under " +
+      "the plateau rule). Read each ρ against the attainable ρ of its target at the same epoch " +
+      "(next chart).",
     chart: {
       name: "along-training",
-      spec: lineChart(pts.map((p) => ({ x: p.x, y: mean(p.ys), series: p.series })), {
-        xTitle: "epoch",
-        yTitle: "Spearman ρ (fisher-z mean over layers)",
-        integerX: true,
+      spec: lineChart(
+        byLayer(rhoAcc).map((v) => ({
+          x: xOf(v.k),
+          y: mean(v.ys),
+          series: v.score,
+          dash: `vs ${TARGET_LABEL[v.target] ?? v.target}`,
+          facet: v.layer,
+        })),
+        { xTitle: "epoch", yTitle: "Spearman ρ (train oracle)", integerX: integer },
+      ),
+    },
+    table: {
+      header: ["layer", "score vs target", ...keys.map(colName)],
+      rows: tableOf(rhoAcc, rhoLabel),
+    },
+  }];
+  if (attAcc.size || factAcc.size) {
+    const facts = new Map([...attAcc, ...factAcc]);
+    const label = (v: { score: string; target: string }) =>
+      v.score === "attainable" ? `attainable ρ of ${TARGET_LABEL[v.target]}` : v.score;
+    out.push({
+      title: "Noise ceilings, helpful removals and drop precision along training",
+      note: "Per layer on the training-split oracle, mean ± sd over cells: the attainable ρ " +
+        "(√ split-half ceiling) of |ΔL| and of ΔL, the fraction of ablated weights whose removal " +
+        "lowers the training loss (a network at a minimum has none), and the share of the " +
+        "weights the topology rule would drop next that fall in the least-important fifth by " +
+        "|ΔL| (chance 0.2).",
+      chart: {
+        name: "along-training-facts",
+        spec: lineChart(
+          byLayer(facts).map((v) => ({
+            x: xOf(v.k),
+            y: mean(v.ys),
+            series: label(v),
+            facet: v.layer,
+          })),
+          { xTitle: "epoch", yTitle: "value (train oracle)", integerX: integer },
+        ),
+      },
+      table: {
+        header: ["layer", "statistic", ...keys.map(colName)],
+        rows: tableOf(facts, label),
+      },
+    });
+  }
+  return out;
+}
+
+/** Accuracy per cell with the epoch it stopped at and why: did the networks converge? */
+function convergenceSection(cells: Cell[], L: Layout): Section {
+  const title = "Accuracy per cell and convergence";
+  const maxEpochs = (c: Cell) => {
+    try {
+      const e = (JSON.parse(c.row.config) as { epochs?: unknown }).epochs;
+      return typeof e === "number" ? e : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const stoppedN = cells.filter((c) => c.row.stopped).length;
+  const rows = [...cells].sort((a, b) => a.row.cell_index - b.row.cell_index).map((c) => {
+    const max = maxEpochs(c);
+    return [
+      String(c.row.cell_index),
+      L.groupLabel(c),
+      c.factors[SEED] ?? "–",
+      max !== undefined ? `${c.row.epochs} / ${max}` : String(c.row.epochs),
+      c.row.stopped
+        ? c.row.stopped
+        : max !== undefined && c.row.epochs >= max
+        ? "none: ran to the maximum"
+        : "none",
+      fixed(c.row.train_loss, 4),
+      fixed(c.row.train_accuracy, 4),
+      fixed(c.row.test_accuracy, 4),
+    ];
+  });
+  return {
+    title,
+    note: `${stoppedN} of ${cells.length} cells stopped by their stop rule (plateau of the ` +
+      "training loss); the others ran to their maximum epochs. Epochs: run / maximum; accuracy " +
+      "and loss at the last epoch.",
+    table: {
+      header: [
+        "cell",
+        "condition",
+        "seed",
+        "epochs",
+        "stop criterion",
+        "train loss",
+        "train acc",
+        "test acc",
+      ],
+      rows,
+    },
+  };
+}
+
+/** Weight-agnostic retention (analysis option `agnostic`), per condition. */
+function agnosticSection(hcells: HypothesisCell[], cells: Cell[], L: Layout): Section[] {
+  const ag = hcells.map((c) => c.analyses.final?.agnostic);
+  if (!ag.some(Boolean)) return [];
+  const index = new Map(cells.map((c, i) => [c, i]));
+  const variants = [
+    ["trained", "signed"],
+    ["degree-matched", "signed"],
+    ["shuffled", "signed"],
+    ["trained", "shared"],
+    ["degree-matched", "shared"],
+    ["shuffled", "shared"],
+  ];
+  const rows: string[][] = [];
+  const bars: BarRow[] = [];
+  const withAg = cells.filter((c) => ag[index.get(c)!]);
+  for (const [label, g] of orderedGroups(withAg, L, (c) => L.groupLabel(c))) {
+    const reps = g.map((c) => ag[index.get(c)!]!);
+    const row = [label, String(g.length), pm(reps.map((r) => r.baseline.accuracy), 3)];
+    for (const [mask, weights] of variants) {
+      const v = reps.map((r) =>
+        r.summary.find((s) => s.mask === mask && s.weights === weights)?.meanAccuracy ?? NaN
+      ).filter(Number.isFinite);
+      row.push(pm(v, 3));
+      if (weights === "signed" && v.length) {
+        const m = mean(v), e = v.length > 1 ? sd(v) : 0;
+        bars.push({ x: label, y: m, lo: m - e, hi: m + e, group: `${mask} mask` });
+      }
+    }
+    rows.push(row);
+  }
+  return [{
+    title: "Weight-agnostic retention (sign-only and shared weights)",
+    note: "Test accuracy of each cell's final network with its weights replaced: signed = the " +
+      "learned signs times one shared magnitude per layer (s × the layer's mean |w|), shared = " +
+      "s × mean |w| without signs; mean over the scales s ∈ {−2, −1, −0.5, 0.5, 1, 2} and the " +
+      "random topologies. Masks: the trained topology, a degree-matched random one (each unit " +
+      "keeps its fan-in) and a shuffled one; mean ± sd over seeds (src/analysis/agnostic.ts).",
+    chart: {
+      name: "agnostic",
+      spec: barChartWithCI(bars, {
+        yTitle: "test accuracy, sign-only weights",
+        title: "sign-only weights on the trained vs random topologies, mean ± sd over seeds",
       }),
     },
     table: {
-      header: ["score vs target", ...epochs.map((e) => `epoch ${e}`)],
-      rows: series.map((sr) => [
-        sr,
-        ...epochs.map((e) => {
-          const p = pts.find((q) => q.series === sr && q.x === e);
-          return p ? pm(p.ys, 3) : "";
-        }),
-      ]),
+      header: [
+        "group",
+        "n",
+        "trained acc",
+        ...variants.map(([m, w]) => `${w}, ${m}`),
+      ],
+      rows,
     },
   }];
 }
@@ -1001,10 +1333,11 @@ function toMarkdown(
  * written atomically. Deterministic for a given store and options.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { writeReport } from "./report.ts";
  * const out = await writeReport("runs/studies/demo/store.sqlite", "/tmp/demo-report");
- * console.log(out.html); // /tmp/demo-report/report.html
+ * assert.deepEqual(out.html, "/tmp/demo-report/report.html");
  * ```
  */
 export async function writeReport(
@@ -1055,7 +1388,9 @@ export async function writeReport(
     : "none: this study's spec has no hypotheses section, so everything below is exploratory.";
   const sections: Section[] = [
     hypothesisSection(hyp),
+    ...layerSections(hcells, cells, L),
     ...epochSections(hcells, data.cells),
+    convergenceSection(cells, L),
     accuracySection(cells, L),
     ...agreementSections(cells, L),
     curvesSection(cells, L),
@@ -1063,6 +1398,7 @@ export async function writeReport(
     methodSection(cells, L),
     speedSection(cells, L),
     grownSection(cells, L),
+    ...agnosticSection(hcells, cells, L),
     learningSection(cells, data.epochs, L),
     ...rulesSections(rules),
     ...failedSections(data.failures),
