@@ -10,7 +10,9 @@
  *    layer "fisher-z mean" or "mean" = unweighted mean over the layers, no z-transform for
  *    fractions). `testAccuracy`: the cell's test accuracy at that epoch. `metric.minus`
  *    subtracts a second ρ of the same cell with its own score/target/layer/split (ρ(signed2, ΔL)
- *    − ρ(|w|, |ΔL|)). Layer aliases `first` / `last`: the cell's first / last analyzed layer.
+ *    − ρ(|w|, |ΔL|)); `disattenuate: true` divides every ρ by its target's attainable ρ
+ *    (√ of the split-half ceiling), so correlations with targets of different reliability
+ *    compare fairly. Layer aliases `first` / `last`: the cell's first / last analyzed layer.
  *    `agnostic`: the accuracy of a weight-agnostic variant (analysis option `agnostic`;
  *    `weights` signed/shared/trained, `mask` trained/degree-matched/shuffled, `over` mean/best
  *    over the shared-weight scales).
@@ -159,14 +161,18 @@ function spearmanOf(
   layer: string,
   score: string,
   target: string,
+  disattenuate = false,
 ): number | undefined {
   const rows = a?.agreement2;
   if (!rows) return undefined;
   const r = rows.find((x) =>
     x.split === split && x.layer === layer && x.score === score && x.target === target
   );
-  if (r) return Number.isFinite(r.spearman) ? r.spearman : undefined;
-  if (layer === "mean") return spearmanOf(a, split, "fisher-z mean", score, target);
+  if (r) {
+    const v = disattenuate ? r.spearman / r.attainable : r.spearman;
+    return Number.isFinite(v) ? v : undefined;
+  }
+  if (layer === "mean") return spearmanOf(a, split, "fisher-z mean", score, target, disattenuate);
   return undefined;
 }
 
@@ -258,11 +264,11 @@ export function metricValue(
     const l = resolveLayer(a, split, layer);
     const parts = score.split(/\s+-\s+/);
     if (parts.length === 2) {
-      const x = spearmanOf(a, split, l, parts[0], target);
-      const y = spearmanOf(a, split, l, parts[1], target);
+      const x = spearmanOf(a, split, l, parts[0], target, m.disattenuate);
+      const y = spearmanOf(a, split, l, parts[1], target, m.disattenuate);
       return x !== undefined && y !== undefined ? x - y : undefined;
     }
-    return spearmanOf(a, split, l, score, target);
+    return spearmanOf(a, split, l, score, target, m.disattenuate);
   };
   const score = scoreOverride ?? m.score ?? "magnitude";
   const target = m.target ?? "absdloss";
@@ -289,6 +295,7 @@ function metricText(h: HypothesisSpec, layer: string): string {
         (mi.layer && mi.layer !== layer ? ` ${mi.layer}` : "") +
         (mi.split && mi.split !== m.split ? ` ${mi.split}` : "");
     }
+    if (m.disattenuate) what += " (each ρ / its attainable ρ)";
   } else if (m.statistic === "agnostic") {
     what = `agnostic accuracy (${m.weights ?? "signed"} weights, ${m.mask ?? "trained"} mask, ${
       m.over ?? "mean"

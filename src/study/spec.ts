@@ -114,6 +114,11 @@ export const HypothesisSchema = z.object({
       layer: z.string().optional(),
       split: z.enum(["train", "test"]).optional(),
     }).strict().optional(),
+    /**
+     * spearman only: divide every ρ by its target's attainable ρ (√ split-half ceiling), e.g.
+     * to compare a correlation with signed ΔL against one with the more reliable |ΔL|.
+     */
+    disattenuate: z.boolean().optional(),
     /** agnostic only: weight variant ("signed": sign(w)·s·mean|w|, "shared": s·mean|w|). */
     weights: z.enum(["trained", "shared", "signed"]).optional(),
     /** agnostic only: topology (default the trained one). */
@@ -497,6 +502,9 @@ function parseHypotheses(
     }
     if (m.minus && m.statistic !== "spearman") {
       throw new FiligreeError(`${where}.metric.minus: only for statistic spearman`);
+    }
+    if (m.disattenuate && m.statistic !== "spearman") {
+      throw new FiligreeError(`${where}.metric.disattenuate: only for statistic spearman`);
     }
     const scoreNames = [m.score, m.minus?.score].filter((x) => x !== undefined).join(" - ");
     if (scoreNames) {

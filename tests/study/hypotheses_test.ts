@@ -326,6 +326,9 @@ function grid(factors: Record<string, string[]>): Record<string, string>[] {
   return out;
 }
 
+/** Attainable ρ of a target in the synthetic stores: signed ΔL is the noisier target. */
+const attainable = (target: string) => target === "dloss" ? 0.7 : 0.95;
+
 /** A store of cells analyzed at the final epoch only (agreement2 rows per layer + fisher-z mean). */
 function synthStore(o: SynthOpts): StudyStore {
   const store = StudyStore.open(":memory:", { study: "synth" });
@@ -350,9 +353,9 @@ function synthStore(o: SynthOpts): StudyStore {
               spearman: vs[i],
               ci: [vs[i] - 0.02, vs[i] + 0.02],
               n: 500,
-              ceiling: 0.9,
+              ceiling: attainable(target) ** 2,
               halfReliability: 0.82,
-              attainable: 0.95,
+              attainable: attainable(target),
               primary: true,
             })
           );
@@ -365,9 +368,9 @@ function synthStore(o: SynthOpts): StudyStore {
             spearman: z,
             ci: [z - 0.02, z + 0.02],
             n: layers.length,
-            ceiling: 0.9,
+            ceiling: attainable(target) ** 2,
             halfReliability: 0.82,
-            attainable: 0.95,
+            attainable: attainable(target),
             primary: true,
           });
         }
@@ -490,11 +493,25 @@ Deno.test("hypotheses: metric.minus compares correlations with different targets
         target: "dloss",
         minus: { target: "absdloss" },
       }, { value: 0 }),
+      // Against the noisier signed target, signed1's 0.52 is worth more than |w|'s 0.5 on |dL|.
+      hyp("DISATTENUATED", {
+        score: "signed1",
+        target: "dloss",
+        minus: { score: "magnitude", target: "absdloss" },
+        disattenuate: true,
+      }, { value: 0 }),
     ],
   });
   const rs = testHypotheses(cellsFromStore(store), spec.hypotheses);
-  assert.deepEqual(verdicts(rs), { TRUE: "confirmed", SMALL: "refuted", FALSE: "refuted" });
+  assert.deepEqual(verdicts(rs), {
+    TRUE: "confirmed",
+    SMALL: "refuted",
+    FALSE: "refuted",
+    DISATTENUATED: "confirmed",
+  });
   assert.ok(Math.abs(rs[0].effect - 0.3) < 0.02, describeResult(rs[0]));
+  assert.ok(Math.abs(rs[3].effect - (0.52 / 0.7 - 0.5 / 0.95)) < 0.03, describeResult(rs[3]));
+  assert.match(rs[3].metricText, /each ρ \/ its attainable ρ/);
   assert.match(rs[1].reason, /too small/);
   assert.match(rs[2].reason, /opposite/);
   assert.match(rs[0].metricText, /spearman\(signed2, dloss\) − spearman\(magnitude, absdloss\)/);
