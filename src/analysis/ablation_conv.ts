@@ -91,7 +91,11 @@ export interface ConvPatchArgs {
   ablations: readonly WeightAblation[] | Tensor;
   /** Number of ablations when `ablations` is an uploaded tensor. */
   count?: number;
-  mode?: "rank1" | "zero";
+  /**
+   * "rank1": all rows, the ablated channel's corrected; "zero": the unit's rows zeroed;
+   * "channel": only the ablated channel's `group` rows, corrected (`rows` = `group`).
+   */
+  mode?: "rank1" | "zero" | "channel";
   /** `[rows][roundUp4(K·samples)]`, column `k·samples + s`. */
   out: Tensor;
 }
@@ -101,6 +105,9 @@ export function convPatch(rec: Recorder, a: ConvPatchArgs): void {
   const gpu = rec.gpu;
   const k = Array.isArray(a.ablations) ? a.ablations.length : a.count;
   if (!k || k < 1) throw new FiligreeError("convPatch: no ablations");
+  if (a.mode === "channel" && a.rows !== a.group) {
+    throw new FiligreeError(`convPatch: channel mode writes ${a.group} rows, not ${a.rows}`);
+  }
   if (!(a.group >= 1) || a.rows % a.group !== 0) {
     throw new FiligreeError(`convPatch: ${a.rows} rows are not groups of ${a.group}`);
   }
@@ -111,12 +118,77 @@ export function convPatch(rec: Recorder, a: ConvPatchArgs): void {
     ? gpu.tensor("u32", [3 * k], { data: packAblations(a.ablations), label: "ablations" })
     : a.ablations as Tensor;
   requireTensor(abl, 3 * k, "convPatch ablations");
-  const mode = a.mode === "zero" ? 1 : 0;
-  if (mode === 0 && !a.x) throw new FiligreeError("convPatch: rank-1 mode needs the input x");
+  const mode = a.mode === "zero" ? 1 : a.mode === "channel" ? 2 : 0;
+  if (mode !== 1 && !a.x) throw new FiligreeError("convPatch: rank-1 mode needs the input x");
   const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, k, mode, a.group]));
   rec.dispatch(
     gpu.kernel(CONV_PATCH, { WG }),
     { pp: p, cached: a.cached, x_in: a.x ?? a.cached, abl, patched: a.out },
+    grid(gpu, Math.ceil((a.rows * ldN) / WG)),
+  );
+}
+
+export const CONV_CHANNEL_NEXT = defineKernel({
+  shader: "ablation_conv.wgsl",
+  code,
+  entry: "conv_channel_next",
+  bindings: [
+    ["np", "uniform"],
+    ["z_cached", "read"],
+    ["x_cached", "read"],
+    ["pooled", "read"],
+    ["w_next", "read"],
+    ["abl_n", "read"],
+    ["z_out", "read_write"],
+  ],
+});
+
+/** Arguments of {@link convChannelNext}. */
+export interface ChannelNextArgs {
+  /** The next layer's cached pre-activation `[rows][roundUp4(S)]`. */
+  zCached: Tensor;
+  /** Its cached input (the pooled channels) `[channels·q][roundUp4(S)]`. */
+  xCached: Tensor;
+  /** The ablated channel's new pooled rows `[q][roundUp4(K·S)]`, copy k in columns k·S + s. */
+  pooled: Tensor;
+  /** The next layer's weights, dense `[channels·q][rows]`. */
+  wNext: Tensor;
+  /** The ablations (`j` = the channel). */
+  ablations: Tensor;
+  rows: number;
+  q: number;
+  samples: number;
+  count: number;
+  /** `[rows][roundUp4(K·S)]`. */
+  out: Tensor;
+}
+
+/**
+ * The next fully-connected layer's pre-activation when only channel `j_k` of its input changed:
+ * `out[r][k·S+s] = zCached[r][s] + Σ_q W[j·q + q'][r]·(pooled[q'][k·S+s] − xCached[j·q + q'][s])`.
+ */
+export function convChannelNext(rec: Recorder, a: ChannelNextArgs): void {
+  const gpu = rec.gpu;
+  if (a.q > MAX_LOOP_TRIPS) {
+    throw new FiligreeError(`convChannelNext: ${a.q} rows per channel over the loop bound`);
+  }
+  const ldS = roundUp4(a.samples), ldN = roundUp4(a.count * a.samples);
+  requireTensor(a.zCached, a.rows * ldS, "convChannelNext zCached");
+  requireTensor(a.pooled, a.q * ldN, "convChannelNext pooled");
+  requireTensor(a.ablations, 3 * a.count, "convChannelNext ablations");
+  requireTensor(a.out, a.rows * ldN, "convChannelNext out");
+  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, a.count, a.q]));
+  rec.dispatch(
+    gpu.kernel(CONV_CHANNEL_NEXT, { WG }),
+    {
+      np: p,
+      z_cached: a.zCached,
+      x_cached: a.xCached,
+      pooled: a.pooled,
+      w_next: a.wNext,
+      abl_n: a.ablations,
+      z_out: a.out,
+    },
     grid(gpu, Math.ceil((a.rows * ldN) / WG)),
   );
 }

@@ -22,7 +22,7 @@ export function convPatchRef(
   rows: number,
   samples: number,
   abl: readonly WeightAblation[],
-  mode: "rank1" | "zero",
+  mode: "rank1" | "zero" | "channel",
   group: number,
 ): Float64Array {
   const S = samples, K = abl.length, out = new Float64Array(rows * K * S);
@@ -30,6 +30,11 @@ export function convPatchRef(
     for (let k = 0; k < K; k++) {
       const a = abl[k];
       for (let s = 0; s < S; s++) {
+        if (mode === "channel") {
+          out[r * K * S + k * S + s] = cached[(a.j * group + r) * S + s] -
+            a.w * x[(a.i * group + r) * S + s];
+          continue;
+        }
         let v = cached[r * S + s];
         if (Math.floor(r / group) === a.j) {
           v = mode === "zero" ? 0 : v - a.w * x[(a.i * group + (r % group)) * S + s];
@@ -59,4 +64,31 @@ export function convSampleGradRef(
     }
   }
   return g;
+}
+
+/** {@link convChannelNext}'s float64 reference (`w` dense `[channels·q][rows]`). */
+export function convChannelNextRef(
+  zCached: Float64Array,
+  xCached: Float64Array,
+  pooled: Float64Array,
+  w: Float64Array,
+  abl: readonly WeightAblation[],
+  rows: number,
+  q: number,
+  samples: number,
+): Float64Array {
+  const S = samples, K = abl.length, out = new Float64Array(rows * K * S);
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < K; k++) {
+      for (let s = 0; s < S; s++) {
+        let acc = zCached[r * S + s];
+        for (let t = 0; t < q; t++) {
+          const row = abl[k].j * q + t;
+          acc += w[row * rows + r] * (pooled[t * K * S + k * S + s] - xCached[row * S + s]);
+        }
+        out[r * K * S + k * S + s] = acc;
+      }
+    }
+  }
+  return out;
 }

@@ -48,7 +48,8 @@ import {
 } from "../nn/analyzable.ts";
 import type { Layer } from "../nn/layers.ts";
 import { LstmAblationEngine } from "./ablation_lstm.ts";
-import { convPatch } from "./ablation_conv.ts";
+import { convChannelNext, convPatch } from "./ablation_conv.ts";
+import { maxPoolForward } from "../kernels/conv.ts";
 import type { Sequential } from "../nn/mlp.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
@@ -480,14 +481,17 @@ export class Probe {
    * Ablations per batch for weight layer `w` (or the units at its input): the largest K whose
    * K·S-column activations of the layers above fit the memory budget and the binding limit.
    */
-  batchSize(w: number, count: number): number {
+  batchSize(w: number, count: number, mode: "rank1" | "zero" = "rank1"): number {
     const pl = this.layers[w];
     const layers = this.model.layers;
     const P = pl.positions;
     // Per sample: the patched copies and their activation; a convolution's unit ablation also
-    // runs the layer itself (its input, im2col columns and outputs).
-    let rowsSum = 2 * pl.nOut * P + (P > 1 ? pl.inFeatures + pl.view.floatsPerSample : 0);
-    let maxRows = Math.max(pl.nOut * P, pl.inFeatures, pl.nIn * P);
+    // runs the layer itself (its input, im2col columns and outputs), a weight ablation does not.
+    const runsLayer = P > 1 && mode === "zero";
+    let rowsSum = 2 * pl.nOut * P + (runsLayer ? pl.inFeatures + pl.view.floatsPerSample : 0);
+    let maxRows = runsLayer
+      ? Math.max(pl.nOut * P, pl.inFeatures, pl.nIn * P)
+      : Math.max(pl.nOut * P, P > 1 ? 0 : pl.nIn);
     for (let i = pl.index + 1; i < layers.length; i++) {
       const L = layers[i];
       if (isWeightLayer(L)) {
@@ -549,6 +553,9 @@ export class Probe {
         `${this.layers[w].name}: no exact-ablation engine for "${this.layers[w].kind}" layers`,
       );
     }
+    if (mode === "rank1" && this.fastPath && this.convLocal(w)) {
+      return await this.#runConvLocal(w, items, make, onProgress);
+    }
     if (mode === "rank1" && this.engine === "carry" && this.layers[w].kind === "linear") {
       const d = await this.#planFor(w);
       if (d.plan) return await this.#runCarry(w, d.plan, items, make, onProgress);
@@ -559,7 +566,7 @@ export class Probe {
     const S = this.samples;
     const carry = mode === "rank1" && this.fastPath && this.canCarry(w);
     const next = this.layers[w + 1];
-    const K = carry ? this.batchSize(w + 1, items) : this.batchSize(w, items);
+    const K = carry ? this.batchSize(w + 1, items) : this.batchSize(w, items, mode);
     const rows = carry ? next.nOut : mode === "rank1" ? pl.nOut * pl.positions : pl.inFeatures;
     const patched = this.cache.get(`patched:${w}:${mode}:${carry}`, rows, K * S);
     const wOut = carry ? gpu.tensor("f32", [K * next.nOut], { label: "outgoing rows" }) : null;
@@ -658,6 +665,127 @@ export class Probe {
     const r = await gpu.read(results);
     gpu.release(results);
     if (wOut) gpu.release(wOut);
+    const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
+    for (let k = 0; k < items; k++) {
+      dLoss[k] = r[2 * k] / S - base.loss;
+      dAccuracy[k] = r[2 * k + 1] / S - base.accuracy;
+    }
+    return { dLoss, dAccuracy };
+  }
+
+  /**
+   * Whether single-weight ablations of convolution `w` can stay channel-local: between it and
+   * the next weight layer (fully connected) lie only its fused activation, one max pooling over
+   * its output and evaluation-mode identities, so a removed weight changes one output channel,
+   * its pooled rows, and the next layer's pre-activation through those rows only. Returns the
+   * pooling geometry, or null.
+   */
+  convLocal(
+    w: number,
+  ): { height: number; width: number; size: number; oh: number; ow: number } | null {
+    const pl = this.layers[w], next = this.layers[w + 1];
+    if (pl.kind !== "conv" || !next || next.kind !== "linear") return null;
+    let pool: { height: number; width: number; channels: number; size: number } | null = null;
+    for (const L of this.model.layers.slice(pl.index + 1, next.index)) {
+      const a = analysisOf(L);
+      if (a.evalIdentity) continue;
+      if (!a.maxPool || pool) return null;
+      pool = a.maxPool;
+    }
+    if (!pool || pool.channels !== pl.nOut || pool.height * pool.width !== pl.positions) {
+      return null;
+    }
+    const oh = Math.floor(pool.height / pool.size), ow = Math.floor(pool.width / pool.size);
+    if (next.nIn !== pl.nOut * oh * ow) return null;
+    return { height: pool.height, width: pool.width, size: pool.size, oh, ow };
+  }
+
+  async #runConvLocal(
+    w: number,
+    items: number,
+    make: (k: number) => { i: number; j: number; w: number },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<AblationResult> {
+    const base = await this.baseline();
+    const gpu = this.gpu, pl = this.layers[w], next = this.layers[w + 1];
+    const S = this.samples, P = pl.positions;
+    const g = this.convLocal(w)!;
+    const Q = g.oh * g.ow;
+    // The ablated channel's P rows pooled as a one-channel image.
+    const geom = { channels: 1, height: g.height, width: g.width, size: g.size };
+    const byBinding = Math.floor(
+      gpu.limits.maxStorageBufferBindingSize / (P * 4 * S) - 1,
+    );
+    const K = Math.max(1, Math.min(this.batchSize(w + 1, items), byBinding));
+    const patched = this.cache.get(`chan:${w}`, P, K * S);
+    const pooled = this.cache.get(`chanpool:${w}`, Q, K * S);
+    const argmax = this.cache.scratch(`chanarg:${w}:${K}`, Q * roundUp4(K * S), "u32");
+    const zNext = this.cache.get(`channext:${w}`, next.nOut, K * S);
+    const wNext = gpu.tensor("f32", [next.nIn * next.nOut], {
+      data: this.#dense(w + 1),
+      label: "next layer weights",
+    });
+    const ablT = this.#ablTensor && this.#ablTensor.size >= 3 * K
+      ? this.#ablTensor
+      : (this.#ablTensor = gpu.tensor("u32", [3 * K], { label: "ablations" }));
+    const results = gpu.tensor("f32", [2 * Math.max(1, items)], { label: "ablation results" });
+    const sums = this.#sumsFor(K);
+    const batches = Math.ceil(items / K);
+    for (let b = 0; b < batches; b++) {
+      const first = b * K;
+      const list = Array.from(
+        { length: K },
+        (_, k) => first + k < items ? make(first + k) : { i: 0, j: 0, w: 0 },
+      );
+      gpu.write(ablT, packAblations(list));
+      const rec = gpu.recorder("channel-local conv ablation");
+      convPatch(rec, {
+        cached: this.cachedZ[w],
+        x: this.cachedCols[w],
+        rows: P,
+        group: P,
+        samples: S,
+        ablations: ablT,
+        count: K,
+        mode: "channel",
+        out: patched.t,
+      });
+      const y = pl.view.reenter(rec, patched);
+      maxPoolForward(rec, { ...geom, x: y.t, y: pooled.t, argmax, batch: K * S });
+      convChannelNext(rec, {
+        zCached: this.cachedZ[w + 1],
+        xCached: this.cachedX[w + 1],
+        pooled: pooled.t,
+        wNext,
+        ablations: ablT,
+        rows: next.nOut,
+        q: Q,
+        samples: S,
+        count: K,
+        out: zNext.t,
+      });
+      let h = next.view.reenter(rec, zNext);
+      h = this.forwardFrom(rec, next.index + 1, h);
+      ablationMetrics(rec, {
+        logits: h.t,
+        labels: this.labels,
+        classes: h.rows,
+        samples: S,
+        count: K,
+        loss: this.loss,
+        sums,
+      });
+      const live = Math.min(K, items - first);
+      rec.copy(sums, results, 2 * live, 0, 2 * first);
+      rec.submit();
+      if (onProgress && (b % 8 === 7 || b === batches - 1)) {
+        await gpu.sync();
+        onProgress(Math.min(items, first + K), items);
+      }
+    }
+    const r = await gpu.read(results);
+    gpu.release(results);
+    gpu.release(wNext);
     const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
     for (let k = 0; k < items; k++) {
       dLoss[k] = r[2 * k] / S - base.loss;
@@ -768,7 +896,10 @@ export class Probe {
 export const PATCH_ENGINES: Partial<
   Record<
     WeightKind,
-    (rec: ReturnType<Gpu["recorder"]>, a: Parameters<typeof convPatch>[1]) => void
+    (
+      rec: ReturnType<Gpu["recorder"]>,
+      a: Parameters<typeof convPatch>[1] & { mode: "rank1" | "zero" },
+    ) => void
   >
 > = {
   linear: (rec, a) => patchColumns(rec, a),

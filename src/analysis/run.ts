@@ -292,7 +292,10 @@ async function evaluateMasked(
 function recordEvaluateFrom(p: Probe, w: number, out: Tensor, slot: number, scratch: Tensor) {
   const pl = p.layers[w];
   const rec = p.gpu.recorder("probe eval from cache");
-  const logits = p.forwardFrom(rec, pl.index, { t: p.cachedX[w], rows: pl.nIn, batch: p.samples });
+  // The layer's input rows (a convolution's image, not its c·k·k weight rows); an LSTM (the first
+  // layer) keeps no cached input: its evaluation input is the probe's.
+  const from = p.cachedX[w] ? { t: p.cachedX[w], rows: pl.inFeatures, batch: p.samples } : p.x;
+  const logits = p.forwardFrom(rec, pl.index, from);
   ablationMetrics(rec, {
     logits: logits.t,
     labels: p.labels,
@@ -351,7 +354,10 @@ export async function probeOn(
 /** Gives a probe's evaluation tensors back to the pool (its ablation scratch stays cached). */
 function releaseProbe(p: Probe): void {
   const gpu = p.gpu;
-  for (const x of [p.x.t, p.labels, ...p.cachedX, ...p.cachedZ]) if (x) gpu.release(x);
+  // cachedCols aliases cachedX for fully-connected layers: release each buffer once.
+  for (const x of new Set([p.x.t, p.labels, ...p.cachedX, ...p.cachedZ, ...p.cachedCols])) {
+    if (x) gpu.release(x);
+  }
 }
 
 /** The weights the run's topology rule would drop next in one layer (value-order flags). */

@@ -36,6 +36,7 @@
  */
 import type { Recorder, Tensor } from "../gpu/mod.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
+import type { PoolGeometry } from "../kernels/conv.ts";
 import type { Act } from "./act.ts";
 import type { Layer } from "./layers.ts";
 
@@ -136,6 +137,8 @@ export interface FlowPath {
 export interface AnalysisLayer extends Layer {
   /** True when the layer is the identity in evaluation mode (dropout). */
   readonly evalIdentity?: boolean;
+  /** Non-overlapping max pooling: its geometry (channels, height, width, window). */
+  readonly maxPool?: PoolGeometry;
   unitOp?(): Promise<UnitOp>;
   unitScale?(): Promise<Float64Array>;
   persistentBuffers?(): { name: string; tensor: Tensor }[];

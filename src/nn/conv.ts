@@ -270,6 +270,10 @@ export class MaxPool2d implements Layer {
   get outFeatures(): number {
     return this.geometry.channels * this.outHeight * this.outWidth;
   }
+  /** The pooling geometry (the analysis's channel-local ablation path reads it). */
+  get maxPool(): PoolGeometry {
+    return this.geometry;
+  }
   /** Pooling mixes the units of a window. */
   unitOp(): Promise<UnitOp> {
     return Promise.resolve({ kind: "mixing", why: `max pooling ${this.name} mixes units` });

@@ -1,4 +1,4 @@
-/** `ablate` on a CNN run: every weight layer (convolutions included) is scored and ablated. */
+/** `ablate` on CNN and LSTM runs: every weight layer is scored, ablated, per-layer curves. */
 import { ablateRun } from "../../src/analysis/run.ts";
 import { parseAblateOptions } from "../../src/analysis/options.ts";
 import { trainRun } from "../../src/train/run.ts";
@@ -24,7 +24,13 @@ gpuTest("ablate accepts a CNN run: conv layers scored, ablated, channel units", 
       batchSize: 50,
     });
     await trainRun(cfg, dir, { quiet: true });
-    const opts = parseAblateOptions({ evalSamples: 60, maxWeights: 50, units: true, seed: 2 });
+    const opts = parseAblateOptions({
+      evalSamples: 60,
+      maxWeights: 50,
+      units: true,
+      curveLayers: true,
+      seed: 2,
+    });
     const s = await ablateRun(dir, opts, { quiet: true });
     const names = s.layers.map((l) => l.name).join();
     if (names !== "conv1,conv2,fc1,out") throw new Error(`layers ${names}`);
@@ -42,6 +48,45 @@ gpuTest("ablate accepts a CNN run: conv layers scored, ablated, channel units", 
     // Units: conv2's input channels (3), then fc1's pooled features (4·7·7), then fc1's 9.
     const units = (s.units ?? []).map((u) => u.units).join();
     if (units !== "3,196,9") throw new Error(`units ${units}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest("ablate accepts an LSTM run: lstm.wx / lstm.wh ablated, hidden units, curves", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "filigree-ablate-lstm-" });
+  try {
+    const cfg = parseTrainConfig({
+      model: "lstm",
+      dataset: "mnist",
+      trainSubset: 300,
+      testSubset: 200,
+      lstmHidden: 8,
+      hidden: [6],
+      method: "set",
+      density: 0.5,
+      epochs: 1,
+      batchSize: 50,
+    });
+    await trainRun(cfg, dir, { quiet: true });
+    const opts = parseAblateOptions({
+      evalSamples: 40,
+      maxWeights: 40,
+      units: true,
+      curveLayers: true,
+      seed: 2,
+    });
+    const s = await ablateRun(dir, opts, { quiet: true });
+    const names = s.layers.map((l) => l.name).join();
+    if (names !== "lstm.wx,lstm.wh,fc1,out") throw new Error(`layers ${names}`);
+    const an = await readSafetensors(`${dir}/analysis/ablation.safetensors`);
+    const dl = an.tensors.get("lstm.wh.train.delta_loss")!.data as Float32Array;
+    if (dl.length !== 40 || dl.some((d) => !Number.isFinite(d)) || dl.every((d) => d === 0)) {
+      throw new Error(`lstm.wh delta_loss: ${dl.slice(0, 5)}`);
+    }
+    // Hidden units of the LSTM (8) through fc1, then fc1's 6.
+    const units = (s.units ?? []).map((u) => `${u.layer}:${u.units}`).join();
+    if (units !== "lstm.wh:8,fc1:6") throw new Error(`units ${units}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -3,8 +3,18 @@
  * outputs), and the probe on trained CNNs against "zero it and run the full forward" (with and
  * without batch norm, several activations; single weights and unit = channel ablation).
  */
-import { convFisher, convPatch, convSampleGrad } from "../../src/analysis/ablation_conv.ts";
-import { convPatchRef, convSampleGradRef } from "../../src/analysis/ablation_conv_ref.ts";
+import {
+  convChannelNext,
+  convFisher,
+  convPatch,
+  convSampleGrad,
+} from "../../src/analysis/ablation_conv.ts";
+import {
+  convChannelNextRef,
+  convPatchRef,
+  convSampleGradRef,
+} from "../../src/analysis/ablation_conv_ref.ts";
+import { packAblations } from "../../src/kernels/analysis.ts";
 import { Probe } from "../../src/analysis/probe.ts";
 import type { TrainConfig } from "../../src/train/config.ts";
 import { trainedCnn } from "./cnn_fixture.ts";
@@ -27,17 +37,20 @@ gpuTest(
         ["rank1", 3 * 9, 9, 6, 5],
         ["zero", 4 * 21, 21, 11, 3],
         ["rank1", 9, 1, 5, 2],
+        ["channel", 35, 35, 13, 7],
       ] as const
     ) {
-      const xRows = mode === "rank1" ? 6 * group : rows;
-      const cached = rng.normal(rows * S), x = rng.normal(xRows * S);
+      const xRows = mode === "zero" ? rows : 6 * group;
+      // Channel mode reads channel j of a 5-channel cached tensor and writes `group` rows.
+      const cRows = mode === "channel" ? 5 * group : rows;
+      const cached = rng.normal(cRows * S), x = rng.normal(xRows * S);
       const abl = Array.from({ length: K }, () => ({
         i: rng.int(xRows / group),
-        j: rng.int(rows / group),
-        w: mode === "rank1" ? rng.normal(1)[0] : 0,
+        j: rng.int(cRows / group),
+        w: mode === "zero" ? 0 : rng.normal(1)[0],
       }));
       const want = convPatchRef(cached, x, rows, S, abl, mode, group);
-      const ct = gpu.tensor("f32", [rows, roundUp4(S)], { data: toPadded(cached, rows, S) });
+      const ct = gpu.tensor("f32", [cRows, roundUp4(S)], { data: toPadded(cached, cRows, S) });
       const xt = gpu.tensor("f32", [xRows, roundUp4(S)], { data: toPadded(x, xRows, S) });
       const out = gpu.tensor("f32", [rows, roundUp4(K * S)]);
       gpu.poison(out);
@@ -53,6 +66,35 @@ gpuTest(
     }
   },
 );
+
+gpuTest("convChannelNext equals its float64 reference", async (gpu, rng) => {
+  for (const [rows, C, q, S, K] of [[7, 5, 9, 13, 6], [3, 2, 49, 6, 3]]) {
+    const zc = rng.normal(rows * S), xc = rng.normal(C * q * S), w = rng.normal(C * q * rows);
+    const pooled = rng.normal(q * K * S);
+    const abl = Array.from({ length: K }, () => ({ i: 0, j: rng.int(C), w: 0 }));
+    const want = convChannelNextRef(zc, xc, pooled, w, abl, rows, q, S);
+    const t = (a: Float64Array, r: number, b: number) =>
+      gpu.tensor("f32", [r, roundUp4(b)], { data: toPadded(a, r, b) });
+    const out = gpu.tensor("f32", [rows, roundUp4(K * S)]);
+    gpu.poison(out);
+    const rec = gpu.recorder();
+    convChannelNext(rec, {
+      zCached: t(zc, rows, S),
+      xCached: t(xc, C * q, S),
+      pooled: t(pooled, q, K * S),
+      wNext: gpu.tensor("f32", [C * q * rows], { data: Float32Array.from(w) }),
+      ablations: gpu.tensor("u32", [3 * K], { data: packAblations(abl) }),
+      rows,
+      q,
+      samples: S,
+      count: K,
+      out,
+    });
+    rec.submit();
+    const got = fromPadded(await gpu.read(out), rows, K * S, "convChannelNext");
+    assertClose(got, want, { rtol: 1e-5, atol: 1e-5, label: `convChannelNext q=${q}` });
+  }
+});
 
 gpuTest(
   "per-sample gradients and Fisher of shared weights equal float64 references",
@@ -113,7 +155,13 @@ gpuTest(
 );
 
 /** Batched ablation of sampled entries / units of every weight layer vs the naive forward. */
-async function checkCnn(probe: Probe, rng: Rng, label: string, perLayer: number) {
+async function checkCnn(
+  probe: Probe,
+  rng: Rng,
+  label: string,
+  perLayer: number,
+): Promise<number> {
+  let locals = 0;
   const S = probe.samples;
   await probe.refreshCache();
   const close = (got: number, want: number) => Math.abs(got - want) <= 3e-5 + 2e-4 * Math.abs(want);
@@ -126,6 +174,18 @@ async function checkCnn(probe: Probe, rng: Rng, label: string, perLayer: number)
     r.dLoss.forEach((d, e) => (Math.abs(d) > Math.abs(r.dLoss[big]) ? (big = e) : 0));
     if (!(Math.abs(r.dLoss[big]) > 1e-6)) {
       throw new Error(`${label} ${pl.name}: no single-weight ablation changed the loss`);
+    }
+    if (probe.convLocal(w)) {
+      // The channel-local path against the full patched copies, every entry.
+      probe.fastPath = false;
+      const full = await probe.ablateWeights(w, all);
+      probe.fastPath = true;
+      full.dLoss.forEach((d, e) => {
+        if (!close(r.dLoss[e], d)) {
+          throw new Error(`${label} ${pl.name} entry ${e}: channel-local ${r.dLoss[e]}, full ${d}`);
+        }
+      });
+      locals++;
     }
     const entries = [big, ...Array.from({ length: perLayer }, () => rng.int(pl.nnz))];
     for (const e of entries) {
@@ -165,6 +225,7 @@ async function checkCnn(probe: Probe, rng: Rng, label: string, perLayer: number)
       }
     }
   }
+  return locals;
 }
 
 gpuTest(
@@ -176,14 +237,18 @@ gpuTest(
       { activation: "leaky_relu", norm: "batch", normPlacement: "after", dropout: 0.1 },
       { activation: "sigmoid", convChannels: [3], hidden: [5], density: 0.5 },
       { activation: "relu", norm: "layer", method: "dense" },
+      { activation: "elu", dropout: 0.2, convChannels: [5, 3] },
     ];
+    let locals = 0;
     for (const c of cases) {
       const t = await trainedCnn(gpu, { ...c, seed: rng.int(1000) });
       // 37 samples (not a multiple of 4); a budget that forces several batches.
       const probe = await Probe.fromTrainer(t, { evalSamples: 37, seed: 3, budgetMB: 2 });
       const kinds = probe.layers.map((l) => l.kind).join(",");
       if (!kinds.startsWith("conv")) throw new Error(`${JSON.stringify(c)}: layers ${kinds}`);
-      await checkCnn(probe, rng, JSON.stringify(c), 4);
+      locals += await checkCnn(probe, rng, JSON.stringify(c), 4);
     }
+    // relu, sigmoid and elu + dropout (no norm): the last convolution stays channel-local.
+    if (locals !== 3) throw new Error(`${locals} layers took the channel-local path, expected 3`);
   },
 );
