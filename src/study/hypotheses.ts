@@ -12,7 +12,9 @@
  *    subtracts a second ρ of the same cell with its own score/target/layer/split (ρ(signed2, ΔL)
  *    − ρ(|w|, |ΔL|)); `disattenuate: true` divides every ρ by its target's attainable ρ
  *    (√ of the split-half ceiling), so correlations with targets of different reliability
- *    compare fairly. Layer aliases `first` / `last`: the cell's first / last analyzed layer.
+ *    compare fairly; valid only for scores independent of the oracle's sampling noise (a
+ *    gradient score measured on the same samples as ΔL can exceed the "attainable" ρ). Layer
+ *    aliases `first` / `last`: the cell's first / last analyzed layer.
  *    `agnostic`: the accuracy of a weight-agnostic variant (analysis option `agnostic`;
  *    `weights` signed/shared/trained, `mask` trained/degree-matched/shuffled, `over` mean/best
  *    over the shared-weight scales).
@@ -301,8 +303,11 @@ function metricText(h: HypothesisSpec, layer: string): string {
       m.over ?? "mean"
     } over scales)`;
   }
+  const byLayer = "factor" in h.comparison && h.comparison.factor === "layer";
   const layerPart = m.statistic === "testAccuracy" || m.statistic === "agnostic"
     ? ""
+    : byLayer
+    ? ` ${m.split}`
     : ` ${layer} ${m.split}`;
   return `${what}${layerPart} @${m.epoch}${h.converged ? ", converged cells" : ""}`;
 }
