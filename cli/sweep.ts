@@ -27,7 +27,7 @@ import {
 } from "../src/study/failures.ts";
 import { StoreLock } from "../src/study/lock.ts";
 import { guarded } from "./main.ts";
-import { nonNegativeInt, positiveInt } from "./args.ts";
+import { nonNegativeInt, number, positiveInt } from "./args.ts";
 
 /** Cells of the shard neither in the store nor failed before, in order (no GPU, no timing). */
 async function pendingCells(
@@ -91,6 +91,10 @@ function watchParent(): void {
 
 /** Environment variable through which a sweep's child processes learn the user's command. */
 const COMMAND_ENV = "FILIGREE_SWEEP_COMMAND";
+/** Environment variable passing the parent's --max-minutes deadline (ms since the epoch). */
+const DEADLINE_ENV = "FILIGREE_SWEEP_DEADLINE";
+/** Exit code of a child that stopped at the deadline with cells left (EX_TEMPFAIL). */
+const OUT_OF_TIME_EXIT = 75;
 
 /** The command line as typed (arguments with spaces or quotes quoted). */
 function userCommand(): string {
@@ -115,6 +119,12 @@ export function sweepCommand() {
       nonNegativeInt(),
     )
     .option("--max-cells <n>", "stop after recording n cells (in this process)", positiveInt())
+    .option(
+      "--max-minutes <m>",
+      "time budget: start no cell that would end after m minutes (a running cell finishes); " +
+        "run the sweep again to go on",
+      number({ gt: 0 }),
+    )
     .option(
       "--retry-failed",
       "run the cells that failed in earlier sweeps again (by default they are skipped)",
@@ -150,6 +160,13 @@ export function sweepCommand() {
           return;
         }
         const perProcess = opts.cellsPerProcess ?? 4;
+        // The budget is absolute: children inherit the parent's deadline, not a fresh budget.
+        const envDeadline = Number(Deno.env.get(DEADLINE_ENV) ?? NaN);
+        const deadline = Number.isFinite(envDeadline)
+          ? envDeadline
+          : opts.maxMinutes !== undefined
+          ? Date.now() + opts.maxMinutes * 60_000
+          : undefined;
         const isChild = Deno.env.get(CHILD_ENV) !== undefined;
         if (isChild) watchParent();
         // One sweep per store: the parent (or a sweep running in-process) holds the lock; its
@@ -157,6 +174,7 @@ export function sweepCommand() {
         const lock = isChild ? null : await StoreLock.acquire(storePath, {
           log: (l) => !opts.quiet && console.log(l),
         });
+        let childOutOfTime = false;
         const bye = (code: number) => {
           lock?.release();
           Deno.exit(code);
@@ -184,8 +202,10 @@ export function sweepCommand() {
             const self = new URL("./main.ts", import.meta.url).pathname;
             const pass = Deno.args.filter((a, i, all) =>
               a !== "--cells-per-process" && all[i - 1] !== "--cells-per-process" &&
-              a !== "--retry-failed"
+              a !== "--max-minutes" && all[i - 1] !== "--max-minutes" &&
+              !a.startsWith("--max-minutes=") && a !== "--retry-failed"
             );
+            let outOfTime = false;
             let crashed = 0;
             const skipped = await failedBefore(storePath);
             if (skipped.length && !opts.quiet) {
@@ -202,6 +222,10 @@ export function sweepCommand() {
             for (;;) {
               const todo = await pendingCells(spec, storePath, shard);
               if (todo.length === 0) break;
+              if (deadline !== undefined && Date.now() >= deadline) {
+                outOfTime = true;
+                break;
+              }
               const child = new Deno.Command(Deno.execPath(), {
                 args: [
                   "run",
@@ -220,12 +244,20 @@ export function sweepCommand() {
                 stdout: "inherit",
                 stderr: "inherit",
                 // The store records the user's command, not the child's injected --max-cells.
-                env: { [COMMAND_ENV]: userCommand(), [CHILD_ENV]: String(Deno.pid) },
+                env: {
+                  [COMMAND_ENV]: userCommand(),
+                  [CHILD_ENV]: String(Deno.pid),
+                  ...(deadline !== undefined ? { [DEADLINE_ENV]: String(deadline) } : {}),
+                },
               }).spawn();
               lock?.setChildren([child.pid]);
               const status = await child.status;
               lock?.setChildren([]);
               await child.stdin.close().catch(() => {});
+              if (status.code === OUT_OF_TIME_EXIT) {
+                outOfTime = true;
+                break;
+              }
               if (status.success) continue;
               // 1 and 2 are errors the child reported itself (a bad spec, an unwritable store):
               // they concern the sweep, not one cell.
@@ -260,6 +292,14 @@ export function sweepCommand() {
             const store = StudyStore.openReadOnly(storePath);
             const failed = skippedFailures(store.db).size;
             store.close();
+            if (outOfTime) {
+              const left = (await pendingCells(spec, storePath, shard)).length;
+              console.log(
+                `study ${spec.name}: time budget (--max-minutes ${opts.maxMinutes ?? "?"}) ` +
+                  `reached; ${left} cells left in ${storePath}: run the same command again to go on`,
+              );
+              return;
+            }
             if (!opts.quiet || failed) {
               console.log(
                 `study ${spec.name}: every cell done in ${storePath}` +
@@ -294,7 +334,15 @@ export function sweepCommand() {
             quiet: opts.quiet,
             command: Deno.env.get(COMMAND_ENV) ?? userCommand(),
             maxCells: opts.maxCells,
+            deadline,
           });
+          childOutOfTime = r.outOfTime === true;
+          if (r.outOfTime && !isChild) {
+            console.log(
+              `study ${spec.name}: time budget (--max-minutes ${opts.maxMinutes}) reached; ` +
+                `run the same command again to go on`,
+            );
+          }
           if (!opts.quiet) {
             console.log(
               `study ${spec.name}: ${r.recorded.length} cells recorded, ${r.skipped} already done` +
@@ -306,7 +354,7 @@ export function sweepCommand() {
           lock?.release();
         }
         // A child's pending read of its stdin would keep it alive: leave explicitly.
-        if (isChild) Deno.exit(0);
+        if (isChild) Deno.exit(childOutOfTime ? OUT_OF_TIME_EXIT : 0);
       })
     );
 }

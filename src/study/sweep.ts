@@ -31,7 +31,12 @@ import type { TrainConfig } from "../train/config.ts";
 import { checkpointStopped, keptEpochDir, saveCheckpoint } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { trainRun } from "../train/run.ts";
-import { checkpointEpoch, readMetrics as readRunMetrics, readRunFile } from "../train/rundir.ts";
+import {
+  checkpointEpoch,
+  FILIGREE_VERSION,
+  readMetrics as readRunMetrics,
+  readRunFile,
+} from "../train/rundir.ts";
 import { type EpochMetrics, Trainer, weightLayerDensities } from "../train/trainer.ts";
 import type { AnalysisRow, CellRow } from "./schema.ts";
 import { canonicalJson, describeFactors, type StudyCell, type StudySpec } from "./spec.ts";
@@ -116,6 +121,13 @@ export interface SweepOptions {
   maxCells?: number;
   /** Run the cells that failed in earlier sweeps again (else they are skipped). */
   retryFailed?: boolean;
+  /**
+   * Time budget: wall-clock time (ms since the epoch, as `Date.now()`) after which no new cell
+   * starts. A cell is not started when the mean time of the cells this call finished says it
+   * would end after the deadline. A cell in progress always finishes (cells resume from their
+   * last epoch anyway).
+   */
+  deadline?: number;
 }
 
 /** What {@link runStudy} did. */
@@ -129,6 +141,8 @@ export interface SweepResult {
   recorded: string[];
   /** Ids of the cells that failed in this call (recorded in the store's `failures` table). */
   failed: string[];
+  /** The time budget ({@link SweepOptions.deadline}) stopped the sweep before every cell ran. */
+  outOfTime?: boolean;
 }
 
 /**
@@ -159,9 +173,10 @@ export async function gitCommit(): Promise<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { datasetShape } from "./sweep.ts";
- * console.log(datasetShape(parseTrainConfig({ dataset: "mnist" }))); // { features: 784, classes: 10 }
+ * assert.deepEqual(datasetShape(parseTrainConfig({ dataset: "mnist" })), { features: 784, classes: 10 });
  * ```
  */
 export function datasetShape(cfg: TrainConfig): { features: number; classes: number } {
@@ -176,9 +191,10 @@ export function datasetShape(cfg: TrainConfig): { features: number; classes: num
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { trainSamples } from "./sweep.ts";
- * console.log(trainSamples(parseTrainConfig({ trainSubset: 5000 }))); // 5000
+ * assert.deepEqual(trainSamples(parseTrainConfig({ trainSubset: 5000 })), 5000);
  * ```
  */
 export function trainSamples(cfg: TrainConfig): number {
@@ -193,10 +209,11 @@ export function trainSamples(cfg: TrainConfig): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { weightFootprint } from "./sweep.ts";
  * const cfg = parseTrainConfig({ dataset: "synthetic", hidden: [8], density: 0.5, syntheticFeatures: 4, syntheticClasses: 2 });
- * console.log(weightFootprint(cfg, [16, 16])); // { denseWeights: 48, paramBytes: 212 }
+ * assert.deepEqual(weightFootprint(cfg, [16, 16]), { denseWeights: 48, paramBytes: 212 });
  * ```
  */
 export function weightFootprint(
@@ -318,8 +335,9 @@ export async function buildCellRecord(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatDuration } from "./sweep.ts";
- * console.log(formatDuration(185)); // 3m05s
+ * assert.deepEqual(formatDuration(185), "3m05s");
  * ```
  */
 export function formatDuration(sec: number): string {
@@ -419,6 +437,12 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
       pending: pending.length,
     });
     const cellSeconds: number[] = [];
+    // Until this call finishes a cell, the budget uses the mean of the cells in the store.
+    const stored = opts.deadline !== undefined ? store.cells() : [];
+    const storedMean = stored.length
+      ? stored.reduce((a, r) => a + r.train_seconds + (r.analysis_seconds ?? 0), 0) /
+        stored.length
+      : 0;
     let left = pending.length;
     for (let position = 0; position < mine.length; position++) {
       const cell = mine[position];
@@ -434,6 +458,15 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
       if (failedBefore.has(cell.id)) {
         await emit({ type: "skipFailed", cell, position });
         continue;
+      }
+      if (opts.deadline !== undefined) {
+        const mean = cellSeconds.length
+          ? cellSeconds.reduce((a, b) => a + b) / cellSeconds.length
+          : storedMean;
+        if (Date.now() + mean * 1000 >= opts.deadline) {
+          result.outOfTime = true;
+          break;
+        }
       }
       try {
         const t0 = performance.now();
@@ -667,7 +700,7 @@ export async function planStudy(
       const ta = analyzed === first ? t : await Trainer.create(gpu, analyzed.config);
       await writeFileAtomic(
         `${tmp}/config.json`,
-        JSON.stringify({ config: analyzed.config, filigree: "plan" }) + "\n",
+        JSON.stringify({ config: analyzed.config, filigree: FILIGREE_VERSION }) + "\n",
       );
       await saveCheckpoint(ta, `${tmp}/checkpoint.safetensors`);
       const t1 = performance.now();

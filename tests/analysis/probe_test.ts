@@ -120,11 +120,15 @@ gpuTest(
       [{ hidden: [9, 7, 6], activation: "relu", sparseLayers: "all" }, [false, true, true, true]],
     ];
     for (const [c, carried] of cases) {
-      const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 3);
-      const probe = await Probe.fromTrainer(t, { evalSamples: 41, seed: 2, budgetMB: 0.05 });
-      const base = await probe.baseline();
-      // Better than chance (1/3): the comparison runs on a model that learned something.
-      if (!(base.accuracy > 0.38)) throw new Error(`${JSON.stringify(c)}: model did not learn`);
+      // Better than chance (1/3): the comparison runs on a model that learned something. A
+      // tiny deep net occasionally fails to learn from one random seed: up to 3 seeds.
+      let probe: Probe | null = null;
+      for (let attempt = 0; attempt < 3 && !probe; attempt++) {
+        const t = await trained(gpu, { ...c, seed: rng.int(1000) }, 3);
+        const p = await Probe.fromTrainer(t, { evalSamples: 41, seed: 2, budgetMB: 0.05 });
+        if ((await p.baseline()).accuracy > 0.38) probe = p;
+      }
+      if (!probe) throw new Error(`${JSON.stringify(c)}: model did not learn from 3 seeds`);
       await checkAgainstNaive(probe, rng, JSON.stringify(c), 5, carried);
     }
   },

@@ -64,6 +64,10 @@ Deno.test("store lock: a second sweep is refused in one line; a dead sweep's loc
   // A lock left by a process that no longer exists (kill -9), with a child that exited too.
   const gone = new Deno.Command("true").spawn();
   await gone.status;
+  // Reaping can trail the exit status by a moment on a loaded machine: poll for up to 5 s.
+  for (let i = 0; i < 50 && processAlive(gone.pid); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   assert.equal(processAlive(gone.pid), false);
   const host = Deno.hostname();
   await Deno.writeTextFile(

@@ -246,3 +246,28 @@ gpuTest("sweep: shard stores merged equal an unsharded run; dry-run plans", asyn
   assert.deepEqual(pick(merged), whole);
   await Deno.remove(dir, { recursive: true });
 });
+
+gpuTest("sweep: a time budget stops between cells and the next sweep goes on", async () => {
+  const dir = await Deno.makeTempDir();
+  const spec = await parseStudySpec({
+    name: "budget",
+    factors: { seed: [0, 1, 2] },
+    train: { ...train, epochs: 1 },
+    analysis: false,
+  });
+  const opts = { storePath: `${dir}/s.sqlite`, runsDir: `${dir}/cells`, quiet: true, commit: "t" };
+  // A deadline already past: nothing starts.
+  const none = await runStudy(spec, { ...opts, deadline: Date.now() - 1 });
+  assert.deepEqual([none.recorded.length, none.outOfTime], [0, true]);
+  const one = await runStudy(spec, { ...opts, deadline: Date.now() + 600_000, maxCells: 1 });
+  assert.deepEqual([one.recorded.length, one.outOfTime], [1, undefined]);
+  const store = StudyStore.openReadOnly(opts.storePath);
+  const cellMs = store.cells()[0].train_seconds * 1000;
+  store.close();
+  // The stored cell's time predicts the next cell would end after a deadline 90 % of it away.
+  const tight = await runStudy(spec, { ...opts, deadline: Date.now() + 0.9 * cellMs });
+  assert.deepEqual([tight.recorded.length, tight.outOfTime], [0, true]);
+  // Without a budget the rest run; nothing is recorded twice.
+  const rest = await runStudy(spec, opts);
+  assert.deepEqual([rest.recorded.length, rest.skipped, rest.outOfTime], [2, 1, undefined]);
+});
