@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import {
  *   computeScores,
  *   getGpu,
@@ -20,14 +21,14 @@
  * });
  * const trainer = await Trainer.create(gpu, cfg);
  * while (trainer.epoch < cfg.epochs) await runEpoch(trainer);
- * console.log((await trainer.evaluate("test")).accuracy > 0.5); // true
+ * assert.ok((await trainer.evaluate("test")).accuracy > 0.5);
  * await saveCheckpoint(trainer, await Deno.makeTempFile({ suffix: ".safetensors" }));
  * // Importance: scores and exact single-weight ablation of the first layer, and how they agree.
  * const probe = await Probe.fromTrainer(trainer, { evalSamples: 200, seed: 0 });
  * const [fc1] = await computeScores(probe, ["magnitude", "snip"], 0);
  * const all = Uint32Array.from({ length: probe.layers[0].nnz }, (_, i) => i);
  * const { dLoss } = await probe.ablateWeights(0, all);
- * console.log(Number.isFinite(spearman(fc1.get("magnitude")!, dLoss))); // true
+ * assert.ok(Number.isFinite(spearman(fc1.get("magnitude")!, dLoss)));
  * ```
  * @module
  */
@@ -62,7 +63,8 @@ export { rebuildTopology } from "./src/sparse/topology.ts";
 export * from "./src/sparse/algorithms.ts";
 // What a reader of an analysis needs to rebuild its evaluation set: `<split>.eval_indices` in
 // ablation.safetensors index the run's split as the run loaded it (after its --train-subset /
-// --test-subset), i.e. `loadDataset(cfg.dataset, ...)` with the run's config (readRunConfig).
+// --test-subset), i.e. `loadDataset(cfg.dataset, runDatasetOptions(cfg))` with the run's config
+// (readRunConfig).
 export { loadDataset, stratifiedIndices, subsetDataset, takeSamples } from "./src/data/datasets.ts";
 export { GpuDataset } from "./src/data/loader.ts";
 export * from "./src/io/safetensors.ts";
@@ -72,6 +74,7 @@ export { buildMlp, Sequential } from "./src/nn/mlp.ts";
 export * from "./src/train/config.ts";
 export { type EpochMetrics, runEpoch, Trainer } from "./src/train/trainer.ts";
 export { loadCheckpoint, saveCheckpoint } from "./src/train/checkpoint.ts";
+export { runDatasetOptions } from "./src/train/rundir.ts";
 export { buildModel } from "./src/nn/models.ts";
 export { buildCnn } from "./src/nn/cnn.ts";
 export { buildLstm } from "./src/nn/lstm.ts";

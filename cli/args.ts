@@ -12,8 +12,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { intList, number } from "./args.ts";
- * console.log(number({ gt: 0 })("0.05"), intList()("300,100")); // 0.05 [300, 100]
+ * assert.deepEqual(number({ gt: 0 })("0.05"), 0.05);
+ * assert.deepEqual(intList()("300,100"), [300, 100]);
  * let msg = "";
  * try {
  *   number()("abc");
@@ -63,9 +65,10 @@ function describeRule(r: NumberRule): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkNumber } from "./args.ts";
- * console.log(checkNumber(0, { integer: true, min: 1 })); // expected an integer >= 1
- * console.log(checkNumber(3, { integer: true, min: 1 })); // null
+ * assert.deepEqual(checkNumber(0, { integer: true, min: 1 }), "expected an integer >= 1");
+ * assert.deepEqual(checkNumber(3, { integer: true, min: 1 }), null);
  * ```
  */
 export function checkNumber(n: number, r: NumberRule = {}): string | null {
@@ -92,8 +95,9 @@ function toNumber(v: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { number } from "./args.ts";
- * console.log(number({ integer: true, min: 1 })("20")); // 20
+ * assert.deepEqual(number({ integer: true, min: 1 })("20"), 20);
  * ```
  */
 export function number(rule: NumberRule = {}): (v: string) => number {
@@ -110,8 +114,9 @@ export function number(rule: NumberRule = {}): (v: string) => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { positiveInt } from "./args.ts";
- * console.log(positiveInt()("128")); // 128
+ * assert.deepEqual(positiveInt()("128"), 128);
  * ```
  */
 export function positiveInt(): (v: string) => number {
@@ -123,8 +128,9 @@ export function positiveInt(): (v: string) => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nonNegativeInt } from "./args.ts";
- * console.log(nonNegativeInt()("0")); // 0
+ * assert.deepEqual(nonNegativeInt()("0"), 0);
  * ```
  */
 export function nonNegativeInt(): (v: string) => number {
@@ -137,8 +143,9 @@ export function nonNegativeInt(): (v: string) => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { intList } from "./args.ts";
- * console.log(intList()("16, 32")); // [16, 32]
+ * assert.deepEqual(intList()("16, 32"), [16, 32]);
  * ```
  */
 export function intList(min = 1): (v: string) => number[] {
@@ -160,8 +167,9 @@ export function intList(min = 1): (v: string) => number[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nameList } from "./args.ts";
- * console.log(nameList()("magnitude, snip")); // ["magnitude", "snip"]
+ * assert.deepEqual(nameList()("magnitude, snip"), ["magnitude", "snip"]);
  * ```
  */
 export function nameList(): (v: string) => string[] {
@@ -195,10 +203,11 @@ const OS_ERRORS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { classifyError, UsageError } from "./args.ts";
- * console.log(classifyError(new UsageError("--lr conflicts with --resume"))?.code); // 2
- * console.log(classifyError(new Deno.errors.PermissionDenied("mkdir 'x'"))?.code); // 1
- * console.log(classifyError(new TypeError("bug"))); // null
+ * assert.deepEqual(classifyError(new UsageError("--lr conflicts with --resume"))?.code, 2);
+ * assert.deepEqual(classifyError(new Deno.errors.PermissionDenied("mkdir 'x'"))?.code, 1);
+ * assert.deepEqual(classifyError(new TypeError("bug")), null);
  * ```
  */
 export function classifyError(e: unknown): { code: number; message: string } | null {

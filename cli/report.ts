@@ -31,8 +31,9 @@ function dirname(path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveStorePath } from "./report.ts";
- * console.log(await resolveStorePath("runs/studies/x/store.sqlite")); // runs/studies/x/store.sqlite
+ * assert.deepEqual(await resolveStorePath("runs/studies/x/store.sqlite"), "runs/studies/x/store.sqlite");
  * ```
  */
 export async function resolveStorePath(arg: string): Promise<string> {
@@ -61,8 +62,9 @@ export async function resolveStorePath(arg: string): Promise<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reportCommand } from "./report.ts";
- * console.log(reportCommand().name()); // report
+ * assert.deepEqual(reportCommand().name(), "report");
  * ```
  */
 export function reportCommand() {

@@ -75,12 +75,15 @@ export function trainCommand() {
     .addOption(new Option("--method <name>", "training method").choices(METHODS))
     .option(
       "--density <d>",
-      "weight density of the sparse layers (uniform; ERK for rigl)",
+      "overall weight density of the sparse layers, spread by --init",
       num("density"),
     )
     .option("--epsilon <e>", "SET's Erdős–Rényi epsilon (instead of --density)", num("epsilon"))
     .addOption(
-      new Option("--init <kind>", "density distribution").choices(
+      new Option(
+        "--init <kind>",
+        "how --density is spread over the sparse layers (default: erk for rigl and for the default set/static density, else uniform)",
+      ).choices(
         ["uniform", "er", "erk"] as const,
       ),
     )
@@ -96,7 +99,11 @@ export function trainCommand() {
       new Option("--regrow-init <kind>", "SET regrown weights: random (layer init) or zero")
         .choices(["random", "zero"] as const),
     )
-    .option("--update-interval <n>", "steps between RigL/pruning updates", int("update-interval"))
+    .option(
+      "--update-interval <n>",
+      "steps between RigL/pruning updates (default: 100)",
+      int("update-interval"),
+    )
     .option("--hidden <list>", "hidden widths, e.g. 1000,1000,1000", intList)
     .option("--activation <name>", "hidden activation (any kernel-library name, or srelu)")
     .addOption(new Option("--norm <kind>", "normalization").choices(NORMS))
@@ -124,7 +131,11 @@ export function trainCommand() {
       "stop when the epoch training loss improves by less than x (relative) for --plateau-patience epochs",
       num("plateau-tol"),
     )
-    .option("--plateau-patience <n>", "epochs of the plateau rule (3)", num("plateau-patience"))
+    .option(
+      "--plateau-patience <n>",
+      "epochs of the plateau rule (default: 3)",
+      num("plateau-patience"),
+    )
     .option(
       "--keep-epochs <list>",
       "keep these epochs' checkpoints as RUN/epochs/epoch-NNN (e.g. 1,3,10,30,final)",
@@ -223,7 +234,8 @@ function describeDefaults(cmd: Command): void {
   }
   for (const o of cmd.options) {
     if (o.attributeName() === "density" || o.attributeName() === "epsilon") {
-      o.description += " (default: density 0.05 for rigl/prune, epsilon 20 for static/set)";
+      o.description +=
+        " (default: density 0.1 with ERK for set/static, 0.05 for rigl/prune; --epsilon gives Erdős–Rényi densities)";
     }
   }
   const configOnly = Object.keys(TrainConfigSchema.shape).filter((k) => !flagged.has(k));

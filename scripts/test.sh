@@ -5,9 +5,21 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/deno/node_modules/.bin:$PATH"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-# JSDoc examples that assert run as doc tests too (`deno test --doc`); a file joins this list
-# once its examples assert instead of printing and run in seconds.
-DOC_TEST_FILES=(src/report/plot.ts)
+# JSDoc examples assert (node:assert) instead of printing. Every example in src/, cli/ and mod.ts
+# (but `ts ignore` ones) is type-checked (`deno check --doc-only`, one test in the count); those below
+# (the user-facing API, CPU only, ~64 blocks) also run as doc tests (`deno test --doc`). Each
+# example is its own module, ~0.3 s apiece, so FILIGREE_DOC_TESTS=all runs every file's examples
+# (~310, GPU ones on the adapter; minutes), as CI does. `ts ignore` marks examples that need a
+# trained run or a study store.
+DOC_TEST_FILES=(
+  cli/args.ts src/analysis/options.ts src/train/config.ts src/train/progress.ts
+  src/train/rundir.ts src/io/atomic.ts src/io/safetensors.ts src/study/spec.ts
+  src/study/failures.ts src/study/shard.ts src/study/rules.ts src/study/hypotheses.ts
+  src/report/plot.ts
+)
+if [ "${FILIGREE_DOC_TESTS:-}" = all ]; then
+  mapfile -t DOC_TEST_FILES < <(grep -rl --include='*.ts' '@example' src cli mod.ts | sort)
+fi
 log="$(mktemp)"
 NO_COLOR=1 deno task test:deno "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -24,6 +36,14 @@ if [ $# -eq 0 ]; then
   doc=$(counts "$log")
   [ -z "$doc" ] && doc="0 1"  # the doc tests did not even run
   [ "$dstatus" -ne 0 ] && [ "$status" -eq 0 ] && status=$dstatus
+  # Type-check every JSDoc example (but `ts ignore` ones): one more passed or failed test.
+  if NO_COLOR=1 deno check --doc-only mod.ts cli/ src/; then
+    doc="$(( ${doc% *} + 1 )) ${doc#* }"
+  else
+    echo "JSDoc examples: type check failed"
+    doc="${doc% *} $(( ${doc#* } + 1 ))"
+    [ "$status" -eq 0 ] && status=1
+  fi
 fi
 rm -f "$log"
 if [ -z "$main" ]; then

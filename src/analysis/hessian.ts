@@ -26,6 +26,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { exactHessianDiagonal } from "./hessian.ts";
  * // One linear layer 1 -> 2 (logits z = w·x), one sample x = 2, label 0, w = [0, 0]:
  * // p = [½, ½], ∂²ℓ/∂z_j² = p_j(1 - p_j) = ¼, so H = x²·¼ = 1 for both weights.
@@ -33,7 +34,7 @@
  *   layers: [{ nIn: 1, nOut: 2, values: new Float32Array([0, 0]), ends: new Uint32Array([0, 0, 0, 1]), act: "identity", actParam: 0 }],
  *   x: [new Float32Array([2])], z: [new Float32Array([0, 0])], labels: new Uint32Array([0]), samples: 1, ld: 1,
  * });
- * console.log(Array.from(h[0])); // [1, 1]
+ * assert.deepEqual(Array.from(h[0]), [1, 1]);
  * ```
  * @module
  */

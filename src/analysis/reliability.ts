@@ -9,8 +9,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spearmanBrown } from "./reliability.ts";
- * console.log(spearmanBrown(0.5).toFixed(4)); // 0.6667
+ * assert.deepEqual(spearmanBrown(0.5).toFixed(4), "0.6667");
  * ```
  * @module
  */
@@ -23,8 +24,10 @@ import { spearman } from "./stats.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spearmanBrown } from "./reliability.ts";
- * console.log(spearmanBrown(0), spearmanBrown(1)); // 0 1
+ * assert.deepEqual(spearmanBrown(0), 0);
+ * assert.deepEqual(spearmanBrown(1), 1);
  * ```
  */
 export function spearmanBrown(r: number): number {
@@ -45,9 +48,11 @@ export interface SplitHalf {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitHalf } from "./reliability.ts";
  * const r = splitHalf([1, 2, 3, 4], [1, 3, 2, 4]);
- * console.log(r.half, r.ceiling.toFixed(4)); // 0.8 0.8889
+ * assert.deepEqual(r.half, 0.8);
+ * assert.deepEqual(r.ceiling.toFixed(4), "0.8889");
  * ```
  */
 export function splitHalf(a: ArrayLike<number>, b: ArrayLike<number>): SplitHalf {
@@ -60,8 +65,9 @@ export function splitHalf(a: ArrayLike<number>, b: ArrayLike<number>): SplitHalf
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { combineHalves } from "./reliability.ts";
- * console.log(Array.from(combineHalves([1], 3, [5], 1))); // [2]
+ * assert.deepEqual(Array.from(combineHalves([1], 3, [5], 1)), [2]);
  * ```
  */
 export function combineHalves(
@@ -83,9 +89,12 @@ export function combineHalves(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitIndices } from "./reliability.ts";
  * const [a, b] = splitIndices(Uint32Array.from([10, 11, 12, 13]), new Uint8Array([0, 0, 1, 1]), 7);
- * console.log(a.length, b.length, new Set([...a, ...b]).size); // 2 2 4
+ * assert.deepEqual(a.length, 2);
+ * assert.deepEqual(b.length, 2);
+ * assert.deepEqual(new Set([...a, ...b]).size, 4);
  * ```
  */
 export function splitIndices(

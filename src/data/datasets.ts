@@ -8,9 +8,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadDataset } from "./datasets.ts";
  * const ds = await loadDataset("synthetic", { trainSubset: 100, subsetSeed: 3 });
- * console.log(ds.train.n, ds.features); // 100 16
+ * assert.deepEqual(ds.train.n, 100);
+ * assert.deepEqual(ds.features, 16);
  * ```
  * @module
  */
@@ -207,9 +209,12 @@ function cached(key: string, load: () => Promise<Dataset>): Promise<Dataset> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadMnist } from "./datasets.ts";
  * const ds = await loadMnist();
- * console.log(ds.train.n, ds.test.n, ds.features); // 60000 10000 784
+ * assert.deepEqual(ds.train.n, 60000);
+ * assert.deepEqual(ds.test.n, 10000);
+ * assert.deepEqual(ds.features, 784);
  * ```
  */
 export function loadMnist(): Promise<Dataset> {
@@ -222,9 +227,11 @@ export function loadMnist(): Promise<Dataset> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadFashionMnist } from "./datasets.ts";
  * const ds = await loadFashionMnist();
- * console.log(ds.name, ds.train.n); // fashion-mnist 60000
+ * assert.deepEqual(ds.name, "fashion-mnist");
+ * assert.deepEqual(ds.train.n, 60000);
  * ```
  */
 export function loadFashionMnist(opts: { dir?: string } = {}): Promise<Dataset> {
@@ -261,9 +268,10 @@ export function loadFashionMnist(opts: { dir?: string } = {}): Promise<Dataset> 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stratifiedIndices } from "./datasets.ts";
  * const idx = stratifiedIndices(new Uint8Array([0, 0, 0, 1, 1, 1]), 2, 4, 9);
- * console.log(idx.length); // 4 (two of each class)
+ * assert.deepEqual(idx.length, 4); // two of each class
  * ```
  */
 export function stratifiedIndices(
@@ -306,9 +314,10 @@ export function stratifiedIndices(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { takeSamples } from "./datasets.ts";
  * const s = { images: new Uint8Array([1, 2, 3, 4]), labels: new Uint8Array([0, 1]), n: 2 };
- * console.log(takeSamples(s, 2, new Uint32Array([1])).images); // Uint8Array(2) [3, 4]
+ * assert.deepEqual(takeSamples(s, 2, new Uint32Array([1])).images, new Uint8Array([3, 4]));
  * ```
  */
 export function takeSamples(split: Split, features: number, indices: Uint32Array): Split {
@@ -339,10 +348,12 @@ export interface SubsetOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { subsetDataset } from "./datasets.ts";
  * import { makeSynthetic } from "./synthetic.ts";
  * const ds = subsetDataset(makeSynthetic({ train: 100, test: 50 }), { train: 20, test: 10, seed: 1 });
- * console.log(ds.train.n, ds.test.n); // 20 10
+ * assert.deepEqual(ds.train.n, 20);
+ * assert.deepEqual(ds.test.n, 10);
  * ```
  */
 export function subsetDataset(ds: Dataset, opts: SubsetOptions): Dataset {
@@ -397,9 +408,11 @@ export interface LoadOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadDataset } from "./datasets.ts";
  * const ds = await loadDataset("mnist", { trainSubset: 1000, testSubset: 500 });
- * console.log(ds.train.n, ds.test.n); // 1000 500
+ * assert.deepEqual(ds.train.n, 1000);
+ * assert.deepEqual(ds.test.n, 500);
  * ```
  */
 export async function loadDataset(name: string, opts: LoadOptions = {}): Promise<Dataset> {

@@ -6,10 +6,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeIdx, parseIdx } from "./idx.ts";
  * const bytes = encodeIdx("u8", [2, 3], new Uint8Array([1, 2, 3, 4, 5, 6]));
  * const f = parseIdx(bytes, "demo-idx2-ubyte");
- * console.log(f.dims, f.data[5]); // [2, 3] 6
+ * assert.deepEqual(f.dims, [2, 3]);
+ * assert.deepEqual(f.data[5], 6);
  * ```
  * @module
  */
@@ -65,12 +67,11 @@ function hex(b: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseIdx } from "./idx.ts";
- * try {
- *   parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 9, 1, 2]), "labels");
- * } catch (e) {
- *   console.log((e as Error).message); // labels: truncated: header says 9 = 9 bytes of data, file has 2
- * }
+ * assert.throws(() => parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 9, 1, 2]), "labels"), {
+ *   message: "labels: truncated: header says 9 = 9 bytes of data, file has 2",
+ * });
  * ```
  */
 export function parseIdx(bytes: Uint8Array, name: string): IdxFile {
@@ -143,8 +144,9 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeIdx } from "./idx.ts";
- * console.log(encodeIdx("u8", [3], new Uint8Array([7, 8, 9])).length); // 11
+ * assert.deepEqual(encodeIdx("u8", [3], new Uint8Array([7, 8, 9])).length, 11);
  * ```
  */
 export function encodeIdx(
@@ -184,9 +186,10 @@ export function encodeIdx(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gunzip } from "./idx.ts";
  * const gz = new Uint8Array(await new Response(new Blob(["hi"]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
- * console.log(new TextDecoder().decode(await gunzip(gz, "hi.gz"))); // hi
+ * assert.deepEqual(new TextDecoder().decode(await gunzip(gz, "hi.gz")), "hi");
  * ```
  */
 export async function gunzip(bytes: Uint8Array, name: string): Promise<Uint8Array> {
@@ -206,10 +209,11 @@ export async function gunzip(bytes: Uint8Array, name: string): Promise<Uint8Arra
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeIdx, readIdxFile } from "./idx.ts";
  * const path = await Deno.makeTempFile({ suffix: "-idx1-ubyte" });
  * await Deno.writeFile(path, encodeIdx("u8", [2], new Uint8Array([3, 4])));
- * console.log((await readIdxFile(path)).dims); // [2]
+ * assert.deepEqual((await readIdxFile(path)).dims, [2]);
  * ```
  */
 export async function readIdxFile(path: string | URL): Promise<IdxFile> {

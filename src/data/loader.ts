@@ -240,11 +240,13 @@ export class GpuDataset {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { getGpu } from "../gpu/mod.ts";
    * import { loadMnist } from "./datasets.ts";
    * import { GpuDataset } from "./loader.ts";
    * const data = GpuDataset.create(await getGpu(), await loadMnist(), { batchSize: 128, norm: "unit" });
-   * console.log(data.batchCount("train"), data.batchCount("test")); // 469 79
+   * assert.deepEqual(data.batchCount("train"), 469);
+   * assert.deepEqual(data.batchCount("test"), 79);
    * ```
    */
   static create(gpu: Gpu, ds: Dataset, opts: GpuDatasetOptions): GpuDataset {

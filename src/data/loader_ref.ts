@@ -3,12 +3,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gatherRef } from "./loader_ref.ts";
  * import { computeNormStats } from "./normalize.ts";
  * const images = new Uint8Array([1, 2, 3, 4, 5, 6]); // 3 samples x 2 features
  * const stats = computeNormStats(images, 3, 2, "none");
  * const r = gatherRef({ images, labels: new Uint8Array([0, 1, 2]), n: 3 }, 2, stats, [2, 0], 0, 2);
- * console.log(Array.from(r.x), Array.from(r.labels)); // [5, 1, 0, 0, 6, 2, 0, 0] [2, 0]
+ * assert.deepEqual(Array.from(r.x), [5, 1, 0, 0, 6, 2, 0, 0]);
+ * assert.deepEqual(Array.from(r.labels), [2, 0]);
  * ```
  * @module
  */

@@ -25,9 +25,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { computeNormStats } from "./normalize.ts";
  * const s = computeNormStats(new Uint8Array([0, 10, 2, 10]), 2, 2, "standard");
- * console.log(Array.from(s.mean!), Array.from(s.std!)); // [1, 10] [1, 0]
+ * assert.deepEqual(Array.from(s.mean!), [1, 10]);
+ * assert.deepEqual(Array.from(s.std!), [1, 0]);
  * ```
  * @module
  */
@@ -71,9 +73,11 @@ export interface NormStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { computeNormStats, standardScale } from "./normalize.ts";
  * const st = computeNormStats(new Uint8Array([5, 0, 5, 2]), 2, 2, "standard");
- * console.log(standardScale(st, 0), standardScale(st, 1)); // 0 1
+ * assert.deepEqual(standardScale(st, 0), 0);
+ * assert.deepEqual(standardScale(st, 1), 1);
  * ```
  */
 export function standardScale(stats: NormStats, f: number): number {
@@ -86,8 +90,9 @@ export function standardScale(stats: NormStats, f: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseNormMode } from "./normalize.ts";
- * console.log(parseNormMode("standard")); // standard
+ * assert.deepEqual(parseNormMode("standard"), "standard");
  * ```
  */
 export function parseNormMode(mode: string): NormMode {
@@ -103,8 +108,9 @@ export function parseNormMode(mode: string): NormMode {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { computeNormStats } from "./normalize.ts";
- * console.log(computeNormStats(new Uint8Array([255]), 1, 1, "unit").scale); // 0.00392156862745098
+ * assert.deepEqual(computeNormStats(new Uint8Array([255]), 1, 1, "unit").scale, 0.00392156862745098);
  * ```
  */
 export function computeNormStats(
@@ -161,9 +167,11 @@ export function computeNormStats(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampleStats } from "./normalize.ts";
  * const { mean, std } = sampleStats(new Float32Array([1, 3, 5, 5]), 2, 2);
- * console.log(Array.from(mean), Array.from(std)); // [2, 5] [1, 0]
+ * assert.deepEqual(Array.from(mean), [2, 5]);
+ * assert.deepEqual(Array.from(std), [1, 0]);
  * ```
  */
 export function sampleStats(
@@ -192,9 +200,10 @@ export function sampleStats(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { computeNormStats, featureAffine } from "./normalize.ts";
  * const st = computeNormStats(new Float32Array([1, 3]), 2, 1, "standard");
- * console.log(featureAffine(st)); // Float32Array(2) [2, 1]
+ * assert.deepEqual(featureAffine(st), new Float32Array([2, 1]));
  * ```
  */
 export function featureAffine(stats: NormStats): Float32Array {
@@ -211,8 +220,9 @@ export function featureAffine(stats: NormStats): Float32Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampleAffine } from "./normalize.ts";
- * console.log(sampleAffine(new Uint8Array([1, 3]), 1, 2, 1e-6)); // Float32Array(2) [2, 1]
+ * assert.deepEqual(sampleAffine(new Uint8Array([1, 3]), 1, 2, 1e-6), new Float32Array([2, 1]));
  * ```
  */
 export function sampleAffine(
@@ -236,9 +246,10 @@ export function sampleAffine(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { computeNormStats, normalizeRef } from "./normalize.ts";
  * const x = new Uint8Array([0, 255]);
- * console.log(Array.from(normalizeRef(x, 1, 2, computeNormStats(x, 1, 2, "unit")))); // [0, 1]
+ * assert.deepEqual(Array.from(normalizeRef(x, 1, 2, computeNormStats(x, 1, 2, "unit"))), [0, 1]);
  * ```
  */
 export function normalizeRef(

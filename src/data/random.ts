@@ -6,10 +6,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { permutation } from "./random.ts";
  * const a = permutation(5, 42, 0);
  * const b = permutation(5, 42, 0);
- * console.log(a.join() === b.join()); // true
+ * assert.ok(a.join() === b.join());
  * ```
  * @module
  */
@@ -19,8 +20,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mix32 } from "./random.ts";
- * console.log(mix32(1) !== mix32(2)); // true
+ * assert.ok(mix32(1) !== mix32(2));
  * ```
  */
 export function mix32(x: number): number {
@@ -34,8 +36,9 @@ export function mix32(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deriveSeed } from "./random.ts";
- * console.log(deriveSeed(42, 0) !== deriveSeed(42, 1)); // true
+ * assert.ok(deriveSeed(42, 0) !== deriveSeed(42, 1));
  * ```
  */
 export function deriveSeed(seed: number, stream: number): number {
@@ -47,9 +50,10 @@ export function deriveSeed(seed: number, stream: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DataRng } from "./random.ts";
  * const r = new DataRng(7);
- * console.log(r.int(10) < 10); // true
+ * assert.ok(r.int(10) < 10);
  * ```
  */
 export class DataRng {
@@ -86,8 +90,9 @@ export class DataRng {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DataRng, shuffleInPlace } from "./random.ts";
- * console.log(shuffleInPlace(new Uint32Array([1, 2, 3]), new DataRng(5)).length); // 3
+ * assert.deepEqual(shuffleInPlace(new Uint32Array([1, 2, 3]), new DataRng(5)).length, 3);
  * ```
  */
 export function shuffleInPlace<T extends { length: number; [i: number]: number }>(

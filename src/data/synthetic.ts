@@ -11,9 +11,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeSynthetic } from "./synthetic.ts";
  * const ds = makeSynthetic({ seed: 1, features: 8, classes: 3, train: 300, test: 60 });
- * console.log(ds.train.n, ds.test.n, ds.features, ds.classes); // 300 60 8 3
+ * assert.deepEqual(ds.train.n, 300);
+ * assert.deepEqual(ds.test.n, 60);
+ * assert.deepEqual(ds.features, 8);
+ * assert.deepEqual(ds.classes, 3);
  * ```
  * @module
  */

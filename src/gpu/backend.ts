@@ -22,10 +22,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { chooseBackend } from "./backend.ts";
  * const sw = { description: "llvmpipe (LLVM 15.0.6, 256 bits)", vendor: "65541", isFallbackAdapter: true };
- * console.log(chooseBackend({ env: undefined, vulkan: sw }).backend); // "gl"
- * console.log(chooseBackend({ env: "vulkan", vulkan: sw }).backend); // "vulkan"
+ * assert.deepEqual(chooseBackend({ env: undefined, vulkan: sw }).backend, "gl");
+ * assert.deepEqual(chooseBackend({ env: "vulkan", vulkan: sw }).backend, "vulkan");
  * ```
  * @module
  */

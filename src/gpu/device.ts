@@ -7,10 +7,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Gpu } from "./device.ts";
  * const gpu = await Gpu.create();
  * const t = gpu.tensor("f32", [4], { data: new Float32Array([1, 2, 3, 4]) });
- * console.log(await gpu.read(t)); // Float32Array [1, 2, 3, 4]
+ * assert.deepEqual(await gpu.read(t), new Float32Array([1, 2, 3, 4]));
  * gpu.destroy();
  * ```
  * @module
@@ -482,10 +483,11 @@ export function getGpu(): Promise<Gpu> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu, releaseGpu } from "./device.ts";
  * const a = await getGpu();
  * await releaseGpu();
- * console.log((await getGpu()) !== a); // true
+ * assert.ok((await getGpu()) !== a);
  * ```
  */
 export async function releaseGpu(): Promise<void> {

@@ -4,12 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FiligreeError } from "./errors.ts";
- * try {
- *   throw new FiligreeError("bad --density: expected a number in (0, 1], got 2");
- * } catch (e) {
- *   console.log((e as Error).message);
- * }
+ * const e = new FiligreeError("bad --density: expected a number in (0, 1], got 2");
+ * assert.ok(e instanceof Error);
+ * assert.deepEqual(e.name, "FiligreeError");
  * ```
  * @module
  */

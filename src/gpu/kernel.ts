@@ -8,6 +8,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineKernel } from "./kernel.ts";
  * const FILL = defineKernel({
  *   shader: "example.wgsl",
@@ -17,7 +18,7 @@
  *   entry: "main",
  *   bindings: [["y", "read_write"]],
  * });
- * console.log(FILL.entry); // "main"
+ * assert.deepEqual(FILL.entry, "main");
  * ```
  * @module
  */

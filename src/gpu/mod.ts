@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "./mod.ts";
  * const gpu = await getGpu();
- * console.log(gpu.limits.maxStorageBufferBindingSize > 0); // true
+ * assert.ok(gpu.limits.maxStorageBufferBindingSize > 0);
  * ```
  * @module
  */

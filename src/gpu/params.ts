@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { f32, packParams } from "./params.ts";
  * // struct Params { rows: u32, batch: u32, lr: f32 }
  * const bytes = packParams([3, 128, f32(0.01)]);
- * console.log(bytes.byteLength); // 16
+ * assert.deepEqual(bytes.byteLength, 16);
  * ```
  * @module
  */

@@ -20,10 +20,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { quirksFor } from "./quirks.ts";
  * const lvp = { description: "llvmpipe (LLVM 15.0.6, 256 bits)", vendor: "65541", isFallbackAdapter: true };
- * console.log(quirksFor("vulkan", lvp).paramsInStorage); // true
- * console.log(quirksFor("gl", lvp).paramsInStorage); // false
+ * assert.ok(quirksFor("vulkan", lvp).paramsInStorage);
+ * assert.deepEqual(quirksFor("gl", lvp).paramsInStorage, false);
  * ```
  * @module
  */

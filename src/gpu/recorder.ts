@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "./device.ts";
  * import { defineKernel } from "./kernel.ts";
  * const gpu = await getGpu();
@@ -19,7 +20,7 @@
  * const rec = gpu.recorder();
  * rec.dispatch(gpu.kernel(ONES), { y }, Math.ceil(100 / 64));
  * rec.submit();
- * console.log((await gpu.read(y))[99]); // 1
+ * assert.deepEqual((await gpu.read(y))[99], 1);
  * ```
  * @module
  */

@@ -4,12 +4,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reflectShader } from "./reflect.ts";
  * const r = reflectShader(
  *   "@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n" +
  *     "@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { y[g.x] = 1.0; }",
  * );
- * console.log(r.entries.get("main")); // [{ group: 0, binding: 0, name: "y", kind: "read_write" }]
+ * assert.deepEqual(r.entries.get("main"), [{ group: 0, binding: 0, name: "y", kind: "read_write" }]);
  * ```
  * @module
  */

@@ -7,8 +7,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { roundUp4 } from "./tensor.ts";
- * console.log(roundUp4(13)); // 16
+ * assert.deepEqual(roundUp4(13), 16);
  * ```
  * @module
  */
@@ -49,14 +50,11 @@ export type ArrayFor<D extends DType> = D extends "f32" ? Float32Array
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu, requireTensor } from "./mod.ts";
  * const gpu = await getGpu();
  * const t = gpu.tensor("f32", [4], { label: "x" });
- * try {
- *   requireTensor(t, 8, "op x");
- * } catch (e) {
- *   console.log((e as Error).message); // op x: tensor x has 4 elements, needs 8
- * }
+ * assert.throws(() => requireTensor(t, 8, "op x"), { message: "op x: tensor x has 4 elements, needs 8" });
  * ```
  */
 export function requireTensor(t: Tensor, n: number, what: string, dtype?: DType): void {

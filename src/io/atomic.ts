@@ -7,10 +7,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeFileAtomic } from "./atomic.ts";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/config.json`, JSON.stringify({ lr: 0.01 }));
- * console.log(await Deno.readTextFile(`${dir}/config.json`)); // {"lr":0.01}
+ * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/config.json`)), { lr: 0.01 });
  * ```
  * @module
  */
@@ -55,10 +56,11 @@ async function syncDir(dir: string): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeFileAtomic } from "./atomic.ts";
  * const path = await Deno.makeTempFile();
  * await writeFileAtomic(path, new Uint8Array([1, 2, 3]));
- * console.log((await Deno.readFile(path)).length); // 3
+ * assert.deepEqual((await Deno.readFile(path)).length, 3);
  * ```
  */
 export async function writeFileAtomic(
@@ -94,10 +96,11 @@ export async function writeFileAtomic(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeFileAtomicSync } from "./atomic.ts";
  * const path = await Deno.makeTempFile();
  * writeFileAtomicSync(path, "done\n");
- * console.log(Deno.readTextFileSync(path)); // done
+ * assert.deepEqual(Deno.readTextFileSync(path), "done\n");
  * ```
  */
 export function writeFileAtomicSync(

@@ -14,10 +14,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
  * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } }, { step: "10" });
  * const f = decodeSafetensors(bytes, "ckpt.safetensors");
- * console.log(f.tensors.get("w")!.data, f.metadata.step); // Float32Array(2) [1, 2] 10
+ * assert.deepEqual(f.tensors.get("w")!.data, new Float32Array([1, 2]));
+ * assert.deepEqual(f.metadata.step, "10"); // metadata values are strings
  * ```
  * @module
  */
@@ -124,9 +126,12 @@ export type TensorInput = Record<string, StTensor> | Map<string, StTensor>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "./safetensors.ts";
  * const b = encodeSafetensors({ ids: { dtype: "U32", shape: [3], data: new Uint32Array([1, 2, 3]) } });
- * console.log(b.length % 8); // 0
+ * const headerLength = Number(new DataView(b.buffer).getBigUint64(0, true));
+ * assert.deepEqual((8 + headerLength) % 8, 0); // the data starts 8-byte aligned
+ * assert.deepEqual(b.length, 8 + headerLength + 12);
  * ```
  */
 export function encodeSafetensors(
@@ -199,12 +204,11 @@ export function encodeSafetensors(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors } from "./safetensors.ts";
- * try {
- *   decodeSafetensors(new Uint8Array(4), "bad.safetensors");
- * } catch (e) {
- *   console.log((e as Error).message); // bad.safetensors: truncated: 4 bytes, shorter than the 8-byte header length
- * }
+ * assert.throws(() => decodeSafetensors(new Uint8Array(4), "bad.safetensors"), {
+ *   message: "bad.safetensors: truncated: 4 bytes, shorter than the 8-byte header length",
+ * });
  * ```
  */
 export function decodeSafetensors(bytes: Uint8Array, name = "safetensors"): SafetensorsFile {
@@ -319,10 +323,11 @@ export function decodeSafetensors(bytes: Uint8Array, name = "safetensors"): Safe
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
  * const path = (await Deno.makeTempDir()) + "/w.safetensors";
  * await writeSafetensors(path, { b: { dtype: "F32", shape: [1], data: new Float32Array([0.5]) } });
- * console.log((await readSafetensors(path)).tensors.get("b")!.data[0]); // 0.5
+ * assert.deepEqual((await readSafetensors(path)).tensors.get("b")!.data[0], 0.5);
  * ```
  */
 export async function writeSafetensors(
@@ -338,10 +343,11 @@ export async function writeSafetensors(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
  * const path = (await Deno.makeTempDir()) + "/m.safetensors";
  * await writeSafetensors(path, {}, { note: "empty" });
- * console.log((await readSafetensors(path)).metadata.note); // empty
+ * assert.deepEqual((await readSafetensors(path)).metadata.note, "empty");
  * ```
  */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {

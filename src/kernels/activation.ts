@@ -10,6 +10,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { activationForward } from "./activation.ts";
  * const gpu = await getGpu();
@@ -19,7 +20,7 @@
  * const rec = gpu.recorder();
  * activationForward(rec, { z, y, rows: 1, batch: 3, activation: "leaky_relu", param: 0.1 });
  * rec.submit();
- * console.log(await gpu.read(y)); // [-0.2, 0.5, 3, 0]
+ * assert.deepEqual(await gpu.read(y), new Float32Array([-0.2, 0.5, 3, 0]));
  * ```
  * @module
  */
@@ -130,6 +131,7 @@ function elementGroups(rec: Recorder, a: ActShape, ld: number) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { activationForward } from "./activation.ts";
  * const gpu = await getGpu();
@@ -138,7 +140,7 @@ function elementGroups(rec: Recorder, a: ActShape, ld: number) {
  * const rec = gpu.recorder();
  * activationForward(rec, { z, y, rows: 2, batch: 2, activation: "relu" });
  * rec.submit();
- * console.log(await gpu.read(y)); // [0, 1, 0, 0, 2, 0, 0, 0]
+ * assert.deepEqual(await gpu.read(y), new Float32Array([0, 1, 0, 0, 2, 0, 0, 0]));
  * ```
  */
 export function activationForward(
@@ -161,6 +163,7 @@ export function activationForward(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { activationBackward } from "./activation.ts";
  * const gpu = await getGpu();
@@ -170,7 +173,7 @@ export function activationForward(
  * const rec = gpu.recorder();
  * activationBackward(rec, { z, dy, dz, rows: 1, batch: 3, activation: "relu" });
  * rec.submit();
- * console.log(await gpu.read(dz)); // [0, 5, 5, 0]
+ * assert.deepEqual(await gpu.read(dz), new Float32Array([0, 5, 5, 0]));
  * ```
  */
 export function activationBackward(
@@ -211,8 +214,9 @@ export const SRELU_INIT = { tl: 0, al: 0.2, tr: 1, ar: 1 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sreluInitParams } from "./activation.ts";
- * console.log(sreluInitParams(2)); // Float32Array [0, 0, 0.2, 0.2, 1, 1, 1, 1]
+ * assert.deepEqual(sreluInitParams(2), new Float32Array([0, 0, 0.2, 0.2, 1, 1, 1, 1]));
  * ```
  */
 export function sreluInitParams(
@@ -234,6 +238,7 @@ export function sreluInitParams(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { sreluForward, sreluInitParams } from "./activation.ts";
  * const gpu = await getGpu();
@@ -243,7 +248,7 @@ export function sreluInitParams(
  * const rec = gpu.recorder();
  * sreluForward(rec, { z, params, y, rows: 1, batch: 3 });
  * rec.submit();
- * console.log(await gpu.read(y)); // [-0.2, 0.5, 3, 0]
+ * assert.deepEqual(await gpu.read(y), new Float32Array([-0.2, 0.5, 3, 0]));
  * ```
  */
 export function sreluForward(
@@ -270,6 +275,7 @@ export function sreluForward(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { sreluBackward, sreluInitParams } from "./activation.ts";
  * const gpu = await getGpu();
@@ -281,8 +287,8 @@ export function sreluForward(
  * const rec = gpu.recorder();
  * sreluBackward(rec, { z, dy, params, dz, dparams, rows: 1, batch: 3 });
  * rec.submit();
- * console.log(await gpu.read(dz)); // [0.2, 1, 1, 0]
- * console.log(await gpu.read(dparams)); // [0.8, -1, 0, 2]
+ * assert.deepEqual(await gpu.read(dz), new Float32Array([0.2, 1, 1, 0]));
+ * assert.deepEqual(await gpu.read(dparams), new Float32Array([0.8, -1, 0, 2]));
  * ```
  */
 export function sreluBackward(

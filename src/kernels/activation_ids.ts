@@ -8,12 +8,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { activationId, activationParam, allReluSlope, withActivations } from "./activation_ids.ts";
- * console.log(activationId("relu")); // 1
- * console.log(activationParam("leaky_relu")); // 0.01
- * console.log(allReluSlope(0, 0.6), allReluSlope(1, 0.6)); // -0.6 0.6
+ * assert.deepEqual(activationId("relu"), 1);
+ * assert.deepEqual(activationParam("leaky_relu"), 0.01);
+ * assert.deepEqual(allReluSlope(0, 0.6), -0.6);
+ * assert.deepEqual(allReluSlope(1, 0.6), 0.6);
  * const code = withActivations("// my kernel");
- * console.log(code.includes("fn act_forward")); // true
+ * assert.ok(code.includes("fn act_forward"));
  * ```
  * @module
  */

@@ -7,8 +7,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { actDerivativeRef, actForwardRef } from "./activation_ref.ts";
- * console.log(actForwardRef("relu", -2, 0), actDerivativeRef("tanh", 0, 0)); // 0 1
+ * assert.deepEqual(actForwardRef("relu", -2, 0), 0);
+ * assert.deepEqual(actDerivativeRef("tanh", 0, 0), 1);
  * ```
  * @module
  */
@@ -25,8 +27,9 @@ const GELU_C = 0.044715;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { erfcRef } from "./activation_ref.ts";
- * console.log(erfcRef(3)); // ≈ 2.209049699858544e-5
+ * assert.ok(Math.abs(erfcRef(3) / 2.209049699858544e-5 - 1) < 1e-12);
  * ```
  */
 export function erfcRef(x: number): number {

@@ -13,6 +13,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { patchColumns } from "./analysis.ts";
  * const gpu = await getGpu();
@@ -23,7 +24,7 @@
  * const rec = gpu.recorder();
  * patchColumns(rec, { cached: z, x, rows: 2, samples: 1, ablations: [{ i: 0, j: 0, w: 2 }], out });
  * rec.submit();
- * console.log(await gpu.read(out)); // Float32Array [2, 0, 0, 0, 7, 0, 0, 0]
+ * assert.deepEqual(await gpu.read(out), new Float32Array([2, 0, 0, 0, 7, 0, 0, 0]));
  * ```
  * @module
  */

@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { patchColumnsRef } from "./analysis_ref.ts";
  * const z = new Float64Array([5, 7]); // 2 rows x 1 sample
  * const x = new Float64Array([1.5]); // 1 input row
- * console.log(patchColumnsRef(z, x, 2, 1, [{ i: 0, j: 0, w: 2 }], "rank1")); // Float64Array [2, 7]
+ * assert.deepEqual(patchColumnsRef(z, x, 2, 1, [{ i: 0, j: 0, w: 2 }], "rank1"), new Float64Array([2, 7]));
  * ```
  * @module
  */

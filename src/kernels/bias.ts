@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { biasAdd } from "./bias.ts";
  * const gpu = await getGpu();
@@ -14,7 +15,7 @@
  * const rec = gpu.recorder();
  * biasAdd(rec, { x, bias: b, y, rows: 2, batch: 3 });
  * rec.submit();
- * console.log(await gpu.read(y)); // [11, 12, 13, 0, 24, 25, 26, 0]
+ * assert.deepEqual(await gpu.read(y), new Float32Array([11, 12, 13, 0, 24, 25, 26, 0]));
  * ```
  * @module
  */

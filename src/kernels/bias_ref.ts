@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { biasAddRef } from "./bias_ref.ts";
- * console.log(biasAddRef(new Float64Array([1, 2, 3, 4]), new Float64Array([10, 20]), 2, 2));
- * // Float64Array [11, 12, 23, 24]
+ * const y = biasAddRef(new Float64Array([1, 2, 3, 4]), new Float64Array([10, 20]), 2, 2);
+ * assert.deepEqual(y, new Float64Array([11, 12, 23, 24]));
  * ```
  * @module
  */

@@ -15,6 +15,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { im2col } from "./conv.ts";
  * const gpu = await getGpu();
@@ -26,7 +27,7 @@
  * const rec = gpu.recorder();
  * im2col(rec, { x, cols, channels: 1, height: 2, width: 2, kernel: 1, batch: 1 });
  * rec.submit();
- * console.log(await gpu.read(cols)); // [1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0]
+ * assert.deepEqual(await gpu.read(cols), new Float32Array([1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0]));
  * ```
  * @module
  */
@@ -147,9 +148,12 @@ function posInt(v: number, what: string, min = 1): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { convDims } from "./conv.ts";
  * const d = convDims({ channels: 1, height: 28, width: 28, kernel: 5 });
- * console.log(d.oh, d.ow, d.rows); // 28 28 25
+ * assert.deepEqual(d.oh, 28);
+ * assert.deepEqual(d.ow, 28);
+ * assert.deepEqual(d.rows, 25);
  * ```
  */
 export function convDims(g: ConvGeometry): ConvDims {
@@ -194,8 +198,9 @@ export function convDims(g: ConvGeometry): ConvDims {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { poolDims } from "./conv.ts";
- * console.log(poolDims({ channels: 3, height: 7, width: 6, size: 2 })); // { oh: 3, ow: 3 }
+ * assert.deepEqual(poolDims({ channels: 3, height: 7, width: 6, size: 2 }), { oh: 3, ow: 3 });
  * ```
  */
 export function poolDims(g: PoolGeometry): { oh: number; ow: number } {

@@ -4,10 +4,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { maxPoolRef } from "./conv_ref.ts";
  * // one 2x2 image, batch 1 -> the maximum and its window offset
  * const r = maxPoolRef(new Float64Array([1, 4, 3, 2]), { channels: 1, height: 2, width: 2, size: 2 }, 1);
- * console.log(r.y, r.argmax); // Float64Array [4] Uint32Array [1]
+ * assert.deepEqual(r.y, new Float64Array([4]));
+ * assert.deepEqual(r.argmax, new Uint32Array([1]));
  * ```
  * @module
  */

@@ -15,6 +15,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { dropoutForward } from "./dropout.ts";
  * const gpu = await getGpu();
@@ -23,7 +24,9 @@
  * const rec = gpu.recorder();
  * dropoutForward(rec, { x, y, rows: 2, batch: 8, p: 0.5, seed: 42, step: 0 });
  * rec.submit();
- * console.log(await gpu.read(y)); // each element 0 or 2
+ * const out = await gpu.read(y);
+ * assert.ok(out.every((v) => v === 0 || v === 2)); // kept x 1/(1-p), or dropped
+ * assert.ok(out.includes(0) && out.includes(2));
  * ```
  * @module
  */
@@ -173,6 +176,7 @@ function dispatch(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { dropoutForward } from "./dropout.ts";
  * const gpu = await getGpu();
@@ -182,7 +186,9 @@ function dispatch(
  * const rec = gpu.recorder();
  * dropoutForward(rec, { x, y, mask, rows: 1, batch: 3, p: 0.25, seed: 7, step: 3, stream: 1 });
  * rec.submit();
- * console.log(await gpu.read(mask)); // entries 0 or 1.3333334, last 0
+ * const m = await gpu.read(mask);
+ * assert.ok(m.slice(0, 3).every((v) => v === 0 || v === Math.fround(1 / 0.75)));
+ * assert.deepEqual(m[3], 0); // the padding column
  * ```
  */
 export function dropoutForward(
@@ -198,6 +204,7 @@ export function dropoutForward(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { dropoutBackward } from "./dropout.ts";
  * const gpu = await getGpu();
@@ -206,7 +213,9 @@ export function dropoutForward(
  * const rec = gpu.recorder();
  * dropoutBackward(rec, { dy, dx, rows: 1, batch: 3, p: 0.5, seed: 7, step: 3 });
  * rec.submit();
- * console.log(await gpu.read(dx)); // entries 0 or 2, last 0
+ * const d = await gpu.read(dx);
+ * assert.ok(d.slice(0, 3).every((v) => v === 0 || v === 2));
+ * assert.deepEqual(d[3], 0); // the padding column
  * ```
  */
 export function dropoutBackward(

@@ -5,9 +5,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dropoutMaskRef } from "./dropout_ref.ts";
  * const keep = dropoutMaskRef(2, 3, 0.5, 42, 0);
- * console.log(keep.length); // 6 (entries 0 or 1)
+ * assert.deepEqual(keep.length, 6); // entries 0 or 1
  * ```
  * @module
  */

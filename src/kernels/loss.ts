@@ -15,6 +15,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { softmaxXent } from "./loss.ts";
  * const gpu = await getGpu();
@@ -26,8 +27,8 @@
  * const rec = gpu.recorder();
  * softmaxXent(rec, { logits, labels, loss, dlogits, classes: 2, batch: 1 });
  * rec.submit();
- * console.log(await gpu.read(loss)); // [0.693...]
- * console.log(await gpu.read(dlogits)); // [0.5, 0, 0, 0, -0.5, 0, 0, 0]
+ * assert.ok(Math.abs((await gpu.read(loss))[0] - Math.LN2) < 1e-6);
+ * assert.deepEqual([...await gpu.read(dlogits)], [0.5, 0, 0, 0, -0.5, 0, 0, 0]);
  * ```
  * @module
  */

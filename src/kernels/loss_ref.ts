@@ -6,9 +6,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { softmaxXentRef } from "./loss_ref.ts";
  * // 2 classes x 1 sample, equal logits: loss log(2)
- * console.log(softmaxXentRef(new Float64Array([0, 0]), new Uint32Array([1]), 2, 1).loss); // Float64Array [0.693...]
+ * const { loss } = softmaxXentRef(new Float64Array([0, 0]), new Uint32Array([1]), 2, 1);
+ * assert.ok(Math.abs(loss[0] - Math.LN2) < 1e-15);
  * ```
  * @module
  */
@@ -19,8 +21,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { softmaxXentRef } from "./loss_ref.ts";
- * console.log(softmaxXentRef(new Float64Array([1, 5]), new Uint32Array([1]), 2, 1).argmax); // Uint32Array [1]
+ * assert.deepEqual(softmaxXentRef(new Float64Array([1, 5]), new Uint32Array([1]), 2, 1).argmax, new Uint32Array([1]));
  * ```
  */
 export function softmaxXentRef(
@@ -51,9 +54,10 @@ export function softmaxXentRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { softmaxXentBackwardRef } from "./loss_ref.ts";
  * const g = softmaxXentBackwardRef(new Float64Array([0, 0]), new Uint32Array([1]), new Float64Array([1]), 2, 1);
- * console.log(g); // Float64Array [0.5, -0.5]
+ * assert.deepEqual(g, new Float64Array([0.5, -0.5]));
  * ```
  */
 export function softmaxXentBackwardRef(
@@ -96,8 +100,9 @@ function act(a: OutputActivation, z: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mseRef } from "./loss_ref.ts";
- * console.log(mseRef(new Float64Array([0, 2]), { labels: [1] }, 2, 1, "identity")); // Float64Array [0.5]
+ * assert.deepEqual(mseRef(new Float64Array([0, 2]), { labels: [1] }, 2, 1, "identity"), new Float64Array([0.5]));
  * ```
  */
 export function mseRef(
@@ -121,9 +126,10 @@ export function mseRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mseBackwardRef } from "./loss_ref.ts";
- * console.log(mseBackwardRef(new Float64Array([0, 2]), { labels: [1] }, [1], 2, 1, "identity"));
- * // Float64Array [0, 1]
+ * const dz = mseBackwardRef(new Float64Array([0, 2]), { labels: [1] }, [1], 2, 1, "identity");
+ * assert.deepEqual(dz, new Float64Array([0, 1]));
  * ```
  */
 export function mseBackwardRef(

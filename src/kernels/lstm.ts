@@ -18,6 +18,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { lstmGatesForward } from "./lstm.ts";
  * const gpu = await getGpu();
@@ -31,7 +32,7 @@
  * const rec = gpu.recorder();
  * lstmGatesForward(rec, { zx, zh, c, gates, h, hs, hidden: 1, steps: 1, t: 0, batch: 1 });
  * rec.submit();
- * console.log(await gpu.read(gates)); // [0.5, 0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0.5, 0, 0, 0]
+ * assert.deepEqual(await gpu.read(gates), new Float32Array([0.5, 0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0.5, 0, 0, 0]));
  * ```
  * @module
  */
@@ -196,6 +197,7 @@ function stepArgs(op: string, a: { hidden: number; steps: number; t: number; bat
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { lstmSequence } from "./lstm.ts";
  * const gpu = await getGpu();
@@ -205,7 +207,7 @@ function stepArgs(op: string, a: { hidden: number; steps: number; t: number; bat
  * const rec = gpu.recorder();
  * lstmSequence(rec, { x, xs, steps: 2, features: 1, batch: 1 });
  * rec.submit();
- * console.log(await gpu.read(xs)); // [1, 0, 0, 0, 2, 0, 0, 0]
+ * assert.deepEqual(await gpu.read(xs), new Float32Array([1, 0, 0, 0, 2, 0, 0, 0]));
  * ```
  */
 export function lstmSequence(rec: Recorder, a: LstmSequenceArgs): void {
@@ -230,6 +232,7 @@ export function lstmSequence(rec: Recorder, a: LstmSequenceArgs): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { lstmGatesForward } from "./lstm.ts";
  * const gpu = await getGpu();
@@ -244,7 +247,7 @@ export function lstmSequence(rec: Recorder, a: LstmSequenceArgs): void {
  * const rec = gpu.recorder();
  * lstmGatesForward(rec, { zx, c, gates, h, hs, hidden: 1, steps: 1, t: 0, batch: 1 });
  * rec.submit();
- * console.log((await gpu.read(h))[0].toFixed(4)); // 0.7616
+ * assert.deepEqual((await gpu.read(h))[0].toFixed(4), "0.7616");
  * ```
  */
 export function lstmGatesForward(rec: Recorder, a: LstmForwardArgs): void {
@@ -289,6 +292,7 @@ export function lstmGatesForward(rec: Recorder, a: LstmForwardArgs): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { lstmGatesBackward } from "./lstm.ts";
  * const gpu = await getGpu();
@@ -305,7 +309,7 @@ export function lstmGatesForward(rec: Recorder, a: LstmForwardArgs): void {
  * const rec = gpu.recorder();
  * lstmGatesBackward(rec, { gates, c, dh, dc, dz, dzs, hidden: 1, steps: 1, t: 0, batch: 1 });
  * rec.submit();
- * console.log((await gpu.read(dz))[8]); // 0.25
+ * assert.deepEqual((await gpu.read(dz))[8], 0.25);
  * ```
  */
 export function lstmGatesBackward(rec: Recorder, a: LstmBackwardArgs): void {

@@ -7,10 +7,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lstmCellForwardRef } from "./lstm_ref.ts";
  * // H = 1, batch 1: pre-activations all 0 -> i = f = o = 0.5, g = 0, c = 0, h = 0
  * const r = lstmCellForwardRef(new Float64Array(4), null, null, 1, 1);
- * console.log(r.gates); // Float64Array [0.5, 0.5, 0, 0.5]
+ * assert.deepEqual(r.gates, new Float64Array([0.5, 0.5, 0, 0.5]));
  * ```
  * @module
  */

@@ -14,6 +14,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { matmul } from "./matmul.ts";
  * const gpu = await getGpu();
@@ -23,7 +24,7 @@
  * const rec = gpu.recorder();
  * matmul(rec, { a, b, c, m: 2, n: 1, k: 2 });
  * rec.submit();
- * console.log(await gpu.read(c)); // [17, 39]
+ * assert.deepEqual(await gpu.read(c), new Float32Array([17, 39]));
  * ```
  * @module
  */
@@ -43,8 +44,9 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MAX_LOOP_TRIPS } from "./matmul.ts";
- * console.log(4 * MAX_LOOP_TRIPS); // 260000: the largest k
+ * assert.deepEqual(4 * MAX_LOOP_TRIPS, 260000); // the largest k
  * ```
  */
 export const MAX_LOOP_TRIPS = 65_000;
@@ -62,8 +64,9 @@ const BINDINGS = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MATMUL } from "./matmul.ts";
- * console.log(MATMUL.entry); // "matmul"
+ * assert.deepEqual(MATMUL.entry, "matmul");
  * ```
  */
 export const MATMUL = defineKernel({
@@ -77,8 +80,9 @@ export const MATMUL = defineKernel({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MATMUL_C1 } from "./matmul.ts";
- * console.log(MATMUL_C1.entry); // "matmul_c1"
+ * assert.deepEqual(MATMUL_C1.entry, "matmul_c1");
  * ```
  */
 export const MATMUL_C1 = defineKernel({
@@ -94,9 +98,10 @@ export const MATMUL_C1 = defineKernel({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { MatmulTuning } from "./matmul.ts";
  * const gpuLike: MatmulTuning = { rm: 8, cv: 1, wgX: 16, wgY: 16 };
- * console.log(gpuLike.rm * gpuLike.cv * 4); // 32 outputs per invocation
+ * assert.deepEqual(gpuLike.rm * gpuLike.cv * 4, 32); // outputs per invocation
  * ```
  */
 export interface MatmulTuning {
@@ -136,8 +141,9 @@ let defaultTuning: MatmulTuning = { ...LLVMPIPE_TUNING };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { setMatmulTuning } from "./matmul.ts";
- * console.log(setMatmulTuning({ rm: 8, cv: 1, wgX: 16, wgY: 16 }).rm); // 8
+ * assert.deepEqual(setMatmulTuning({ rm: 8, cv: 1, wgX: 16, wgY: 16 }).rm, 8);
  * setMatmulTuning({ rm: 16, cv: 2, wgX: 8, wgY: 8 });
  * ```
  */
@@ -153,8 +159,9 @@ export function setMatmulTuning(t: Partial<MatmulTuning>): MatmulTuning {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getMatmulTuning } from "./matmul.ts";
- * console.log(getMatmulTuning().rm); // 16
+ * assert.deepEqual(getMatmulTuning().rm, 16);
  * ```
  */
 export function getMatmulTuning(): MatmulTuning {
@@ -177,12 +184,13 @@ function checkTuning(t: MatmulTuning): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { MatmulArgs } from "./matmul.ts";
  * import type { Tensor } from "../gpu/mod.ts";
  * // dW[in][out] = X·dYᵀ for feature-major X [in][ld], dY [out][ld]
  * const dwArgs = (x: Tensor, dy: Tensor, dw: Tensor, inF: number, outF: number, ld: number): MatmulArgs =>
  *   ({ a: x, b: dy, c: dw, m: inF, n: outF, k: ld, transB: true });
- * console.log(typeof dwArgs); // "function"
+ * assert.deepEqual(typeof dwArgs, "function");
  * ```
  */
 export interface MatmulArgs {
@@ -237,6 +245,7 @@ function need(t: Tensor, rows: number, cols: number, ld: number, what: string): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { matmul } from "./matmul.ts";
  * const gpu = await getGpu();
@@ -247,7 +256,7 @@ function need(t: Tensor, rows: number, cols: number, ld: number, what: string): 
  * const rec = gpu.recorder();
  * matmul(rec, { a: w, b: x, c: y, m: 2, n: 4, k: 3, transA: true });
  * rec.submit();
- * console.log(await gpu.read(y)); // [8, 10, 12, 0, 11, 13, 15, 0]
+ * assert.deepEqual(await gpu.read(y), new Float32Array([8, 10, 12, 0, 11, 13, 15, 0]));
  * ```
  */
 export function matmul(rec: Recorder, args: MatmulArgs): void {

@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matmulRef } from "./matmul_ref.ts";
  * // [1 2; 3 4] · [5; 6] = [17; 39]
- * console.log(matmulRef(new Float64Array([1, 2, 3, 4]), new Float64Array([5, 6]), 2, 1, 2));
- * // Float64Array [17, 39]
+ * const c = matmulRef(new Float64Array([1, 2, 3, 4]), new Float64Array([5, 6]), 2, 1, 2);
+ * assert.deepEqual(c, new Float64Array([17, 39]));
  * ```
  * @module
  */
@@ -17,9 +18,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matmulRef, type MatmulRefOptions } from "./matmul_ref.ts";
  * const o: MatmulRefOptions = { transB: true, c: new Float64Array([1]) };
- * console.log(matmulRef(new Float64Array([2]), new Float64Array([3]), 1, 1, 1, o)); // [7]
+ * assert.deepEqual(matmulRef(new Float64Array([2]), new Float64Array([3]), 1, 1, 1, o), new Float64Array([7]));
  * ```
  */
 export interface MatmulRefOptions {
@@ -36,9 +38,11 @@ export interface MatmulRefOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matmulRef } from "./matmul_ref.ts";
  * // Aᵀ·B with A = [1 2] stored as [k=1][m=2], B = [3] ([k=1][n=1]): [3; 6]
- * console.log(matmulRef(new Float64Array([1, 2]), new Float64Array([3]), 2, 1, 1, { transA: true }));
+ * const c = matmulRef(new Float64Array([1, 2]), new Float64Array([3]), 2, 1, 1, { transA: true });
+ * assert.deepEqual(c, new Float64Array([3, 6]));
  * ```
  */
 export function matmulRef(
@@ -69,8 +73,9 @@ export function matmulRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { transposeRef } from "./matmul_ref.ts";
- * console.log(transposeRef(new Float64Array([1, 2, 3, 4, 5, 6]), 2, 3)); // [1, 4, 2, 5, 3, 6]
+ * assert.deepEqual(transposeRef(new Float64Array([1, 2, 3, 4, 5, 6]), 2, 3), new Float64Array([1, 4, 2, 5, 3, 6]));
  * ```
  */
 export function transposeRef(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
@@ -85,9 +90,11 @@ export function transposeRef(a: ArrayLike<number>, rows: number, cols: number): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matmulGradRef } from "./matmul_ref.ts";
  * const [dA, dB] = matmulGradRef(new Float64Array([2]), new Float64Array([3]), new Float64Array([1]), 1, 1, 1);
- * console.log(dA[0], dB[0]); // 3 2
+ * assert.deepEqual(dA[0], 3);
+ * assert.deepEqual(dB[0], 2);
  * ```
  */
 export function matmulGradRef(

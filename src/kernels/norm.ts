@@ -19,6 +19,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { batchNormForwardTrain } from "./norm.ts";
  * const gpu = await getGpu();
@@ -32,7 +33,9 @@
  * const rec = gpu.recorder();
  * batchNormForwardTrain(rec, { x, gamma, beta, y, saveMean: mean, saveInvStd: invstd, runningMean, runningVar, rows: 1, batch: 2 });
  * rec.submit();
- * console.log(await gpu.read(y)); // about [-1, 1, 0, 0]
+ * const out = await gpu.read(y); // about [-1, 1, 0, 0] (eps 1e-5 in the variance)
+ * assert.ok(Math.abs(out[0] + 1) < 1e-4 && Math.abs(out[1] - 1) < 1e-4);
+ * assert.deepEqual([out[2], out[3]], [0, 0]);
  * ```
  * @module
  */

@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchNormTrainRef } from "./norm_ref.ts";
  * // one feature, batch 2: x = [1, 3] normalizes to about [-1, 1]
  * const r = batchNormTrainRef(new Float64Array([1, 3]), new Float64Array([1]), new Float64Array([0]), 1, 2, 0);
- * console.log(r.y); // Float64Array [-1, 1]
+ * assert.deepEqual(r.y, new Float64Array([-1, 1]));
  * ```
  * @module
  */
@@ -26,8 +27,9 @@ export interface NormStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchNormStatsRef } from "./norm_ref.ts";
- * console.log(batchNormStatsRef(new Float64Array([1, 3]), 1, 2, 0).variance); // Float64Array [1]
+ * assert.deepEqual(batchNormStatsRef(new Float64Array([1, 3]), 1, 2, 0).variance, new Float64Array([1]));
  * ```
  */
 export function batchNormStatsRef(
@@ -57,9 +59,11 @@ export function batchNormStatsRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchNormTrainRef } from "./norm_ref.ts";
  * const r = batchNormTrainRef(new Float64Array([0, 2]), new Float64Array([2]), new Float64Array([1]), 1, 2, 0);
- * console.log(r.y, r.mean); // Float64Array [-1, 3] Float64Array [1]
+ * assert.deepEqual(r.y, new Float64Array([-1, 3]));
+ * assert.deepEqual(r.mean, new Float64Array([1]));
  * ```
  */
 export function batchNormTrainRef(
@@ -88,9 +92,11 @@ export function batchNormTrainRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchNormRunningRef } from "./norm_ref.ts";
  * const r = batchNormRunningRef(new Float64Array([0]), new Float64Array([1]), new Float64Array([2]), new Float64Array([1]), 2, 0.5);
- * console.log(r.mean, r.variance); // Float64Array [1] Float64Array [1.5]
+ * assert.deepEqual(r.mean, new Float64Array([1]));
+ * assert.deepEqual(r.variance, new Float64Array([1.5]));
  * ```
  */
 export function batchNormRunningRef(
@@ -113,10 +119,11 @@ export function batchNormRunningRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchNormEvalRef } from "./norm_ref.ts";
  * const one = new Float64Array([1]);
- * console.log(batchNormEvalRef(new Float64Array([3]), one, new Float64Array([0]), one, new Float64Array([4]), 1, 1, 0));
- * // Float64Array [1]
+ * const y = batchNormEvalRef(new Float64Array([3]), one, new Float64Array([0]), one, new Float64Array([4]), 1, 1, 0);
+ * assert.deepEqual(y, new Float64Array([1]));
  * ```
  */
 export function batchNormEvalRef(
@@ -153,11 +160,13 @@ export interface NormGrads {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchNormBackwardRef, batchNormStatsRef } from "./norm_ref.ts";
  * const x = new Float64Array([0, 2]);
  * const s = batchNormStatsRef(x, 1, 2, 0);
  * const g = batchNormBackwardRef(x, new Float64Array([1]), new Float64Array([1, 1]), s.mean, s.invstd, 1, 2);
- * console.log(g.dx, g.dbeta); // Float64Array [0, 0] Float64Array [2]
+ * assert.deepEqual(g.dx, new Float64Array([0, 0]));
+ * assert.deepEqual(g.dbeta, new Float64Array([2]));
  * ```
  */
 export function batchNormBackwardRef(
@@ -196,9 +205,10 @@ export function batchNormBackwardRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { layerNormStatsRef } from "./norm_ref.ts";
  * // 2 features x 1 sample: column [1, 3]
- * console.log(layerNormStatsRef(new Float64Array([1, 3]), 2, 1, 0).mean); // Float64Array [2]
+ * assert.deepEqual(layerNormStatsRef(new Float64Array([1, 3]), 2, 1, 0).mean, new Float64Array([2]));
  * ```
  */
 export function layerNormStatsRef(
@@ -228,9 +238,10 @@ export function layerNormStatsRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { layerNormRef } from "./norm_ref.ts";
  * const r = layerNormRef(new Float64Array([1, 3]), new Float64Array([1, 1]), new Float64Array([0, 0]), 2, 1, 0);
- * console.log(r.y); // Float64Array [-1, 1]
+ * assert.deepEqual(r.y, new Float64Array([-1, 1]));
  * ```
  */
 export function layerNormRef(
@@ -259,11 +270,13 @@ export function layerNormRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { layerNormBackwardRef, layerNormStatsRef } from "./norm_ref.ts";
  * const x = new Float64Array([1, 3]);
  * const s = layerNormStatsRef(x, 2, 1, 0);
  * const g = layerNormBackwardRef(x, new Float64Array([1, 1]), new Float64Array([1, 1]), s.mean, s.invstd, 2, 1);
- * console.log(g.dx, g.dgamma); // Float64Array [0, 0] Float64Array [-1, 1]
+ * assert.deepEqual(g.dx, new Float64Array([0, 0]));
+ * assert.deepEqual(g.dgamma, new Float64Array([-1, 1]));
  * ```
  */
 export function layerNormBackwardRef(

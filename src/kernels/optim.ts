@@ -26,6 +26,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { createOptimizer } from "./optim.ts";
  * const gpu = await getGpu();
@@ -35,7 +36,7 @@
  * const rec = gpu.recorder();
  * opt.step(rec, { param: w, grad: g, lr: 0.1 });
  * rec.submit();
- * console.log(await gpu.read(w)); // [0.9, 1.9, 2.9]
+ * assert.deepEqual(await gpu.read(w), new Float32Array([0.9, 1.9, 2.9]));
  * ```
  * @module
  */
@@ -139,8 +140,9 @@ export interface Hyper {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConfig } from "./optim.ts";
- * console.log(resolveConfig({ kind: "adamw" }).weightDecay); // 0.01
+ * assert.deepEqual(resolveConfig({ kind: "adamw" }).weightDecay, 0.01);
  * ```
  */
 export function resolveConfig(c: OptimizerConfig): Hyper {
@@ -190,9 +192,10 @@ function checkHyper(h: Hyper) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { packOptParams, resolveConfig } from "./optim.ts";
  * const bytes = packOptParams(resolveConfig({ kind: "adam" }), 1000, 1e-3, 1);
- * console.log(bytes.byteLength); // 48
+ * assert.deepEqual(bytes.byteLength, 48);
  * ```
  */
 export function packOptParams(h: Hyper, n: number, lr: number, t: number): ArrayBuffer {
@@ -267,6 +270,7 @@ export interface StepArgs {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { Optimizer } from "./optim.ts";
  * const gpu = await getGpu();
@@ -276,7 +280,8 @@ export interface StepArgs {
  * const rec = gpu.recorder();
  * adam.step(rec, { param: w, grad: g, lr: 0.01 }); // first Adam step moves by ~lr·sign(g)
  * rec.submit();
- * console.log(await gpu.read(w)); // ≈ [0.99, -0.99]
+ * const [a, b] = await gpu.read(w); // ≈ [0.99, -0.99]
+ * assert.ok(Math.abs(a - 0.99) < 1e-5 && Math.abs(b + 0.99) < 1e-5);
  * ```
  */
 export class Optimizer {
@@ -363,11 +368,12 @@ export class Optimizer {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { createOptimizer } from "./optim.ts";
  * const gpu = await getGpu();
  * const opt = createOptimizer(gpu, 1000, { kind: "sgd", momentum: 0.9, weightDecay: 2e-4 });
- * console.log(opt.state.length); // 1 (velocity)
+ * assert.deepEqual(opt.state.length, 1); // velocity
  * ```
  */
 export function createOptimizer(
@@ -385,6 +391,7 @@ export function createOptimizer(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { zeroAt } from "./optim.ts";
  * const gpu = await getGpu();
@@ -393,7 +400,7 @@ export function createOptimizer(
  * const rec = gpu.recorder();
  * zeroAt(rec, { target: v, mask });
  * rec.submit();
- * console.log(await gpu.read(v)); // [1, 0, 3]
+ * assert.deepEqual(await gpu.read(v), new Float32Array([1, 0, 3]));
  * ```
  */
 export function zeroAt(rec: Recorder, a: { target: Tensor; mask: Tensor; n?: number }): void {
@@ -420,6 +427,7 @@ export const NEW_ENTRY = 0xffffffff;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { NEW_ENTRY, remapState } from "./optim.ts";
  * const gpu = await getGpu();
@@ -429,7 +437,7 @@ export const NEW_ENTRY = 0xffffffff;
  * const rec = gpu.recorder();
  * remapState(rec, { src, from, dst });
  * rec.submit();
- * console.log(await gpu.read(dst)); // [30, 0, 10]
+ * assert.deepEqual(await gpu.read(dst), new Float32Array([30, 0, 10]));
  * ```
  */
 export function remapState(

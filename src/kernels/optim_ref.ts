@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sgdRef } from "./optim_ref.ts";
  * const w = new Float64Array([1, 2]);
  * const v = new Float64Array(2);
  * sgdRef(w, new Float64Array([1, 1]), v, { lr: 0.1, momentum: 0.9 });
- * console.log(w); // Float64Array [0.9, 1.9]
+ * assert.deepEqual(w, new Float64Array([0.9, 1.9]));
  * ```
  * @module
  */

@@ -16,6 +16,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { accumulateSum, countCorrect } from "./reduce.ts";
  * const gpu = await getGpu();
@@ -29,7 +30,8 @@
  * accumulateSum(rec, { x: loss, n: 3, acc: lossSum });
  * countCorrect(rec, { logits, labels, classes: 2, batch: 3, counter: correct });
  * rec.submit();
- * console.log(await gpu.read(lossSum), await gpu.read(correct)); // [1.75] [2]
+ * assert.deepEqual(await gpu.read(lossSum), new Float32Array([1.75]));
+ * assert.deepEqual(await gpu.read(correct), new Uint32Array([2]));
  * ```
  * @module
  */
@@ -140,8 +142,9 @@ function checkTensor(t: Tensor, dtype: "f32" | "u32", need: number, what: string
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sumLevels } from "./reduce.ts";
- * console.log(sumLevels(16_000_000)); // 2 (16M elements -> 977 partials -> 1)
+ * assert.deepEqual(sumLevels(16_000_000), 2); // 16M elements -> 977 partials -> 1
  * ```
  */
 export function sumLevels(n: number, tune: SumTuning = {}): number {
@@ -157,6 +160,7 @@ export function sumLevels(n: number, tune: SumTuning = {}): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { sum } from "./reduce.ts";
  * const gpu = await getGpu();
@@ -165,7 +169,7 @@ export function sumLevels(n: number, tune: SumTuning = {}): number {
  * const rec = gpu.recorder();
  * sum(rec, { x, out: s });
  * rec.submit();
- * console.log(await gpu.read(s)); // [15]
+ * assert.deepEqual(await gpu.read(s), new Float32Array([15]));
  * ```
  */
 export function sum(rec: Recorder, a: SumArgs): void {
@@ -218,6 +222,7 @@ export function sum(rec: Recorder, a: SumArgs): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { mean } from "./reduce.ts";
  * const gpu = await getGpu();
@@ -226,7 +231,7 @@ export function sum(rec: Recorder, a: SumArgs): void {
  * const rec = gpu.recorder();
  * mean(rec, { x, out: m });
  * rec.submit();
- * console.log(await gpu.read(m)); // [3]
+ * assert.deepEqual(await gpu.read(m), new Float32Array([3]));
  * ```
  */
 export function mean(rec: Recorder, a: Omit<SumArgs, "scale" | "accumulate">): void {
@@ -242,6 +247,7 @@ export function mean(rec: Recorder, a: Omit<SumArgs, "scale" | "accumulate">): v
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { accumulateSum } from "./reduce.ts";
  * const gpu = await getGpu();
@@ -251,7 +257,7 @@ export function mean(rec: Recorder, a: Omit<SumArgs, "scale" | "accumulate">): v
  * accumulateSum(rec, { x: loss, acc });
  * accumulateSum(rec, { x: loss, acc });
  * rec.submit();
- * console.log(await gpu.read(acc)); // [6]
+ * assert.deepEqual(await gpu.read(acc), new Float32Array([6]));
  * ```
  */
 export function accumulateSum(
@@ -298,6 +304,7 @@ function argSetup(rec: Recorder, a: LogitShape & { logits: Tensor }, index: numb
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { argmax } from "./reduce.ts";
  * const gpu = await getGpu();
@@ -306,7 +313,7 @@ function argSetup(rec: Recorder, a: LogitShape & { logits: Tensor }, index: numb
  * const rec = gpu.recorder();
  * argmax(rec, { logits, classes: 3, batch: 2, pred });
  * rec.submit();
- * console.log(await gpu.read(pred)); // [1, 2]
+ * assert.deepEqual(await gpu.read(pred), new Uint32Array([1, 2]));
  * ```
  */
 export function argmax(rec: Recorder, a: LogitShape & { logits: Tensor; pred: Tensor }): void {
@@ -321,6 +328,7 @@ export function argmax(rec: Recorder, a: LogitShape & { logits: Tensor; pred: Te
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { countCorrect } from "./reduce.ts";
  * const gpu = await getGpu();
@@ -330,7 +338,7 @@ export function argmax(rec: Recorder, a: LogitShape & { logits: Tensor; pred: Te
  * const rec = gpu.recorder();
  * countCorrect(rec, { logits, labels, classes: 2, batch: 2, counter });
  * rec.submit();
- * console.log(await gpu.read(counter)); // [1]
+ * assert.deepEqual(await gpu.read(counter), new Uint32Array([1]));
  * ```
  */
 export function countCorrect(

@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { argmaxRef, sumRef } from "./reduce_ref.ts";
- * console.log(sumRef(new Float64Array([1, 2, 3]))); // 6
- * console.log(argmaxRef(new Float64Array([1, 5, 3, 5]), 2, 2)); // Uint32Array [1, 0]
+ * assert.deepEqual(sumRef(new Float64Array([1, 2, 3])), 6);
+ * assert.deepEqual(argmaxRef(new Float64Array([1, 5, 3, 5]), 2, 2), new Uint32Array([1, 0]));
  * ```
  * @module
  */

@@ -12,6 +12,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { exclusiveScan } from "./scan.ts";
  * const gpu = await getGpu();
@@ -20,7 +21,7 @@
  * const rec = gpu.recorder();
  * exclusiveScan(rec, { input: counts, output: rowPtr, n: 4, total: { tensor: rowPtr, index: 4 } });
  * rec.submit();
- * console.log(await gpu.read(rowPtr)); // Uint32Array [0, 3, 3, 5, 10]
+ * assert.deepEqual(await gpu.read(rowPtr), new Uint32Array([0, 3, 3, 5, 10]));
  * ```
  * @module
  */
@@ -75,10 +76,11 @@ const scratchByGpu = new WeakMap<Gpu, Map<string, Tensor>>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { topoScratch } from "./scan.ts";
  * const gpu = await getGpu();
- * console.log(topoScratch(gpu, "demo", 100).size >= 100); // true
+ * assert.ok(topoScratch(gpu, "demo", 100).size >= 100);
  * ```
  */
 export function topoScratch(gpu: Gpu, key: string, size: number): Tensor {
@@ -159,6 +161,7 @@ function need(t: Tensor, n: number, what: string) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { exclusiveScan } from "./scan.ts";
  * const gpu = await getGpu();
@@ -167,7 +170,7 @@ function need(t: Tensor, n: number, what: string) {
  * const rec = gpu.recorder();
  * exclusiveScan(rec, { input: x, output: y, n: 3 });
  * rec.submit();
- * console.log(await gpu.read(y)); // Uint32Array [0, 1, 2]
+ * assert.deepEqual(await gpu.read(y), new Uint32Array([0, 1, 2]));
  * ```
  */
 export function exclusiveScan(rec: Recorder, a: ScanArgs): void {

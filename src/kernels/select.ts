@@ -22,6 +22,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { markSelected, radixSelect, SEL, SELECT_RESULT_WORDS } from "./select.ts";
  * const gpu = await getGpu();
@@ -34,8 +35,9 @@
  * markSelected(rec, { data: w, n: 6, mode: "positive", result, mask });
  * rec.submit();
  * const r = await gpu.read(result);
- * console.log(new Float32Array(r.buffer)[SEL.THRESHOLD], r[SEL.BELOW], r[SEL.TAKE]); // ~0.2 0 2
- * console.log(await gpu.read(mask)); // Uint32Array [0, 0, 1, 1, 0, 0]
+ * assert.deepEqual(new Float32Array(r.buffer)[SEL.THRESHOLD], Math.fround(0.2));
+ * assert.deepEqual([r[SEL.BELOW], r[SEL.TAKE]], [0, 2]);
+ * assert.deepEqual(await gpu.read(mask), new Uint32Array([0, 0, 1, 1, 0, 0]));
  * ```
  * @module
  */
@@ -199,6 +201,7 @@ function checkKeys(a: SelectKeys, what: string): { nq: number; nBlocks: number; 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { radixSelect, SEL, SELECT_RESULT_WORDS } from "./select.ts";
  * const gpu = await getGpu();
@@ -209,7 +212,8 @@ function checkKeys(a: SelectKeys, what: string): { nq: number; nBlocks: number; 
  * radixSelect(rec, { data: w, n: 4, k: { tensor: k }, mode: "negative", result });
  * rec.submit();
  * const r = await gpu.read(result);
- * console.log(new Float32Array(r.buffer)[SEL.THRESHOLD], r[SEL.ELIGIBLE]); // 0.5 2
+ * assert.deepEqual(new Float32Array(r.buffer)[SEL.THRESHOLD], 0.5);
+ * assert.deepEqual(r[SEL.ELIGIBLE], 2);
  * ```
  */
 export function radixSelect(rec: Recorder, a: SelectArgs): void {
@@ -273,6 +277,7 @@ export function radixSelect(rec: Recorder, a: SelectArgs): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { markSelected, radixSelect, SELECT_RESULT_WORDS } from "./select.ts";
  * const gpu = await getGpu();
@@ -283,7 +288,7 @@ export function radixSelect(rec: Recorder, a: SelectArgs): void {
  * radixSelect(rec, { data: w, n: 5, k: 3, result });
  * markSelected(rec, { data: w, n: 5, result, mask });
  * rec.submit();
- * console.log(await gpu.read(mask)); // Uint32Array [1, 1, 0, 0, 1]
+ * assert.deepEqual(await gpu.read(mask), new Uint32Array([1, 1, 0, 0, 1]));
  * ```
  */
 export function markSelected(rec: Recorder, a: MarkArgs): void {
@@ -320,6 +325,7 @@ export function markSelected(rec: Recorder, a: MarkArgs): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { selectMask, SELECT_RESULT_WORDS } from "./select.ts";
  * const gpu = await getGpu();
@@ -329,7 +335,7 @@ export function markSelected(rec: Recorder, a: MarkArgs): void {
  * const rec = gpu.recorder();
  * selectMask(rec, { data: w, n: 4, k: 2, mode: "abs", largest: true, result, mask });
  * rec.submit();
- * console.log(await gpu.read(mask)); // Uint32Array [0, 0, 1, 1]
+ * assert.deepEqual(await gpu.read(mask), new Uint32Array([0, 0, 1, 1]));
  * ```
  */
 export function selectMask(rec: Recorder, a: SelectArgs & MarkArgs): void {

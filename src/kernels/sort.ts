@@ -20,6 +20,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { sortToCsr } from "./sort.ts";
  * const gpu = await getGpu();
@@ -32,9 +33,9 @@
  * const rec = gpu.recorder();
  * sortToCsr(rec, { rows, cols, nnz: 3, nRows: 2, nCols: 3, rowPtr, colIdx, perm });
  * rec.submit();
- * console.log(await gpu.read(rowPtr)); // Uint32Array [0, 1, 3]
- * console.log(await gpu.read(colIdx)); // Uint32Array [1, 0, 2]
- * console.log(await gpu.read(perm)); // Uint32Array [1, 2, 0]
+ * assert.deepEqual(await gpu.read(rowPtr), new Uint32Array([0, 1, 3]));
+ * assert.deepEqual(await gpu.read(colIdx), new Uint32Array([1, 0, 2]));
+ * assert.deepEqual(await gpu.read(perm), new Uint32Array([1, 2, 0]));
  * ```
  * @module
  */
@@ -142,6 +143,7 @@ function need(t: Tensor, n: number, what: string) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { sortToCsr } from "./sort.ts";
  * const gpu = await getGpu();
@@ -152,7 +154,7 @@ function need(t: Tensor, n: number, what: string) {
  * // transposed orientation: swap rows and cols (CSC of the same matrix)
  * sortToCsr(rec, { rows: c, cols: r, nnz: 2, nRows: 6, nCols: 1, rowPtr: gpu.tensor("u32", [7]), colIdx, perm });
  * rec.submit();
- * console.log(await gpu.read(perm)); // Uint32Array [1, 0]
+ * assert.deepEqual(await gpu.read(perm), new Uint32Array([1, 0]));
  * ```
  */
 export function sortToCsr(rec: Recorder, a: CsrSortArgs): void {

@@ -19,6 +19,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
  * import { spmm } from "./sparse.ts";
@@ -30,7 +31,7 @@
  * const rec = gpu.recorder();
  * spmm(rec, { layer, x, y, batch: 3, activation: "relu" });
  * rec.submit();
- * console.log(await gpu.read(y)); // Float32Array [0, 3, 0, 0]
+ * assert.deepEqual(await gpu.read(y), new Float32Array([0, 3, 0, 0]));
  * ```
  * @module
  */
@@ -156,10 +157,11 @@ export const GATHER_TUNING: Readonly<GatherTuning> = SPMM_VARIANTS.interleaved;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { adapterClass } from "./sparse.ts";
  * const gpu = await getGpu();
- * console.log(["cpu", "gpu"].includes(adapterClass(gpu))); // true
+ * assert.ok(["cpu", "gpu"].includes(adapterClass(gpu)));
  * ```
  */
 export function adapterClass(gpu: Gpu): "cpu" | "gpu" {
@@ -184,10 +186,11 @@ export const GATHER_DEFAULTS: Record<"cpu" | "gpu", string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { defaultGatherTuning, SPMM_VARIANTS } from "./sparse.ts";
  * const gpu = await getGpu();
- * console.log(Object.values(SPMM_VARIANTS).includes(defaultGatherTuning(gpu))); // true
+ * assert.ok(Object.values(SPMM_VARIANTS).includes(defaultGatherTuning(gpu)));
  * ```
  */
 export function defaultGatherTuning(gpu: Gpu): Readonly<GatherTuning> {
@@ -345,6 +348,7 @@ function gatherGrid(rec: Recorder, rows: number, ld4: number, g: GatherTuning) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
  * import { spmm } from "./sparse.ts";
@@ -357,8 +361,8 @@ function gatherGrid(rec: Recorder, rows: number, ld4: number, g: GatherTuning) {
  * const rec = gpu.recorder();
  * spmm(rec, { layer, x, y, z, bias, batch: 2, activation: "relu" });
  * rec.submit();
- * console.log(await gpu.read(y)); // [1.5, 2.5, 0, 0, 0, 0, 0, 0]
- * console.log(await gpu.read(z)); // [1.5, 2.5, 0, 0, -0.5, -1.5, 0, 0]
+ * assert.deepEqual(await gpu.read(y), new Float32Array([1.5, 2.5, 0, 0, 0, 0, 0, 0]));
+ * assert.deepEqual(await gpu.read(z), new Float32Array([1.5, 2.5, 0, 0, -0.5, -1.5, 0, 0]));
  * ```
  */
 export function spmm(rec: Recorder, a: SpmmArgs): void {
@@ -422,6 +426,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
  * import { spmmT } from "./sparse.ts";
@@ -433,7 +438,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
  * const rec = gpu.recorder();
  * spmmT(rec, { layer, dy, dx, z, batch: 2, activation: "relu" });
  * rec.submit();
- * console.log(await gpu.read(dx)); // [-2, -0, 0, 0]
+ * assert.deepEqual(await gpu.read(dx), new Float32Array([-2, -0, 0, 0]));
  * ```
  */
 export function spmmT(rec: Recorder, a: SpmmTArgs): void {
@@ -500,9 +505,10 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sddmmQuadsPerDispatch } from "./sparse.ts";
- * console.log(sddmmQuadsPerDispatch(784)); // 5200 (batch 20,800 in one dispatch)
- * console.log(sddmmQuadsPerDispatch(1000, { sg: 1, ch: 1 })); // 64
+ * assert.deepEqual(sddmmQuadsPerDispatch(784), 5200); // batch 20,800 in one dispatch
+ * assert.deepEqual(sddmmQuadsPerDispatch(1000, { sg: 1, ch: 1 }), 64);
  * ```
  */
 export function sddmmQuadsPerDispatch(nIn: number, t: Partial<SddmmTuning> = {}): number {
@@ -519,6 +525,7 @@ export function sddmmQuadsPerDispatch(nIn: number, t: Partial<SddmmTuning> = {})
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
  * import { sddmm } from "./sparse.ts";
@@ -530,7 +537,7 @@ export function sddmmQuadsPerDispatch(nIn: number, t: Partial<SddmmTuning> = {})
  * const rec = gpu.recorder();
  * sddmm(rec, { layer, x, dy, dvalues, batch: 2 });
  * rec.submit();
- * console.log(await gpu.read(dvalues)); // [3, 7]
+ * assert.deepEqual(await gpu.read(dvalues), new Float32Array([3, 7]));
  * ```
  */
 export function sddmm(rec: Recorder, a: SddmmArgs): void {
@@ -597,6 +604,7 @@ const PICK_SG = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
  * import { pickDense } from "./sparse.ts";
@@ -608,7 +616,7 @@ const PICK_SG = 8;
  * const rec = gpu.recorder();
  * pickDense(rec, { layer, dense, dvalues });
  * rec.submit();
- * console.log(await gpu.read(dvalues)); // [3, 2] (row j = 0 holds input 1, row j = 1 input 0)
+ * assert.deepEqual(await gpu.read(dvalues), new Float32Array([3, 2])); // row j = 0 holds input 1, row j = 1 input 0
  * ```
  */
 export function pickDense(rec: Recorder, a: PickDenseArgs): void {
@@ -675,11 +683,12 @@ const DENSE_SCRATCH_MAX = 1 << 25;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { weightGradPath } from "./sparse.ts";
  * const gpu = await getGpu();
- * console.log(weightGradPath(gpu, 1000, 1000, 40_000, 128)); // "sddmm" (4 %)
- * console.log(weightGradPath(gpu, 100, 10, 1000, 128)); // "dense" (100 %)
+ * assert.deepEqual(weightGradPath(gpu, 1000, 1000, 40_000, 128), "sddmm"); // 4 %
+ * assert.deepEqual(weightGradPath(gpu, 100, 10, 1000, 128), "dense"); // 100 %
  * ```
  */
 export function weightGradPath(
@@ -720,6 +729,7 @@ export interface WeightGradArgs extends SddmmArgs {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
  * import { weightGrad } from "./sparse.ts";
@@ -732,7 +742,7 @@ export interface WeightGradArgs extends SddmmArgs {
  *   const rec = gpu.recorder();
  *   weightGrad(rec, { layer, x, dy, dvalues, batch: 2, path });
  *   rec.submit();
- *   console.log(await gpu.read(dvalues)); // [3, 7]
+ *   assert.deepEqual(await gpu.read(dvalues), new Float32Array([3, 7]));
  * }
  * ```
  */

@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "../sparse/csr.ts";
  * import { spmmRef } from "./sparse_ref.ts";
  * const h = csrFromCoo(2, 1, [0, 1], [0, 0], [2, -1]);
  * const { y } = spmmRef(h, Float64Array.from(h.values), new Float64Array([1, 2, 4, 1]), 2);
- * console.log(y); // Float64Array [-2, 3]
+ * assert.deepEqual(y, new Float64Array([-2, 3]));
  * ```
  * @module
  */
@@ -29,11 +30,12 @@ export type CsrStructure = Pick<
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "../sparse/csr.ts";
  * import { spmmRef } from "./sparse_ref.ts";
  * const h = csrFromCoo(1, 1, [0], [0], [3]);
- * console.log(spmmRef(h, new Float64Array([3]), new Float64Array([-1]), 1, new Float64Array([1]), "relu"));
- * // { z: Float64Array [-2], y: Float64Array [0] }
+ * const r = spmmRef(h, new Float64Array([3]), new Float64Array([-1]), 1, new Float64Array([1]), "relu");
+ * assert.deepEqual(r, { z: new Float64Array([-2]), y: new Float64Array([0]) });
  * ```
  */
 export function spmmRef(
@@ -69,10 +71,11 @@ export function spmmRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "../sparse/csr.ts";
  * import { spmmTRef } from "./sparse_ref.ts";
  * const h = csrFromCoo(1, 2, [0, 0], [0, 1], [1, -1]);
- * console.log(spmmTRef(h, new Float64Array([1, -1]), new Float64Array([1, 3]), 1)); // Float64Array [-2]
+ * assert.deepEqual(spmmTRef(h, new Float64Array([1, -1]), new Float64Array([1, 3]), 1), new Float64Array([-2]));
  * ```
  */
 export function spmmTRef(
@@ -105,10 +108,11 @@ export function spmmTRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "../sparse/csr.ts";
  * import { sddmmRef } from "./sparse_ref.ts";
  * const h = csrFromCoo(2, 1, [0, 1], [0, 0]);
- * console.log(sddmmRef(h, new Float64Array([1, 2, 3, 4]), new Float64Array([1, 1]), 2)); // Float64Array [3, 7]
+ * assert.deepEqual(sddmmRef(h, new Float64Array([1, 2, 3, 4]), new Float64Array([1, 1]), 2), new Float64Array([3, 7]));
  * ```
  */
 export function sddmmRef(
@@ -135,10 +139,11 @@ export function sddmmRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "../sparse/csr.ts";
  * import { spmmAbsRef } from "./sparse_ref.ts";
  * const h = csrFromCoo(2, 1, [0, 1], [0, 0]);
- * console.log(spmmAbsRef(h, new Float64Array([2, -1]), new Float64Array([1, -4]), 1)); // Float64Array [6]
+ * assert.deepEqual(spmmAbsRef(h, new Float64Array([2, -1]), new Float64Array([1, -4]), 1), new Float64Array([6]));
  * ```
  */
 export function spmmAbsRef(

@@ -6,10 +6,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { exclusiveScanRef, selectRef } from "./topo_ref.ts";
- * console.log(exclusiveScanRef(new Uint32Array([2, 0, 3])).out); // Uint32Array [0, 2, 2]
+ * assert.deepEqual(exclusiveScanRef(new Uint32Array([2, 0, 3])).out, new Uint32Array([0, 2, 2]));
  * const s = selectRef(new Float64Array([0.5, -2, 0.1, 0.1]), 2, "positive", false);
- * console.log(s.threshold, s.below, s.take); // 0.1 0 2
+ * assert.deepEqual(s.threshold, 0.1);
+ * assert.deepEqual(s.below, 0);
+ * assert.deepEqual(s.take, 2);
  * ```
  * @module
  */

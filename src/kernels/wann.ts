@@ -11,6 +11,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { packNets, WANN_ACT } from "./wann_net.ts";
  * import { WannEvaluator } from "./wann.ts";
@@ -21,7 +22,9 @@
  * ev.setData(new Float32Array([3, -3]), new Uint32Array([0, 0]), 1);
  * const { stats } = await ev.evaluate(nets);
  * // [mean CE, accuracy] at w = -1, at w = 1, then [0, ensemble accuracy]
- * console.log(stats[1], stats[3], stats[5]); // 0.5 0.5 0.5
+ * assert.deepEqual(stats[1], 0.5);
+ * assert.deepEqual(stats[3], 0.5);
+ * assert.deepEqual(stats[5], 1); // each sample's vote ties 1-1; a tie goes to the lower class, 0
  * ```
  * @module
  */

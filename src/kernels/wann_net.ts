@@ -11,6 +11,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { packNets, WANN_ACT } from "./wann_net.ts";
  * // 2 inputs, 1 hidden tanh node fed by both inputs, 1 linear output fed by the hidden node and the bias.
  * const packed = packNets([{
@@ -19,7 +20,8 @@
  *   act: [WANN_ACT.tanh, WANN_ACT.linear],
  *   incoming: [[1, 2], [3, 0]],
  * }]);
- * console.log(packed.nodes, packed.edges); // 2 4
+ * assert.deepEqual(packed.nodes, 2);
+ * assert.deepEqual(packed.edges, 4);
  * ```
  * @module
  */

@@ -8,13 +8,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { packNets, WANN_ACT } from "./wann_net.ts";
  * import { wannEvalRef } from "./wann_ref.ts";
  * // One input; output 0 = linear(w * x), output 1 = linear(w * bias).
  * const net = packNets([{ features: 1, outputs: 2, act: [WANN_ACT.linear, WANN_ACT.linear], incoming: [[1], [0]] }]);
  * const r = wannEvalRef(net, new Float64Array([3, -3]), new Uint32Array([0, 0]), [1]);
- * console.log(Array.from(r.pred)); // [0, 1]
- * console.log(r.stats[1]); // accuracy at w = 1: 0.5
+ * assert.deepEqual(Array.from(r.pred), [0, 1]);
+ * assert.deepEqual(r.stats[1], 0.5); // accuracy at w = 1
  * ```
  * @module
  */

@@ -5,13 +5,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { ActCache } from "./act.ts";
  * const gpu = await getGpu();
  * const cache = new ActCache(gpu, "layer1");
  * const a = cache.get("y", 10, 13);
- * console.log(a.t.shape); // [10, 16]
- * console.log(cache.get("y", 10, 13) === a); // true
+ * assert.deepEqual(a.t.shape, [10, 16]);
+ * assert.ok(cache.get("y", 10, 13) === a);
  * ```
  * @module
  */

@@ -13,13 +13,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { buildCnn } from "./cnn.ts";
  * const gpu = await getGpu();
  * const cfg = parseTrainConfig({ model: "cnn", convChannels: [4], kernelSize: 3, hidden: [16] });
  * const m = buildCnn(gpu, cfg, { features: 64, classes: 3, shape: [8, 8] }, []);
- * console.log(m.layers.map((l) => l.name)); // ["conv1", "conv1.pool", "fc1", "out"]
+ * assert.deepEqual(m.layers.map((l) => l.name), ["conv1", "conv1.pool", "fc1", "out"]);
  * ```
  * @module
  */
@@ -59,9 +60,11 @@ export interface ConvBlockShape {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cnnShapes } from "./cnn.ts";
  * const s = cnnShapes([28, 28], [16, 32], 5);
- * console.log(s.blocks.map((b) => b.poolHeight), s.flat); // [14, 7] 1568
+ * assert.deepEqual(s.blocks.map((b) => b.poolHeight), [14, 7]);
+ * assert.deepEqual(s.flat, 1568);
  * ```
  */
 export function cnnShapes(
@@ -112,10 +115,11 @@ export function cnnShapes(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { cnnLayerDensities } from "./cnn.ts";
  * const cfg = parseTrainConfig({ method: "set", density: 0.2 });
- * console.log(cnnLayerDensities(cfg, [[25, 16], [400, 32], [1568, 10]])); // [0.2, 0.2, 1]
+ * assert.deepEqual(cnnLayerDensities(cfg, [[25, 16], [400, 32], [1568, 10]]), [0.2, 0.2, 1]);
  * ```
  */
 export function cnnLayerDensities(cfg: TrainConfig, shapes: [number, number][]): number[] {

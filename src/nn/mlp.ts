@@ -6,12 +6,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { buildMlp } from "./mlp.ts";
  * const gpu = await getGpu();
  * const m = buildMlp(gpu, { inputs: 20, classes: 3, hidden: [16], activation: "relu", norm: "none",
  *   normPlacement: "before", dropout: 0, densities: [0.5], seed: 1, init: "he" });
- * console.log(m.layers.map((l) => l.name)); // ["fc1", "out"]
+ * assert.deepEqual(m.layers.map((l) => l.name), ["fc1", "out"]);
  * ```
  * @module
  */
@@ -64,12 +65,13 @@ export interface HasSparseParts {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { buildMlp, sparsePartsOf } from "./mlp.ts";
  * const gpu = await getGpu();
  * const m = buildMlp(gpu, { inputs: 8, classes: 2, hidden: [6], activation: "relu", norm: "none",
  *   normPlacement: "before", dropout: 0, densities: [0.5], seed: 1, init: "he" });
- * console.log(m.layers.map((l) => sparsePartsOf(l).length)); // [1, 0]
+ * assert.deepEqual(m.layers.map((l) => sparsePartsOf(l).length), [1, 0]);
  * ```
  */
 export function sparsePartsOf(l: Layer): SparseLinear[] {

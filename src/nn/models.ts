@@ -4,13 +4,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { parseTrainConfig } from "../train/config.ts";
  * import { buildModel } from "./models.ts";
  * const gpu = await getGpu();
  * const cfg = parseTrainConfig({ hidden: [16], method: "dense" });
  * const m = buildModel(gpu, cfg, { features: 20, classes: 3, shape: [4, 5] }, [1, 1]);
- * console.log(m.layers.length); // 3
+ * assert.deepEqual(m.layers.length, 2); // fc1 (activation fused) and out
  * ```
  * @module
  */

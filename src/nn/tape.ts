@@ -6,13 +6,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Tape } from "./tape.ts";
  * const tape = new Tape();
  * const order: string[] = [];
  * tape.push("a", () => order.push("a"));
  * tape.push("b", () => order.push("b"));
  * tape.backward();
- * console.log(order); // ["b", "a"]
+ * assert.deepEqual(order, ["b", "a"]);
  * ```
  * @module
  */

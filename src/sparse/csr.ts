@@ -26,12 +26,17 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo, toDense } from "./csr.ts";
  * // W (2 x 3): W[0][1] = 5, W[1][0] = 7, W[1][2] = 9
  * const h = csrFromCoo(2, 3, [0, 1, 1], [1, 0, 2], [5, 7, 9]);
- * console.log(h.rowPtrT, h.colT, h.values); // [0, 1, 2, 3] [1, 0, 1] [7, 5, 9]
- * console.log(h.rowPtr, h.col, h.perm); // [0, 1, 3] [1, 0, 2] [1, 0, 2]
- * console.log(toDense(h)); // Float64Array [0, 5, 0, 7, 0, 9]
+ * assert.deepEqual(h.rowPtrT, new Uint32Array([0, 1, 2, 3]));
+ * assert.deepEqual(h.colT, new Uint32Array([1, 0, 1]));
+ * assert.deepEqual(h.values, new Float32Array([7, 5, 9]));
+ * assert.deepEqual(h.rowPtr, new Uint32Array([0, 1, 3]));
+ * assert.deepEqual(h.col, new Uint32Array([1, 0, 2]));
+ * assert.deepEqual(h.perm, new Uint32Array([1, 0, 2]));
+ * assert.deepEqual(toDense(h), new Float64Array([0, 5, 0, 7, 0, 9]));
  * ```
  * @module
  */
@@ -112,9 +117,11 @@ function countingSort(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "./csr.ts";
  * const h = csrFromCoo(3, 2, [2, 0], [1, 1], [0.5, -1]);
- * console.log(h.colT, h.values); // Uint32Array [0, 2] Float32Array [-1, 0.5]
+ * assert.deepEqual(h.colT, new Uint32Array([0, 2]));
+ * assert.deepEqual(h.values, new Float32Array([-1, 0.5]));
  * ```
  */
 export function csrFromCoo(
@@ -193,10 +200,11 @@ export function csrFromCoo(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomMask } from "./csr.ts";
  * let s = 1;
  * const m = randomMask(10, 20, 0.1, () => ((s = (s * 48271) % 2147483647) / 2147483647));
- * console.log(m.rows.length); // 20
+ * assert.deepEqual(m.rows.length, 20);
  * ```
  */
 export function randomMask(
@@ -247,9 +255,10 @@ export function randomMask(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomCsr } from "./csr.ts";
  * const h = randomCsr(784, 1000, 0.05, Math.random, () => Math.random() - 0.5);
- * console.log(h.nnz); // 39200
+ * assert.deepEqual(h.nnz, 39200);
  * ```
  */
 export function randomCsr(
@@ -325,11 +334,12 @@ export function checkCsr(h: CsrHost): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "./csr.ts";
  * const gpu = await getGpu();
  * const layer = uploadCsr(gpu, csrFromCoo(2, 2, [0, 1], [1, 0], [3, 4]), "w1");
- * console.log(layer.values.label); // "w1.values"
+ * assert.deepEqual(layer.values.label, "w1.values");
  * ```
  */
 export function uploadCsr(gpu: Gpu, h: CsrHost, label = "csr"): CsrLayer {
@@ -370,11 +380,12 @@ export function uploadCsr(gpu: Gpu, h: CsrHost, label = "csr"): CsrLayer {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, downloadCsr, uploadCsr } from "./csr.ts";
  * const gpu = await getGpu();
  * const back = await downloadCsr(gpu, uploadCsr(gpu, csrFromCoo(2, 2, [0], [1], [3])));
- * console.log(back.values); // Float32Array [3]
+ * assert.deepEqual(back.values, new Float32Array([3]));
  * ```
  */
 export async function downloadCsr(gpu: Gpu, layer: CsrLayer): Promise<CsrHost> {
@@ -415,8 +426,9 @@ export function releaseCsr(gpu: Gpu, layer: CsrLayer): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo, toDense } from "./csr.ts";
- * console.log(toDense(csrFromCoo(1, 2, [0], [1], [2]))); // Float64Array [0, 2]
+ * assert.deepEqual(toDense(csrFromCoo(1, 2, [0], [1], [2])), new Float64Array([0, 2]));
  * ```
  */
 export function toDense(h: CsrHost): Float64Array {
@@ -432,8 +444,9 @@ export function toDense(h: CsrHost): Float64Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo, maxRowLengths } from "./csr.ts";
- * console.log(maxRowLengths(csrFromCoo(2, 2, [0, 1, 1], [0, 0, 1]))); // { out: 2, in: 2 }
+ * assert.deepEqual(maxRowLengths(csrFromCoo(2, 2, [0, 1, 1], [0, 0, 1])), { out: 2, in: 2 });
  * ```
  */
 export function maxRowLengths(h: CsrHost): { out: number; in: number } {

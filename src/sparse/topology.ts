@@ -507,9 +507,10 @@ function chunkParams(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { denseBudgetBytes } from "./topology.ts";
- * console.log(denseBudgetBytes(await getGpu(), 1)); // 1048576
+ * assert.deepEqual(denseBudgetBytes(await getGpu(), 1), 1048576);
  * ```
  */
 export function denseBudgetBytes(gpu: Gpu, gradBudgetMB: number): number {

@@ -6,13 +6,16 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "./csr.ts";
  * import { rebuildRef } from "./topology_ref.ts";
  * const csr = csrFromCoo(2, 2, [0, 1], [0, 1], [0.5, -1]);
  * const before = { csr, born: new Uint32Array([0, 0]), states: [] };
  * // drop the first entry (values order), grow the best empty position by score
  * const after = rebuildRef(before, { drop: [1, 0], growScores: [0, 3, 2, 0], growCount: 1, step: 7 });
- * console.log(after.csr.colT, after.csr.values, after.born); // [0, 1] [0, -1] [7, 0]
+ * assert.deepEqual(after.csr.colT, new Uint32Array([0, 1]));
+ * assert.deepEqual(after.csr.values, new Float32Array([0, -1]));
+ * assert.deepEqual(after.born, new Uint32Array([7, 0]));
  * ```
  * @module
  */
@@ -36,9 +39,10 @@ export interface LayerSnapshot {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "./csr.ts";
  * import { positionsOf } from "./topology_ref.ts";
- * console.log(positionsOf(csrFromCoo(2, 3, [1, 0], [0, 2]))); // Uint32Array [3, 2]
+ * assert.deepEqual(positionsOf(csrFromCoo(2, 3, [1, 0], [0, 2])), new Uint32Array([3, 2]));
  * ```
  */
 export function positionsOf(h: CsrHost): Uint32Array {
@@ -68,11 +72,13 @@ export interface UpdateRef {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { csrFromCoo } from "./csr.ts";
  * import { rebuildRef } from "./topology_ref.ts";
  * const before = { csr: csrFromCoo(1, 3, [0], [0], [2]), born: new Uint32Array([3]), states: [new Float32Array([9])] };
  * const after = rebuildRef(before, { drop: [0], growScores: [5, 1, 4], growCount: 1, step: 10 });
- * console.log(after.csr.col, after.states[0]); // [0, 2] [9, 0]
+ * assert.deepEqual(after.csr.col, new Uint32Array([0, 2]));
+ * assert.deepEqual(after.states[0], new Float32Array([9, 0]));
  * ```
  */
 export function rebuildRef(before: LayerSnapshot, u: UpdateRef): LayerSnapshot {
@@ -134,8 +140,9 @@ export function rebuildRef(before: LayerSnapshot, u: UpdateRef): LayerSnapshot {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { setDropRef } from "./topology_ref.ts";
- * console.log(setDropRef([0.1, -0.2, 0.3, -0.05, 0.9], 0.5, "per-sign")); // Uint32Array [1, 0, 0, 1, 0]
+ * assert.deepEqual(setDropRef([0.1, -0.2, 0.3, -0.05, 0.9], 0.5, "per-sign"), new Uint32Array([1, 0, 0, 1, 0]));
  * ```
  */
 export function setDropRef(
@@ -160,8 +167,9 @@ export function setDropRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gradScoresRef } from "./topology_ref.ts";
- * console.log(gradScoresRef([1, 2], [3, -4], 2, 2, 1, 1)); // Float64Array [3, 4, 6, 8]
+ * assert.deepEqual(gradScoresRef([1, 2], [3, -4], 2, 2, 1, 1), new Float64Array([3, 4, 6, 8]));
  * ```
  */
 export function gradScoresRef(
@@ -189,13 +197,14 @@ export function gradScoresRef(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { csrFromCoo, uploadCsr } from "./csr.ts";
  * import { SparseLinear } from "../nn/layers.ts";
  * import { snapshotLayer } from "./topology_ref.ts";
  * const gpu = await getGpu();
  * const layer = new SparseLinear(gpu, "l", uploadCsr(gpu, csrFromCoo(2, 2, [0], [1], [3])), {});
- * console.log((await snapshotLayer(gpu, layer)).csr.values); // Float32Array [3]
+ * assert.deepEqual((await snapshotLayer(gpu, layer)).csr.values, new Float32Array([3]));
  * ```
  */
 export async function snapshotLayer(gpu: Gpu, layer: SparseLinear): Promise<LayerSnapshot> {

@@ -8,12 +8,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { failedCells, markRetry, recordFailure } from "./failures.ts";
  * const db = new DatabaseSync(":memory:");
  * recordFailure(db, { cellId: "c1", cellIndex: 1, factors: "{}", message: "training diverged" });
- * console.log(failedCells(db).map((f) => [f.cell_id, f.status, f.attempts])); // [["c1", "failed", 1]]
- * console.log(markRetry(db), failedCells(db)[0].status); // 1 retry
+ * assert.deepEqual(failedCells(db).map((f) => [f.cell_id, f.status, f.attempts]), [["c1", "failed", 1]]);
+ * assert.deepEqual(markRetry(db), 1);
+ * assert.deepEqual(failedCells(db)[0].status, "retry");
  * ```
  * @module
  */
@@ -53,13 +55,15 @@ function hasTable(db: DatabaseSync): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { failedCells, recordFailure } from "./failures.ts";
  * const db = new DatabaseSync(":memory:");
  * const f = { cellId: "c", cellIndex: 0, factors: "{}", message: "boom" };
  * recordFailure(db, f);
  * recordFailure(db, { ...f, message: "boom again" });
- * console.log(failedCells(db)[0].attempts, failedCells(db)[0].message); // 2 boom again
+ * assert.deepEqual(failedCells(db)[0].attempts, 2);
+ * assert.deepEqual(failedCells(db)[0].message, "boom again");
  * ```
  */
 export function recordFailure(
@@ -81,9 +85,10 @@ export function recordFailure(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { failedCells } from "./failures.ts";
- * console.log(failedCells(new DatabaseSync(":memory:"))); // []
+ * assert.deepEqual(failedCells(new DatabaseSync(":memory:")), []);
  * ```
  */
 export function failedCells(db: DatabaseSync): FailureRow[] {
@@ -97,9 +102,10 @@ export function failedCells(db: DatabaseSync): FailureRow[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { skippedFailures } from "./failures.ts";
- * console.log(skippedFailures(new DatabaseSync(":memory:")).size); // 0
+ * assert.deepEqual(skippedFailures(new DatabaseSync(":memory:")).size, 0);
  * ```
  */
 export function skippedFailures(db: DatabaseSync): Set<string> {
@@ -111,9 +117,10 @@ export function skippedFailures(db: DatabaseSync): Set<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { markRetry } from "./failures.ts";
- * console.log(markRetry(new DatabaseSync(":memory:"))); // 0
+ * assert.deepEqual(markRetry(new DatabaseSync(":memory:")), 0);
  * ```
  */
 export function markRetry(db: DatabaseSync): number {
@@ -128,12 +135,13 @@ export function markRetry(db: DatabaseSync): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { clearFailure, failedCells, recordFailure } from "./failures.ts";
  * const db = new DatabaseSync(":memory:");
  * recordFailure(db, { cellId: "c", cellIndex: 0, factors: "{}", message: "x" });
  * clearFailure(db, "c");
- * console.log(failedCells(db).length); // 0
+ * assert.deepEqual(failedCells(db).length, 0);
  * ```
  */
 export function clearFailure(db: DatabaseSync, cellId: string): void {
@@ -147,11 +155,13 @@ export function clearFailure(db: DatabaseSync, cellId: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { copyFailures, failedCells, recordFailure } from "./failures.ts";
  * const a = new DatabaseSync(":memory:"), b = new DatabaseSync(":memory:");
  * recordFailure(a, { cellId: "c", cellIndex: 2, factors: "{}", message: "diverged" });
- * console.log(copyFailures(b, failedCells(a), new Set()), failedCells(b)[0].message); // 1 diverged
+ * assert.deepEqual(copyFailures(b, failedCells(a), new Set()), 1);
+ * assert.deepEqual(failedCells(b)[0].message, "diverged");
  * ```
  */
 export function copyFailures(db: DatabaseSync, rows: FailureRow[], done: Set<string>): number {

@@ -8,6 +8,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StoreLock } from "./lock.ts";
  * const store = `${await Deno.makeTempDir()}/store.sqlite`;
  * const lock = await StoreLock.acquire(store);
@@ -18,7 +19,7 @@
  *   refused = true;
  * }
  * lock.release();
- * console.log(refused); // true
+ * assert.ok(refused);
  * ```
  * @module
  */
@@ -47,8 +48,9 @@ function hostname(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { processAlive } from "./lock.ts";
- * console.log(processAlive(Deno.pid)); // true
+ * assert.ok(processAlive(Deno.pid));
  * ```
  */
 export function processAlive(pid: number): boolean {

@@ -24,13 +24,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deriveRules } from "./rules.ts";
  * const cells = [0, 1, 2, 3, 4, 5].flatMap((seed) => [
  *   { factors: { norm: "batch", seed: String(seed) }, metrics: { test_accuracy: 0.9 + seed / 1000 } },
  *   { factors: { norm: "none", seed: String(seed) }, metrics: { test_accuracy: 0.8 + seed / 900 } },
  * ]);
  * const r = deriveRules(cells);
- * console.log(r.supported.length); // 1
+ * assert.deepEqual(r.supported.length, 1);
  * ```
  * @module
  */
@@ -112,8 +113,10 @@ export const SESOI_ACCURACY = 0.005;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sesoiOf } from "./rules.ts";
- * console.log(sesoiOf("rho:magnitude"), sesoiOf("test_accuracy")); // 0.05 0.005
+ * assert.deepEqual(sesoiOf("rho:magnitude"), 0.05);
+ * assert.deepEqual(sesoiOf("test_accuracy"), 0.005);
  * ```
  */
 export function sesoiOf(metric: string): number {
@@ -129,10 +132,11 @@ export const WILCOXON_MIN_N = 6;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cellFacts } from "./rules.ts";
  * import type { CellRow } from "./schema.ts";
  * const row = { factors: '{"norm":"none","seed":1}', test_accuracy: 0.9, analysis: null };
- * console.log(cellFacts(row as CellRow).factors.seed); // "1"
+ * assert.deepEqual(cellFacts(row as CellRow).factors.seed, "1");
  * ```
  */
 export function cellFacts(row: CellRow): CellFacts {
@@ -158,8 +162,9 @@ export function cellFacts(row: CellRow): CellFacts {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sortLevels } from "./rules.ts";
- * console.log(sortLevels(["10", "9", "1"])); // ["1", "9", "10"]
+ * assert.deepEqual(sortLevels(["10", "9", "1"]), ["1", "9", "10"]);
  * ```
  */
 export function sortLevels(levels: Iterable<string>): string[] {
@@ -175,8 +180,9 @@ export function sortLevels(levels: Iterable<string>): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatP } from "./rules.ts";
- * console.log(formatP(0.0041234)); // 0.0041
+ * assert.deepEqual(formatP(0.0041234), "0.0041");
  * ```
  */
 export function formatP(p: number): string {
@@ -236,13 +242,14 @@ function phrase(s: Statement): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deriveRules } from "./rules.ts";
  * const cells = [0, 1, 2].map((seed) => ({
  *   factors: { activation: "relu", seed: String(seed) },
  *   metrics: { test_accuracy: 0.9, "rho:magnitude": 0.6 + seed / 100 },
  * }));
  * const { statements } = deriveRules(cells);
- * console.log(statements[0].text.startsWith("with activation=relu, small weights")); // true
+ * assert.ok(statements[0].text.startsWith("with activation=relu, small weights"));
  * ```
  */
 export function deriveRules(cells: CellFacts[], opts: RulesOptions = {}): Rules {

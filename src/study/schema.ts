@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DatabaseSync } from "node:sqlite";
  * import { STORE_SCHEMA } from "./schema.ts";
  * const db = new DatabaseSync(":memory:");
  * db.exec(STORE_SCHEMA);
- * console.log(db.prepare("select count(*) as n from cells").get()); // { n: 0 }
+ * assert.deepEqual({ ...db.prepare("select count(*) as n from cells").get() }, { n: 0 });
  * ```
  * @module
  */

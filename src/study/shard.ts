@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultStorePath, parseShard, shardCells } from "./shard.ts";
  * const s = parseShard("1/3");
- * console.log(shardCells([0, 1, 2, 3, 4].map((index) => ({ index })), s).map((c) => c.index)); // [1, 4]
- * console.log(defaultStorePath("smoke", s)); // runs/studies/smoke/store-1-of-3.sqlite
+ * assert.deepEqual(shardCells([0, 1, 2, 3, 4].map((index) => ({ index })), s).map((c) => c.index), [1, 4]);
+ * assert.deepEqual(defaultStorePath("smoke", s), "runs/studies/smoke/store-1-of-3.sqlite");
  * ```
  * @module
  */
@@ -25,8 +26,9 @@ export interface Shard {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseShard } from "./shard.ts";
- * console.log(parseShard("0/4")); // { index: 0, count: 4 }
+ * assert.deepEqual(parseShard("0/4"), { index: 0, count: 4 });
  * ```
  */
 export function parseShard(s: string): Shard {
@@ -44,8 +46,9 @@ export function parseShard(s: string): Shard {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shardCells } from "./shard.ts";
- * console.log(shardCells([{ index: 0 }, { index: 1 }], { index: 0, count: 2 }).length); // 1
+ * assert.deepEqual(shardCells([{ index: 0 }, { index: 1 }], { index: 0, count: 2 }).length, 1);
  * ```
  */
 export function shardCells<T extends { index: number }>(cells: T[], shard?: Shard): T[] {
@@ -59,8 +62,9 @@ export function shardCells<T extends { index: number }>(cells: T[], shard?: Shar
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultStorePath } from "./shard.ts";
- * console.log(defaultStorePath("x")); // runs/studies/x/store.sqlite
+ * assert.deepEqual(defaultStorePath("x"), "runs/studies/x/store.sqlite");
  * ```
  */
 export function defaultStorePath(name: string, shard?: Shard, root = "runs/studies"): string {
@@ -75,8 +79,9 @@ export function defaultStorePath(name: string, shard?: Shard, root = "runs/studi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultRunsDir } from "./shard.ts";
- * console.log(defaultRunsDir("x")); // runs/studies/x/cells
+ * assert.deepEqual(defaultRunsDir("x"), "runs/studies/x/cells");
  * ```
  */
 export function defaultRunsDir(name: string, root = "runs/studies"): string {

@@ -40,6 +40,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseStudySpec } from "./spec.ts";
  * const spec = await parseStudySpec({
  *   name: "demo",
@@ -47,7 +48,8 @@
  *   train: { dataset: "synthetic", hidden: [16], epochs: 1 },
  *   analysis: false,
  * });
- * console.log(spec.cells.length, spec.cells[1].factors); // 4 { activation: "relu", seed: 1 }
+ * assert.deepEqual(spec.cells.length, 4);
+ * assert.deepEqual(spec.cells[1].factors, { activation: "relu", seed: 1 });
  * ```
  * @module
  */
@@ -203,8 +205,9 @@ function checkTrainKey(where: string, key: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { canonicalJson } from "./spec.ts";
- * console.log(canonicalJson({ b: 1, a: { d: [2], c: undefined } })); // {"a":{"d":[2]},"b":1}
+ * assert.deepEqual(canonicalJson({ b: 1, a: { d: [2], c: undefined } }), '{"a":{"d":[2]},"b":1}');
  * ```
  */
 export function canonicalJson(v: unknown): string {
@@ -221,9 +224,10 @@ export function canonicalJson(v: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cellId } from "./spec.ts";
  * import { parseTrainConfig } from "../train/config.ts";
- * console.log((await cellId(parseTrainConfig({ epsilon: 20 }), null)).length); // 16
+ * assert.deepEqual((await cellId(parseTrainConfig({ epsilon: 20 }), null)).length, 16);
  * ```
  */
 export async function cellId(config: TrainConfig, analysis: AblateOptions | null): Promise<string> {
@@ -237,8 +241,9 @@ export async function cellId(config: TrainConfig, analysis: AblateOptions | null
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeFactors } from "./spec.ts";
- * console.log(describeFactors({ activation: "relu", hidden: [32, 16] })); // activation=relu hidden=32,16
+ * assert.deepEqual(describeFactors({ activation: "relu", hidden: [32, 16] }), "activation=relu hidden=32,16");
  * ```
  */
 export function describeFactors(f: Record<string, unknown>): string {
@@ -267,9 +272,11 @@ function mergeCell(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseStudySpec } from "./spec.ts";
  * const s = await parseStudySpec({ factors: { seed: [0, 1, 2] }, train: { epochs: 1 } }, "seeds");
- * console.log(s.name, s.cells.map((c) => c.config.seed)); // seeds [0, 1, 2]
+ * assert.deepEqual(s.name, "seeds");
+ * assert.deepEqual(s.cells.map((c) => c.config.seed), [0, 1, 2]);
  * ```
  */
 export async function parseStudySpec(input: unknown, defaultName = "study"): Promise<StudySpec> {
@@ -613,10 +620,11 @@ function parseHypotheses(
  * Reads and validates a study spec file (YAML or JSON); the default name is the file's basename.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { readStudySpec } from "./spec.ts";
- * const spec = await readStudySpec("studies/smoke.yaml");
- * console.log(spec.name, spec.cells.length); // smoke 8
+ * const spec = await readStudySpec("studies/smoke.yaml"); // relative to the repository root
+ * assert.deepEqual([spec.name, spec.cells.length], ["smoke", 8]);
  * ```
  */
 export async function readStudySpec(path: string): Promise<StudySpec> {

@@ -5,9 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StudyStore } from "./store.ts";
  * const store = StudyStore.open(":memory:", { study: "demo" });
- * console.log(store.isDone("0123456789abcdef"), store.meta().schema); // false filigree-store-2
+ * assert.deepEqual(store.isDone("0123456789abcdef"), false);
+ * assert.deepEqual(store.meta().schema, "filigree-store-2");
  * store.close();
  * ```
  * @module
@@ -151,9 +153,10 @@ export class StudyStore {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { StudyStore } from "./store.ts";
    * const s = StudyStore.open(":memory:", { study: "x", commit: "unknown" });
-   * console.log(s.meta().study); // x
+   * assert.deepEqual(s.meta().study, "x");
    * s.close();
    * ```
    */
@@ -351,9 +354,10 @@ export class StudyStore {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { StudyStore } from "./store.ts";
    * const s = StudyStore.open(":memory:", { study: "x" });
-   * console.log(s.analyses("0123456789abcdef")); // []
+   * assert.deepEqual(s.analyses("0123456789abcdef"), []);
    * s.close();
    * ```
    */

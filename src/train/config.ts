@@ -4,11 +4,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainConfig } from "./config.ts";
  * const cfg = parseTrainConfig({ method: "rigl", density: 0.1, hidden: [300, 100] });
- * console.log(cfg.method, cfg.hidden, cfg.epochs); // rigl [300, 100] 10
+ * assert.deepEqual(cfg.method, "rigl");
+ * assert.deepEqual(cfg.hidden, [300, 100]);
+ * assert.deepEqual(cfg.epochs, 10);
  * const stop = parseTrainConfig({ epochs: 30, plateauTol: 0.01, keepEpochs: [1, 3, 10, "final"] });
- * console.log(stop.plateauPatience, stop.keepEpochs); // undefined [1, 3, 10, "final"]
+ * assert.deepEqual(stop.plateauPatience, undefined);
+ * assert.deepEqual(stop.keepEpochs, [1, 3, 10, "final"]);
  * ```
  * @module
  */

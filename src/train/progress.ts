@@ -4,11 +4,19 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Progress } from "./progress.ts";
- * const p = new Progress({ quiet: true });
- * p.start("epoch 1/1", 10);
- * for (let i = 1; i <= 10; i++) p.update(i, { loss: 0.1 });
+ * const lines: string[] = [];
+ * const log = console.log;
+ * console.log = (s: string) => lines.push(s); // plain mode prints with console.log
+ * const p = new Progress({ plain: true });
+ * p.start("ablate weights", 10);
+ * for (let i = 1; i <= 10; i++) p.update(i, { acc: "97.10%" }, "ablations");
+ * p.update(10, { acc: "97.10%" }, "ablations"); // a repeated final update prints nothing
  * p.stop();
+ * console.log = log;
+ * assert.equal(lines.length, 1); // within 5 s only the final line
+ * assert.match(lines[0], /^ablate weights 10\/10 acc 97\.10% \| \d+ ablations\/s \| ETA 0s$/);
  * ```
  * @module
  */
@@ -43,6 +51,7 @@ export class Progress {
   #lastPlain = 0;
   /** The `done` of the last plain line (-1: none), so a repeated final update prints once. */
   #lastPlainDone = -1;
+  #done = 0;
 
   constructor(readonly opts: ProgressOptions = {}) {
     this.#plain = opts.plain ?? !Deno.stdout.isTerminal();
@@ -56,15 +65,35 @@ export class Progress {
     this.#t0 = performance.now();
     this.#lastPlain = this.#t0;
     this.#lastPlainDone = -1;
+    this.#done = 0;
     if (this.opts.quiet || this.#plain) return;
+    this.#startBar(0, "", "");
+  }
+
+  #startBar(value: number, metrics: string, rate: string): void {
     this.#bar = new cliProgress.SingleBar({
-      format: `${label} [{bar}] {value}/{total} {metrics} | {rate} | ETA {eta_formatted}`,
+      format: `${this.#label} [{bar}] {value}/{total} {metrics} | {rate} | ETA {eta_formatted}`,
       barsize: 24,
       hideCursor: true,
       clearOnComplete: false,
       etaBuffer: 50,
     }, cliProgress.Presets.shades_classic);
-    this.#bar.start(total, 0, { metrics: "", rate: "" });
+    this.#bar.start(this.#total, value, { metrics, rate });
+  }
+
+  /**
+   * Prints a line (e.g. a time estimate) above the current bar; the bar goes on from where it
+   * was, with the same clock (its rate and ETA are not restarted).
+   */
+  note(line: string): void {
+    if (this.opts.quiet) return;
+    if (!this.#bar) {
+      console.log(line);
+      return;
+    }
+    this.#bar.stop();
+    console.log(line);
+    this.#startBar(this.#done, "", "");
   }
 
   /**
@@ -83,6 +112,7 @@ export class Progress {
       `${k} ${typeof v === "string" || Number.isInteger(v) ? v : v.toFixed(4)}`
     ).join(" ");
     const rateStr = `${rate.toFixed(0)} ${unit}/s`;
+    this.#done = done;
     if (this.#bar) {
       this.#bar.update(done, { metrics: m, rate: rateStr });
     } else if (!this.opts.quiet) {

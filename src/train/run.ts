@@ -43,8 +43,9 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseIntList } from "./run.ts";
- * console.log(parseIntList("300,100")); // [300, 100]
+ * assert.deepEqual(parseIntList("300,100"), [300, 100]);
  * ```
  */
 export function parseIntList(v: string): number[] {
@@ -60,8 +61,9 @@ export function parseIntList(v: string): number[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { kebabToCamel } from "./run.ts";
- * console.log(kebabToCamel("input-norm")); // inputNorm
+ * assert.deepEqual(kebabToCamel("input-norm"), "inputNorm");
  * ```
  */
 export function kebabToCamel(k: string): string {
@@ -107,8 +109,9 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withSparsityDefaults } from "./run.ts";
- * console.log(withSparsityDefaults({ method: "set" })); // { method: "set", density: 0.1, init: "erk" }
+ * assert.deepEqual(withSparsityDefaults({ method: "set" }), { method: "set", density: 0.1, init: "erk" });
  * ```
  */
 export function withSparsityDefaults(raw: Record<string, unknown>): Record<string, unknown> {
@@ -154,11 +157,12 @@ export interface TrainRunOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainConfig } from "./config.ts";
  * import { describeModelShape } from "./run.ts";
  * const cfg = parseTrainConfig({ model: "lstm", hidden: [64], lstmHidden: 32 });
- * console.log(describeModelShape(cfg, { features: 784, classes: 10, shape: [28, 28] }));
- * // lstm 28 steps x 28 inputs, h32 + head 32-64-10
+ * const shape = describeModelShape(cfg, { features: 784, classes: 10, shape: [28, 28] });
+ * assert.deepEqual(shape, "lstm 28 steps x 28 inputs, h32 + head 32-64-10");
  * ```
  */
 export function describeModelShape(
@@ -281,8 +285,7 @@ export async function trainRun(
           // Up-front estimate from the steps between the first two progress reports.
           estimated = true;
           const perStep = (performance.now() - mark[0]) / 1000 / (done - mark[1]);
-          progress.stop();
-          log(
+          progress.note(
             `estimated time: ${fmtSeconds(perStep * total * (cfg.epochs - firstEpoch))} for ${
               cfg.epochs - firstEpoch
             } epochs (${(t.data.batchSize / perStep).toFixed(0)} samples/s over steps ${
@@ -291,7 +294,6 @@ export async function trainRun(
               cfg.plateauTol !== undefined ? "; a maximum: the stop rule may end it sooner" : ""
             })`,
           );
-          progress.start(`epoch ${t.epoch + 1}/${cfg.epochs}`, total);
         }
         progress.update(
           done,

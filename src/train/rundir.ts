@@ -17,12 +17,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prepareRunDir, readMetrics, runPaths } from "./rundir.ts";
  * const dir = `${await Deno.makeTempDir()}/run`;
  * await prepareRunDir(dir, {});
  * await Deno.writeTextFile(runPaths(dir).metrics, '{"epoch":1}\n{"epo');
  * const m = await readMetrics(dir);
- * console.log(m.metrics.length, m.discarded); // 1 1
+ * assert.deepEqual(m.metrics.length, 1);
+ * assert.deepEqual(m.discarded, 1);
  * ```
  * @module
  */
@@ -31,7 +33,8 @@ import { FiligreeError } from "../gpu/errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readCheckpoint } from "./checkpoint.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
-import type { EpochMetrics } from "./trainer.ts";
+import type { EpochMetrics, Trainer } from "./trainer.ts";
+import type { LoadOptions } from "../data/datasets.ts";
 
 /** The version of this code (deno.json), written into every run's config.json. */
 export const FILIGREE_VERSION: string = denoJson.version;
@@ -55,8 +58,9 @@ export type RunPaths = { dir: string } & { -readonly [K in keyof typeof RUN_FILE
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runPaths } from "./rundir.ts";
- * console.log(runPaths("runs/x/").checkpoint); // runs/x/checkpoint.safetensors
+ * assert.deepEqual(runPaths("runs/x/").checkpoint, "runs/x/checkpoint.safetensors");
  * ```
  */
 export function runPaths(dir: string): RunPaths {
@@ -159,6 +163,37 @@ export async function readRunConfig(dir: string): Promise<TrainConfig> {
 }
 
 /**
+ * The options with which a run loads its dataset (`loadDataset(cfg.dataset, options)`, what
+ * {@link Trainer.create} does): subsets seeded by the run's seed, the synthetic task's size and
+ * seed. `<split>.eval_indices` of a run's analysis index the splits of exactly this dataset.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadDataset } from "../data/datasets.ts";
+ * import { parseTrainConfig } from "./config.ts";
+ * import { runDatasetOptions } from "./rundir.ts";
+ * const cfg = parseTrainConfig({ dataset: "synthetic", syntheticSamples: 400, trainSubset: 100 });
+ * const ds = await loadDataset(cfg.dataset, runDatasetOptions(cfg));
+ * assert.deepEqual([ds.train.n, ds.test.n], [100, 100]); // test: max(100, 400 / 4) samples
+ * ```
+ */
+export function runDatasetOptions(cfg: TrainConfig): LoadOptions {
+  return {
+    trainSubset: cfg.trainSubset,
+    testSubset: cfg.testSubset,
+    subsetSeed: cfg.seed,
+    synthetic: {
+      seed: cfg.seed,
+      features: cfg.syntheticFeatures,
+      classes: cfg.syntheticClasses,
+      train: cfg.syntheticSamples,
+      test: Math.max(100, Math.round(cfg.syntheticSamples / 4)),
+    },
+  };
+}
+
+/**
  * Writes config.json (atomically) for a new run.
  *
  * @example
@@ -197,10 +232,11 @@ export interface MetricsRead {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readMetrics, runPaths } from "./rundir.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(runPaths(dir).metrics, '{"epoch":1}\n{"epoch":2}\n');
- * console.log((await readMetrics(dir)).metrics.length); // 2
+ * assert.deepEqual((await readMetrics(dir)).metrics.length, 2);
  * ```
  */
 export async function readMetrics(dir: string): Promise<MetricsRead> {
@@ -256,8 +292,9 @@ export async function writeMetrics(dir: string, history: EpochMetrics[]): Promis
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkpointEpoch } from "./rundir.ts";
- * console.log(await checkpointEpoch(await Deno.makeTempDir())); // 0
+ * assert.deepEqual(await checkpointEpoch(await Deno.makeTempDir()), 0);
  * ```
  */
 export async function checkpointEpoch(dir: string): Promise<number> {
@@ -288,8 +325,9 @@ export interface RunDirState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inspectRunDir } from "./rundir.ts";
- * console.log((await inspectRunDir(await Deno.makeTempDir())).runFiles); // []
+ * assert.deepEqual((await inspectRunDir(await Deno.makeTempDir())).runFiles, []);
  * ```
  */
 export async function inspectRunDir(dir: string): Promise<RunDirState> {
@@ -339,11 +377,13 @@ export interface PrepareOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prepareRunDir, writeMetrics } from "./rundir.ts";
  * const dir = `${await Deno.makeTempDir()}/a/b`;
  * await prepareRunDir(dir, {});
  * await writeMetrics(dir, []);
- * console.log(await prepareRunDir(dir, { overwrite: true })); // replaced metrics.jsonl
+ * await assert.rejects(prepareRunDir(dir, {}), /already holds a run/); // refused without overwrite
+ * assert.deepEqual(await prepareRunDir(dir, { overwrite: true }), "replaced metrics.jsonl");
  * ```
  */
 export async function prepareRunDir(dir: string, opts: PrepareOptions = {}): Promise<string> {

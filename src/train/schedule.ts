@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { learningRate, riglDropFraction, gmpDensity } from "./schedule.ts";
- * console.log(learningRate({ kind: "cosine", lr: 0.1, totalSteps: 100 }, 50)); // 0.05
- * console.log(riglDropFraction(0.3, 0, 1000)); // 0.3
- * console.log(gmpDensity(1, 0.1, 0, 100, 100)); // 0.1
+ * assert.deepEqual(learningRate({ kind: "cosine", lr: 0.1, totalSteps: 100 }, 50), 0.05);
+ * assert.deepEqual(riglDropFraction(0.3, 0, 1000), 0.3);
+ * assert.deepEqual(gmpDensity(1, 0.1, 0, 100, 100), 0.1);
  * ```
  * @module
  */
@@ -68,12 +69,14 @@ export interface PlateauDecision {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { plateauStop } from "./schedule.ts";
  * const falling = [1, 0.5, 0.25, 0.125];
- * console.log(plateauStop(falling, 0.01, 2).stop); // false
+ * assert.deepEqual(plateauStop(falling, 0.01, 2).stop, false);
  * const flat = [1, 0.5, 0.499, 0.4985, 0.498];
  * const d = plateauStop(flat, 0.01, 3);
- * console.log(d.stop, d.criterion.startsWith("plateau")); // true true
+ * assert.ok(d.stop);
+ * assert.ok(d.criterion.startsWith("plateau"));
  * ```
  */
 export function plateauStop(

@@ -28,6 +28,7 @@ import { accumulateSum, countCorrect } from "../kernels/reduce.ts";
 import { dropoutRngUniform, writeDropoutRng } from "../kernels/dropout.ts";
 import { configDensities } from "../sparse/density.ts";
 import type { TrainConfig } from "./config.ts";
+import { runDatasetOptions } from "./rundir.ts";
 import { learningRate, type LrSchedule, plateauStop } from "./schedule.ts";
 import { createAlgorithm, type SparsityAlgorithm } from "../sparse/algorithms.ts";
 
@@ -134,18 +135,7 @@ export class Trainer {
 
   /** Loads the data, builds the model and optimizers. */
   static async create(gpu: Gpu, cfg: TrainConfig): Promise<Trainer> {
-    const ds = await loadDataset(cfg.dataset, {
-      trainSubset: cfg.trainSubset,
-      testSubset: cfg.testSubset,
-      subsetSeed: cfg.seed,
-      synthetic: {
-        seed: cfg.seed,
-        features: cfg.syntheticFeatures,
-        classes: cfg.syntheticClasses,
-        train: cfg.syntheticSamples,
-        test: Math.max(100, Math.round(cfg.syntheticSamples / 4)),
-      },
-    });
+    const ds = await loadDataset(cfg.dataset, runDatasetOptions(cfg));
     const data = await GpuDataset.create(gpu, ds, {
       batchSize: cfg.batchSize,
       norm: cfg.inputNorm,

@@ -5,9 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseWannConfig } from "./config.ts";
  * const c = parseWannConfig({ task: "synthetic", population: 16, generations: 3 });
- * console.log(c.weights, c.probMoo, c.tournament); // [-2, -1, -0.5, 0.5, 1, 2] 0.8 32
+ * assert.deepEqual(c.weights, [-2, -1, -0.5, 0.5, 1, 2]);
+ * assert.deepEqual(c.probMoo, 0.8);
+ * assert.deepEqual(c.tournament, 32);
  * ```
  * @module
  */

@@ -10,10 +10,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DataRng } from "../data/random.ts";
  * import { expressGenome, initialGenome } from "./genome.ts";
  * const g = initialGenome({ features: 3, outputs: 2, outputAct: 1 }, new DataRng(1), 1);
- * console.log(g.conns.length, expressGenome(g).incoming[0].length); // 8 4
+ * assert.deepEqual(g.conns.length, 8);
+ * assert.deepEqual(expressGenome(g).incoming[0].length, 4);
  * ```
  * @module
  */

@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nsgaRank, paretoFronts } from "./nsga2.ts";
  * const objs = [[1, 1], [2, 0], [0, 0], [0.5, 0.5]];
- * console.log(paretoFronts(objs)); // [[0, 1], [3], [2]]
- * console.log(nsgaRank(objs)); // [0, 1, 3, 2]
+ * assert.deepEqual(paretoFronts(objs), [[0, 1], [3], [2]]);
+ * assert.deepEqual(nsgaRank(objs), [0, 1, 3, 2]);
  * ```
  * @module
  */

@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { networkSvg } from "./render.ts";
  * const svg = networkSvg({ features: 2, outputs: 1, act: [5, 1], incoming: [[1, 2], [0, 3]] });
- * console.log(svg.startsWith("<svg")); // true
+ * assert.ok(svg.startsWith("<svg"));
  * ```
  * @module
  */

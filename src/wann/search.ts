@@ -16,6 +16,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
  * import { parseWannConfig } from "./config.ts";
  * import { runSearch } from "./search.ts";
@@ -23,7 +24,8 @@
  * const cfg = parseWannConfig({ task: "synthetic", population: 16, generations: 2, samplesPerEval: 64, tournament: 4 });
  * const dir = await Deno.makeTempDir();
  * const s = await runSearch(cfg, makeSyntheticTask(), dir, { gpu: await getGpu(), quiet: true });
- * console.log(s.generation, s.history.length); // 2 2
+ * assert.deepEqual(s.generation, 2);
+ * assert.deepEqual(s.history.length, 2);
  * ```
  * @module
  */

@@ -12,10 +12,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gatherBatch, makeSyntheticTask } from "./tasks.ts";
  * const t = makeSyntheticTask({ features: 6, classes: 3, train: 100, test: 50, seed: 1 });
  * const x = gatherBatch(t.train, t.features, [0, 5, 7]);
- * console.log(t.features, x.length); // 6 18
+ * assert.deepEqual(t.features, 6);
+ * assert.deepEqual(x.length, 18);
  * ```
  * @module
  */
