@@ -30,8 +30,7 @@ import { type StTensor, writeSafetensors } from "../io/safetensors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { Progress } from "../train/progress.ts";
 import { ablationMetrics, mapElements } from "../kernels/analysis.ts";
-import { SparseLinear } from "../nn/layers.ts";
-import { BatchNorm } from "../nn/layers.ts";
+import { analysisOf } from "../nn/analyzable.ts";
 import type { Tensor } from "../gpu/mod.ts";
 import {
   type AblationResult,
@@ -71,9 +70,12 @@ import {
   quantile,
   rankBootstrap,
   rankBootstrapCI,
+  type Ranked,
+  rankPrepare,
   ranks,
   type RankStatistic,
   spearman,
+  spearmanRanked,
 } from "./stats.ts";
 import { combineHalves, type SplitHalf, splitHalf, splitIndices } from "./reliability.ts";
 import { type Dataset, takeSamples } from "../data/datasets.ts";
@@ -107,27 +109,28 @@ export const BOOTSTRAP_MAX_PAIRS = 4000;
  */
 export function correlationCI(
   stat: (x: Float64Array, y: Float64Array) => number,
-  x: number[],
-  y: number[],
+  xIn: number[] | Ranked,
+  yIn: number[] | Ranked,
   reps: number,
   seed: number,
 ): [number, number] {
-  const n = x.length;
   const kind: RankStatistic | null = stat === spearman
     ? "spearman"
     : stat === kendallTauB
     ? "kendall"
     : null;
+  const px = rankPrepare(xIn), py = rankPrepare(yIn), x = px.values, y = py.values;
+  const n = x.length;
   if (n <= BOOTSTRAP_MAX_PAIRS) {
     return kind
-      ? rankBootstrapCI(kind, x, y, { reps, seed })
+      ? rankBootstrapCI(kind, px, py, { reps, seed })
       : bootstrapCI(stat, x, y, { reps, seed });
   }
   const m = BOOTSTRAP_MAX_PAIRS;
-  const full = stat(Float64Array.from(x), Float64Array.from(y));
+  const full = kind === "spearman" ? spearmanRanked(px, py) : stat(x, y);
   let got: number[];
   if (kind) {
-    got = Array.from(rankBootstrap(kind, x, y, { reps, seed, size: m })).filter(Number.isFinite);
+    got = Array.from(rankBootstrap(kind, px, py, { reps, seed, size: m })).filter(Number.isFinite);
   } else {
     const rng = new DataRng(seed);
     const bx = new Float64Array(m), by = new Float64Array(m);
@@ -234,7 +237,7 @@ async function withSnapshot<T>(probe: Probe, fn: () => Promise<T>): Promise<T> {
   const tensors: Tensor[] = [];
   t.model.params.forEach((p, i) => tensors.push(p.value, ...t.optims[i].opt.state));
   for (const l of t.model.layers) {
-    if (l instanceof BatchNorm) tensors.push(l.runningMean, l.runningVar);
+    for (const b of analysisOf(l).persistentBuffers?.() ?? []) tensors.push(b.tensor);
   }
   const backup = tensors.map((x) => gpu.tensor(x.dtype, [x.size], { label: "snapshot" }));
   const rec = gpu.recorder("snapshot");
@@ -272,7 +275,7 @@ async function evaluateMasked(
     for (let s = 0; s < finetuneSteps; s++) {
       t.trainStep(s % t.stepsPerEpoch, undefined, (rec) => {
         probe.layers.forEach((pl, w) => {
-          const v = pl.layer instanceof SparseLinear ? pl.layer.csr.values : pl.layer.weight;
+          const v = pl.view.values;
           rec.copy(v, tmp[w], pl.nnz);
           mapElements(rec, { src: tmp[w], g: maskT[w], dst: v, n: pl.nnz, op: "mul" });
         });
@@ -597,13 +600,15 @@ export async function ablateRun(
         if (dp.count >= 5) fact.dropPrecision = dp.precision;
       }
       layerFacts2.push(fact);
+      // Each target and each score is sorted once for all its correlations and intervals.
+      const ys = new Map(TARGETS.map((t) => [t, rankPrepare(targetValues(r.full, t))]));
       for (const score of agreeScores) {
         const sc = run.scores[w].get(score)!;
-        const s = Array.from(entries, (e) => sc[e]);
+        const s = rankPrepare(Array.from(entries, (e) => sc[e]));
         const signed = SIGNED_SCORES.includes(score);
         for (const target of TARGETS) {
-          const y = Array.from(targetValues(r.full, target));
-          const rho = finiteOrNull(spearman(s, y));
+          const y = ys.get(target)!;
+          const rho = finiteOrNull(spearmanRanked(s, y));
           const ceiling = finiteOrNull(rr[target].ceiling);
           agreement2.push({
             split: run.split,
@@ -612,7 +617,7 @@ export async function ablateRun(
             target,
             spearman: rho,
             ci: correlationCI(spearman, s, y, reps, deriveSeed(seed, 0xc00 + bi++)),
-            n: s.length,
+            n: s.values.length,
             ceiling,
             halfReliability: finiteOrNull(rr[target].half),
             attainable: Math.sqrt(Math.max(0, ceiling)),
@@ -656,32 +661,35 @@ export async function ablateRun(
     ["all", sel],
     ...sel.map((w): [string, number[]] => [names[w], [w]]),
   ];
+  const dByScope = new Map<number, Ranked>(); // Δloss of a scope: one sort for every score
   for (const score of computed) {
     scopes.forEach(([scope, ws], si) => {
-      const s: number[] = [], d: number[] = [];
+      if (scope !== "all" && ws.length === 1 && scopes.length === 2) return; // same as "all"
+      const sv: number[] = [], dv: number[] = [];
       for (const w of ws) {
         const sc = main.scores[w].get(score)!, r = main.results.get(w)!.full;
         chosen.get(w)!.forEach((e, k) => {
-          s.push(sc[e]);
-          d.push(r.dLoss[k]);
+          sv.push(sc[e]);
+          dv.push(r.dLoss[k]);
         });
       }
-      if (scope !== "all" && ws.length === 1 && scopes.length === 2) return; // same as "all"
+      if (!dByScope.has(si)) dByScope.set(si, rankPrepare(dv));
+      const s = rankPrepare(sv), d = dByScope.get(si)!;
       const bseed = deriveSeed(seed, 0xb00 + si);
       agreement.push({
         score,
         scope,
-        n: s.length,
+        n: sv.length,
         spearman: {
-          value: finiteOrNull(spearman(s, d)),
+          value: finiteOrNull(spearmanRanked(s, d)),
           ci: correlationCI(spearman, s, d, reps, bseed),
         },
         kendall: {
-          value: finiteOrNull(kendallTauB(s, d)),
+          value: finiteOrNull(kendallTauB(sv, dv)),
           ci: correlationCI(kendallTauB, s, d, Math.max(10, Math.round(reps / 2)), bseed + 1),
         },
-        precisionLeast10: precisionAtFraction(s, d, 0.1, "least"),
-        precisionMost10: precisionAtFraction(s, d, 0.1, "most"),
+        precisionLeast10: precisionAtFraction(sv, dv, 0.1, "least"),
+        precisionMost10: precisionAtFraction(sv, dv, 0.1, "most"),
       });
     });
   }

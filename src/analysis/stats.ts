@@ -634,7 +634,7 @@ export function fisherZMean(r: Numbers, n: Numbers): FisherZMean {
 }
 
 /** A variable's ascending order with its runs of equal values (tie groups). */
-interface TieOrder {
+export interface TieOrder {
   /** Item indices in ascending order of value (ties adjacent). */
   order: Uint32Array;
   /** Start of each tie group in `order`, then `n` (length = groups + 1). */
@@ -669,11 +669,20 @@ function resampleRanks(t: TieOrder, counts: Uint32Array, out: Float64Array): voi
   const { order, starts } = t;
   let pos = 0;
   for (let g = 0; g + 1 < starts.length; g++) {
+    const a = starts[g], b = starts[g + 1];
+    if (b === a + 1) {
+      // A value held by one item (the common case for continuous data).
+      const k = order[a], c = counts[k];
+      if (c === 0) continue;
+      out[k] = pos + (c + 1) / 2;
+      pos += c;
+      continue;
+    }
     let m = 0;
-    for (let p = starts[g]; p < starts[g + 1]; p++) m += counts[order[p]];
+    for (let p = a; p < b; p++) m += counts[order[p]];
     if (m === 0) continue;
     const avg = pos + (m + 1) / 2;
-    for (let p = starts[g]; p < starts[g + 1]; p++) out[order[p]] = avg;
+    for (let p = a; p < b; p++) out[order[p]] = avg;
     pos += m;
   }
 }
@@ -688,6 +697,52 @@ function tiedPairsOf(t: TieOrder, counts: Uint32Array): number {
     s += (m * (m - 1)) / 2;
   }
   return s;
+}
+
+/**
+ * A variable prepared for rank statistics: its values, sorted order with tie groups and average
+ * ranks, computed once and shared by every correlation and bootstrap that uses it
+ * ({@link rankPrepare}).
+ */
+export interface Ranked {
+  readonly values: Float64Array;
+  /** Average-tie ranks, as {@link ranks} gives them. */
+  readonly ranks: Float64Array;
+  /** Sorted order and tie groups; null when a value is not finite (plain path). */
+  readonly ties: TieOrder | null;
+}
+
+/**
+ * Prepares `x` for {@link spearmanRanked} and {@link rankBootstrap} (one sort).
+ *
+ * @example
+ * ```ts
+ * import { rankPrepare, spearman, spearmanRanked } from "./stats.ts";
+ * const a = rankPrepare([3, 1, 2, 2]), b = rankPrepare([30, 5, 10, 20]);
+ * console.log(spearmanRanked(a, b) === spearman([3, 1, 2, 2], [30, 5, 10, 20])); // true
+ * ```
+ */
+export function rankPrepare(x: Numbers | Ranked): Ranked {
+  if (isRanked(x)) return x;
+  const values = Float64Array.from(x);
+  if (!values.every(Number.isFinite)) return { values, ranks: ranks(values), ties: null };
+  const ties = tieOrder(values), r = new Float64Array(values.length);
+  const { order, starts } = ties;
+  for (let g = 0; g + 1 < starts.length; g++) {
+    const avg = (starts[g] + 1 + starts[g + 1]) / 2; // mean of ranks a+1 .. b
+    for (let p = starts[g]; p < starts[g + 1]; p++) r[order[p]] = avg;
+  }
+  return { values, ranks: r, ties };
+}
+
+function isRanked(x: Numbers | Ranked): x is Ranked {
+  return (x as Ranked).ranks instanceof Float64Array && (x as Ranked).values !== undefined;
+}
+
+/** {@link spearman} of two prepared variables (no sorting). */
+export function spearmanRanked(a: Ranked, b: Ranked): number {
+  checkPair(a.values, b.values, "spearman");
+  return pearson(a.ranks, b.ranks);
 }
 
 /** Rank correlations with a fast bootstrap ({@link rankBootstrap}). */
@@ -724,18 +779,17 @@ export interface RankBootstrapOptions {
  */
 export function rankBootstrap(
   statistic: RankStatistic,
-  x: Numbers,
-  y: Numbers,
+  xIn: Numbers | Ranked,
+  yIn: Numbers | Ranked,
   opts: RankBootstrapOptions,
 ): Float64Array {
+  const px = rankPrepare(xIn), py = rankPrepare(yIn), x = px.values, y = py.values;
   checkPair(x, y, "rankBootstrap");
   const n = x.length, m = opts.size ?? n, reps = opts.reps;
   const out = new Float64Array(reps);
   if (n === 0) return out.fill(NaN);
   const rng = new DataRng(opts.seed);
-  let finite = true;
-  for (let i = 0; i < n && finite; i++) finite = Number.isFinite(x[i]) && Number.isFinite(y[i]);
-  if (!finite) {
+  if (!px.ties || !py.ties) {
     // Explicit resamples (NaN orders are not total; keep the plain functions' behaviour).
     const f = statistic === "spearman" ? spearman : kendallTauB;
     const bx = new Float64Array(m), by = new Float64Array(m);
@@ -754,7 +808,7 @@ export function rankBootstrap(
     counts.fill(0);
     for (let i = 0; i < m; i++) counts[rng.int(n)]++;
   };
-  const tx = tieOrder(x), ty = tieOrder(y);
+  const tx = px.ties, ty = py.ties;
   if (statistic === "spearman") {
     const rx = new Float64Array(n), ry = new Float64Array(n), mean = (m + 1) / 2;
     for (let r = 0; r < reps; r++) {
@@ -778,7 +832,8 @@ export function rankBootstrap(
   }
   // Kendall: walk the items in (x, y) order; discordant pairs are the weighted inversions of
   // y's dense rank (Knight's swap count), counted with a Fenwick tree over y's tie groups.
-  const txy = tieOrder(x, y), G = ty.starts.length - 1;
+  const G = ty.starts.length - 1, singleX = tx.starts.length - 1 === n, singleY = G === n;
+  const txy = singleX ? tx : tieOrder(x, y);
   const tree = new Float64Array(G + 1);
   for (let r = 0; r < reps; r++) {
     draw();
@@ -795,8 +850,15 @@ export function rankBootstrap(
       seen += c;
     }
     const n0 = (m * (m - 1)) / 2;
-    const n1 = tiedPairsOf(tx, counts), n2 = tiedPairsOf(ty, counts);
-    const n3 = tiedPairsOf(txy, counts);
+    // Copies of one item tie in x, y and jointly: with no ties in a variable, its tied pairs are
+    // those copies' pairs alone.
+    let self = 0;
+    if (singleX || singleY) {
+      for (let k = 0; k < n; k++) self += (counts[k] * (counts[k] - 1)) / 2;
+    }
+    const n1 = singleX ? self : tiedPairsOf(tx, counts);
+    const n2 = singleY ? self : tiedPairsOf(ty, counts);
+    const n3 = singleX || singleY ? self : tiedPairsOf(txy, counts);
     const denom = Math.sqrt((n0 - n1) * (n0 - n2));
     out[r] = m < 2 || denom === 0
       ? NaN
@@ -821,11 +883,12 @@ export function rankBootstrap(
  */
 export function rankBootstrapCI(
   statistic: RankStatistic,
-  x: Numbers,
-  y: Numbers,
+  x: Numbers | Ranked,
+  y: Numbers | Ranked,
   opts: BootstrapOptions = {},
 ): [number, number] {
   const { reps = 1000, seed = 0, level = 0.95 } = opts;
-  if (x.length === 0) return [NaN, NaN];
-  return percentileInterval(Array.from(rankBootstrap(statistic, x, y, { reps, seed })), level);
+  const px = rankPrepare(x), py = rankPrepare(y);
+  if (px.values.length === 0) return [NaN, NaN];
+  return percentileInterval(Array.from(rankBootstrap(statistic, px, py, { reps, seed })), level);
 }

@@ -501,9 +501,6 @@ function parseHypotheses(
     if (m.statistic === "spearman" && (m.target === undefined || (!byScore && !m.score))) {
       throw new FiligreeError(`${where}.metric: statistic spearman needs "score" and "target"`);
     }
-    if (m.statistic === "agnostic" && !analysis?.agnostic) {
-      throw new FiligreeError(`${where}: metric agnostic needs "agnostic: true" in analysis`);
-    }
     if (m.statistic !== "agnostic" && (m.weights ?? m.mask ?? m.over) !== undefined) {
       throw new FiligreeError(`${where}.metric: weights, mask and over are for agnostic only`);
     }
