@@ -532,6 +532,10 @@ export function testHypotheses(
     Object.assign(r, classify(r, r.direction, r.sesoi, { alpha, minPairs }));
     // Say when the design could not have confirmed it: even n pairs all in the predicted
     // direction give a p that Holm's first step (α / family size) does not accept.
+    if (r.n === 0 && r.metricText.startsWith("agnostic")) {
+      r.reason = "no agnostic results in the store: analyze with analysis.agnostic: true, or " +
+        "add them to recorded cells (src/study/agnostic_backfill.ts)";
+    }
     const pMin = smallestP(r.n);
     if (r.verdict === "inconclusive" && r.n >= minPairs && pMin * out.length >= alpha) {
       r.reason += `; with n=${r.n} pairs the smallest attainable p is ${+pMin.toPrecision(

@@ -12,6 +12,9 @@ import { cellsFromStore, testHypotheses } from "../../src/study/hypotheses.ts";
 import { ANALYSIS_FORMAT, type AnalysisSummary } from "../../src/analysis/summary.ts";
 import { MASK_VARIANTS, WEIGHT_VARIANTS } from "../../src/analysis/agnostic.ts";
 import { Probe } from "../../src/analysis/probe.ts";
+import { agnosticOfRun } from "../../src/analysis/agnostic_run.ts";
+import { backfillAgnostic } from "../../src/study/agnostic_backfill.ts";
+import { StoreLock } from "../../src/study/lock.ts";
 
 /** A fast stand-in for the importance analysis (this test is about the agnostic step). */
 const fakeAnalyze: Analyzer = (dir, opts) =>
@@ -115,6 +118,89 @@ gpuTest(
       }
     } finally {
       store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+gpuTest(
+  "backfillAgnostic: recorded cells get the agnostic result without rerunning; resumable; lock-guarded",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const storePath = `${dir}/store.sqlite`;
+    try {
+      const spec = await parseStudySpec({
+        name: "backfill",
+        factors: { seed: [0, 1] },
+        train: {
+          dataset: "synthetic",
+          syntheticSamples: 400,
+          syntheticFeatures: 16,
+          syntheticClasses: 3,
+          hidden: [16],
+          epochs: 1,
+          batchSize: 50,
+          epsilon: 4,
+        },
+        // No `agnostic` here: the running-study case.
+        analysis: { evalSamples: 64, scores: ["magnitude"], plots: false },
+        hypotheses: [{
+          id: "H9",
+          statement: "sign-only weights keep more accuracy on the trained topology",
+          source: "test",
+          metric: { statistic: "agnostic", weights: "signed", epoch: "final" },
+          comparison: { factor: "mask", levels: ["trained", "degree-matched"] },
+          direction: "greater",
+        }],
+      });
+      await runStudy(spec, {
+        storePath,
+        runsDir: `${dir}/cells`,
+        quiet: true,
+        commit: "test",
+        analyze: fakeAnalyze,
+      });
+      const before = StudyStore.openReadOnly(storePath);
+      const ids = before.cells().map((r) => r.cell_id);
+      assert.ok(cellsFromStore(before).every((c) => !c.analyses.final?.agnostic));
+      const [none] = testHypotheses(cellsFromStore(before), spec.hypotheses);
+      assert.equal(none.n, 0);
+      assert.match(none.reason, /no agnostic results in the store/);
+      before.close();
+
+      // A sweep holding the lock keeps the backfill out.
+      const lock = await StoreLock.acquire(storePath);
+      await assert.rejects(() => backfillAgnostic(storePath), /in use by another sweep/);
+      lock.release();
+
+      // One cell, then the rest: resumable.
+      const r1 = await backfillAgnostic(storePath, { maxCells: 1 });
+      assert.deepEqual(r1.added, ids.slice(0, 1));
+      const r2 = await backfillAgnostic(storePath);
+      assert.deepEqual(r2.added, ids.slice(1));
+      assert.equal(r2.skipped, 1);
+      const r3 = await backfillAgnostic(storePath);
+      assert.deepEqual([r3.added.length, r3.skipped], [0, 2]);
+
+      const after = StudyStore.openReadOnly(storePath);
+      try {
+        assert.deepEqual(after.cells().map((r) => r.cell_id), ids, "no cell rerun or renamed");
+        for (const row of after.cells()) {
+          const fin = after.analyses(row.cell_id).find((a) => a.final === 1)!;
+          const ag = (JSON.parse(fin.analysis) as AnalysisSummary).agnostic!;
+          assert.deepEqual((JSON.parse(row.analysis!) as AnalysisSummary).agnostic, ag);
+          // The same numbers as the step run directly with the spec's analysis options.
+          const direct = await agnosticOfRun(row.run_dir, spec.cells[0].analysis!);
+          assert.deepEqual(ag.summary, direct.summary);
+          assert.equal(ag.samples, 64);
+        }
+        const [r] = testHypotheses(cellsFromStore(after), spec.hypotheses);
+        assert.equal(r.n, 2);
+        assert.ok(Number.isFinite(r.effect));
+      } finally {
+        after.close();
+      }
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },

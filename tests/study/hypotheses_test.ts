@@ -745,14 +745,15 @@ Deno.test("spec: the new hypothesis keys are validated with one-line errors", as
       () =>
         parseStudySpec({
           ...base,
-          ...(analysis ? { analysis } : {}),
+          ...(analysis !== undefined ? { analysis } : {}),
           hypotheses: [{ ...hyp("X", { score: "magnitude" }, { value: 0 }), ...h }],
         }),
       re,
     );
   await bad(
     { metric: { statistic: "agnostic", epoch: "final" } },
-    /metric agnostic needs "agnostic: true"/,
+    /metric agnostic needs an analysis/,
+    false,
   );
   await bad(
     { metric: { ...metric, mask: "trained" } },
