@@ -213,7 +213,9 @@ function resolveLayer(a: AnalysisSummary | undefined, split: string, layer: stri
  * The accuracy of one weight-agnostic variant (analysis option `agnostic`): topology `mask`
  * (default "trained"), weights `weights` (default "signed": the learned signs with one shared
  * magnitude per layer), averaged over the shared-weight scales and random topologies
- * (`over: mean`, default) or at the best scale (`over: best`).
+ * (`over: mean`, default), at the best scale (`over: best`), or at scale 1 (`over: scale1`: the
+ * learned signs times each layer's mean |w|, averaged over the random topologies). Negative
+ * scales flip every layer's sign, so `mean` mixes in sign-flipped networks.
  */
 function agnosticValue(
   a: AnalysisSummary | undefined,
@@ -223,6 +225,14 @@ function agnosticValue(
     r.mask === (m.mask ?? "trained") && r.weights === (m.weights ?? "signed")
   );
   if (!row) return undefined;
+  if (m.over === "scale1") {
+    // s = 1: the learned signs (or one shared weight) times each layer's mean |w|; mean over
+    // the random topologies.
+    const at1 = (a?.agnostic?.rows ?? []).filter((r) =>
+      r.mask === row.mask && r.weights === row.weights && (r.scale ?? 1) === 1
+    ).map((r) => r.accuracy);
+    return at1.length ? mean(at1) : undefined;
+  }
   const v = m.over === "best" ? row.bestAccuracy : row.meanAccuracy;
   return Number.isFinite(v) ? v : undefined;
 }

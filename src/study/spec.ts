@@ -125,8 +125,11 @@ export const HypothesisSchema = z.object({
     weights: z.enum(["trained", "shared", "signed"]).optional(),
     /** agnostic only: topology (default the trained one). */
     mask: z.enum(["trained", "degree-matched", "shuffled"]).optional(),
-    /** agnostic only: accuracy averaged over the scales ("mean", default) or at the best one. */
-    over: z.enum(["mean", "best"]).optional(),
+    /**
+     * agnostic only: accuracy averaged over the scales ("mean", default), at the best one, or at
+     * scale 1 ("scale1": learned signs × the layer's mean |w|).
+     */
+    over: z.enum(["mean", "best", "scale1"]).optional(),
   }).strict(),
   comparison: z.union([
     z.object({ factor: z.string(), levels: z.tuple([scalar, scalar]) }).strict(),

@@ -6,6 +6,7 @@ import {
   classify,
   describeResult,
   type HypothesisResult,
+  metricValue,
   smallestP,
   testHypotheses,
 } from "../../src/study/hypotheses.ts";
@@ -791,4 +792,57 @@ Deno.test("spec: the new hypothesis keys are validated with one-line errors", as
   assert.equal(b.cells[0].analysis?.agnostic, true);
   assert.equal(a.cells[0].analysis?.agnostic, undefined);
   assert.notEqual(a.cells[0].id, b.cells[0].id);
+});
+
+Deno.test("hypotheses: agnostic over mean / best / scale1 read the stored summary and rows", () => {
+  const row = (mask: string, scale: number, maskSeed: number | null, accuracy: number) => ({
+    mask,
+    weights: "signed",
+    scale,
+    maskSeed,
+    accuracy,
+    loss: 1,
+  });
+  const agnostic = {
+    samples: 10,
+    baseline: { accuracy: 0.9, loss: 0.3 },
+    scales: [-1, 1],
+    seeds: 2,
+    layers: [],
+    rows: [
+      row("trained", -1, null, 0.1),
+      row("trained", 1, null, 0.8),
+      row("degree-matched", -1, 0, 0.1),
+      row("degree-matched", 1, 0, 0.5),
+      row("degree-matched", -1, 1, 0.1),
+      row("degree-matched", 1, 1, 0.6),
+    ],
+    summary: [
+      { mask: "trained", weights: "signed", meanAccuracy: 0.45, bestAccuracy: 0.8, bestScale: 1 },
+      {
+        mask: "degree-matched",
+        weights: "signed",
+        meanAccuracy: 0.325,
+        bestAccuracy: 0.55,
+        bestScale: 1,
+      },
+    ],
+  };
+  const cell = { factors: {}, accuracy: {}, analyses: { final: { agnostic } } } as never;
+  const m = (over: string, mask: string) =>
+    ({
+      statistic: "agnostic",
+      weights: "signed",
+      mask,
+      over,
+      layer: "mean",
+      split: "train",
+      epoch: "final",
+    }) as never;
+  const v = (over: string, mask: string) => metricValue(cell, m(over, mask), "mean", "final");
+  assert.equal(v("mean", "trained"), 0.45);
+  assert.equal(v("best", "degree-matched"), 0.55);
+  assert.equal(v("scale1", "trained"), 0.8);
+  assert.ok(Math.abs(v("scale1", "degree-matched")! - 0.55) < 1e-12);
+  assert.equal(v("scale1", "shuffled"), undefined);
 });
