@@ -33,7 +33,7 @@ import { FiligreeError } from "../gpu/errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readCheckpoint } from "./checkpoint.ts";
 import { parseTrainConfig, type TrainConfig } from "./config.ts";
-import type { EpochMetrics, Trainer } from "./trainer.ts";
+import type { EpochMetrics } from "./trainer.ts";
 import type { LoadOptions } from "../data/datasets.ts";
 
 /** The version of this code (deno.json), written into every run's config.json. */
@@ -164,7 +164,7 @@ export async function readRunConfig(dir: string): Promise<TrainConfig> {
 
 /**
  * The options with which a run loads its dataset (`loadDataset(cfg.dataset, options)`, what
- * {@link Trainer.create} does): subsets seeded by the run's seed, the synthetic task's size and
+ * `Trainer.create` does): subsets seeded by the run's seed, the synthetic task's size and
  * seed. `<split>.eval_indices` of a run's analysis index the splits of exactly this dataset.
  *
  * @example
