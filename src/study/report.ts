@@ -1170,6 +1170,8 @@ function agnosticSection(hcells: HypothesisCell[], cells: Cell[], L: Layout): Se
   const ag = hcells.map((c) => c.analyses.final?.agnostic);
   if (!ag.some(Boolean)) return [];
   const index = new Map(cells.map((c, i) => [c, i]));
+  // Signed weights at scale 1 (the learned signs × each layer's mean |w|; negative scales flip
+  // every sign), shared weights at their best scale (WANN's best single weight).
   const variants = [
     ["trained", "signed"],
     ["degree-matched", "signed"],
@@ -1178,6 +1180,15 @@ function agnosticSection(hcells: HypothesisCell[], cells: Cell[], L: Layout): Se
     ["degree-matched", "shared"],
     ["shuffled", "shared"],
   ];
+  const valueOf = (r: NonNullable<AnalysisSummary["agnostic"]>, mask: string, weights: string) => {
+    if (weights === "signed") {
+      const at1 = r.rows.filter((x) =>
+        x.mask === mask && x.weights === weights && (x.scale ?? 1) === 1
+      ).map((x) => x.accuracy);
+      return at1.length ? mean(at1) : NaN;
+    }
+    return r.summary.find((s) => s.mask === mask && s.weights === weights)?.bestAccuracy ?? NaN;
+  };
   const rows: string[][] = [];
   const bars: BarRow[] = [];
   const withAg = cells.filter((c) => ag[index.get(c)!]);
@@ -1185,9 +1196,7 @@ function agnosticSection(hcells: HypothesisCell[], cells: Cell[], L: Layout): Se
     const reps = g.map((c) => ag[index.get(c)!]!);
     const row = [label, String(g.length), pm(reps.map((r) => r.baseline.accuracy), 3)];
     for (const [mask, weights] of variants) {
-      const v = reps.map((r) =>
-        r.summary.find((s) => s.mask === mask && s.weights === weights)?.meanAccuracy ?? NaN
-      ).filter(Number.isFinite);
+      const v = reps.map((r) => valueOf(r, mask, weights)).filter(Number.isFinite);
       row.push(pm(v, 3));
       if (weights === "signed" && v.length) {
         const m = mean(v), e = v.length > 1 ? sd(v) : 0;
@@ -1199,15 +1208,16 @@ function agnosticSection(hcells: HypothesisCell[], cells: Cell[], L: Layout): Se
   return [{
     title: "Weight-agnostic retention (sign-only and shared weights)",
     note: "Test accuracy of each cell's final network with its weights replaced: signed = the " +
-      "learned signs times one shared magnitude per layer (s × the layer's mean |w|), shared = " +
-      "s × mean |w| without signs; mean over the scales s ∈ {−2, −1, −0.5, 0.5, 1, 2} and the " +
-      "random topologies. Masks: the trained topology, a degree-matched random one (each unit " +
-      "keeps its fan-in) and a shuffled one; mean ± sd over seeds (src/analysis/agnostic.ts).",
+      "learned signs times each layer's mean |w| (scale s = 1; negative scales flip every " +
+      "sign), shared = one weight s × mean |w| per layer without signs, at its best scale " +
+      "s ∈ {−2, −1, −0.5, 0.5, 1, 2}; random topologies averaged. Masks: the trained topology, " +
+      "a degree-matched random one (each unit keeps its fan-in) and a shuffled one; mean ± sd " +
+      "over seeds (src/analysis/agnostic.ts).",
     chart: {
       name: "agnostic",
       spec: barChartWithCI(bars, {
-        yTitle: "test accuracy, sign-only weights",
-        title: "sign-only weights on the trained vs random topologies, mean ± sd over seeds",
+        yTitle: "test accuracy, signs × mean |w|",
+        title: "learned signs × mean |w| on the trained vs random topologies, mean ± sd over seeds",
       }),
     },
     table: {
@@ -1215,7 +1225,7 @@ function agnosticSection(hcells: HypothesisCell[], cells: Cell[], L: Layout): Se
         "group",
         "n",
         "trained acc",
-        ...variants.map(([m, w]) => `${w}, ${m}`),
+        ...variants.map(([m, w]) => `${w === "signed" ? "signed s=1" : "shared best"}, ${m}`),
       ],
       rows,
     },
