@@ -620,6 +620,8 @@ export async function planStudy(
      * cell's (untrained) model is timed with it, so the estimate includes analysis time.
      */
     analyze?: Analyzer;
+    /** The agnostic step (`analysis.agnostic`), timed the same way (default: agnostic_run.ts). */
+    agnostic?: AgnosticStep;
   },
 ): Promise<StudyPlan> {
   const cells = shardCells(spec.cells, opts.shard);
@@ -709,6 +711,17 @@ export async function planStudy(
       anHow =
         `; timed one analysis of cell ${analyzed.index}: ${anSec.toFixed(1)} s, x ${nAnalyses} ` +
         `analyses (final + kept epochs)`;
+      const nAgnostic = pending.filter((c) => c.analysis?.agnostic).length;
+      if (analyzed.analysis!.agnostic && nAgnostic > 0) {
+        // The weight-agnostic evaluation of the final checkpoint (analysis.agnostic).
+        const step = opts.agnostic ??
+          (await import("../analysis/agnostic_run.ts")).agnosticOfRun;
+        const t2 = performance.now();
+        await step(tmp, analyzed.analysis!);
+        const agSec = (performance.now() - t2) / 1000;
+        anSec += agSec * nAgnostic / nAnalyses;
+        anHow += `, and its agnostic evaluation: ${agSec.toFixed(1)} s x ${nAgnostic} cells`;
+      }
     } finally {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
