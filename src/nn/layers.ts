@@ -711,6 +711,7 @@ export class BatchNorm implements Layer {
     const n = this.outFeatures;
     const y = this.cache.get("y", x.rows, x.batch);
     const tape = ctx.tape;
+    tape?.requiresGrad(x); // registers this op as x's consumer (the tape refuses fan-out)
     if (!tape || ctx.evalMode) {
       batchNormForwardEval(ctx.rec, {
         x: x.t,
@@ -848,6 +849,7 @@ export class LayerNorm implements Layer {
     });
     const tape = ctx.tape;
     if (tape) {
+      tape.requiresGrad(x); // registers this op as x's consumer (the tape refuses fan-out)
       tape.markProduced(y);
       tape.push(this.name, () => {
         const dy = gradOf(tape, this.cache, y, "y");

@@ -18,6 +18,8 @@
  * @module
  */
 
+import { FiligreeError } from "../gpu/errors.ts";
+
 /** One recorded op: its name (for profiling and errors) and the closure recording its backward. */
 export interface TapeEntry {
   name: string;
@@ -29,6 +31,7 @@ export class Tape {
   readonly entries: TapeEntry[] = [];
   #grads = new WeakMap<object, unknown>();
   #produced = new WeakSet<object>();
+  #consumed = new WeakSet<object>();
 
   /**
    * The persistent gradient buffer of an activation (allocated on first use by `alloc`), so
@@ -48,15 +51,29 @@ export class Tape {
     this.#produced.add(act);
   }
 
-  /** Whether an activation came from a recorded op (data inputs need no gradient). */
+  /**
+   * Whether an activation came from a recorded op (data inputs need no gradient). Every op
+   * calls this once for its input in the forward pass, which registers it as the activation's
+   * consumer: a backward WRITES its input gradient (it does not accumulate), so a second
+   * consumer of the same produced activation (fan-out: a skip connection, a shared input)
+   * would silently lose the first one's gradient. The tape refuses it with a clear error.
+   */
   requiresGrad(act: object): boolean {
-    return this.#produced.has(act);
+    if (!this.#produced.has(act)) return false;
+    if (this.#consumed.has(act)) {
+      throw new FiligreeError(
+        "an activation feeds two ops (fan-out): the tape writes input gradients instead of accumulating them; add the branches with an explicit op that sums their gradients",
+      );
+    }
+    this.#consumed.add(act);
+    return true;
   }
 
   /** Starts a new step: forgets which activations were produced (keeps gradient buffers). */
   reset(): void {
     this.entries.length = 0;
     this.#produced = new WeakSet();
+    this.#consumed = new WeakSet();
   }
 
   /** Records an op's backward. */

@@ -67,3 +67,31 @@ gpuTest(
     }
   },
 );
+
+gpuTest(
+  "the tape refuses fan-out (an activation feeding two ops) with a clear error",
+  async (gpu) => {
+    const { Linear } = await import("../../src/nn/layers.ts");
+    const { Tape } = await import("../../src/nn/tape.ts");
+    const { DataRng } = await import("../../src/data/random.ts");
+    const a = new Linear(gpu, "a", 3, 4, { rng: new DataRng(1) });
+    const b = new Linear(gpu, "b", 4, 2, { rng: new DataRng(2) });
+    const c = new Linear(gpu, "c", 4, 2, { rng: new DataRng(3) });
+    const x = { t: gpu.tensor("f32", [3, 8], { zero: true }), rows: 3, batch: 5 };
+    const tape = new Tape();
+    const rec = gpu.recorder();
+    const h = a.forward({ rec, tape }, x);
+    b.forward({ rec, tape }, h); // one consumer: fine
+    let msg = "";
+    try {
+      c.forward({ rec, tape }, h); // a skip connection: would silently lose b's gradient
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    if (!msg.includes("fan-out")) throw new Error(`no fan-out error (${msg})`);
+    // A new step (reset) starts clean.
+    tape.reset();
+    const h2 = a.forward({ rec, tape }, x);
+    b.forward({ rec, tape }, h2);
+  },
+);
