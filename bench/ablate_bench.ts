@@ -17,8 +17,12 @@
  * Target on the software adapter: all weights in <= 1 s.
  *
  * Options: `--eval-samples N` (default 1000), `--naive N` (default 40), `--batched-max N`
- * (default: all), `--hidden 300,100`, `--density 0.1`, `--no-peer`, `--python PATH`,
- * `--out FILE`.
+ * (default: all), `--hidden 300,100`, `--density 0.1` or `--epsilon E` (SET's ER density),
+ * `--train-subset N` (default 10000), `--no-peer`, `--python PATH` (else bench/_peer_python.ts
+ * picks one that imports torch), `--torch-device cpu|cuda`, `--peer-budget S` (seconds per peer
+ * variant and layer before it extrapolates; default 60), `--peer-dir DIR` (keep the peer's input
+ * files there), `--carry-budget S` (seconds for the carry engine over all layers, in chunks of
+ * 4,096 weights, then extrapolated; default: no limit), `--out FILE`.
  *
  * @example
  * ```sh
@@ -32,6 +36,8 @@ import { runEpoch, Trainer } from "../src/train/trainer.ts";
 import { type AblationEngine, Probe } from "../src/analysis/probe.ts";
 import { median } from "../src/analysis/stats.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
+import { cpuUsage } from "node:process";
+import { findPeerPython, type PeerPython } from "./_peer_python.ts";
 
 const fromFileUrl = (u: string | URL) => decodeURIComponent(new URL(u).pathname);
 
@@ -44,11 +50,32 @@ const evalSamples = Number(flag("eval-samples", "1000"));
 const naiveCount = Number(flag("naive", "40"));
 const batchedMax = Number(flag("batched-max", "Infinity"));
 const hidden = flag("hidden", "300,100").split(",").map(Number);
-const density = Number(flag("density", "0.1"));
+const epsilon = args.includes("--epsilon") ? Number(flag("epsilon", "0")) : undefined;
+const density = epsilon === undefined ? Number(flag("density", "0.1")) : undefined;
+const trainSubset = Number(flag("train-subset", "10000"));
 const outFile = flag("out", "bench/ablate_results.json");
-const python = flag("python", "/usr/bin/python3");
+const peerDir = args.includes("--peer-dir") ? flag("peer-dir", "") : undefined;
+const peerDevice = flag("torch-device", "cpu");
+const peerBudget = Number(flag("peer-budget", "60"));
+const carryBudget = Number(flag("carry-budget", "Infinity"));
 const runPeer = !args.includes("--no-peer");
-for (const [k, v] of [["eval-samples", evalSamples], ["naive", naiveCount], ["density", density]]) {
+const peerPy: PeerPython = runPeer
+  ? await findPeerPython(args.includes("--python") ? flag("python", "") : undefined)
+  : { line: "peers: skipped (--no-peer)" };
+if (peerDevice !== "cpu" && peerDevice !== "cuda") {
+  console.error(`bench:ablate: --torch-device must be cpu or cuda, got ${peerDevice}`);
+  Deno.exit(2);
+}
+for (
+  const [k, v] of [
+    ["eval-samples", evalSamples],
+    ["naive", naiveCount],
+    [epsilon === undefined ? "density" : "epsilon", epsilon ?? density],
+    ["train-subset", trainSubset],
+    ["peer-budget", peerBudget],
+    ["carry-budget", carryBudget],
+  ]
+) {
   if (!(Number(v) > 0)) {
     console.error(`bench:ablate: --${k} must be positive, got ${v}`);
     Deno.exit(2);
@@ -66,10 +93,10 @@ const loadavg = () => {
 const gpu = await getGpu();
 const cfg = parseTrainConfig({
   dataset: "mnist",
-  trainSubset: 10000,
+  trainSubset,
   hidden,
   method: "set",
-  density,
+  ...(epsilon === undefined ? { density } : { epsilon }),
   epochs: 1,
   seed: 0,
 });
@@ -96,6 +123,10 @@ interface LayerRow {
   carried: boolean;
   reason?: string;
   carrySeconds: number;
+  /** CPU time of this process during the carry (all threads, llvmpipe's included). */
+  carryCpuSeconds: number;
+  /** Weights the carry engine ran (all, unless --carry-budget stopped it). */
+  carryTimed: number;
   batchedSeconds: number;
   batchedTimed: number;
   maxAbsDiff: number;
@@ -107,12 +138,29 @@ for (let w = 0; w < L; w++) {
   const pl = probe.layers[w];
   const d = await probe.carryDecision(w);
   probe.engine = "carry";
+  // all weights at once, or (with --carry-budget) chunks until the layer's share of the budget
+  // is spent; weights not reached keep NaN and the time is extrapolated from those done
+  const dl = new Float64Array(pl.nnz).fill(NaN);
+  const chunk = Number.isFinite(carryBudget) ? Math.min(pl.nnz, 4096) : pl.nnz;
+  let carryDone = 0, carryWall = 0, carryCpuTime = 0;
+  while (carryDone < pl.nnz && carryWall < carryBudget / L) {
+    const idx = all(w).subarray(carryDone, Math.min(pl.nnz, carryDone + chunk));
+    const t0 = performance.now();
+    const cpu0 = cpuUsage();
+    const c = await probe.ablateWeights(w, idx);
+    carryWall += (performance.now() - t0) / 1000;
+    const cpu1 = cpuUsage();
+    carryCpuTime += (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1e6;
+    dl.set(c.dLoss.subarray(0, idx.length), carryDone);
+    carryDone += idx.length;
+  }
+  const carrySeconds = carryWall * (pl.nnz / carryDone);
+  const carryCpuSeconds = carryCpuTime * (pl.nnz / carryDone);
+  carryDLoss.push(dl);
+  const c = { dLoss: dl };
   let t0 = performance.now();
-  const c = await probe.ablateWeights(w, all(w));
-  const carrySeconds = (performance.now() - t0) / 1000;
-  carryDLoss.push(c.dLoss);
   probe.engine = "batched";
-  const nb = Math.min(pl.nnz, batchedMax);
+  const nb = Math.min(carryDone, batchedMax);
   t0 = performance.now();
   const b = await probe.ablateWeights(w, all(w, nb));
   const batchedSeconds = (performance.now() - t0) / 1000;
@@ -124,6 +172,8 @@ for (let w = 0; w < L; w++) {
     carried: d.carried,
     reason: d.reason,
     carrySeconds,
+    carryCpuSeconds,
+    carryTimed: carryDone,
     batchedSeconds: batchedSeconds * (pl.nnz / nb),
     batchedTimed: nb,
     maxAbsDiff,
@@ -139,6 +189,7 @@ for (let k = 0; k < naiveCount; k++) {
 }
 const total = layers.reduce((a, l) => a + l.weights, 0);
 const carrySec = layers.reduce((a, l) => a + l.carrySeconds, 0);
+const carryCpu = layers.reduce((a, l) => a + l.carryCpuSeconds, 0);
 const batchedSec = layers.reduce((a, l) => a + l.batchedSeconds, 0);
 const naiveSec = (total * median(naiveMs)) / 1000;
 const loadAfter = loadavg();
@@ -148,19 +199,24 @@ interface PeerOut {
   torch: string;
   threads: number;
   baselineLoss: number;
-  variants: { name: string; seconds: number; timed: number; extrapolated: boolean }[];
+  device: string;
+  budgetSeconds: number;
+  variants: {
+    name: string;
+    seconds: number;
+    cpuSeconds: number;
+    timed: number;
+    extrapolated: boolean;
+  }[];
   agreement: { maxAbs: number; maxRel: number; within: number; compared: number };
   error?: string;
 }
 async function peer(): Promise<PeerOut | { skipped: string }> {
   const py = fromFileUrl(new URL("./ablate_peer.py", import.meta.url));
-  try {
-    const probeTorch = await new Deno.Command(python, { args: ["-c", "import torch"] }).output();
-    if (!probeTorch.success) return { skipped: `${python} cannot import torch` };
-  } catch (e) {
-    return { skipped: `cannot run ${python} (${(e as Error).message})` };
-  }
-  const dir = await Deno.makeTempDir({ prefix: "ablate_peer_" });
+  const python = peerPy.python;
+  if (!python || !peerPy.torch) return { skipped: peerPy.torchSkipped ?? peerPy.line };
+  if (peerDir) await Deno.mkdir(peerDir, { recursive: true });
+  const dir = peerDir ?? await Deno.makeTempDir({ prefix: "ablate_peer_" });
   try {
     const S = probe.samples, ld = roundUp4(S);
     const files: Record<string, { file: string; dtype: string; shape: number[] }> = {};
@@ -196,6 +252,8 @@ async function peer(): Promise<PeerOut | { skipped: string }> {
       files,
       naive: naiveCount,
       baselineLoss: base.loss,
+      device: peerDevice,
+      budgetSeconds: peerBudget,
     };
     await Deno.writeTextFile(`${dir}/meta.json`, JSON.stringify(meta));
     const out = await new Deno.Command(python, { args: [py, `${dir}/meta.json`] }).output();
@@ -203,7 +261,7 @@ async function peer(): Promise<PeerOut | { skipped: string }> {
     if (!out.success) return { skipped: `peer failed: ${err.split("\n").slice(-3).join(" | ")}` };
     return JSON.parse(new TextDecoder().decode(out.stdout));
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    if (!peerDir) await Deno.remove(dir, { recursive: true });
   }
 }
 const peerRes = runPeer ? await peer() : { skipped: "--no-peer" };
@@ -211,7 +269,9 @@ const loadPeer = loadavg();
 
 const model = [784, ...hidden, 10].join("-");
 console.log(
-  `exact ablation of every weight of ${model} at ${density * 100}% on ${probe.samples} samples ` +
+  `exact ablation of every weight of ${model} at ${
+    epsilon === undefined ? `${density! * 100}%` : `SET epsilon ${epsilon}`
+  } on ${probe.samples} samples ` +
     `(${gpu.info.description || gpu.info.vendor}, backend ${gpu.backend}; load average before ` +
     `${loadBefore}, after ${loadAfter}):`,
 );
@@ -219,7 +279,9 @@ for (const l of layers) {
   console.log(
     `  ${l.layer.padEnd(4)} ${String(l.weights).padStart(6)} weights: carry ${
       l.carrySeconds.toFixed(3)
-    } s${l.carried ? "" : ` (fell back: ${l.reason})`}, batched ${l.batchedSeconds.toFixed(1)} s${
+    } s${l.carryTimed < l.weights ? ` (timed on ${l.carryTimed}, extrapolated)` : ""}${
+      l.carried ? "" : ` (fell back: ${l.reason})`
+    }, batched ${l.batchedSeconds.toFixed(1)} s${
       l.batchedTimed < l.weights ? ` (timed on ${l.batchedTimed})` : ""
     }, max |carry - batched| ${l.maxAbsDiff.toExponential(1)}`,
   );
@@ -238,19 +300,25 @@ if ("skipped" in peerRes) {
   console.log(`  PyTorch peer: skipped (${peerRes.skipped})`);
 } else {
   console.log(
-    `  PyTorch ${peerRes.torch} CPU peer, ${peerRes.threads} thread(s), load after ${loadPeer} ` +
-      `(baseline loss ${peerRes.baselineLoss.toFixed(6)} vs Filigree ${base.loss.toFixed(6)}):`,
+    `  PyTorch ${peerRes.torch} peer on ${
+      peerRes.device === "cpu" ? `the CPU, ${peerRes.threads} thread(s)` : peerRes.device
+    } (${peerPy.python}), load after ${loadPeer}; baseline loss ${
+      peerRes.baselineLoss.toFixed(6)
+    } vs Filigree ${base.loss.toFixed(6)}; peer/F = peer time / Filigree carry time (> 1: ` +
+      `Filigree faster); CPU = the process's CPU time (Filigree carry: ${carryCpu.toFixed(2)} s):`,
   );
   for (const v of peerRes.variants) {
     console.log(
-      `    ${v.name.padEnd(16)} ${v.seconds.toFixed(3).padStart(9)} s for all${
-        v.extrapolated ? ` (timed on ${v.timed})` : ""
-      }  -> Filigree carry / peer time ${(carrySec / v.seconds).toFixed(2)}`,
+      `    ${v.name.padEnd(8)} ${v.seconds.toFixed(3).padStart(10)} s (CPU ${
+        v.cpuSeconds.toFixed(3)
+      } s) for all${v.extrapolated ? ` (timed on ${v.timed} weights, extrapolated)` : ""}  peer/F ${
+        (v.seconds / carrySec).toFixed(2)
+      } wall, ${(v.cpuSeconds / carryCpu).toFixed(2)} CPU`,
     );
   }
   const a = peerRes.agreement;
   console.log(
-    `    agreement with the carry engine's Δloss on ${a.compared} weights: max |Δ| ${
+    `    exact: the 'changed' Δloss vs the carry engine's on ${a.compared} weights: max |Δ| ${
       a.maxAbs.toExponential(2)
     }, max relative ${a.maxRel.toExponential(2)} (where |Δloss| > 1e-4), ${a.within} within ` +
       `1e-5·|Δloss| + 1e-7`,
@@ -262,11 +330,14 @@ const result = {
   backend: gpu.backend,
   loadAverage: { before: loadBefore, after: loadAfter, afterPeer: loadPeer },
   model,
-  density,
+  density: density ?? null,
+  epsilon: epsilon ?? null,
+  trainSubset,
   evalSamples: probe.samples,
   baseline: base,
   layers,
-  carry: { weights: total, seconds: carrySec, perSecond: total / carrySec },
+  carry: { weights: total, seconds: carrySec, cpuSeconds: carryCpu, perSecond: total / carrySec },
+  peerPython: peerPy.python ?? null,
   batched: { seconds: batchedSec, perSecond: total / batchedSec },
   naive: { timed: naiveCount, medianMs: median(naiveMs), secondsForAll: naiveSec },
   peer: peerRes,

