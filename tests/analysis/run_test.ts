@@ -1,9 +1,16 @@
 /**
  * Pieces of src/analysis/run.ts that were made cheaper: the curves' removal order (sorted once,
  * prefixes per fraction) against the plain per-fraction sort, and per-layer curves (evaluated
- * from the layer's cached input) against a full forward of the masked model.
+ * from the layer's cached input) against a full forward of the masked model; the half-set
+ * probes take the carry engine.
  */
-import { ablateRun, CURVE_FRACTIONS, lowestMask, removalOrder } from "../../src/analysis/run.ts";
+import {
+  ablateRun,
+  CURVE_FRACTIONS,
+  lowestMask,
+  probeOn,
+  removalOrder,
+} from "../../src/analysis/run.ts";
 import { parseAblateOptions } from "../../src/analysis/options.ts";
 import { Probe } from "../../src/analysis/probe.ts";
 import { trainRun } from "../../src/train/run.ts";
@@ -95,6 +102,13 @@ gpuTest(
       }
     }
     assert(checked === 3 * 2 * CURVE_FRACTIONS.length, `checked ${checked} points`);
+    // The half-set probes (probeOn) ablate with the work-efficient carry engine on every layer.
+    const half = await probeOn(probe.trainer, "test", probe.evalIndices.slice(0, 48), 256);
+    assert(half.engine === "carry" && half.samples === 48, `half probe ${half.engine}`);
+    for (let w = 0; w < half.layers.length; w++) {
+      const d = await half.carryDecision(w);
+      assert(d.carried, `${half.layers[w].name} falls back: ${d.reason}`);
+    }
     // The default measures the global scope only.
     const d = await ablateRun(dir, parseAblateOptions({ evalSamples: 60, plots: false }), {
       quiet: true,
