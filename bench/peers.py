@@ -252,7 +252,13 @@ def main():
         if "numpy" in libs:
             numpy_case(c, rng)
         if torch is not None:
-            torch_case(torch, c, gen)
+            try:
+                torch_case(torch, c, gen)
+            except Exception as e:  # one failing torch kernel must not lose the other rows
+                msg = str(e).strip().split("\n")[0][:200]
+                print(f"peers.py: torch {c['name']}: {msg}", file=sys.stderr)
+                print(json.dumps({"case": c["name"], "impl": "torch (failed)", "lib": "torch",
+                                  "ms": None, "error": msg}), flush=True)
 
 
 if __name__ == "__main__":

@@ -284,13 +284,26 @@ async function peerInfo(): Promise<Record<string, string> | null> {
   }
 }
 
+/** 1/5/15-minute load average (Deno reads /proc only with --allow-all: ask `cat`). */
+async function loadavg(): Promise<string> {
+  try {
+    return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+  } catch { /* no --allow-sys */ }
+  try {
+    const o = await new Deno.Command("cat", { args: ["/proc/loadavg"] }).output();
+    return new TextDecoder().decode(o.stdout).split(" ").slice(0, 3).join(" ") || "?";
+  } catch {
+    return "?";
+  }
+}
+
 const f = (x: number, d = 2) => x.toFixed(d);
 const pad = (s: string, n: number) => s.padStart(n);
 
 if (import.meta.main) {
   const gpu = await getGpu();
   const started = new Date().toISOString();
-  const load0 = await Deno.readTextFile("/proc/loadavg").catch(() => "?");
+  const load0 = await loadavg();
   console.error(
     `train bench: ${dataset}, 784-${
       hidden.join("-")
@@ -312,9 +325,10 @@ if (import.meta.main) {
       }
     }
   }
-  const load1 = await Deno.readTextFile("/proc/loadavg").catch(() => "?");
+  const load1 = await loadavg();
 
   const lines: string[] = [];
+  lines.push(`load average (1/5/15 min): start ${load0}, end ${load1}`);
   lines.push(
     `epsilon  total nnz  steps  fwd s  bwd s  opt s  topo s  train s  ms/step  topo %  epoch s  test acc`,
   );
