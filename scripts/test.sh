@@ -8,8 +8,9 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 # JSDoc examples assert (node:assert) instead of printing. Every example in src/, cli/ and mod.ts
 # (but `ts ignore` ones) is type-checked (`deno check --doc-only`, one test in the count); those below
 # (the user-facing API, CPU only, ~64 blocks) also run as doc tests (`deno test --doc`). Each
-# example is its own module, ~0.3 s apiece, so FILIGREE_DOC_TESTS=all runs every file's examples
-# (~310, GPU ones on the adapter; minutes), as CI does. `ts ignore` marks examples that need a
+# example is its own module (~1 s apiece on 2 busy cores: the list below adds ~80 s at load 3-4),
+# so FILIGREE_DOC_TESTS=all runs every file's examples (311, GPU ones on the adapter; 9 min at
+# load ~10), as CI does. `ts ignore` marks examples that need a
 # trained run or a study store.
 DOC_TEST_FILES=(
   cli/args.ts src/analysis/options.ts src/train/config.ts src/train/progress.ts
