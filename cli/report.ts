@@ -17,6 +17,8 @@ import { Command } from "@commander-js/extra-typings";
 import { parse as parseYaml } from "yaml";
 import { FiligreeError } from "../src/gpu/errors.ts";
 import { writeReport } from "../src/study/report.ts";
+import { readStudySpec } from "../src/study/spec.ts";
+import { StudyStore } from "../src/study/store.ts";
 import { guarded } from "./main.ts";
 import { nonNegativeInt, reportError } from "./args.ts";
 
@@ -73,11 +75,32 @@ export function reportCommand() {
     .argument("<store-or-study>", "results store (.sqlite) or study file (.yaml)")
     .option("--out <dir>", "output directory (default: the store's directory)")
     .option("--seed <n>", "seed of the bootstrap intervals", nonNegativeInt(), 0)
+    .option(
+      "--hypotheses <spec.yaml>",
+      "test the hypotheses of this study spec (same study name) instead of those stored with " +
+        "the store; the report names the file",
+    )
     .action((target, opts) =>
       guarded(async () => {
         const store = await resolveStorePath(target);
+        let hypotheses, hypothesesSource;
+        if (opts.hypotheses) {
+          const spec = await readStudySpec(opts.hypotheses);
+          const s = StudyStore.openReadOnly(store);
+          const study = s.meta().study;
+          s.close();
+          if (study !== spec.name) {
+            throw new FiligreeError(
+              `${opts.hypotheses} is study "${spec.name}", the store holds study "${study}"`,
+            );
+          }
+          hypotheses = spec.hypotheses;
+          hypothesesSource = opts.hypotheses;
+        }
         const { html, md } = await writeReport(store, opts.out ?? dirname(store), {
           seed: opts.seed,
+          hypotheses,
+          hypothesesSource,
         });
         console.log(`wrote ${html}\nwrote ${md}`);
       })

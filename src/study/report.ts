@@ -81,6 +81,8 @@ export interface ReportOptions {
   noPng?: boolean;
   /** Hypotheses to test (default: those of the spec stored in the store's meta table). */
   hypotheses?: HypothesisSpec[];
+  /** Where {@link ReportOptions.hypotheses} came from (a spec file), named in the report. */
+  hypothesesSource?: string;
 }
 
 /** What the report reads from a store. */
@@ -791,13 +793,17 @@ function pStr(x: number): string {
   return x < 0.001 ? x.toExponential(1) : String(+x.toPrecision(2));
 }
 
-function hypothesisSection(results: HypothesisResult[] | string): Section {
+function hypothesisSection(results: HypothesisResult[] | string, source?: string): Section {
   const title = "Pre-registered hypotheses";
   if (typeof results === "string") return { title, note: results };
+  const from = source
+    ? `Hypotheses read from ${source} (report --hypotheses), not from the spec stored with the cells. `
+    : "";
   const f = (v: number) => Number.isFinite(v) ? (v >= 0 ? "+" : "") + v.toFixed(3) : "n/a";
   return {
     title,
-    note: "Each hypothesis was written in the study spec before the data (docs/HYPOTHESES.md). " +
+    note: from +
+      "Each hypothesis was written in the study spec before the data (docs/HYPOTHESES.md). " +
       "Effect: mean paired difference A − B over cells matched in every other factor and the seed; " +
       "95 % bootstrap interval over the pairs (cells resampled); Wilcoxon signed-rank for n ≥ 6, " +
       "else the exact sign-flip test; Holm over the hypotheses. Confirmed: the interval lies beyond " +
@@ -1397,7 +1403,7 @@ export async function writeReport(
     ? testHypotheses(hcells, specs, { seed: opts.seed ?? 0, alpha: opts.alpha ?? 0.05 })
     : "none: this study's spec has no hypotheses section, so everything below is exploratory.";
   const sections: Section[] = [
-    hypothesisSection(hyp),
+    hypothesisSection(hyp, opts.hypothesesSource),
     ...layerSections(hcells, cells, L),
     ...epochSections(hcells, data.cells),
     convergenceSection(cells, L),
