@@ -26,6 +26,7 @@
  * @module
  */
 import { FiligreeError, getGpu, type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
+import type { Recorder } from "../gpu/recorder.ts";
 import { activationForward } from "../kernels/activation.ts";
 import {
   ablatedRow,
@@ -645,32 +646,19 @@ export class Probe {
           h = this.forwardFrom(rec, pl.index, h);
         }
       }
-      ablationMetrics(rec, {
-        logits: h.t,
-        labels: this.labels,
-        classes: h.rows,
-        samples: S,
+      await this.finishAblationBatch(rec, h, sums, results, {
         count: K,
-        loss: this.loss,
-        sums,
+        items,
+        first,
+        last: b === batches - 1,
+        progress: b % 8 === 7,
+        onProgress,
       });
-      const live = Math.min(K, items - first);
-      rec.copy(sums, results, 2 * live, 0, 2 * first);
-      rec.submit();
-      if (onProgress && (b % 8 === 7 || b === batches - 1)) {
-        await gpu.sync();
-        onProgress(Math.min(items, first + K), items);
-      }
     }
     const r = await gpu.read(results);
     gpu.release(results);
     if (wOut) gpu.release(wOut);
-    const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
-    for (let k = 0; k < items; k++) {
-      dLoss[k] = r[2 * k] / S - base.loss;
-      dAccuracy[k] = r[2 * k + 1] / S - base.accuracy;
-    }
-    return { dLoss, dAccuracy };
+    return deltasOf(r, items, S, base);
   }
 
   /**
@@ -766,32 +754,56 @@ export class Probe {
       });
       let h = next.view.reenter(rec, zNext);
       h = this.forwardFrom(rec, next.index + 1, h);
-      ablationMetrics(rec, {
-        logits: h.t,
-        labels: this.labels,
-        classes: h.rows,
-        samples: S,
+      await this.finishAblationBatch(rec, h, sums, results, {
         count: K,
-        loss: this.loss,
-        sums,
+        items,
+        first,
+        last: b === batches - 1,
+        progress: b % 8 === 7,
+        onProgress,
       });
-      const live = Math.min(K, items - first);
-      rec.copy(sums, results, 2 * live, 0, 2 * first);
-      rec.submit();
-      if (onProgress && (b % 8 === 7 || b === batches - 1)) {
-        await gpu.sync();
-        onProgress(Math.min(items, first + K), items);
-      }
     }
     const r = await gpu.read(results);
     gpu.release(results);
     gpu.release(wNext);
-    const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
-    for (let k = 0; k < items; k++) {
-      dLoss[k] = r[2 * k] / S - base.loss;
-      dAccuracy[k] = r[2 * k + 1] / S - base.accuracy;
+    return deltasOf(r, items, S, base);
+  }
+
+  /**
+   * The common end of one batch of K ablated copies: per-copy loss and accuracy sums of the
+   * logits `h`, copied into `results` at the batch's slot, submitted; progress every 8 batches
+   * and at the last.
+   */
+  private async finishAblationBatch(
+    rec: Recorder,
+    h: Act,
+    sums: Tensor,
+    results: Tensor,
+    o: {
+      count: number;
+      items: number;
+      first: number;
+      last: boolean;
+      progress: boolean;
+      onProgress?: (done: number, total: number) => void;
+    },
+  ): Promise<void> {
+    ablationMetrics(rec, {
+      logits: h.t,
+      labels: this.labels,
+      classes: h.rows,
+      samples: this.samples,
+      count: o.count,
+      loss: this.loss,
+      sums,
+    });
+    const live = Math.min(o.count, o.items - o.first);
+    rec.copy(sums, results, 2 * live, 0, 2 * o.first);
+    rec.submit();
+    if (o.onProgress && (o.progress || o.last)) {
+      await this.gpu.sync();
+      o.onProgress(Math.min(o.items, o.first + o.count), o.items);
     }
-    return { dLoss, dAccuracy };
   }
 
   /** Use the carried rank-1 path where {@link canCarry} allows (tests compare both paths). */
@@ -1020,4 +1032,19 @@ export function unitInNorms(probe: Probe, w: number): Float64Array {
     );
   }
   return Float64Array.from({ length: pl.units }, (_, u) => Math.sqrt(byOut[Math.floor(u / per)]));
+}
+
+/** Per-ablation Δloss and Δaccuracy from interleaved (loss, correct) sums over S samples. */
+function deltasOf(
+  r: ArrayLike<number>,
+  items: number,
+  S: number,
+  base: { loss: number; accuracy: number },
+): AblationResult {
+  const dLoss = new Float64Array(items), dAccuracy = new Float64Array(items);
+  for (let k = 0; k < items; k++) {
+    dLoss[k] = r[2 * k] / S - base.loss;
+    dAccuracy[k] = r[2 * k + 1] / S - base.accuracy;
+  }
+  return { dLoss, dAccuracy };
 }
