@@ -49,7 +49,7 @@ import {
 } from "../nn/analyzable.ts";
 import type { Layer } from "../nn/layers.ts";
 import { LstmAblationEngine } from "./ablation_lstm.ts";
-import { convChannelNext, convPatch } from "./ablation_conv.ts";
+import { convChannelNext, convPatch } from "../kernels/ablation_conv.ts";
 import { maxPoolForward } from "../kernels/conv.ts";
 import type { Sequential } from "../nn/mlp.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";

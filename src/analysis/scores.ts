@@ -44,7 +44,7 @@ import { deriveSeed } from "../data/random.ts";
 import { Tape } from "../nn/tape.ts";
 import type { Act } from "../nn/act.ts";
 import { analysisOf, type FlowPath } from "../nn/analyzable.ts";
-import { convFisher } from "./ablation_conv.ts";
+import { convFisher } from "../kernels/ablation_conv.ts";
 import type { Probe, ProbeLayer } from "./probe.ts";
 import type { ScoreName } from "./summary.ts";
 import { exactHessianDiagonal, hessianCost } from "./hessian.ts";

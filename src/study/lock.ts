@@ -54,17 +54,38 @@ function hostname(): string {
  * ```
  */
 export function processAlive(pid: number): boolean {
+  const stat = procStat(pid);
+  if (stat === undefined) return true; // cannot tell
+  // A zombie (state Z) has exited; it only waits for its parent to reap it.
+  return stat !== null && !/^\d+ \(.*\) Z /.test(stat);
+}
+
+/**
+ * `/proc/PID/stat` of a process: its text, null when the process does not exist, undefined
+ * when this machine or these permissions cannot tell. Deno refuses /proc reads without
+ * --allow-all (NotCapable), so the file is then read by `cat` (needs --allow-run).
+ */
+function procStat(pid: number): string | null | undefined {
+  const path = `/proc/${pid}/stat`;
   try {
-    Deno.statSync("/proc/self");
-  } catch {
-    return true; // no /proc: cannot tell
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    if (!(e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied)) {
+      return undefined;
+    }
   }
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // A zombie (state Z) has exited; it only waits for its parent to reap it.
-    return !/^\d+ \(.*\) Z /.test(stat);
+    if (!Deno.statSync("/proc").isDirectory) return undefined;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined; // no /proc (not Linux)
+  }
+  try {
+    const o = new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null" })
+      .outputSync();
+    return o.success ? new TextDecoder().decode(o.stdout) : null;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

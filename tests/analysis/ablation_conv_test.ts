@@ -8,12 +8,12 @@ import {
   convFisher,
   convPatch,
   convSampleGrad,
-} from "../../src/analysis/ablation_conv.ts";
+} from "../../src/kernels/ablation_conv.ts";
 import {
   convChannelNextRef,
   convPatchRef,
   convSampleGradRef,
-} from "../../src/analysis/ablation_conv_ref.ts";
+} from "../../src/kernels/ablation_conv_ref.ts";
 import { packAblations } from "../../src/kernels/analysis.ts";
 import { Probe } from "../../src/analysis/probe.ts";
 import type { TrainConfig } from "../../src/train/config.ts";

@@ -43,12 +43,7 @@ import {
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
-import {
-  MAX_LOOP_TRIPS,
-  packAblations,
-  rowSumSq,
-  type WeightAblation,
-} from "../kernels/analysis.ts";
+import { MAX_LOOP_TRIPS, packAblations, rowSumSq, type WeightAblation } from "./analysis.ts";
 
 const WG = 64;
 

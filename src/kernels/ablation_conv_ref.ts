@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import type { WeightAblation } from "../kernels/analysis.ts";
+import type { WeightAblation } from "./analysis.ts";
 
 /**
  * K patched copies `[rows][K·S]` of `cached` `[rows][S]`: rank-1 mode subtracts
