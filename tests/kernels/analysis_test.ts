@@ -261,7 +261,7 @@ function randomRows(rng: Rng, nIn: number, nOut: number, density: number) {
 }
 
 gpuTest(
-  "ablate_carry: per-ablation loss and hit changes match the float64 reference",
+  "ablation_carry.wgsl: per-ablation loss and hit changes match the float64 reference (odd S, poisoned out)",
   async (gpu, rng) => {
     const cases: [number, number, number, number, 0 | 1 | 2, MetricLoss, number, number][] = [
       // nIn, n0, n1, S, depth, loss, chain kind, forced chunk (0: automatic)
