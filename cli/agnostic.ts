@@ -1,7 +1,7 @@
 /**
- * `deno task agnostic RUN_DIR`: how much test accuracy a trained MLP run keeps when its weights are
- * replaced by one shared weight per layer (with and without the learned signs), on its own
- * topology, a degree-matched random one and a shuffled one (src/analysis/agnostic.ts). Writes
+ * `deno task agnostic RUN_DIR`: how much test accuracy a trained run (MLP, CNN or LSTM) keeps when
+ * its weights are replaced by one shared weight per layer (with and without the learned signs), on
+ * its own topology, a degree-matched random one and a shuffled one (src/analysis/agnostic.ts). Writes
  * RUN_DIR/agnostic.json (refuses to replace it without --overwrite) and prints a table.
  *
  * @example
@@ -24,9 +24,9 @@ const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 export function agnosticCommand() {
   return new Command("agnostic")
     .description(
-      "accuracy a trained MLP keeps with shared / sign-only weights, vs random topologies",
+      "accuracy a trained run keeps with shared / sign-only weights, vs random topologies",
     )
-    .argument("<run_dir>", "a run directory written by `train` (MLP)")
+    .argument("<run_dir>", "a run directory written by `train` (MLP, CNN or LSTM)")
     .option("--eval-samples <n>", "test samples (stratified)", positiveInt(), 2000)
     .option("--seeds <n>", "random topologies per random-mask variant", positiveInt(), 2)
     .option(

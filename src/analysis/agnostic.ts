@@ -1,6 +1,6 @@
 /**
- * How weight-agnostic is a trained (sparse) MLP? Its weights are replaced, layer by layer, and the
- * test accuracy retained is measured, for three topologies:
+ * How weight-agnostic is a trained sparse network (MLP, CNN or LSTM)? Its weights are replaced,
+ * layer by layer, and the test accuracy retained is measured, for three topologies:
  *
  * - `trained`: the run's own masks;
  * - `degree-matched`: per sparse layer, every output unit keeps its fan-in count but draws its
@@ -8,7 +8,11 @@
  * - `shuffled`: per sparse layer, the same number of connections placed uniformly at random.
  *
  * On a random topology the layer's trained values are dealt to the new connections in a random
- * order (the value and sign multiset is kept). Dense layers keep their full connectivity.
+ * order (the value and sign multiset is kept). Dense layers keep their full connectivity. Layers are
+asked through their analysis view (src/nn/analyzable.ts): a sparse view's `replaceCsr` swaps a
+random topology in and the trained one back, so a convolution (`[c_in·k·k, c_out]`, fan-in per
+output channel) and an LSTM's `W_x` / `W_h` (`[in, 4·hidden]`) get random masks like a
+fully-connected layer.
  *
  * Weight variants (a row per variant in {@link WEIGHT_VARIANTS}), with `m` = the layer's mean |w|
  * and `s` a scale from the WANN shared-weight list (default -2, -1, -0.5, 0.5, 1, 2):
@@ -30,8 +34,8 @@
  * @module
  */
 import { DataRng, deriveSeed } from "../data/random.ts";
-import { SparseLinear } from "../nn/layers.ts";
-import { csrFromCoo, releaseCsr, uploadCsr } from "../sparse/csr.ts";
+import type { Tensor } from "../gpu/mod.ts";
+import { csrFromCoo, type CsrLayer, releaseCsr, uploadCsr } from "../sparse/csr.ts";
 import type { Probe, ProbeLayer } from "./probe.ts";
 
 /** Topologies compared. */
@@ -180,25 +184,32 @@ export async function agnosticAnalysis(
       );
       // Base values per layer, in the value order of the topology in place.
       const base: Float32Array[] = [];
-      const swapped: { layer: SparseLinear; orig: SparseLinear["csr"] }[] = [];
+      // The value array each layer's forward reads (a random topology's own, once swapped in).
+      const target: (Tensor | null)[] = layers.map(() => null);
+      const swapped: { w: number; placed: CsrLayer; orig: CsrLayer }[] = [];
       try {
-        for (const pl of layers) {
-          if (mask === "trained" || !(pl.layer instanceof SparseLinear)) {
+        layers.forEach((pl, w) => {
+          // Dense layers keep their full connectivity (see the module doc).
+          if (mask === "trained" || !pl.sparse) {
             base.push(pl.values);
-            continue;
+            return;
           }
           const { rows: r, cols: c } = randomTopology(pl, mask, rng);
           const host = csrFromCoo(pl.nIn, pl.nOut, r, c, shuffled(pl.values, rng));
-          const layer = pl.layer;
-          swapped.push({ layer, orig: layer.csr });
-          layer.csr = uploadCsr(gpu, host, `${pl.name}.${mask}`);
+          const placed = uploadCsr(gpu, host, `${pl.name}.${mask}`);
+          swapped.push({ w, placed, orig: pl.view.replaceCsr(placed) });
+          target[w] = placed.values;
           base.push(host.values);
-        }
+        });
         for (const v of WEIGHT_VARIANTS) {
           for (const s of v.scaled ? scales : [null]) {
-            layers.forEach((pl, w) =>
-              probe.setValues(w, v.values(base[w], meanAbs(pl.values), s ?? 1))
-            );
+            layers.forEach((pl, w) => {
+              const vals = v.values(base[w], meanAbs(pl.values), s ?? 1);
+              const t = target[w];
+              // The probe writes the trained topology's value array; a swapped-in one is ours.
+              if (t) gpu.write(t, vals);
+              else probe.setValues(w, vals);
+            });
             const m = await probe.evaluate();
             rows.push({
               mask,
@@ -211,9 +222,9 @@ export async function agnosticAnalysis(
           }
         }
       } finally {
-        for (const { layer, orig } of swapped) {
-          releaseCsr(gpu, layer.csr);
-          layer.csr = orig;
+        for (const { w, placed, orig } of swapped) {
+          layers[w].view.replaceCsr(orig);
+          releaseCsr(gpu, placed);
         }
         probe.restoreValues();
       }

@@ -79,6 +79,14 @@ export interface WeightView {
   gradFactors(): { x: Act; dz: Act } | null;
   /** Records the rest of this layer's forward from a (patched) pre-activation `[nOut·P][ld]`. */
   reenter(rec: Recorder, z: Act): Act;
+  /**
+   * Sparse layers: puts another CSR structure of the same shape (`nIn × nOut`) in the layer's
+   * place (the forward pass reads it from then on) and returns the one it replaced, which the
+   * caller puts back the same way. For evaluation only (weight-agnostic topologies): born steps
+   * and optimizer state are not permuted, and this view's `values`, `csr` and `bornStep` keep
+   * describing the old structure. Dense layers throw a FiligreeError.
+   */
+  replaceCsr(csr: CsrLayer): CsrLayer;
   /** f32 values held per sample by this layer's forward (for batch-size budgets). */
   readonly floatsPerSample: number;
 }

@@ -93,6 +93,8 @@ interface LinearParts {
   readonly act: string;
   readonly actParam: number;
   lastBatch: { x: Act; dz: Act } | null;
+  /** The CSR structure of a sparse layer (absent for dense ones); see WeightView.replaceCsr. */
+  csr?: CsrLayer;
 }
 
 /**
@@ -155,6 +157,17 @@ export function linearView(
         param: l.actParam,
       });
       return y;
+    },
+    replaceCsr(csr) {
+      const old = l.csr;
+      if (!old) throw new FiligreeError(`${l.name}: a dense layer has no topology to replace`);
+      if (csr.nIn !== old.nIn || csr.nOut !== old.nOut) {
+        throw new FiligreeError(
+          `${l.name}: replacement topology is ${csr.nIn}x${csr.nOut}, the layer ${old.nIn}x${old.nOut}`,
+        );
+      }
+      l.csr = csr;
+      return old;
     },
   };
 }
