@@ -70,12 +70,20 @@ export { GpuDataset } from "./src/data/loader.ts";
 export * from "./src/io/safetensors.ts";
 export { Tape } from "./src/nn/tape.ts";
 export * from "./src/nn/layers.ts";
-export { buildMlp, Sequential } from "./src/nn/mlp.ts";
+export { buildMlp, finishBlock, Sequential } from "./src/nn/mlp.ts";
 export * from "./src/train/config.ts";
 export { type EpochMetrics, runEpoch, Trainer } from "./src/train/trainer.ts";
 export { loadCheckpoint, saveCheckpoint } from "./src/train/checkpoint.ts";
 export { runDatasetOptions } from "./src/train/rundir.ts";
-export { buildModel } from "./src/nn/models.ts";
+export {
+  buildModel,
+  type DataShape,
+  type ModelKind,
+  MODELS,
+  type ModelSpec,
+  weightShapes,
+} from "./src/nn/models.ts";
+export { modelSpecOf } from "./src/train/model_spec.ts";
 export { buildCnn } from "./src/nn/cnn.ts";
 export { buildLstm } from "./src/nn/lstm.ts";
 export { trainRun } from "./src/train/run.ts";

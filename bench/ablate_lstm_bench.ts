@@ -33,6 +33,7 @@ import type { CsrLayer } from "../src/sparse/csr.ts";
 import { median } from "../src/analysis/stats.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import { Rng } from "../src/testing/mod.ts";
+import { modelSpecOf } from "../src/train/model_spec.ts";
 
 const fromFileUrl = (u: string | URL) => decodeURIComponent(new URL(u).pathname);
 const args = Deno.args;
@@ -81,7 +82,7 @@ const cfg = {
   ...parseTrainConfig({ model: "lstm", lstmHidden: H, method: "set", density, seed: 0 }),
   hidden: [64],
 };
-const model = buildLstm(gpu, cfg, { features: T * F, classes: C, shape: [T, F] }, []);
+const model = buildLstm(gpu, modelSpecOf(cfg, { features: T * F, classes: C, shape: [T, F] }));
 const rng = new Rng(1);
 const ld = roundUp4(S);
 const xHost = new Float32Array(T * F * ld);

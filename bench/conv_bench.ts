@@ -13,6 +13,7 @@ import { buildCnn } from "../src/nn/cnn.ts";
 import { Tape } from "../src/nn/tape.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { kernelBench } from "./_harness.ts";
+import { modelSpecOf } from "../src/train/model_spec.ts";
 
 const BATCH = 128;
 const ld = roundUp4(BATCH);
@@ -82,7 +83,7 @@ kernelBench({
   passMs: 300,
   setup(gpu) {
     const cfg = parseTrainConfig({ model: "cnn", method: "set", density: 0.1, hidden: [64] });
-    const model = buildCnn(gpu, cfg, { features: 784, classes: 10, shape: [28, 28] }, []);
+    const model = buildCnn(gpu, modelSpecOf(cfg, { features: 784, classes: 10, shape: [28, 28] }));
     const data = new Float32Array(784 * ld);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7919) % 97 / 97;
     const x = { t: gpu.tensor("f32", [784, ld], { data }), rows: 784, batch: BATCH };

@@ -5,34 +5,32 @@
  * feature map (a no-op in the feature-major layout) feeds the fully-connected head built by
  * {@link buildMlp} (`hidden` widths, then the output layer).
  *
- * Densities: every convolution is a weight layer of shape `[c_in·k·k, c_out]`; the densities of
- * the convolutions and the head follow the same rules as the MLP's (`weightLayerDensities`:
- * uniform `density`, SET's `epsilon`, ERK for RigL, dense start for pruning; the output layer
- * stays dense unless `sparseLayers` is "all"), computed here over all weight layers. Norms act
- * per output unit (channel × position), like the MLP's per-feature norms.
+ * Every convolution is a weight layer of shape `[c_in·k·k, c_out]` ({@link cnnWeightShapes}); the
+ * spec's `densities` cover the convolutions, then the head (the training config's rules apply
+ * to all of them alike: src/train/model_spec.ts). Norms act per output unit (channel × position),
+ * like the MLP's per-feature norms.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
- * import { parseTrainConfig } from "../train/config.ts";
  * import { buildCnn } from "./cnn.ts";
  * const gpu = await getGpu();
- * const cfg = parseTrainConfig({ model: "cnn", convChannels: [4], kernelSize: 3, hidden: [16] });
- * const m = buildCnn(gpu, cfg, { features: 64, classes: 3, shape: [8, 8] }, []);
+ * const m = buildCnn(gpu, {
+ *   model: "cnn", data: { features: 64, classes: 3, shape: [8, 8] }, convChannels: [4],
+ *   kernelSize: 3, hidden: [16], activation: "relu", norm: "none", normPlacement: "before",
+ *   dropout: 0, init: "he", seed: 0, densities: [0.5, 0.5, 1],
+ * });
  * assert.deepEqual(m.layers.map((l) => l.name), ["conv1", "conv1.pool", "fc1", "out"]);
  * ```
  * @module
  */
 import { FiligreeError, type Gpu } from "../gpu/mod.ts";
 import { DataRng, deriveSeed } from "../data/random.ts";
-import { allReluSlope } from "../kernels/activation_ids.ts";
 import { convDims, poolDims } from "../kernels/conv.ts";
-import { configDensities } from "../sparse/density.ts";
-import type { TrainConfig } from "../train/config.ts";
-import { Activation, BatchNorm, Dropout, type Layer, LayerNorm, SReLU } from "./layers.ts";
-import { buildMlp, makeSparseLayer, Sequential } from "./mlp.ts";
-import type { DataShape } from "./models.ts";
+import { Dropout, type Layer } from "./layers.ts";
+import { buildMlp, finishBlock, makeSparseLayer, Sequential } from "./mlp.ts";
+import { mlpStyle, type ModelSpec, type ModelStructure } from "./spec.ts";
 import { Conv2d, MaxPool2d, SparseConv2d } from "./conv.ts";
 
 /** Pooling window after every convolution. */
@@ -110,35 +108,46 @@ export function cnnShapes(
 }
 
 /**
- * Densities of weight layers of the given `[in, out]` shapes under the config's rules (those of
- * `weightLayerDensities` for the MLP): the last layer is dense unless `sparseLayers` is "all".
+ * The weight shapes `[in, out]` of a CNN spec in model order: each convolution `[c_in·k·k, c_out]`,
+ * then the head and the output layer.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseTrainConfig } from "../train/config.ts";
- * import { cnnLayerDensities } from "./cnn.ts";
- * const cfg = parseTrainConfig({ method: "set", density: 0.2 });
- * assert.deepEqual(cnnLayerDensities(cfg, [[25, 16], [400, 32], [1568, 10]]), [0.2, 0.2, 1]);
+ * import { cnnWeightShapes } from "./cnn.ts";
+ * const s = cnnWeightShapes({ data: { features: 784, classes: 10, shape: [28, 28] },
+ *   convChannels: [6, 16], kernelSize: 5, hidden: [120, 84] });
+ * assert.deepEqual(s, [[25, 6], [150, 16], [784, 120], [120, 84], [84, 10]]);
  * ```
  */
-export function cnnLayerDensities(cfg: TrainConfig, shapes: [number, number][]): number[] {
-  return configDensities(cfg, shapes);
+export function cnnWeightShapes(
+  s: Pick<ModelStructure, "data" | "convChannels" | "kernelSize" | "hidden">,
+): [number, number][] {
+  const { blocks, flat } = cnnShapes(s.data.shape, convChannelsOf(s), kernelSizeOf(s));
+  const headWidths = [flat, ...s.hidden, s.data.classes];
+  return [
+    ...blocks.map((b): [number, number] => [b.inChannels * b.kernel * b.kernel, b.outChannels]),
+    ...headWidths.slice(0, -1).map((w, l): [number, number] => [w, headWidths[l + 1]]),
+  ];
+}
+
+function convChannelsOf(s: Pick<ModelStructure, "convChannels">): number[] {
+  if (!s.convChannels?.length) throw new FiligreeError(`model "cnn" needs convChannels`);
+  return s.convChannels;
+}
+
+function kernelSizeOf(s: Pick<ModelStructure, "kernelSize">): number {
+  if (!s.kernelSize) throw new FiligreeError(`model "cnn" needs kernelSize`);
+  return s.kernelSize;
 }
 
 /**
- * Builds the CNN for `cfg` (`convChannels`, `kernelSize`, `hidden`, activation, norm, dropout,
- * sparsity). `densities` may give one density per weight layer (convolutions, then head);
- * any other length (e.g. the trainer's MLP-head list) is ignored and the densities are computed
- * from the config with {@link cnnLayerDensities}.
+ * Builds the CNN a spec describes (`convChannels`, `kernelSize`, `hidden`, the block style,
+ * `densities` over every weight layer: convolutions, then head).
  */
-export function buildCnn(
-  gpu: Gpu,
-  cfg: TrainConfig,
-  data: DataShape,
-  densities: number[],
-): Sequential {
-  const { blocks, flat } = cnnShapes(data.shape, cfg.convChannels, cfg.kernelSize);
+export function buildCnn(gpu: Gpu, spec: ModelSpec): Sequential {
+  const { data } = spec;
+  const { blocks } = cnnShapes(data.shape, convChannelsOf(spec), kernelSizeOf(spec));
   const inC = blocks[0].inChannels;
   if (inC * blocks[0].height * blocks[0].width !== data.features) {
     throw new FiligreeError(
@@ -147,27 +156,19 @@ export function buildCnn(
       }] does not match ${data.features} features`,
     );
   }
-  const headWidths = [flat, ...cfg.hidden, data.classes];
-  const shapes: [number, number][] = [
-    ...blocks.map((b): [number, number] => [b.inChannels * b.kernel * b.kernel, b.outChannels]),
-    ...headWidths.slice(0, -1).map((w, l): [number, number] => [w, headWidths[l + 1]]),
-  ];
-  const dens = densities.length === shapes.length ? densities : cnnLayerDensities(cfg, shapes);
+  const shapes = cnnWeightShapes(spec);
+  const dens = spec.densities;
+  if (dens.length !== shapes.length) {
+    throw new FiligreeError(
+      `model "cnn": ${shapes.length} weight layers, ${dens.length} densities given`,
+    );
+  }
   const layers: Layer[] = [];
   blocks.forEach((b, l) => {
     const name = `conv${l + 1}`;
-    const rng = new DataRng(deriveSeed(cfg.seed, 2000 + l));
-    const act = cfg.activation;
-    const actParam = act === "all_relu"
-      ? allReluSlope(l, cfg.activationParam ?? 0.6)
-      : cfg.activationParam;
-    const normBefore = cfg.norm !== "none" && cfg.normPlacement === "before";
-    const normAfter = cfg.norm !== "none" && cfg.normPlacement === "after";
-    const srelu = act === "srelu";
-    const fuse = !normBefore && !srelu;
-    const linAct = fuse ? { activation: act, activationParam: actParam } : {
-      activation: "identity",
-    };
+    const rng = new DataRng(deriveSeed(spec.seed, 2000 + l));
+    const units = b.outChannels * b.convHeight * b.convWidth;
+    const block = finishBlock(gpu, spec, l, name, units);
     const geometry = {
       channels: b.inChannels,
       height: b.height,
@@ -177,22 +178,16 @@ export function buildCnn(
     };
     const K = b.inChannels * b.kernel * b.kernel;
     if (dens[l] < 1) {
-      const csr = makeSparseLayer(gpu, K, b.outChannels, dens[l], rng, cfg.weightInit, name);
-      layers.push(new SparseConv2d(gpu, name, csr, geometry, { ...linAct, init: cfg.weightInit }));
+      const csr = makeSparseLayer(gpu, K, b.outChannels, dens[l], rng, spec.init, name);
+      layers.push(
+        new SparseConv2d(gpu, name, csr, geometry, { ...block.linAct, init: spec.init }),
+      );
     } else {
       layers.push(
-        new Conv2d(gpu, name, geometry, b.outChannels, { ...linAct, rng, init: cfg.weightInit }),
+        new Conv2d(gpu, name, geometry, b.outChannels, { ...block.linAct, rng, init: spec.init }),
       );
     }
-    const units = b.outChannels * b.convHeight * b.convWidth;
-    const norm = () =>
-      cfg.norm === "batch"
-        ? new BatchNorm(gpu, `${name}.bn`, units)
-        : new LayerNorm(gpu, `${name}.ln`, units);
-    if (normBefore) layers.push(norm());
-    if (srelu) layers.push(new SReLU(gpu, `${name}.srelu`, units));
-    else if (!fuse) layers.push(new Activation(gpu, `${name}.act`, units, act, actParam));
-    if (normAfter) layers.push(norm());
+    layers.push(...block.tail);
     layers.push(
       new MaxPool2d(gpu, `${name}.pool`, {
         channels: b.outChannels,
@@ -201,24 +196,20 @@ export function buildCnn(
         size: CNN_POOL,
       }),
     );
-    if (cfg.dropout > 0) {
+    if (spec.dropout > 0) {
       const pooled = b.outChannels * b.poolHeight * b.poolWidth;
       // Streams 101, 102, ... stay clear of the head's 1, 2, ...
-      layers.push(new Dropout(gpu, `${name}.drop`, pooled, cfg.dropout, 101 + l));
+      layers.push(new Dropout(gpu, `${name}.drop`, pooled, spec.dropout, 101 + l));
     }
   });
   const head = buildMlp(gpu, {
-    inputs: flat,
+    ...mlpStyle(spec),
+    inputs: shapes[blocks.length][0],
     classes: data.classes,
-    hidden: cfg.hidden,
-    activation: cfg.activation,
-    activationParam: cfg.activationParam,
-    norm: cfg.norm,
-    normPlacement: cfg.normPlacement,
-    dropout: cfg.dropout,
+    hidden: spec.hidden,
     densities: dens.slice(blocks.length),
-    seed: cfg.seed,
-    init: cfg.weightInit,
+    seed: spec.seed,
+    init: spec.init,
   });
-  return new Sequential([...layers, ...head.layers], head.spec);
+  return new Sequential([...layers, ...head.layers]);
 }

@@ -22,7 +22,7 @@
  * Per step, 2 dispatches forward and 2 backward: a training step records about `4T + 8`
  * dispatches for the LSTM. The input gradient is not computed (the LSTM must be the first layer).
  *
- * The head: `cfg.hidden` lists the widths of fully-connected layers between the LSTM and the dense
+ * The head: `hidden` lists the widths of fully-connected layers between the LSTM and the dense
  * output layer (built by {@link buildMlp}, so activation, norm, dropout and sparsity options apply
  * to it); `hidden: []` (library API) means the output layer reads `h_T` directly.
  *
@@ -30,21 +30,21 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { getGpu } from "../gpu/mod.ts";
- * import { parseTrainConfig } from "../train/config.ts";
  * import { buildLstm } from "./lstm.ts";
  * const gpu = await getGpu();
- * const cfg = parseTrainConfig({ model: "lstm", lstmHidden: 16, hidden: [8], density: 0.5 });
- * const m = buildLstm(gpu, cfg, { features: 12, classes: 3, shape: [4, 3] }, []);
+ * const m = buildLstm(gpu, {
+ *   model: "lstm", data: { features: 12, classes: 3, shape: [4, 3] }, lstmHidden: 16, hidden: [8],
+ *   activation: "relu", norm: "none", normPlacement: "before", dropout: 0, init: "he", seed: 0,
+ *   densities: [0.5, 0.5, 0.5, 1],
+ * });
  * assert.deepEqual(m.layers.map((l) => l.name), ["lstm", "fc1", "out"]);
  * assert.deepEqual(m.sparseLayers.map((l) => l.name), ["lstm.wx", "lstm.wh", "fc1"]);
  * ```
  * @module
  */
 import { FiligreeError, type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
-import type { TrainConfig } from "../train/config.ts";
 import { DataRng, deriveSeed } from "../data/random.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
-import { configDensities } from "../sparse/density.ts";
 import { biasGrad } from "../kernels/bias.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
 import { lstmGatesBackward, lstmGatesForward, lstmSequence } from "../kernels/lstm.ts";
@@ -52,7 +52,7 @@ import { type Act, ActCache } from "./act.ts";
 import { type Layer, linearView, type Param, SparseLinear, type StepContext } from "./layers.ts";
 import type { MultiWeightLayer, WeightView } from "./analyzable.ts";
 import { buildMlp, type HasSparseParts, makeSparseLayer, Sequential } from "./mlp.ts";
-import type { DataShape } from "./models.ts";
+import { type DataShape, mlpStyle, type ModelSpec, type ModelStructure } from "./spec.ts";
 
 /** Structure of an {@link Lstm} layer. */
 export interface LstmOptions {
@@ -250,60 +250,38 @@ export class Lstm implements Layer, HasSparseParts, MultiWeightLayer {
 }
 
 /**
- * Densities of the LSTM model's weight layers `[W_x, W_h, ...head]`, with the rules of the MLP
- * (`weightLayerDensities` in trainer.ts): the output layer dense unless `sparseLayers` is "all";
- * "dense" = 1; "prune" starts dense; `epsilon` = Erdős–Rényi; else `density` uniform (ERK for rigl
- * or `init` erk/er). Sparse layers stay below 1 so they keep their CSR storage.
+ * The weight shapes `[in, out]` of an LSTM spec in model order: `W_x` `[F, 4H]`, `W_h` `[H, 4H]`,
+ * then the head and the output layer.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseTrainConfig } from "../train/config.ts";
- * import { lstmDensities } from "./lstm.ts";
- * const cfg = parseTrainConfig({ model: "lstm", method: "set", density: 0.3, hidden: [8] });
- * assert.deepEqual(lstmDensities(cfg, 28, 32, 10), [0.3, 0.3, 0.3, 1]);
+ * import { lstmWeightShapes } from "./lstm.ts";
+ * const s = lstmWeightShapes({ data: { features: 784, classes: 10, shape: [28, 28] },
+ *   lstmHidden: 32, hidden: [8] });
+ * assert.deepEqual(s, [[28, 128], [32, 128], [32, 8], [8, 10]]);
  * ```
  */
-export function lstmDensities(
-  cfg: TrainConfig,
-  features: number,
-  hidden: number,
-  classes: number,
-): number[] {
-  const G = 4 * hidden;
-  const widths = [hidden, ...cfg.hidden, classes];
-  const shapes: [number, number][] = [
-    [features, G],
-    [hidden, G],
+export function lstmWeightShapes(
+  s: Pick<ModelStructure, "data" | "lstmHidden" | "hidden">,
+): [number, number][] {
+  const [, features] = lstmSteps(s.data);
+  const H = lstmHiddenOf(s);
+  const widths = [H, ...s.hidden, s.data.classes];
+  return [
+    [features, 4 * H],
+    [H, 4 * H],
     ...widths.slice(0, -1).map((w, l): [number, number] => [w, widths[l + 1]]),
   ];
-  return configDensities(cfg, shapes);
 }
 
-/**
- * Builds the LSTM model: the image rows are the time steps (`data.shape` = `[steps, features]`),
- * `cfg.lstmHidden` the hidden size, `cfg.hidden` the fully-connected head between the LSTM and
- * the dense output layer. The `densities` of the MLP factory are not used (they describe an MLP);
- * the LSTM's own come from {@link lstmDensities}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { getGpu } from "../gpu/mod.ts";
- * import { parseTrainConfig } from "../train/config.ts";
- * import { buildLstm } from "./lstm.ts";
- * const gpu = await getGpu();
- * const cfg = { ...parseTrainConfig({ model: "lstm", lstmHidden: 8, density: 0.5 }), hidden: [] };
- * const m = buildLstm(gpu, cfg, { features: 6, classes: 2, shape: [3, 2] }, []);
- * assert.deepEqual(m.weightCounts(), [32, 128, 16]);
- * ```
- */
-export function buildLstm(
-  gpu: Gpu,
-  cfg: TrainConfig,
-  data: DataShape,
-  _densities: number[],
-): Sequential {
+function lstmHiddenOf(s: Pick<ModelStructure, "lstmHidden">): number {
+  if (!s.lstmHidden) throw new FiligreeError(`model "lstm" needs lstmHidden`);
+  return s.lstmHidden;
+}
+
+/** `[steps, features]` of the data, or a one-line error for data that is not a sequence. */
+function lstmSteps(data: DataShape): [number, number] {
   if (data.shape.length !== 2) {
     throw new FiligreeError(
       `model "lstm" needs 2-D samples [steps, features] (image rows as time steps); this dataset's samples have shape [${
@@ -317,15 +295,45 @@ export function buildLstm(
       `model "lstm": sample shape [${steps}, ${features}] does not match ${data.features} features`,
     );
   }
-  const H = cfg.lstmHidden;
-  const dens = lstmDensities(cfg, features, H, data.classes);
+  return [steps, features];
+}
+
+/**
+ * Builds the LSTM model a spec describes: the image rows are the time steps (`data.shape` =
+ * `[steps, features]`), `lstmHidden` the hidden size, `hidden` the fully-connected head between
+ * the LSTM and the dense output layer; `densities` = `[W_x, W_h, ...head]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { buildLstm } from "./lstm.ts";
+ * const gpu = await getGpu();
+ * const m = buildLstm(gpu, {
+ *   model: "lstm", data: { features: 6, classes: 2, shape: [3, 2] }, lstmHidden: 8, hidden: [],
+ *   activation: "relu", norm: "none", normPlacement: "before", dropout: 0, init: "he", seed: 0,
+ *   densities: [0.5, 0.5, 1],
+ * });
+ * assert.deepEqual(m.weightCounts(), [32, 128, 16]);
+ * ```
+ */
+export function buildLstm(gpu: Gpu, spec: ModelSpec): Sequential {
+  const [steps, features] = lstmSteps(spec.data);
+  const H = lstmHiddenOf(spec);
+  const shapes = lstmWeightShapes(spec);
+  const dens = spec.densities;
+  if (dens.length !== shapes.length) {
+    throw new FiligreeError(
+      `model "lstm": ${shapes.length} weight layers, ${dens.length} densities given`,
+    );
+  }
   const wx = makeSparseLayer(
     gpu,
     features,
     4 * H,
     dens[0],
-    new DataRng(deriveSeed(cfg.seed, 2000)),
-    cfg.weightInit,
+    new DataRng(deriveSeed(spec.seed, 2000)),
+    spec.init,
     "lstm.wx",
   );
   const wh = makeSparseLayer(
@@ -333,27 +341,19 @@ export function buildLstm(
     H,
     4 * H,
     dens[1],
-    new DataRng(deriveSeed(cfg.seed, 2001)),
-    cfg.weightInit,
+    new DataRng(deriveSeed(spec.seed, 2001)),
+    spec.init,
     "lstm.wh",
   );
   const lstm = new Lstm(gpu, "lstm", { steps, features, hidden: H, wx, wh });
   const head = buildMlp(gpu, {
+    ...mlpStyle(spec),
     inputs: H,
-    classes: data.classes,
-    hidden: cfg.hidden,
-    activation: cfg.activation,
-    activationParam: cfg.activationParam,
-    norm: cfg.norm,
-    normPlacement: cfg.normPlacement,
-    dropout: cfg.dropout,
+    classes: spec.data.classes,
+    hidden: spec.hidden,
     densities: dens.slice(2),
-    seed: cfg.seed,
-    init: cfg.weightInit,
+    seed: spec.seed,
+    init: spec.init,
   });
-  return new Sequential([lstm, ...head.layers], {
-    ...head.spec,
-    inputs: data.features,
-    densities: dens,
-  });
+  return new Sequential([lstm, ...head.layers]);
 }

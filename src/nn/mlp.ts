@@ -21,6 +21,7 @@ import { DataRng, deriveSeed } from "../data/random.ts";
 import { csrFromCoo, type CsrLayer, randomMask, uploadCsr } from "../sparse/csr.ts";
 import { allReluSlope } from "../kernels/activation_ids.ts";
 import type { Act } from "./act.ts";
+import type { BlockStyle } from "./spec.ts";
 import {
   Activation,
   BatchNorm,
@@ -35,16 +36,11 @@ import {
   type StepContext,
 } from "./layers.ts";
 
-/** Everything that defines an MLP's structure. */
-export interface MlpSpec {
+/** Everything that defines a fully-connected stack (an MLP, or the head of a CNN or LSTM). */
+export interface MlpSpec extends BlockStyle {
   inputs: number;
   classes: number;
   hidden: number[];
-  activation: string;
-  activationParam?: number;
-  norm: "none" | "batch" | "layer";
-  normPlacement: "before" | "after";
-  dropout: number;
   /** Density of each weight layer (hidden.length + 1 entries, or hidden.length: output dense); 1 = dense Linear. */
   densities: number[];
   seed: number;
@@ -82,7 +78,7 @@ export function sparsePartsOf(l: Layer): SparseLinear[] {
 
 /** A feed-forward model: a sequence of layers. */
 export class Sequential {
-  constructor(readonly layers: Layer[], readonly spec: MlpSpec) {}
+  constructor(readonly layers: Layer[]) {}
 
   /** All trainable parameters in a fixed order (checkpoint and optimizer order). */
   get params(): Param[] {
@@ -152,34 +148,67 @@ export function buildMlp(gpu: Gpu, spec: MlpSpec): Sequential {
     const density = spec.densities[l] ?? 1;
     const rng = new DataRng(deriveSeed(spec.seed, 1000 + l));
     const name = isOut ? "out" : `fc${l + 1}`;
-    const act = isOut ? "identity" : spec.activation;
-    const actParam = act === "all_relu"
-      ? allReluSlope(l, spec.activationParam ?? 0.6)
-      : spec.activationParam;
-    const normBefore = !isOut && spec.norm !== "none" && spec.normPlacement === "before";
-    const normAfter = !isOut && spec.norm !== "none" && spec.normPlacement === "after";
-    const srelu = act === "srelu";
-    // Fuse the activation into the linear layer unless a norm sits in between or it is SReLU.
-    const fuse = !normBefore && !srelu;
-    const linAct = fuse
-      ? { activation: act, activationParam: actParam }
-      : { activation: "identity" };
+    const block = isOut
+      ? { linAct: { activation: "identity" }, tail: [] }
+      : finishBlock(gpu, spec, l, name, nOut);
     if (density < 1) {
       const csr = makeSparseLayer(gpu, nIn, nOut, density, rng, spec.init, name);
-      layers.push(new SparseLinear(gpu, name, csr, linAct));
+      layers.push(new SparseLinear(gpu, name, csr, block.linAct));
     } else {
-      layers.push(new Linear(gpu, name, nIn, nOut, { ...linAct, rng, init: spec.init }));
+      layers.push(new Linear(gpu, name, nIn, nOut, { ...block.linAct, rng, init: spec.init }));
     }
     if (isOut) break;
-    const norm = () =>
-      spec.norm === "batch"
-        ? new BatchNorm(gpu, `${name}.bn`, nOut)
-        : new LayerNorm(gpu, `${name}.ln`, nOut);
-    if (normBefore) layers.push(norm());
-    if (srelu) layers.push(new SReLU(gpu, `${name}.srelu`, nOut));
-    else if (!fuse) layers.push(new Activation(gpu, `${name}.act`, nOut, act, actParam));
-    if (normAfter) layers.push(norm());
+    layers.push(...block.tail);
     if (spec.dropout > 0) layers.push(new Dropout(gpu, `${name}.drop`, nOut, spec.dropout, l + 1));
   }
-  return new Sequential(layers, spec);
+  return new Sequential(layers);
+}
+
+/**
+ * How weight layer `l` (named `name`, `units` outputs) is finished under a block style: the
+ * activation its store fuses (`linAct`), or identity plus the `tail` layers — normalization
+ * before and/or after the activation, SReLU, or a separate activation when a norm sits between.
+ * The one rule shared by the MLP, the CNN's convolution blocks and every head.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { finishBlock } from "./mlp.ts";
+ * const gpu = await getGpu();
+ * const style = { activation: "tanh", norm: "batch", normPlacement: "before", dropout: 0 } as const;
+ * const b = finishBlock(gpu, style, 0, "fc1", 8);
+ * assert.deepEqual(b.linAct, { activation: "identity" });
+ * assert.deepEqual(b.tail.map((l) => l.name), ["fc1.bn", "fc1.act"]);
+ * ```
+ */
+export function finishBlock(
+  gpu: Gpu,
+  style: BlockStyle,
+  l: number,
+  name: string,
+  units: number,
+): { linAct: { activation: string; activationParam?: number }; tail: Layer[] } {
+  const act = style.activation;
+  const actParam = act === "all_relu"
+    ? allReluSlope(l, style.activationParam ?? 0.6)
+    : style.activationParam;
+  const normBefore = style.norm !== "none" && style.normPlacement === "before";
+  const normAfter = style.norm !== "none" && style.normPlacement === "after";
+  const srelu = act === "srelu";
+  // Fuse the activation into the weight layer unless a norm sits in between or it is SReLU.
+  const fuse = !normBefore && !srelu;
+  const norm = () =>
+    style.norm === "batch"
+      ? new BatchNorm(gpu, `${name}.bn`, units)
+      : new LayerNorm(gpu, `${name}.ln`, units);
+  const tail: Layer[] = [];
+  if (normBefore) tail.push(norm());
+  if (srelu) tail.push(new SReLU(gpu, `${name}.srelu`, units));
+  else if (!fuse) tail.push(new Activation(gpu, `${name}.act`, units, act, actParam));
+  if (normAfter) tail.push(norm());
+  return {
+    linAct: fuse ? { activation: act, activationParam: actParam } : { activation: "identity" },
+    tail,
+  };
 }

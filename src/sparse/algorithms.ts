@@ -31,9 +31,8 @@ import { markSelected, radixSelect, SELECT_RESULT_WORDS } from "../kernels/selec
 import { matmul } from "../kernels/matmul.ts";
 import { initStd, type SparseLinear } from "../nn/layers.ts";
 import { topoScratch } from "../kernels/scan.ts";
-import type { TrainConfig } from "../train/config.ts";
-import { targetDensities } from "./density.ts";
-import { gmpDensity, riglDropFraction } from "../train/schedule.ts";
+import { type DensityConfig, targetDensities } from "./density.ts";
+import { gmpDensity, riglDropFraction } from "./schedule.ts";
 import {
   checkDenseScratch,
   denseBudgetBytes,
@@ -48,12 +47,31 @@ import {
 } from "./topology.ts";
 import { grid } from "../gpu/mod.ts";
 
+/**
+ * The settings the sparse-training rules read (a training config satisfies it; `sparse/` does not
+ * depend on `train/`).
+ */
+export interface TopologyConfig extends DensityConfig {
+  epochs: number;
+  seed: number;
+  weightInit: "he" | "xavier" | "set";
+  zeta: number;
+  setRanking: "per-sign" | "global";
+  regrowInit: "random" | "zero";
+  updateInterval?: number;
+  riglAlpha: number;
+  riglStop: number;
+  gradBudgetMB: number;
+  pruneStart: number;
+  pruneEnd: number;
+}
+
 /** What a rule sees of the training run. */
 export interface TrainerView {
   readonly step: number;
   readonly epoch: number;
   readonly stepsPerEpoch: number;
-  readonly cfg: TrainConfig;
+  readonly cfg: TopologyConfig;
   readonly sparseLayers: SparseLinear[];
 }
 
@@ -74,7 +92,7 @@ function kbufFor(rec: Recorder): Tensor {
   return topoScratch(rec.gpu, "topo kbuf", 8);
 }
 
-function layerInitStd(layer: SparseLinear, cfg: TrainConfig): number {
+function layerInitStd(layer: SparseLinear, cfg: TopologyConfig): number {
   const density = layer.csr.nnz / (layer.csr.nIn * layer.csr.nOut);
   return initStd(cfg.weightInit, Math.max(1, density * layer.csr.nIn), density * layer.csr.nOut);
 }
@@ -316,7 +334,7 @@ export const ALGORITHMS = {
  * epsilon, ERK with `init`, else uniform `density`) over the shapes of the sparse layers, which
  * are the layers the config makes sparse (so "hidden"/"all" is already applied).
  */
-export function pruneTargetsOf(t: TrainerView, cfg: TrainConfig): number[] {
+export function pruneTargetsOf(t: TrainerView, cfg: TopologyConfig): number[] {
   const shapes = t.sparseLayers.map((l): [number, number] => [l.csr.nIn, l.csr.nOut]);
   return targetDensities({ ...cfg, sparseLayers: "all" }, shapes);
 }
@@ -324,7 +342,7 @@ export function pruneTargetsOf(t: TrainerView, cfg: TrainConfig): number[] {
 /** The rule a config asks for. */
 export function createAlgorithm(
   t: TrainerView,
-  cfg: TrainConfig,
+  cfg: TopologyConfig,
   pruneTargets: number[] = [],
 ): SparsityAlgorithm {
   switch (cfg.method) {

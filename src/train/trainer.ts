@@ -26,7 +26,7 @@ import { Optimizer, type OptimizerConfig } from "../kernels/optim.ts";
 import { mseLoss, softmaxXent } from "../kernels/loss.ts";
 import { accumulateSum, countCorrect } from "../kernels/reduce.ts";
 import { dropoutRngUniform, writeDropoutRng } from "../kernels/dropout.ts";
-import { configDensities } from "../sparse/density.ts";
+import { modelSpecOf } from "./model_spec.ts";
 import type { TrainConfig } from "./config.ts";
 import { runDatasetOptions } from "./rundir.ts";
 import { learningRate, type LrSchedule, plateauStop } from "./schedule.ts";
@@ -61,10 +61,13 @@ export interface EpochMetrics {
   stopped?: string;
 }
 
-/** Densities of the weight layers for a config (output layer dense unless sparseLayers = "all"). */
+/**
+ * Densities of the weight layers of an MLP config (output layer dense unless sparseLayers =
+ * "all"); for any model use `modelSpecOf(cfg, data).densities` (src/train/model_spec.ts).
+ */
 export function weightLayerDensities(cfg: TrainConfig, inputs: number, classes: number): number[] {
-  const widths = [inputs, ...cfg.hidden, classes];
-  return configDensities(cfg, widths.slice(0, -1).map((w, l) => [w, widths[l + 1]]));
+  return modelSpecOf({ ...cfg, model: "mlp" }, { features: inputs, classes, shape: [inputs] })
+    .densities;
 }
 
 interface ParamState {
@@ -140,8 +143,7 @@ export class Trainer {
       batchSize: cfg.batchSize,
       norm: cfg.inputNorm,
     });
-    const densities = weightLayerDensities(cfg, ds.features, ds.classes);
-    const model = buildModel(gpu, cfg, ds, densities);
+    const model = buildModel(gpu, modelSpecOf(cfg, ds));
     return new Trainer(gpu, cfg, ds, data, model);
   }
 

@@ -23,6 +23,7 @@ import { assertClose, gpuTest, type Rng } from "../../src/testing/mod.ts";
 import { computeLstmScores, lstmGradients } from "../../src/analysis/scores_lstm.ts";
 import { lstmForwardRef } from "../../src/kernels/lstm_ref.ts";
 import type { MetricLoss } from "../../src/kernels/analysis.ts";
+import { modelSpecOf } from "../../src/train/model_spec.ts";
 
 interface Case {
   steps: number;
@@ -61,9 +62,11 @@ async function build(gpu: Gpu, rng: Rng, c: Case): Promise<Built> {
   };
   const model = buildLstm(
     gpu,
-    cfg,
-    { features: c.steps * c.features, classes: c.classes, shape: [c.steps, c.features] },
-    [],
+    modelSpecOf(cfg, {
+      features: c.steps * c.features,
+      classes: c.classes,
+      shape: [c.steps, c.features],
+    }),
   );
   const lstm = model.layers[0];
   if (!isLstmLayer(lstm)) throw new Error("first layer is not an LSTM");

@@ -20,6 +20,7 @@ import {
   type Rng,
   toPadded,
 } from "../../src/testing/mod.ts";
+import { modelSpecOf } from "../../src/train/model_spec.ts";
 
 /** Host copy of a model's parameters (float64) plus sparse structures, for the CPU forward. */
 interface HostModel {
@@ -170,7 +171,7 @@ gpuTest(
       const classes = 3;
       const features = c.shape[0] * c.shape[1];
       const cfg = parseTrainConfig({ ...c.cfg, seed: rng.int(1000) });
-      const m = buildCnn(gpu, cfg, { features, classes, shape: c.shape }, []);
+      const m = buildCnn(gpu, modelSpecOf(cfg, { features, classes, shape: c.shape }));
       await randomizeBiases(gpu, m, rng);
       const B = c.batch;
       const xs = asF32(rng.normal(features * B));
@@ -222,7 +223,7 @@ gpuTest("cnn: convolutions are sparse layers; non-image data is refused", (gpu) 
     kernelSize: 3,
     hidden: [16],
   });
-  const m = buildCnn(gpu, cfg, { features: 100, classes: 4, shape: [10, 10] }, []);
+  const m = buildCnn(gpu, modelSpecOf(cfg, { features: 100, classes: 4, shape: [10, 10] }));
   assert.deepEqual(m.sparseLayers.map((l) => l.name), ["conv1", "conv2", "fc1"]);
   assert.deepEqual(m.layers.map((l) => l.name), [
     "conv1",
@@ -233,16 +234,19 @@ gpuTest("cnn: convolutions are sparse layers; non-image data is refused", (gpu) 
     "out",
   ]);
   assert.throws(
-    () => buildCnn(gpu, cfg, { features: 64, classes: 4, shape: [64] }, []),
+    () => buildCnn(gpu, modelSpecOf(cfg, { features: 64, classes: 4, shape: [64] })),
     (e) => e instanceof FiligreeError && /needs an image dataset/.test(e.message),
   );
   assert.throws(
     () =>
-      buildCnn(gpu, { ...cfg, convChannels: [4, 4, 4, 4] }, {
-        features: 100,
-        classes: 4,
-        shape: [10, 10],
-      }, []),
+      buildCnn(
+        gpu,
+        modelSpecOf({ ...cfg, convChannels: [4, 4, 4, 4] }, {
+          features: 100,
+          classes: 4,
+          shape: [10, 10],
+        }),
+      ),
     FiligreeError,
   );
 });

@@ -16,6 +16,7 @@ import {
   type Rng,
   toPadded,
 } from "../../src/testing/mod.ts";
+import { modelSpecOf } from "../../src/train/model_spec.ts";
 
 function randomHost(rng: Rng, nIn: number, nOut: number, density: number, std: number): CsrHost {
   const m = randomMask(nIn, nOut, density, rng);
@@ -153,14 +154,14 @@ gpuTest(
 gpuTest("lstm model: rejects non-2-D samples; builds sparse parts and head", async (gpu) => {
   const cfg = { ...parseTrainConfig({ model: "lstm", lstmHidden: 8, density: 0.5 }), hidden: [] };
   assert.throws(
-    () => buildModel(gpu, cfg, { features: 20, classes: 3, shape: [20] }, [1]),
+    () => buildModel(gpu, modelSpecOf(cfg, { features: 20, classes: 3, shape: [20] })),
     (e: unknown) => e instanceof FiligreeError && /2-D samples/.test((e as Error).message),
   );
   assert.throws(
-    () => buildModel(gpu, cfg, { features: 20, classes: 3, shape: [4, 4] }, [1]),
+    () => buildModel(gpu, modelSpecOf(cfg, { features: 20, classes: 3, shape: [4, 4] })),
     FiligreeError,
   );
-  const m = buildModel(gpu, cfg, { features: 12, classes: 3, shape: [4, 3] }, [1]);
+  const m = buildModel(gpu, modelSpecOf(cfg, { features: 12, classes: 3, shape: [4, 3] }));
   assert.deepEqual(m.layers.map((l) => l.name), ["lstm", "out"]);
   assert.deepEqual(m.sparseLayers.map((l) => l.name), ["lstm.wx", "lstm.wh"]);
   assert.deepEqual(m.params.map((p) => p.name), [

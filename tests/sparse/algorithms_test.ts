@@ -29,7 +29,7 @@ import {
 import { initStd, SparseLinear } from "../../src/nn/layers.ts";
 import { allocAct } from "../../src/nn/act.ts";
 import { parseTrainConfig, type TrainConfig } from "../../src/train/config.ts";
-import { gmpDensity, riglDropFraction } from "../../src/train/schedule.ts";
+import { gmpDensity, riglDropFraction } from "../../src/sparse/schedule.ts";
 import { gpuTest, type Rng, toPadded } from "../../src/testing/mod.ts";
 
 function makeLayer(gpu: Gpu, rng: Rng, nIn: number, nOut: number, density: number): SparseLinear {

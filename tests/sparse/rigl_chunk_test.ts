@@ -24,7 +24,7 @@ import {
   snapshotLayer,
 } from "../../src/sparse/topology_ref.ts";
 import { parseTrainConfig } from "../../src/train/config.ts";
-import { riglDropFraction } from "../../src/train/schedule.ts";
+import { riglDropFraction } from "../../src/sparse/schedule.ts";
 import { gpuTest, type Rng, toPadded } from "../../src/testing/mod.ts";
 
 const CHUNK_KEYS = [

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { gmpDensity, learningRate, riglDropFraction } from "../../src/train/schedule.ts";
+import { learningRate } from "../../src/train/schedule.ts";
+import { gmpDensity, riglDropFraction } from "../../src/sparse/schedule.ts";
 
 Deno.test("learning-rate schedules", () => {
   assert.equal(learningRate({ kind: "constant", lr: 0.1 }, 999), 0.1);
