@@ -1,62 +1,15 @@
-// Exact ablation and per-sample gradients of convolutions (src/analysis/ablation_conv.ts;
-// float64 references: src/analysis/ablation_conv_ref.ts).
+// Exact ablation and per-sample gradients of convolutions (src/kernels/ablation_conv.ts;
+// float64 references: src/kernels/ablation_conv_ref.ts). ablation_fns.wgsl is prepended
+// (batch_cell).
 //
 // A convolution's weight matrix W [c_in*k*k][c_out] is shared by its P = oh*ow output positions:
 // its input is the im2col matrix viewed as [c_in*k*k * P][ld] (row i*P + p) and its
 // pre-activation [c_out * P][ld] (row j*P + p). Zeroing w_ij changes the P rows j*P + p of the
-// pre-activation, each by -w_ij * cols[i*P + p]. A batch of K ablations over S samples is one
-// activation with K*S columns: column c = k*S + s, padding columns (>= K*S) zero.
-
-struct PatchParams {
-  rows: u32,    // rows of the patched tensor
-  s: u32,       // evaluation samples S
-  ld_s: u32,    // row stride of the cached tensors (roundUp4(S))
-  ld_n: u32,    // row stride of the patched tensor (roundUp4(K*S))
-  k: u32,       // ablations in this batch
-  mode: u32,    // 0: rank-1 over a row group (rows j*G..j*G+G-1 -= w * x[i*G + r%G]); 1: zero it;
-                // 2: rank-1, only the group: patched row r (< G) is row j*G + r corrected
-  group: u32,   // G: rows per output channel (rank-1: P) or per input unit (zero: h*w)
-}
-
-@group(0) @binding(0) var<uniform> pp: PatchParams;
-@group(0) @binding(1) var<storage, read> cached: array<f32>;
-@group(0) @binding(2) var<storage, read> x_in: array<f32>;
-// Per ablation: input row i, output row (or unit) j, bitcast f32 weight w.
-@group(0) @binding(3) var<storage, read> abl: array<u32>;
-@group(0) @binding(4) var<storage, read_write> patched: array<f32>;
+// pre-activation, each by -w_ij * cols[i*P + p]: that patch is analysis.wgsl's patch_columns
+// with row groups of P. A batch of K ablations over S samples is one activation with K*S
+// columns: column c = k*S + s, padding columns (>= K*S) zero.
 
 override WG: u32 = 64u;
-
-// One invocation per element of `patched` (no loop).
-@compute @workgroup_size(WG)
-fn conv_patch(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = gid.x + gid.y * nwg.x * WG;
-  if (e >= pp.rows * pp.ld_n) { return; }
-  let r = e / pp.ld_n;
-  let c = e % pp.ld_n;
-  if (c >= pp.k * pp.s) {
-    patched[e] = 0.0;
-    return;
-  }
-  let k = c / pp.s;
-  let s = c % pp.s;
-  if (pp.mode == 2u) {
-    let row = abl[3u * k + 1u] * pp.group + r;
-    let xr = abl[3u * k] * pp.group + r;
-    patched[e] = cached[row * pp.ld_s + s] - bitcast<f32>(abl[3u * k + 2u]) * x_in[xr * pp.ld_s + s];
-    return;
-  }
-  var v = cached[r * pp.ld_s + s];
-  if (r / pp.group == abl[3u * k + 1u]) {
-    if (pp.mode == 0u) {
-      let xr = abl[3u * k] * pp.group + r % pp.group;
-      v -= bitcast<f32>(abl[3u * k + 2u]) * x_in[xr * pp.ld_s + s];
-    } else {
-      v = 0.0;
-    }
-  }
-  patched[e] = v;
-}
 
 struct GradParams {
   first: u32,   // first entry of this chunk
@@ -118,19 +71,16 @@ struct NextParams {
 fn conv_channel_next(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let e = gid.x + gid.y * nwg.x * WG;
   if (e >= np.rows * np.ld_n) { return; }
-  let r = e / np.ld_n;
-  let c = e % np.ld_n;
-  if (c >= np.k * np.s) {
+  let b = batch_cell(e, np.ld_n, np.k, np.s);
+  if (!b.live) {
     z_out[e] = 0.0;
     return;
   }
-  let k = c / np.s;
-  let s = c % np.s;
-  let j = abl_n[3u * k + 1u];
-  var acc = z_cached[r * np.ld_s + s];
+  let j = abl_n[3u * b.k + 1u];
+  var acc = z_cached[b.r * np.ld_s + b.s];
   for (var q = 0u; q < np.q; q++) {
     let row = j * np.q + q;
-    acc += w_next[row * np.rows + r] * (pooled[q * np.ld_n + c] - x_cached[row * np.ld_s + s]);
+    acc += w_next[row * np.rows + b.r] * (pooled[q * np.ld_n + b.c] - x_cached[row * np.ld_s + b.s]);
   }
   z_out[e] = acc;
 }

@@ -1,44 +1,54 @@
 // Kernels of the importance analysis (src/kernels/analysis.ts; references: analysis_ref.ts).
+// ablation_fns.wgsl is prepended (batch_cell).
 //
 // Activations are feature-major [rows][ld]; a batch of K ablations over S evaluation samples is
 // one activation with K*S columns: column c = k*S + s, padding columns (>= K*S) zero.
 
 struct PatchParams {
-  rows: u32,    // rows of the patched tensor (the layer's outputs, or a block's units)
+  rows: u32,    // rows of the patched tensor
   s: u32,       // evaluation samples S
   ld_s: u32,    // row stride of the cached tensors (roundUp4(S))
   ld_n: u32,    // row stride of the patched tensor (roundUp4(K*S))
   k: u32,       // ablations in this batch
-  mode: u32,    // 0: rank-1 (row j -= w * x[i]); 1: zero row j
+  mode: u32,    // 0: rank-1 over a row group (rows j*G..j*G+G-1 -= w * x[i*G + r%G]); 1: zero it;
+                // 2: rank-1, only the group: patched row r (< G) is row j*G + r corrected
+  group: u32,   // G: 1 for a fully-connected layer; a convolution's positions P (rank-1) or
+                // rows per input unit h*w (zero), see src/kernels/ablation_conv.ts
 }
 
 @group(0) @binding(0) var<uniform> pp: PatchParams;
 @group(0) @binding(1) var<storage, read> cached: array<f32>;
 @group(0) @binding(2) var<storage, read> x_in: array<f32>;
-// Per ablation: input row i, output row j, bitcast f32 weight w.
+// Per ablation: input row i, output row (or unit) j, bitcast f32 weight w.
 @group(0) @binding(3) var<storage, read> abl: array<u32>;
 @group(0) @binding(4) var<storage, read_write> patched: array<f32>;
 
 override WG: u32 = 64u;
 
-// One invocation per element of `patched`; the cached tensor is replicated K times with the
-// ablated row corrected: zeroing w_ij changes only z_j, by -w_ij * x_i.
+// One invocation per element of `patched` (no loop); the cached tensor is replicated K times
+// with the ablated row group corrected: zeroing w_ij changes only the rows of unit j, by
+// -w_ij * x_i (with G = 1: only z_j).
 @compute @workgroup_size(WG)
 fn patch_columns(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let e = gid.x + gid.y * nwg.x * WG;
   if (e >= pp.rows * pp.ld_n) { return; }
-  let r = e / pp.ld_n;
-  let c = e % pp.ld_n;
-  if (c >= pp.k * pp.s) {
+  let b = batch_cell(e, pp.ld_n, pp.k, pp.s);
+  if (!b.live) {
     patched[e] = 0.0;
     return;
   }
-  let k = c / pp.s;
-  let s = c % pp.s;
-  var v = cached[r * pp.ld_s + s];
-  if (r == abl[3u * k + 1u]) {
+  let w = bitcast<f32>(abl[3u * b.k + 2u]);
+  if (pp.mode == 2u) {
+    let row = abl[3u * b.k + 1u] * pp.group + b.r;
+    let xr = abl[3u * b.k] * pp.group + b.r;
+    patched[e] = cached[row * pp.ld_s + b.s] - w * x_in[xr * pp.ld_s + b.s];
+    return;
+  }
+  var v = cached[b.r * pp.ld_s + b.s];
+  if (b.r / pp.group == abl[3u * b.k + 1u]) {
     if (pp.mode == 0u) {
-      v -= bitcast<f32>(abl[3u * k + 2u]) * x_in[abl[3u * k] * pp.ld_s + s];
+      let xr = abl[3u * b.k] * pp.group + b.r % pp.group;
+      v -= w * x_in[xr * pp.ld_s + b.s];
     } else {
       v = 0.0;
     }
@@ -271,15 +281,14 @@ struct RowParams2 {
 fn ablated_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let c = gid.x + gid.y * nwg.x * WG;
   if (c >= rq.ld_n) { return; }
-  if (c >= rq.k * rq.s) {
+  let b = batch_cell(c, rq.ld_n, rq.k, rq.s);
+  if (!b.live) {
     z_out[c] = 0.0;
     return;
   }
-  let k = c / rq.s;
-  let s = c % rq.s;
-  let i = abl_row[3u * k];
-  let j = abl_row[3u * k + 1u];
-  z_out[c] = z_rows[j * rq.ld_s + s] - bitcast<f32>(abl_row[3u * k + 2u]) * x_rows[i * rq.ld_s + s];
+  let i = abl_row[3u * b.k];
+  let j = abl_row[3u * b.k + 1u];
+  z_out[c] = z_rows[j * rq.ld_s + b.s] - bitcast<f32>(abl_row[3u * b.k + 2u]) * x_rows[i * rq.ld_s + b.s];
 }
 
 struct NextParams {
@@ -303,15 +312,12 @@ struct NextParams {
 fn patch_next(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let e = gid.x + gid.y * nwg.x * WG;
   if (e >= nq.rows * nq.ld_n) { return; }
-  let r = e / nq.ld_n;
-  let c = e % nq.ld_n;
-  if (c >= nq.k * nq.s) {
+  let b = batch_cell(e, nq.ld_n, nq.k, nq.s);
+  if (!b.live) {
     z_next_out[e] = 0.0;
     return;
   }
-  let k = c / nq.s;
-  let s = c % nq.s;
-  let j = abl_next[3u * k + 1u];
-  let dh = h_new[c] - h_cached[j * nq.ld_s + s];
-  z_next_out[e] = z_next[r * nq.ld_s + s] + w_out[k * nq.rows + r] * dh;
+  let j = abl_next[3u * b.k + 1u];
+  let dh = h_new[b.c] - h_cached[j * nq.ld_s + b.s];
+  z_next_out[e] = z_next[b.r * nq.ld_s + b.s] + w_out[b.k * nq.rows + b.r] * dh;
 }

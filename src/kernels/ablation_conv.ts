@@ -7,8 +7,9 @@
  * pre-activation rows `j·P + p` by `-w_ij·cols[i·P + p]` (`cols` = the layer's im2col input
  * viewed as `[nIn·P][ld]`). {@link convPatch} builds K such corrected copies side by side (the
  * probe pushes them through the activation, batch norm, pooling and the rest of the network in
- * one forward); its zero mode zeroes the `h·w` rows of one input channel (unit ablation). With
- * group 1 both modes are exactly `patchColumns` of kernels/analysis.ts.
+ * one forward); its zero mode zeroes the `h·w` rows of one input channel (unit ablation). It is
+ * `patchColumns` of kernels/analysis.ts with row groups (the kernel is shared: with group 1 it is
+ * the fully-connected patch).
  *
  * {@link convFisher}: the empirical Fisher of a shared weight needs the per-sample gradient
  * `g_s = Σ_p cols[i·P+p][s]·dz[j·P+p][s]` before squaring (squares summed over positions
@@ -32,7 +33,7 @@
  * ```
  * @module
  */
-import code from "../../shaders/ablation_conv.wgsl" with { type: "text" };
+import convCode from "../../shaders/ablation_conv.wgsl" with { type: "text" };
 import {
   defineKernel,
   FiligreeError,
@@ -43,22 +44,12 @@ import {
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
-import { MAX_LOOP_TRIPS, packAblations, rowSumSq, type WeightAblation } from "./analysis.ts";
+import { MAX_LOOP_TRIPS, type PatchArgs, patchColumns, rowSumSq } from "./analysis.ts";
+import { withAblationFns } from "./ablation_fns.ts";
 
 const WG = 64;
+const code = withAblationFns(convCode);
 
-export const CONV_PATCH = defineKernel({
-  shader: "ablation_conv.wgsl",
-  code,
-  entry: "conv_patch",
-  bindings: [
-    ["pp", "uniform"],
-    ["cached", "read"],
-    ["x_in", "read"],
-    ["abl", "read"],
-    ["patched", "read_write"],
-  ],
-});
 export const CONV_SAMPLE_GRAD = defineKernel({
   shader: "ablation_conv.wgsl",
   code,
@@ -72,55 +63,16 @@ export const CONV_SAMPLE_GRAD = defineKernel({
   ],
 });
 
-/** Arguments of {@link convPatch}. */
-export interface ConvPatchArgs {
-  /** Cached `[rows][roundUp4(samples)]`: the pre-activation (rank-1) or the layer input (zero). */
-  cached: Tensor;
-  /** The im2col input `[nIn·group][roundUp4(samples)]` (rank-1 mode only). */
-  x?: Tensor;
-  rows: number;
-  /** Rows per output channel (rank-1: the positions P) or per input unit (zero: h·w). */
-  group: number;
-  samples: number;
-  /** Weight ablations (rank-1) or, with `mode: "zero"`, units as `{ i: 0, j: unit, w: 0 }`. */
-  ablations: readonly WeightAblation[] | Tensor;
-  /** Number of ablations when `ablations` is an uploaded tensor. */
-  count?: number;
-  /**
-   * "rank1": all rows, the ablated channel's corrected; "zero": the unit's rows zeroed;
-   * "channel": only the ablated channel's `group` rows, corrected (`rows` = `group`).
-   */
-  mode?: "rank1" | "zero" | "channel";
-  /** `[rows][roundUp4(K·samples)]`, column `k·samples + s`. */
-  out: Tensor;
-}
+/**
+ * Arguments of {@link convPatch}: those of `patchColumns` with the group required (`cached`
+ * the pre-activation (rank-1) or the layer input (zero), `x` the im2col input
+ * `[nIn·group][roundUp4(samples)]`, `group` the positions P (rank-1) or `h·w` (zero)).
+ */
+export type ConvPatchArgs = PatchArgs & { group: number };
 
 /** K patched copies of a cached convolution activation (see the module doc). */
 export function convPatch(rec: Recorder, a: ConvPatchArgs): void {
-  const gpu = rec.gpu;
-  const k = Array.isArray(a.ablations) ? a.ablations.length : a.count;
-  if (!k || k < 1) throw new FiligreeError("convPatch: no ablations");
-  if (a.mode === "channel" && a.rows !== a.group) {
-    throw new FiligreeError(`convPatch: channel mode writes ${a.group} rows, not ${a.rows}`);
-  }
-  if (!(a.group >= 1) || a.rows % a.group !== 0) {
-    throw new FiligreeError(`convPatch: ${a.rows} rows are not groups of ${a.group}`);
-  }
-  const ldS = roundUp4(a.samples), ldN = roundUp4(k * a.samples);
-  requireTensor(a.cached, a.rows * ldS, "convPatch cached");
-  requireTensor(a.out, a.rows * ldN, "convPatch out");
-  const abl = Array.isArray(a.ablations)
-    ? gpu.tensor("u32", [3 * k], { data: packAblations(a.ablations), label: "ablations" })
-    : a.ablations as Tensor;
-  requireTensor(abl, 3 * k, "convPatch ablations");
-  const mode = a.mode === "zero" ? 1 : a.mode === "channel" ? 2 : 0;
-  if (mode !== 1 && !a.x) throw new FiligreeError("convPatch: rank-1 mode needs the input x");
-  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, k, mode, a.group]));
-  rec.dispatch(
-    gpu.kernel(CONV_PATCH, { WG }),
-    { pp: p, cached: a.cached, x_in: a.x ?? a.cached, abl, patched: a.out },
-    grid(gpu, Math.ceil((a.rows * ldN) / WG)),
-  );
+  patchColumns(rec, a, "convPatch");
 }
 
 export const CONV_CHANNEL_NEXT = defineKernel({

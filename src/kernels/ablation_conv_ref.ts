@@ -1,5 +1,5 @@
 /**
- * Float64 references of src/analysis/ablation_conv.ts on unpadded arrays (`[rows][S]`).
+ * Float64 references of src/kernels/ablation_conv.ts on unpadded arrays (`[rows][S]`).
  *
  * @example
  * ```ts

@@ -3,7 +3,8 @@
  * analysis_ref.ts.
  *
  * - {@link patchColumns}: replicate a cached `[rows][S]` activation K times, correcting one row
- *   per copy: rank-1 (`z_j -= w_ij·x_i`, a single-weight ablation) or zero (a unit ablation).
+ *   per copy: rank-1 (`z_j -= w_ij·x_i`, a single-weight ablation) or zero (a unit ablation);
+ *   with row groups (`group` > 1) the rows of a convolution channel (kernels/ablation_conv.ts).
  * - {@link ablationMetrics}: per ablation, the loss sum and the correct count over its S columns.
  * - {@link mapElements}: `x²`, `|x|`, `x + α·g`, `x·g`.
  * - {@link rowSumSq}: `Σ_c x[r][c]²` per row (activation norms for Wanda).
@@ -28,9 +29,10 @@
  * ```
  * @module
  */
-import code from "../../shaders/analysis.wgsl" with { type: "text" };
+import analysisCode from "../../shaders/analysis.wgsl" with { type: "text" };
 import carryCode from "../../shaders/ablation_carry.wgsl" with { type: "text" };
 import { activationId, withActivations } from "./activation_ids.ts";
+import { withAblationFns } from "./ablation_fns.ts";
 import {
   defineKernel,
   f32,
@@ -45,6 +47,7 @@ import {
 } from "../gpu/mod.ts";
 
 const WG = 64;
+const code = withAblationFns(analysisCode);
 /** llvmpipe stops a loop after 65,535 iterations; every loop here stays below this. */
 export const MAX_LOOP_TRIPS = 65_000;
 
@@ -138,31 +141,51 @@ export interface PatchArgs {
   /** The layer input `[nIn][roundUp4(samples)]` (rank-1 mode only; ignored for units). */
   x?: Tensor;
   rows: number;
+  /**
+   * Rows per unit G (default 1): unit j owns rows `j·G .. j·G + G − 1`, and a rank-1 patch of
+   * row `r` uses input row `i·G + r mod G` (a convolution's positions; see
+   * kernels/ablation_conv.ts).
+   */
+  group?: number;
   samples: number;
   /** Weight ablations (rank-1) or, with `mode: "zero"`, units as `{ i: 0, j: unit, w: 0 }`. */
   ablations: readonly WeightAblation[] | Tensor;
   /** Number of ablations when `ablations` is an uploaded tensor. */
   count?: number;
-  mode?: "rank1" | "zero";
+  /**
+   * "rank1" (default): all rows, the ablated unit's corrected; "zero": the unit's rows zeroed;
+   * "channel": only the ablated unit's `group` rows, corrected (`rows` = `group`).
+   */
+  mode?: "rank1" | "zero" | "channel";
   /** `[rows][roundUp4(K·samples)]`, column `k·samples + s`. */
   out: Tensor;
 }
 
-/** Builds K patched copies of a cached activation (see the module doc). */
-export function patchColumns(rec: Recorder, a: PatchArgs): void {
+/**
+ * Builds K patched copies of a cached activation (see the module doc). `name` prefixes error
+ * messages (a wrapper passes its own).
+ */
+export function patchColumns(rec: Recorder, a: PatchArgs, name = "patchColumns"): void {
   const gpu = rec.gpu;
   const k = Array.isArray(a.ablations) ? a.ablations.length : a.count;
-  if (!k || k < 1) throw new FiligreeError("patchColumns: no ablations");
+  if (!k || k < 1) throw new FiligreeError(`${name}: no ablations`);
+  const group = a.group ?? 1;
+  if (a.mode === "channel" && a.rows !== group) {
+    throw new FiligreeError(`${name}: channel mode writes ${group} rows, not ${a.rows}`);
+  }
+  if (!(group >= 1) || a.rows % group !== 0) {
+    throw new FiligreeError(`${name}: ${a.rows} rows are not groups of ${group}`);
+  }
   const ldS = roundUp4(a.samples), ldN = roundUp4(k * a.samples);
-  need(a.cached, a.rows * ldS, "patchColumns cached");
-  need(a.out, a.rows * ldN, "patchColumns out");
+  need(a.cached, a.rows * ldS, `${name} cached`);
+  need(a.out, a.rows * ldN, `${name} out`);
   const abl = Array.isArray(a.ablations)
     ? gpu.tensor("u32", [3 * k], { data: packAblations(a.ablations), label: "ablations" })
     : a.ablations as Tensor;
-  need(abl, 3 * k, "patchColumns ablations");
-  const mode = a.mode === "zero" ? 1 : 0;
-  if (mode === 0 && !a.x) throw new FiligreeError("patchColumns: rank-1 mode needs the input x");
-  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, k, mode]));
+  need(abl, 3 * k, `${name} ablations`);
+  const mode = a.mode === "zero" ? 1 : a.mode === "channel" ? 2 : 0;
+  if (mode !== 1 && !a.x) throw new FiligreeError(`${name}: rank-1 mode needs the input x`);
+  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, k, mode, group]));
   rec.dispatch(
     gpu.kernel(PATCH_COLUMNS, { WG }),
     { pp: p, cached: a.cached, x_in: a.x ?? a.cached, abl, patched: a.out },

@@ -29,7 +29,7 @@ import {
 } from "../../src/testing/mod.ts";
 
 gpuTest(
-  "convPatch equals its float64 reference (rank-1 over positions, zero per channel)",
+  "convPatch (analysis.wgsl patch_columns with ablation_fns.wgsl) equals its float64 reference (rank-1 over positions, zero per channel, group 1)",
   async (gpu, rng) => {
     for (
       const [mode, rows, group, S, K] of [
