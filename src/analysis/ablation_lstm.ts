@@ -346,7 +346,7 @@ export class LstmAblationEngine {
     onProgress?: (done: number, total: number) => void,
   ): Promise<AblationResult> {
     const gpu = this.gpu;
-    const { steps: T, features: F, hidden: H } = this.lstm;
+    const H = this.lstm.hidden;
     const S = this.samples;
     const all: LstmAblationSpec[] = [{ kind: "none" }, ...specs];
     const K = this.batchSize(all.length);
@@ -368,29 +368,8 @@ export class LstmAblationEngine {
         );
         gpu.write(abl, packLstmAblations(list));
         const rec = gpu.recorder("lstm ablation batch");
-        let prev = hA, next = hB;
-        for (let t = 0; t < T; t++) {
-          const { zx, zxSteps } = this.#stepInput(rec, t);
-          if (t > 0) spmm(rec, { layer: this.lstm.wh, x: prev, y: zh, batch: N });
-          ablationLstmStep(rec, {
-            x: this.x.t,
-            zx,
-            zxSteps,
-            zh,
-            hPrev: prev,
-            ablations: abl,
-            c,
-            h: next,
-            hidden: H,
-            features: F,
-            steps: T,
-            t,
-            samples: S,
-            count: K,
-          });
-          [prev, next] = [next, prev];
-        }
-        let h: Act = { t: prev, rows: H, batch: N };
+        const hT = this.#recur(rec, { ablations: abl, count: K, h: [hA, hB], c, zh });
+        let h: Act = { t: hT, rows: H, batch: N };
         for (const l of this.head) h = l.forward({ rec, tape: null }, h);
         if (h.rows !== this.classes) {
           throw new FiligreeError(`LSTM ablation: head gives ${h.rows} rows, not the classes`);
@@ -425,6 +404,52 @@ export class LstmAblationEngine {
     } finally {
       gpu.release(results);
     }
+  }
+
+  /**
+   * Records the T steps of the recurrence for `count` copies of the S samples side by side
+   * (copy k in columns `k·S + s`, ablation k of `ablations`): per step the recurrent product
+   * `W_h·h_{t-1}` into `zh` (from step 1), then the ablated cell update; the pair `h` alternates
+   * (step 0 reads `h[0]` as `h_{t-1}` and writes `h[1]`). `onStep(t, h_t)` records after each
+   * step. Returns the buffer holding `h_{T-1}`.
+   */
+  #recur(
+    rec: ReturnType<Gpu["recorder"]>,
+    a: {
+      ablations: Tensor;
+      count: number;
+      h: readonly [Tensor, Tensor];
+      c: Tensor;
+      zh: Tensor;
+      onStep?: (t: number, h: Tensor) => void;
+    },
+  ): Tensor {
+    const { steps: T, features: F, hidden: H } = this.lstm;
+    const S = this.samples;
+    let [prev, next] = a.h;
+    for (let t = 0; t < T; t++) {
+      const { zx, zxSteps } = this.#stepInput(rec, t);
+      if (t > 0) spmm(rec, { layer: this.lstm.wh, x: prev, y: a.zh, batch: a.count * S });
+      ablationLstmStep(rec, {
+        x: this.x.t,
+        zx,
+        zxSteps,
+        zh: a.zh,
+        hPrev: prev,
+        ablations: a.ablations,
+        c: a.c,
+        h: next,
+        hidden: H,
+        features: F,
+        steps: T,
+        t,
+        samples: S,
+        count: a.count,
+      });
+      a.onStep?.(t, next);
+      [prev, next] = [next, prev];
+    }
+    return prev;
   }
 
   /** Named ablations (see {@link LstmAblation}). */
@@ -544,7 +569,7 @@ export class LstmAblationEngine {
    */
   async hiddenStates(): Promise<Float32Array> {
     const gpu = this.gpu;
-    const { steps: T, features: F, hidden: H } = this.lstm;
+    const { steps: T, hidden: H } = this.lstm;
     const S = this.samples, ld = roundUp4(S);
     const abl = this.#tensor("abl none", "u32", 4);
     gpu.write(abl, packLstmAblations([{ kind: "none" }]));
@@ -553,28 +578,14 @@ export class LstmAblationEngine {
     const zh = this.#tensor("hs zh", "f32", 4 * H * ld);
     const all = gpu.tensor("f32", [T * H * ld], { label: "lstm hidden states" });
     const rec = gpu.recorder("lstm hidden states");
-    for (let t = 0; t < T; t++) {
-      const prev = h[(t + 1) % 2], next = h[t % 2];
-      const { zx, zxSteps } = this.#stepInput(rec, t);
-      if (t > 0) spmm(rec, { layer: this.lstm.wh, x: prev, y: zh, batch: S });
-      ablationLstmStep(rec, {
-        x: this.x.t,
-        zx,
-        zxSteps,
-        zh,
-        hPrev: prev,
-        ablations: abl,
-        c,
-        h: next,
-        hidden: H,
-        features: F,
-        steps: T,
-        t,
-        samples: S,
-        count: 1,
-      });
-      rec.copy(next, all, H * ld, 0, t * H * ld);
-    }
+    this.#recur(rec, {
+      ablations: abl,
+      count: 1,
+      h: [h[1], h[0]],
+      c,
+      zh,
+      onStep: (t, ht) => rec.copy(ht, all, H * ld, 0, t * H * ld),
+    });
     rec.submit();
     const r = await gpu.read(all);
     gpu.release(all);
