@@ -31,67 +31,51 @@
  * @module
  */
 import { getGpu, roundUp4 } from "../src/gpu/mod.ts";
-import { parseTrainConfig } from "../src/train/config.ts";
-import { runEpoch, Trainer } from "../src/train/trainer.ts";
-import { type AblationEngine, Probe } from "../src/analysis/probe.ts";
+import type { AblationEngine } from "../src/analysis/probe.ts";
 import { median } from "../src/analysis/stats.ts";
-import { writeFileAtomic } from "../src/io/atomic.ts";
 import { cpuUsage } from "node:process";
 import { findPeerPython, type PeerPython } from "./_peer_python.ts";
+import {
+  benchFlags,
+  loadavg,
+  runPeerScript,
+  trainedProbe,
+  withPeerDir,
+  writeResults,
+} from "./_ablate_harness.ts";
 
-const fromFileUrl = (u: string | URL) => decodeURIComponent(new URL(u).pathname);
-
-const args = Deno.args;
-const flag = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
-};
+const { flag, has, requirePositive } = benchFlags("bench:ablate");
 const evalSamples = Number(flag("eval-samples", "1000"));
 const naiveCount = Number(flag("naive", "40"));
 const batchedMax = Number(flag("batched-max", "Infinity"));
 const hidden = flag("hidden", "300,100").split(",").map(Number);
-const epsilon = args.includes("--epsilon") ? Number(flag("epsilon", "0")) : undefined;
+const epsilon = has("epsilon") ? Number(flag("epsilon", "0")) : undefined;
 const density = epsilon === undefined ? Number(flag("density", "0.1")) : undefined;
 const trainSubset = Number(flag("train-subset", "10000"));
 const outFile = flag("out", "bench/ablate_results.json");
-const peerDir = args.includes("--peer-dir") ? flag("peer-dir", "") : undefined;
+const peerDir = has("peer-dir") ? flag("peer-dir", "") : undefined;
 const peerDevice = flag("torch-device", "cpu");
 const peerBudget = Number(flag("peer-budget", "60"));
 const carryBudget = Number(flag("carry-budget", "Infinity"));
-const runPeer = !args.includes("--no-peer");
+const runPeer = !has("no-peer");
 const peerPy: PeerPython = runPeer
-  ? await findPeerPython(args.includes("--python") ? flag("python", "") : undefined)
+  ? await findPeerPython(has("python") ? flag("python", "") : undefined)
   : { line: "peers: skipped (--no-peer)" };
 if (peerDevice !== "cpu" && peerDevice !== "cuda") {
   console.error(`bench:ablate: --torch-device must be cpu or cuda, got ${peerDevice}`);
   Deno.exit(2);
 }
-for (
-  const [k, v] of [
-    ["eval-samples", evalSamples],
-    ["naive", naiveCount],
-    [epsilon === undefined ? "density" : "epsilon", epsilon ?? density],
-    ["train-subset", trainSubset],
-    ["peer-budget", peerBudget],
-    ["carry-budget", carryBudget],
-  ]
-) {
-  if (!(Number(v) > 0)) {
-    console.error(`bench:ablate: --${k} must be positive, got ${v}`);
-    Deno.exit(2);
-  }
-}
-
-const loadavg = () => {
-  try {
-    return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
-  } catch {
-    return "?";
-  }
-};
+requirePositive([
+  ["eval-samples", evalSamples],
+  ["naive", naiveCount],
+  [epsilon === undefined ? "density" : "epsilon", epsilon ?? density],
+  ["train-subset", trainSubset],
+  ["peer-budget", peerBudget],
+  ["carry-budget", carryBudget],
+]);
 
 const gpu = await getGpu();
-const cfg = parseTrainConfig({
+const { cfg, probe } = await trainedProbe(gpu, {
   dataset: "mnist",
   trainSubset,
   hidden,
@@ -99,10 +83,7 @@ const cfg = parseTrainConfig({
   ...(epsilon === undefined ? { density } : { epsilon }),
   epochs: 1,
   seed: 0,
-});
-const t = await Trainer.create(gpu, cfg);
-await runEpoch(t);
-const probe = await Probe.fromTrainer(t, { evalSamples, seed: 0 });
+}, evalSamples);
 const base = await probe.baseline();
 await probe.refreshCache();
 const L = probe.layers.length;
@@ -212,57 +193,38 @@ interface PeerOut {
   error?: string;
 }
 async function peer(): Promise<PeerOut | { skipped: string }> {
-  const py = fromFileUrl(new URL("./ablate_peer.py", import.meta.url));
   const python = peerPy.python;
   if (!python || !peerPy.torch) return { skipped: peerPy.torchSkipped ?? peerPy.line };
-  if (peerDir) await Deno.mkdir(peerDir, { recursive: true });
-  const dir = peerDir ?? await Deno.makeTempDir({ prefix: "ablate_peer_" });
-  try {
+  return await withPeerDir("ablate_peer_", peerDir, async (d) => {
     const S = probe.samples, ld = roundUp4(S);
-    const files: Record<string, { file: string; dtype: string; shape: number[] }> = {};
-    const put = async (
-      name: string,
-      a: Float32Array | Uint32Array | Float64Array,
-      shape: number[],
-    ) => {
-      const file = `${dir}/${name}.bin`;
-      await Deno.writeFile(file, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-      const dtype = a instanceof Float32Array ? "f32" : a instanceof Uint32Array ? "u32" : "f64";
-      files[name] = { file, dtype, shape };
-    };
     const x = await gpu.read(probe.cachedX[0]) as Float32Array;
     const xs = new Float32Array(S * probe.layers[0].nIn); // sample-major [S][nIn]
     for (let i = 0; i < probe.layers[0].nIn; i++) {
       for (let s = 0; s < S; s++) xs[s * probe.layers[0].nIn + i] = x[i * ld + s];
     }
-    await put("x", xs, [S, probe.layers[0].nIn]);
-    await put("labels", (await gpu.read(probe.labels) as Uint32Array).slice(0, S), [S]);
+    await d.put("x", xs, [S, probe.layers[0].nIn]);
+    await d.put("labels", (await gpu.read(probe.labels) as Uint32Array).slice(0, S), [S]);
     for (let w = 0; w < L; w++) {
       const pl = probe.layers[w];
-      await put(`ends${w}`, pl.ends, [pl.nnz, 2]);
-      await put(`values${w}`, pl.values, [pl.nnz]);
-      await put(`bias${w}`, (await gpu.read(pl.layer.bias) as Float32Array).slice(0, pl.nOut), [
+      await d.put(`ends${w}`, pl.ends, [pl.nnz, 2]);
+      await d.put(`values${w}`, pl.values, [pl.nnz]);
+      await d.put(`bias${w}`, (await gpu.read(pl.layer.bias) as Float32Array).slice(0, pl.nOut), [
         pl.nOut,
       ]);
-      await put(`dloss${w}`, carryDLoss[w], [pl.nnz]);
+      await d.put(`dloss${w}`, carryDLoss[w], [pl.nnz]);
     }
     const meta = {
       layers: probe.layers.map((pl) => ({ nIn: pl.nIn, nOut: pl.nOut, nnz: pl.nnz })),
       activation: cfg.activation,
-      files,
+      files: d.files,
       naive: naiveCount,
       baselineLoss: base.loss,
       device: peerDevice,
       budgetSeconds: peerBudget,
     };
-    await Deno.writeTextFile(`${dir}/meta.json`, JSON.stringify(meta));
-    const out = await new Deno.Command(python, { args: [py, `${dir}/meta.json`] }).output();
-    const err = new TextDecoder().decode(out.stderr).trim();
-    if (!out.success) return { skipped: `peer failed: ${err.split("\n").slice(-3).join(" | ")}` };
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    if (!peerDir) await Deno.remove(dir, { recursive: true });
-  }
+    await Deno.writeTextFile(`${d.dir}/meta.json`, JSON.stringify(meta));
+    return await runPeerScript<PeerOut>(python, "./ablate_peer.py", [`${d.dir}/meta.json`]);
+  });
 }
 const peerRes = runPeer ? await peer() : { skipped: "--no-peer" };
 const loadPeer = loadavg();
@@ -342,4 +304,4 @@ const result = {
   naive: { timed: naiveCount, medianMs: median(naiveMs), secondsForAll: naiveSec },
   peer: peerRes,
 };
-await writeFileAtomic(outFile, JSON.stringify(result, null, 2) + "\n");
+await writeResults(outFile, result);

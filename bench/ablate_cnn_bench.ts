@@ -24,39 +24,30 @@
  * @module
  */
 import { getGpu, roundUp4 } from "../src/gpu/mod.ts";
-import { parseTrainConfig } from "../src/train/config.ts";
-import { runEpoch, Trainer } from "../src/train/trainer.ts";
-import { Probe } from "../src/analysis/probe.ts";
 import { median } from "../src/analysis/stats.ts";
-import { writeFileAtomic } from "../src/io/atomic.ts";
+import {
+  benchFlags,
+  cannotImport,
+  loadavg,
+  runPeerScript,
+  trainedProbe,
+  withPeerDir,
+  writeResults,
+} from "./_ablate_harness.ts";
 
-const args = Deno.args;
-const flag = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
-};
+const { flag, has, requirePositive } = benchFlags("bench:ablate-cnn");
 const evalSamples = Number(flag("eval-samples", "500"));
 const naiveCount = Number(flag("naive", "12"));
 const density = Number(flag("density", "0.2"));
 const outFile = flag("out", "bench/ablate_cnn_results.json");
 const python = flag("python", "/usr/bin/python3");
-const runPeer = !args.includes("--no-peer");
-for (const [k, v] of [["eval-samples", evalSamples], ["naive", naiveCount], ["density", density]]) {
-  if (!(Number.isFinite(Number(v)) && Number(v) > 0)) {
-    console.error(`bench:ablate-cnn: --${k} must be positive, got ${v}`);
-    Deno.exit(2);
-  }
-}
-const loadavg = () => {
-  try {
-    return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
-  } catch {
-    return "?";
-  }
-};
+const runPeer = !has("no-peer");
+requirePositive([["eval-samples", evalSamples], ["naive", naiveCount], ["density", density]], {
+  finite: true,
+});
 
 const gpu = await getGpu();
-const cfg = parseTrainConfig({
+const { cfg, probe } = await trainedProbe(gpu, {
   model: "cnn",
   dataset: "mnist",
   trainSubset: 5000,
@@ -68,10 +59,7 @@ const cfg = parseTrainConfig({
   density,
   epochs: 1,
   seed: 0,
-});
-const t = await Trainer.create(gpu, cfg);
-await runEpoch(t);
-const probe = await Probe.fromTrainer(t, { evalSamples, seed: 0 });
+}, evalSamples);
 await probe.refreshCache();
 const base = await probe.baseline();
 const S = probe.samples;
@@ -133,27 +121,15 @@ interface PeerOut {
   naive: { seconds: number; dLoss: number }[];
 }
 async function peer(): Promise<PeerOut | { skipped: string }> {
-  const py = decodeURIComponent(new URL("./ablate_cnn_peer.py", import.meta.url).pathname);
-  try {
-    const ok = await new Deno.Command(python, { args: ["-c", "import torch"] }).output();
-    if (!ok.success) return { skipped: `${python} cannot import torch` };
-  } catch (e) {
-    return { skipped: `cannot run ${python} (${(e as Error).message})` };
-  }
-  const dir = await Deno.makeTempDir({ prefix: "ablate_cnn_peer_" });
-  try {
-    const files: Record<string, { file: string; dtype: string; shape: number[] }> = {};
-    const put = async (name: string, a: Float32Array | Uint32Array, shape: number[]) => {
-      const file = `${dir}/${name}.bin`;
-      await Deno.writeFile(file, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-      files[name] = { file, dtype: a instanceof Float32Array ? "f32" : "u32", shape };
-    };
+  const cannot = await cannotImport(python, "torch");
+  if (cannot) return { skipped: cannot };
+  return await withPeerDir("ablate_cnn_peer_", undefined, async (d) => {
     const ld = roundUp4(S);
-    await put("x", (await gpu.read(probe.x.t) as Float32Array).slice(0, probe.x.rows * ld), [
+    await d.put("x", (await gpu.read(probe.x.t) as Float32Array).slice(0, probe.x.rows * ld), [
       probe.x.rows,
       ld,
     ]);
-    await put("labels", (await gpu.read(probe.labels) as Uint32Array).slice(0, S), [S]);
+    await d.put("labels", (await gpu.read(probe.labels) as Uint32Array).slice(0, S), [S]);
     const layers = [];
     for (let w = 0; w < probe.layers.length; w++) {
       const pl = probe.layers[w];
@@ -161,9 +137,9 @@ async function peer(): Promise<PeerOut | { skipped: string }> {
       for (let e = 0; e < pl.nnz; e++) {
         dense[pl.ends[2 * e] * pl.nOut + pl.ends[2 * e + 1]] = pl.values[e];
       }
-      await put(`w${w}`, dense, [pl.nIn, pl.nOut]);
+      await d.put(`w${w}`, dense, [pl.nIn, pl.nOut]);
       const bias = await gpu.read(pl.layer.params[1].value) as Float32Array;
-      await put(`b${w}`, bias.slice(0, pl.nOut), [pl.nOut]);
+      await d.put(`b${w}`, bias.slice(0, pl.nOut), [pl.nOut]);
       layers.push(
         pl.kind === "conv"
           ? {
@@ -181,18 +157,12 @@ async function peer(): Promise<PeerOut | { skipped: string }> {
       height: 28,
       width: 28,
       layers,
-      files,
+      files: d.files,
       naive: naiveItems,
     };
-    await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(spec));
-    const out = await new Deno.Command(python, { args: [py, `${dir}/spec.json`] }).output();
-    if (!out.success) {
-      return { skipped: new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)! };
-    }
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    await Deno.writeTextFile(`${d.dir}/spec.json`, JSON.stringify(spec));
+    return await runPeerScript<PeerOut>(python, "./ablate_cnn_peer.py", [`${d.dir}/spec.json`]);
+  });
 }
 const peerOut = runPeer ? await peer() : { skipped: "--no-peer" };
 
@@ -238,24 +208,20 @@ if ("naive" in peerOut) {
   peerSummary = peerOut;
 }
 console.log(`load average before ${loadBefore}, after ${loadAfter}`);
-await writeFileAtomic(
+await writeResults(
   outFile,
-  JSON.stringify(
-    {
-      bench: "ablate-cnn",
-      date: new Date().toISOString(),
-      adapter: gpu.info.description || gpu.info.device,
-      backend: gpu.backend,
-      samples: S,
-      density,
-      layers: rows,
-      units: { count: units.dLoss.length, seconds: unitSeconds },
-      naivePerLayer: naiveCount,
-      peer: peerSummary,
-      load: { before: loadBefore, after: loadAfter },
-    },
-    null,
-    2,
-  ) + "\n",
+  {
+    bench: "ablate-cnn",
+    date: new Date().toISOString(),
+    adapter: gpu.info.description || gpu.info.device,
+    backend: gpu.backend,
+    samples: S,
+    density,
+    layers: rows,
+    units: { count: units.dLoss.length, seconds: unitSeconds },
+    naivePerLayer: naiveCount,
+    peer: peerSummary,
+    load: { before: loadBefore, after: loadAfter },
+  },
 );
 console.log(`wrote ${outFile}`);

@@ -31,16 +31,18 @@ import { buildLstm } from "../src/nn/lstm.ts";
 import { type LstmAblation, LstmAblationEngine } from "../src/analysis/ablation_lstm.ts";
 import type { CsrLayer } from "../src/sparse/csr.ts";
 import { median } from "../src/analysis/stats.ts";
-import { writeFileAtomic } from "../src/io/atomic.ts";
 import { Rng } from "../src/testing/mod.ts";
 import { modelSpecOf } from "../src/train/model_spec.ts";
+import {
+  benchFlags,
+  cannotImport,
+  loadavg,
+  runPeerScript,
+  withPeerDir,
+  writeResults,
+} from "./_ablate_harness.ts";
 
-const fromFileUrl = (u: string | URL) => decodeURIComponent(new URL(u).pathname);
-const args = Deno.args;
-const flag = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
-};
+const { flag, has, requirePositive } = benchFlags("bench:ablate-lstm");
 const S = Number(flag("eval-samples", "256"));
 const nAbl = Number(flag("ablations", "512"));
 const nNaive = Number(flag("naive", "16"));
@@ -49,33 +51,18 @@ const H = Number(flag("hidden", "128"));
 const density = Number(flag("density", "0.05"));
 const outFile = flag("out", "bench/ablate_lstm_results.json");
 const python = flag("python", "python3");
-const runPeer = !args.includes("--no-peer");
-for (
-  const [k, v] of [
-    ["eval-samples", S],
-    ["ablations", nAbl],
-    ["naive", nNaive],
-    ["rounds", rounds],
-    ["hidden", H],
-  ] as const
-) {
-  if (!Number.isInteger(v) || v < 1) {
-    console.error(`bench:ablate-lstm: --${k} must be a positive integer, got ${v}`);
-    Deno.exit(2);
-  }
-}
+const runPeer = !has("no-peer");
+requirePositive([
+  ["eval-samples", S],
+  ["ablations", nAbl],
+  ["naive", nNaive],
+  ["rounds", rounds],
+  ["hidden", H],
+], { integer: true });
 if (!(density > 0 && density <= 1)) {
   console.error(`bench:ablate-lstm: --density must be in (0, 1], got ${density}`);
   Deno.exit(2);
 }
-const loadavg = () => {
-  try {
-    return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
-  } catch {
-    return "?";
-  }
-};
-
 const T = 28, F = 28, C = 10;
 const gpu = await getGpu();
 const cfg = {
@@ -152,14 +139,9 @@ async function denseOf(c: CsrLayer): Promise<Float32Array> {
   return d;
 }
 async function peer(): Promise<PeerOut | { skipped: string }> {
-  try {
-    const probe = await new Deno.Command(python, { args: ["-c", "import numpy"] }).output();
-    if (!probe.success) return { skipped: `${python} cannot import numpy` };
-  } catch {
-    return { skipped: `${python} not found` };
-  }
-  const dir = await Deno.makeTempDir({ prefix: "ablate_lstm_peer_" });
-  try {
+  const cannot = await cannotImport(python, "numpy");
+  if (cannot) return { skipped: cannot };
+  return await withPeerDir("ablate_lstm_peer_", undefined, async (d) => {
     const head: { name: string; nIn: number; nOut: number; act: string }[] = [];
     let nIn = H;
     for (const l of model.layers.slice(1)) {
@@ -172,12 +154,8 @@ async function peer(): Promise<PeerOut | { skipped: string }> {
       };
       const w = L.csr ? await denseOf(L.csr) : (await gpu.read(L.weight!) as Float32Array);
       const name = `head${head.length}`;
-      await Deno.writeFile(
-        `${dir}/${name}.w`,
-        new Uint8Array(w.slice(0, nIn * l.outFeatures).buffer),
-      );
-      const b = (await gpu.read(L.bias) as Float32Array).slice(0, l.outFeatures);
-      await Deno.writeFile(`${dir}/${name}.b`, new Uint8Array(b.buffer));
+      await d.raw(`${name}.w`, w.slice(0, nIn * l.outFeatures));
+      await d.raw(`${name}.b`, (await gpu.read(L.bias) as Float32Array).slice(0, l.outFeatures));
       head.push({ name, nIn, nOut: l.outFeatures, act: L.act });
       nIn = l.outFeatures;
     }
@@ -197,24 +175,17 @@ async function peer(): Promise<PeerOut | { skipped: string }> {
         })),
       ],
     ];
-    for (const [n, a] of files) {
-      await Deno.writeFile(`${dir}/${n}`, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-    }
+    for (const [n, a] of files) await d.raw(n, a);
     await Deno.writeTextFile(
-      `${dir}/meta.json`,
+      `${d.dir}/meta.json`,
       JSON.stringify({ T, F, H, C, S, K, ablations: nAbl, head, rounds }),
     );
-    const py = fromFileUrl(new URL("./ablate_lstm_peer.py", import.meta.url));
-    const out = await new Deno.Command(python, {
-      args: [py, dir],
-      env: { OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" },
-    }).output();
-    const err = new TextDecoder().decode(out.stderr);
-    if (!out.success) return { skipped: `peer failed: ${err.split("\n").slice(-3).join(" | ")}` };
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    return await runPeerScript<PeerOut>(python, "./ablate_lstm_peer.py", [d.dir], {
+      OMP_NUM_THREADS: "1",
+      OPENBLAS_NUM_THREADS: "1",
+      MKL_NUM_THREADS: "1",
+    });
+  });
 }
 const peerRes = runPeer ? await peer() : { skipped: "--no-peer" };
 const loadPeer = loadavg();
@@ -259,31 +230,27 @@ if ("skipped" in peerRes) {
       }; max |ΔΔloss| ${peerDiff.toExponential(2)}`,
   );
 }
-await writeFileAtomic(
+await writeResults(
   outFile,
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      adapter: adapter.description,
-      backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default",
-      shape: { T, F, H, head: [64], classes: C, density, nnzWx: eng.wx.nnz, nnzWh: eng.wh.nnz },
-      samples: S,
-      loadBefore,
-      loadAfter,
-      engine: {
-        ablations: nAbl,
-        seconds: engineSec,
-        median: eSec,
-        batch: K,
-        gflops: flop / eSec / 1e9,
-      },
-      naive: { timed: nNaive, msPerAblation: naiveMs, maxAbsDiff: naiveDiff },
-      peer: "skipped" in peerRes
-        ? peerRes
-        : { ...peerRes, dLoss: undefined, maxAbsDiff: peerDiff, loadAfter: loadPeer },
+  {
+    date: new Date().toISOString(),
+    adapter: adapter.description,
+    backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default",
+    shape: { T, F, H, head: [64], classes: C, density, nnzWx: eng.wx.nnz, nnzWh: eng.wh.nnz },
+    samples: S,
+    loadBefore,
+    loadAfter,
+    engine: {
+      ablations: nAbl,
+      seconds: engineSec,
+      median: eSec,
+      batch: K,
+      gflops: flop / eSec / 1e9,
     },
-    null,
-    2,
-  ) + "\n",
+    naive: { timed: nNaive, msPerAblation: naiveMs, maxAbsDiff: naiveDiff },
+    peer: "skipped" in peerRes
+      ? peerRes
+      : { ...peerRes, dLoss: undefined, maxAbsDiff: peerDiff, loadAfter: loadPeer },
+  },
 );
 eng.destroy();
