@@ -565,7 +565,7 @@ export class LstmAblationEngine {
 
   /**
    * The hidden states `h_t` of the unablated model, `[T][H][S]` (f32, unpadded): the inputs of
-   * `W_h` are `h_{t-1}` (for Wanda's per-unit input norms over time).
+   * `W_h` are `h_{t-1}`.
    */
   async hiddenStates(): Promise<Float32Array> {
     const gpu = this.gpu;

@@ -19,8 +19,10 @@ import {
   lstmMetricsRef,
   type LstmRefModel,
 } from "../../src/kernels/ablation_lstm_ref.ts";
-import { assertClose, gpuTest, type Rng } from "../../src/testing/mod.ts";
-import { computeLstmScores, lstmGradients } from "../../src/analysis/scores_lstm.ts";
+import { assertClose, fromPadded, gpuTest, type Rng } from "../../src/testing/mod.ts";
+import { computeScores } from "../../src/analysis/scores.ts";
+import { Probe } from "../../src/analysis/probe.ts";
+import { Trainer } from "../../src/train/trainer.ts";
 import { lstmForwardRef } from "../../src/kernels/lstm_ref.ts";
 import type { MetricLoss } from "../../src/kernels/analysis.ts";
 import { modelSpecOf } from "../../src/train/model_spec.ts";
@@ -47,27 +49,16 @@ interface Built {
   labelsHost: Uint32Array;
 }
 
-/** A model of the case with random weights, its float64 copy, and an evaluation set. */
-async function build(gpu: Gpu, rng: Rng, c: Case): Promise<Built> {
-  const cfg = {
-    ...parseTrainConfig({
-      model: "lstm",
-      lstmHidden: c.hidden,
-      method: c.method,
-      ...(c.density ? { density: c.density } : {}),
-      activation: c.activation ?? "relu",
-      seed: rng.int(1000),
-    }),
-    hidden: c.head,
-  };
-  const model = buildLstm(
-    gpu,
-    modelSpecOf(cfg, {
-      features: c.steps * c.features,
-      classes: c.classes,
-      shape: [c.steps, c.features],
-    }),
-  );
+/**
+ * Random weights written into an LSTM model (its LSTM at a scale where the gates are neither
+ * saturated nor linear, then its head) and the model's float64 copy.
+ */
+async function randomize(
+  gpu: Gpu,
+  rng: Rng,
+  model: Sequential,
+  c: { steps: number; features: number; hidden: number },
+): Promise<LstmRefModel> {
   const lstm = model.layers[0];
   if (!isLstmLayer(lstm)) throw new Error("first layer is not an LSTM");
   const G = 4 * c.hidden;
@@ -115,7 +106,7 @@ async function build(gpu: Gpu, rng: Rng, c: Case): Promise<Built> {
       actParam: L.actParam,
     });
   }
-  const ref: LstmRefModel = {
+  return {
     steps: c.steps,
     features: c.features,
     hidden: c.hidden,
@@ -124,6 +115,30 @@ async function build(gpu: Gpu, rng: Rng, c: Case): Promise<Built> {
     bias: Float64Array.from(await gpu.read(lstm.bias)).slice(0, G),
     head,
   };
+}
+
+/** A model of the case with random weights, its float64 copy, and an evaluation set. */
+async function build(gpu: Gpu, rng: Rng, c: Case): Promise<Built> {
+  const cfg = {
+    ...parseTrainConfig({
+      model: "lstm",
+      lstmHidden: c.hidden,
+      method: c.method,
+      ...(c.density ? { density: c.density } : {}),
+      activation: c.activation ?? "relu",
+      seed: rng.int(1000),
+    }),
+    hidden: c.head,
+  };
+  const model = buildLstm(
+    gpu,
+    modelSpecOf(cfg, {
+      features: c.steps * c.features,
+      classes: c.classes,
+      shape: [c.steps, c.features],
+    }),
+  );
+  const ref = await randomize(gpu, rng, model, c);
   const S = c.samples, ld = roundUp4(S), R = c.steps * c.features;
   const xRef = new Float64Array(R * S);
   // Padding columns are NaN: nothing may read them.
@@ -435,42 +450,59 @@ gpuTest(
 );
 
 gpuTest(
-  "LSTM scores: full-BPTT gradient vs float64 central differences; Wanda norms over time",
+  "LSTM scores (analysis/scores.ts on a probe): full-BPTT gradient vs float64 central differences; Wanda norms over time",
   async (gpu, rng) => {
-    const c: Case = {
-      steps: 4,
-      features: 5,
-      hidden: 7,
-      classes: 3,
-      samples: 11,
-      head: [5],
+    // A trainer's LSTM model (28 steps of 28 MNIST pixels), random weights, its float64 copy.
+    const c = { steps: 28, features: 28, hidden: 7 };
+    const cfg = parseTrainConfig({
+      model: "lstm",
+      dataset: "mnist",
+      trainSubset: 100,
+      testSubset: 50,
+      lstmHidden: c.hidden,
+      hidden: [5],
       method: "set",
       density: 0.5,
       activation: "tanh",
-    };
-    const b = await build(gpu, rng, c);
-    const eng = await LstmAblationEngine.create(gpu, b.model, b.x, b.labels, { loss: "xent" });
-    const g = await lstmGradients(eng);
-    const S = c.samples, G = 4 * c.hidden;
-    const lossAt = (m: LstmRefModel) => lstmMetricsRef(m, b.xRef, b.labelsHost, S, "xent").loss;
-    if (Math.abs(g.loss - lossAt(b.ref)) > 2e-5) {
-      throw new Error(
-        `loss ${g.loss} vs ${lossAt(b.ref)}`,
-      );
+      seed: rng.int(1000),
+    });
+    const t = await Trainer.create(gpu, cfg);
+    const ref = await randomize(gpu, rng, t.model, c);
+    const probe = await Probe.fromTrainer(t, { evalSamples: 11, seed: 1 });
+    const S = probe.samples, G = 4 * c.hidden;
+    const xRef = fromPadded(await gpu.read(probe.x.t), probe.x.rows, S, "x");
+    const labelsHost = (await gpu.read(probe.labels) as Uint32Array).slice(0, S);
+    const lossAt = (m: LstmRefModel) => lstmMetricsRef(m, xRef, labelsHost, S, "xent").loss;
+    const base = await probe.baseline();
+    if (Math.abs(base.loss - lossAt(ref)) > 1e-4) {
+      throw new Error(`loss ${base.loss} vs ${lossAt(ref)}`);
     }
+    const raw: Parameters<typeof computeScores>[3] & object = { grad: [], hg: [] };
+    const s = await computeScores(
+      probe,
+      ["magnitude", "snip", "taylor", "signed1", "wanda"],
+      0,
+      raw,
+    );
+    const kinds = probe.layers.slice(0, 2).map((l) => `${l.name}:${l.kind}`).join();
+    if (kinds !== "lstm.wx:lstm,lstm.wh:lstm") throw new Error(kinds);
     const eps = 1e-5;
-    for (const part of ["wx", "wh", "bias"] as const) {
-      const n = part === "bias" ? G : eng[part].nnz;
+    for (const [w, part] of [[0, "wx"], [1, "wh"]] as const) {
+      const pl = probe.layers[w], g = raw.grad[w];
       const got: number[] = [], want: number[] = [];
+      // The largest gradient and 7 random entries (MNIST's border pixels are zero, so many
+      // W_x entries have no gradient at all).
+      let top = 0;
+      g.forEach((v, e) => (Math.abs(v) > Math.abs(g[top]) ? (top = e) : 0));
       for (let q = 0; q < 8; q++) {
-        const e = rng.int(n);
-        const at = part === "bias" ? e : eng[part].ends[2 * e] * G + eng[part].ends[2 * e + 1];
+        const e = q === 0 ? top : rng.int(pl.nnz);
+        const at = pl.ends[2 * e] * G + pl.ends[2 * e + 1];
         const d = (sign: number) => {
-          const m = { ...b.ref, [part]: b.ref[part].slice() };
+          const m = { ...ref, [part]: ref[part].slice() };
           m[part][at] += sign * eps;
           return lossAt(m);
         };
-        got.push(g[part][e]);
+        got.push(g[e]);
         want.push((d(1) - d(-1)) / (2 * eps));
       }
       assertClose(got, want, {
@@ -484,9 +516,8 @@ gpuTest(
         );
       }
     }
-    const s = await computeLstmScores(eng, ["magnitude", "snip", "taylor", "signed1", "wanda"]);
     // Wanda's norms from the float64 trace: x_t[a] over t and s; h_{t-1}[a] over t >= 1 and s.
-    const tr = lstmForwardRef(b.xRef, b.ref.wx, b.ref.wh, b.ref.bias, {
+    const tr = lstmForwardRef(xRef, ref.wx, ref.wh, ref.bias, {
       steps: c.steps,
       features: c.features,
       hidden: c.hidden,
@@ -495,7 +526,7 @@ gpuTest(
     const nx = new Float64Array(c.features), nh = new Float64Array(c.hidden);
     for (let t = 0; t < c.steps; t++) {
       for (let a = 0; a < c.features; a++) {
-        for (let q = 0; q < S; q++) nx[a] += b.xRef[(t * c.features + a) * S + q] ** 2;
+        for (let q = 0; q < S; q++) nx[a] += xRef[(t * c.features + a) * S + q] ** 2;
       }
       if (t + 1 < c.steps) {
         for (let a = 0; a < c.hidden; a++) {
@@ -505,27 +536,30 @@ gpuTest(
         }
       }
     }
-    for (const [part, norms] of [["wx", nx], ["wh", nh]] as const) {
-      const p = eng[part];
-      const want = Array.from(p.values, (w, k) => Math.abs(w) * Math.sqrt(norms[p.ends[2 * k]]));
-      assertClose(s[part].get("wanda")!, want, { atol: 1e-5, rtol: 1e-4, label: `${part} wanda` });
-      const gp = g[part];
-      assertClose(s[part].get("magnitude")!, Array.from(p.values, Math.abs), {
+    for (const [w, norms] of [[0, nx], [1, nh]] as const) {
+      const p = probe.layers[w], gp = raw.grad[w], sc = s[w];
+      const want = Array.from(p.values, (v, k) => Math.abs(v) * Math.sqrt(norms[p.ends[2 * k]]));
+      assertClose(sc.get("wanda")!, want, { atol: 1e-5, rtol: 1e-4, label: `${p.name} wanda` });
+      assertClose(sc.get("magnitude")!, Array.from(p.values, Math.abs), {
         atol: 0,
         rtol: 0,
-        label: `${part} magnitude`,
+        label: `${p.name} magnitude`,
       });
-      assertClose(s[part].get("snip")!, Array.from(p.values, (w, k) => Math.abs(w * gp[k])), {
+      assertClose(sc.get("snip")!, Array.from(p.values, (v, k) => Math.abs(v * gp[k])), {
         atol: 1e-7,
         rtol: 1e-5,
-        label: `${part} snip`,
+        label: `${p.name} snip`,
       });
-      assertClose(s[part].get("signed1")!, Array.from(p.values, (w, k) => -w * gp[k]), {
+      assertClose(sc.get("taylor")!, Array.from(p.values, (v, k) => (v * gp[k]) ** 2), {
+        atol: 1e-9,
+        rtol: 1e-5,
+        label: `${p.name} taylor`,
+      });
+      assertClose(sc.get("signed1")!, Array.from(p.values, (v, k) => -v * gp[k]), {
         atol: 1e-7,
         rtol: 1e-5,
-        label: `${part} signed1`,
+        label: `${p.name} signed1`,
       });
     }
-    eng.destroy();
   },
 );
