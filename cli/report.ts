@@ -17,7 +17,11 @@ import { Command } from "@commander-js/extra-typings";
 import { parse as parseYaml } from "yaml";
 import { FiligreeError } from "../src/gpu/errors.ts";
 import { writeReport } from "../src/study/report.ts";
-import { readStudySpec } from "../src/study/spec.ts";
+import { parseStudySpec, readStudySpec } from "../src/study/spec.ts";
+import { findings, findingsMarkdown } from "../src/study/findings.ts";
+import { cellsFromStore } from "../src/study/hypotheses.ts";
+import { gitCommit } from "../src/study/sweep.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 import { StudyStore } from "../src/study/store.ts";
 import { guarded } from "./main.ts";
 import { nonNegativeInt, reportError } from "./args.ts";
@@ -80,6 +84,11 @@ export function reportCommand() {
       "test the hypotheses of this study spec (same study name) instead of those stored with " +
         "the store; the report names the file",
     )
+    .option(
+      "--findings <file.md>",
+      "also write the findings (rules = confirmed hypotheses, each with its effect across " +
+        "seeds, layers, epochs and factor levels; src/study/findings.ts) to this file",
+    )
     .action((target, opts) =>
       guarded(async () => {
         const store = await resolveStorePath(target);
@@ -103,6 +112,37 @@ export function reportCommand() {
           hypothesesSource,
         });
         console.log(`wrote ${html}\nwrote ${md}`);
+        if (opts.findings) {
+          const s = StudyStore.openReadOnly(store);
+          const cells = cellsFromStore(s);
+          const meta = s.meta();
+          s.close();
+          const spec = meta.spec
+            ? await parseStudySpec(JSON.parse(meta.spec), meta.study ?? "study")
+            : null;
+          const hyps = hypotheses ?? spec?.hypotheses ?? [];
+          if (!hyps.length) {
+            throw new FiligreeError(`${store}: no hypotheses to turn into findings`);
+          }
+          const scope = [...new Set(cells.flatMap((c) => Object.keys(c.factors)))].map((k) =>
+            `${k}: ${[...new Set(cells.map((c) => c.factors[k]))].join(", ")}`
+          );
+          const cmd = ["deno task report", target];
+          if (opts.hypotheses) cmd.push("--hypotheses", opts.hypotheses);
+          if (opts.out) cmd.push("--out", opts.out);
+          cmd.push("--findings", opts.findings);
+          const text = findingsMarkdown(findings(cells, hyps, { seed: opts.seed }), {
+            command: cmd.join(" "),
+            commit: await gitCommit(),
+            storeCommit: meta.commit,
+            cells: cells.length,
+            planned: spec?.cells.length,
+            scope,
+            generatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+          });
+          await writeFileAtomic(opts.findings, text);
+          console.log(`wrote ${opts.findings}`);
+        }
       })
     );
 }

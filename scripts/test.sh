@@ -16,6 +16,7 @@ DOC_TEST_FILES=(
   cli/args.ts src/analysis/options.ts src/train/config.ts src/train/progress.ts
   src/train/rundir.ts src/io/atomic.ts src/io/safetensors.ts src/study/spec.ts
   src/study/failures.ts src/study/shard.ts src/study/rules.ts src/study/hypotheses.ts
+  src/study/findings.ts
   src/report/plot.ts
 )
 if [ "${FILIGREE_DOC_TESTS:-}" = all ]; then
