@@ -9,31 +9,16 @@ import { parseStudySpec } from "../../src/study/spec.ts";
 import { type Analyzer, runStudy } from "../../src/study/sweep.ts";
 import { StudyStore } from "../../src/study/store.ts";
 import { cellsFromStore, testHypotheses } from "../../src/study/hypotheses.ts";
-import { ANALYSIS_FORMAT, type AnalysisSummary } from "../../src/analysis/summary.ts";
 import { MASK_VARIANTS, WEIGHT_VARIANTS } from "../../src/analysis/agnostic.ts";
 import { Probe } from "../../src/analysis/probe.ts";
 import { agnosticOfRun } from "../../src/analysis/agnostic_run.ts";
 import { backfillAgnostic } from "../../src/study/agnostic_backfill.ts";
 import { StoreLock } from "../../src/study/lock.ts";
+import type { AnalysisSummary } from "../../src/analysis/summary.ts";
+import { stubAnalysis } from "./_fixtures.ts";
 
 /** A fast stand-in for the importance analysis (this test is about the agnostic step). */
-const fakeAnalyze: Analyzer = (dir, opts) =>
-  Promise.resolve(
-    {
-      format: ANALYSIS_FORMAT,
-      run: dir,
-      seed: opts.seed ?? 0,
-      evalSet: { split: opts.splits[0], samples: opts.evalSamples, seed: opts.seed ?? 0 },
-      baseline: { loss: 0, accuracy: 0 },
-      scores: opts.scores,
-      layers: [],
-      helpful: 0,
-      agreement: [],
-      curves: [],
-      seconds: {},
-      ablationsPerSecond: 0,
-    } satisfies AnalysisSummary,
-  );
+const fakeAnalyze: Analyzer = (dir, opts) => Promise.resolve(stubAnalysis(dir, opts));
 
 gpuTest(
   "sweep: analysis.agnostic stores the weight-agnostic evaluation and hypotheses read it",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StudyStore } from "../../src/study/store.ts";
-import type { AnalysisRow, CellRow } from "../../src/study/schema.ts";
+import type { AnalysisRow } from "../../src/study/schema.ts";
 import {
   cellsFromStore,
   classify,
@@ -12,6 +12,7 @@ import {
 } from "../../src/study/hypotheses.ts";
 import { parseStudySpec } from "../../src/study/spec.ts";
 import { DataRng } from "../../src/data/random.ts";
+import { agreementRow, cellRow } from "./_fixtures.ts";
 
 /**
  * A synthetic store: activation {relu, tanh} x norm {none, batch} x 6 seeds, each cell analyzed
@@ -43,19 +44,7 @@ function syntheticStore(): StudyStore {
                 rho + (layer === "fc1" ? 0.08 : 0),
               ]] as const
             ) {
-              agreement2.push({
-                split: "train",
-                layer,
-                score,
-                target: "absdloss",
-                spearman: v,
-                ci: [v - 0.02, v + 0.02],
-                n: 500,
-                ceiling: 0.9,
-                halfReliability: 0.82,
-                attainable: 0.95,
-                primary: true,
-              });
+              agreement2.push(agreementRow({ layer, score, spearman: v, ceiling: 0.9 }));
             }
             layerFacts2.push({
               split: "train",
@@ -84,30 +73,14 @@ function syntheticStore(): StudyStore {
           return JSON.stringify({ agreement2, layerFacts2 });
         };
         const final = summary(true);
-        const cell = {
+        const cell = cellRow({
           cell_id: id,
           study: "synthetic",
           cell_index: index++,
           factors: JSON.stringify({ activation, norm, seed }),
-          config: "{}",
-          run_dir: "/nowhere",
           test_accuracy: 0.97 + (activation === "tanh" ? 0.001 : 0),
-          test_loss: 0.1,
-          train_accuracy: 0.99,
-          train_loss: 0.05,
-          epochs: 10,
-          train_seconds: 1,
-          step_ms: 1,
-          nnz: 10,
-          dense_weights: 100,
-          param_bytes: 120,
           analysis: final,
-          analysis_seconds: 2,
-          adapter: "test",
-          filigree_version: "test",
-          finished_at: "2026-01-01T00:00:00Z",
-          stopped: null,
-        } satisfies CellRow;
+        });
         const analyses: AnalysisRow[] = [
           { cell_id: id, epoch: 3, final: 0, analysis: summary(false), analysis_seconds: 1 },
           { cell_id: id, epoch: 10, final: 1, analysis: final, analysis_seconds: 1 },
@@ -345,35 +318,21 @@ function synthStore(o: SynthOpts): StudyStore {
       for (const score of o.scores) {
         for (const target of o.targets) {
           const vs = layers.map((layer) => o.rho(f, layer, score, target) + noise());
+          const at = attainable(target);
           layers.forEach((layer, i) =>
-            agreement2.push({
-              split: "train",
-              layer,
-              score,
-              target,
-              spearman: vs[i],
-              ci: [vs[i] - 0.02, vs[i] + 0.02],
-              n: 500,
-              ceiling: attainable(target) ** 2,
-              halfReliability: 0.82,
-              attainable: attainable(target),
-              primary: true,
-            })
+            agreement2.push(agreementRow({ layer, score, target, spearman: vs[i], attainable: at }))
           );
           const z = Math.tanh(vs.reduce((a, v) => a + Math.atanh(v), 0) / vs.length);
-          agreement2.push({
-            split: "train",
-            layer: "fisher-z mean",
-            score,
-            target,
-            spearman: z,
-            ci: [z - 0.02, z + 0.02],
-            n: layers.length,
-            ceiling: attainable(target) ** 2,
-            halfReliability: 0.82,
-            attainable: attainable(target),
-            primary: true,
-          });
+          agreement2.push(
+            agreementRow({
+              layer: "fisher-z mean",
+              score,
+              target,
+              spearman: z,
+              n: layers.length,
+              attainable: at,
+            }),
+          );
         }
       }
       const summary: Record<string, unknown> = { agreement2, layerFacts2: [] };
@@ -401,30 +360,14 @@ function synthStore(o: SynthOpts): StudyStore {
       }
       const analysis = JSON.stringify(summary);
       store.recordCell({
-        cell: {
+        cell: cellRow({
           cell_id: id,
           study: "synth",
           cell_index: index++,
           factors: JSON.stringify(f),
-          config: "{}",
-          run_dir: "/nowhere",
-          test_accuracy: 0.97,
-          test_loss: 0.1,
-          train_accuracy: 0.99,
-          train_loss: 0.05,
-          epochs: 10,
-          train_seconds: 1,
-          step_ms: 1,
-          nnz: 10,
-          dense_weights: 100,
-          param_bytes: 120,
           analysis,
-          analysis_seconds: 2,
-          adapter: "test",
-          filigree_version: "test",
-          finished_at: "2026-01-01T00:00:00Z",
           stopped: o.stopped ? o.stopped(f) : null,
-        },
+        }),
         epochs: [],
         analyses: [{ cell_id: id, epoch: 10, final: 1, analysis, analysis_seconds: 1 }],
       });

@@ -6,8 +6,8 @@ import { StudyStore } from "../../src/study/store.ts";
 import { mergeStores } from "../../src/study/merge.ts";
 import { parseShard } from "../../src/study/shard.ts";
 import { trainRun } from "../../src/train/run.ts";
-import { ANALYSIS_FORMAT, type AnalysisSummary } from "../../src/analysis/summary.ts";
 import type { EpochMetrics } from "../../src/train/trainer.ts";
+import { stubAnalysis } from "./_fixtures.ts";
 
 const train = {
   dataset: "synthetic",
@@ -29,21 +29,7 @@ function fakeAnalyzer(failOn?: Set<string>) {
     calls.push(dir);
     const id = dir.split("/").pop()!;
     if (failOn?.delete(id)) return Promise.reject(new Error("simulated kill during analysis"));
-    const s: AnalysisSummary = {
-      format: ANALYSIS_FORMAT,
-      run: dir,
-      seed: opts.seed ?? 0,
-      evalSet: { split: opts.splits[0], samples: opts.evalSamples, seed: opts.seed ?? 0 },
-      baseline: { loss: 0, accuracy: 0 },
-      scores: opts.scores,
-      layers: [],
-      helpful: 0,
-      agreement: [],
-      curves: [],
-      seconds: {},
-      ablationsPerSecond: 0,
-    };
-    return Promise.resolve(s);
+    return Promise.resolve(stubAnalysis(dir, opts));
   };
   return { calls, analyze };
 }
