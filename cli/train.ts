@@ -104,7 +104,11 @@ export function trainCommand() {
       "steps between RigL/pruning updates (default: 100)",
       int("update-interval"),
     )
-    .option("--hidden <list>", "hidden widths, e.g. 1000,1000,1000", intList)
+    .option(
+      "--hidden <list>",
+      'hidden widths, e.g. 1000,1000,1000 ("none": no head, for --model cnn/lstm)',
+      (v: string) => (v === "none" ? [] : intList(v)),
+    )
     .option("--activation <name>", "hidden activation (any kernel-library name, or srelu)")
     .addOption(new Option("--norm <kind>", "normalization").choices(NORMS))
     .addOption(

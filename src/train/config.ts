@@ -47,8 +47,12 @@ export const TrainConfigSchema = z.object({
   syntheticSamples: positiveInt.default(4000),
   inputNorm: z.enum(INPUT_NORMS).default("unit"),
 
-  /** Hidden widths: LeNet-300-100 by default (the MNIST benchmark of SNIP, Han et al., RigL). */
-  hidden: z.array(positiveInt).min(1).default([300, 100]),
+  /**
+   * Hidden widths: LeNet-300-100 by default (the MNIST benchmark of SNIP, Han et al., RigL). For
+   * the CNN and the LSTM these are the fully-connected head; `[]` lets the output layer read
+   * their features directly (the MLP needs at least one).
+   */
+  hidden: z.array(positiveInt).default([300, 100]),
   activation: z.string().default("relu"),
   activationParam: z.number().optional(),
   norm: z.enum(NORMS).default("none"),
@@ -140,6 +144,11 @@ export function parseTrainConfig(input: unknown): TrainConfig {
   }
   if (cfg.plateauPatience !== undefined && cfg.plateauTol === undefined) {
     throw new FiligreeError(`"plateauPatience" needs "plateauTol" (the plateau stop rule)`);
+  }
+  if (cfg.model === "mlp" && cfg.hidden.length === 0) {
+    throw new FiligreeError(
+      `"hidden" needs at least one width for the MLP (a CNN or LSTM may have none: its output layer then reads the features)`,
+    );
   }
   if (cfg.pruneStart >= cfg.pruneEnd) {
     throw new FiligreeError(`"pruneStart" must be below "pruneEnd"`);

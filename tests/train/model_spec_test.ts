@@ -74,3 +74,11 @@ Deno.test("buildModel: a wrong number of densities or a non-image CNN is a one-l
   assert.deepEqual(m.weightCounts().length, 2);
   assert.equal(m.weightCounts()[1], 8 * 3);
 });
+
+Deno.test("hidden: [] is a CNN/LSTM without a head (SNIP's LSTM-s); the MLP refuses it", () => {
+  assert.throws(() => parseTrainConfig({ hidden: [] }), /needs at least one width for the MLP/);
+  const cfg = parseTrainConfig({ model: "lstm", hidden: [], lstmHidden: 128, density: 0.05 });
+  const spec = modelSpecOf(cfg, MNIST);
+  assert.deepEqual(weightShapes(spec), [[28, 512], [128, 512], [128, 10]]);
+  assert.deepEqual(spec.densities, [0.05, 0.05, 1]);
+});
