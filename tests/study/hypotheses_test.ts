@@ -398,6 +398,23 @@ const hyp = (
   ...extra,
 });
 
+/**
+ * The spec of a synthetic study (name "synth", a small synthetic training block): `factors`
+ * plus the seeds 0..seeds-1, and the given analysis and hypotheses.
+ */
+function synthSpec(
+  factors: Record<string, string[]>,
+  seeds: number,
+  rest: { analysis: Record<string, unknown>; hypotheses: unknown[] },
+) {
+  return parseStudySpec({
+    name: "synth",
+    factors: { ...factors, seed: Array.from({ length: seeds }, (_, i) => i) },
+    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+    ...rest,
+  });
+}
+
 function verdicts(rs: HypothesisResult[]): Record<string, string> {
   return Object.fromEntries(rs.map((r) => [r.id, r.verdict]));
 }
@@ -416,10 +433,7 @@ Deno.test("hypotheses: metric.minus compares correlations with different targets
     scores: ["magnitude", "signed1", "signed2"],
     targets: ["dloss", "absdloss"],
   });
-  const spec = await parseStudySpec({
-    name: "synth",
-    factors: { activation: ["relu", "tanh"], seed: [0, 1, 2, 3] },
-    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+  const spec = await synthSpec({ activation: ["relu", "tanh"] }, 4, {
     analysis: { scores: ["magnitude", "signed1", "signed2"] },
     hypotheses: [
       hyp("TRUE", {
@@ -474,10 +488,7 @@ Deno.test("hypotheses: input normalization vs Wanda's advantage, restricted to t
     scores: ["magnitude", "wanda"],
     targets: ["absdloss"],
   });
-  const spec = await parseStudySpec({
-    name: "synth",
-    factors: { inputNorm: ["unit", "standard"], norm: ["none", "batch"], seed: [0, 1, 2, 3] },
-    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+  const spec = await synthSpec({ inputNorm: ["unit", "standard"], norm: ["none", "batch"] }, 4, {
     analysis: { scores: ["magnitude", "wanda"] },
     hypotheses: [
       hyp("TRUE", { score: "wanda - magnitude", layer: "first" }, {
@@ -524,14 +535,7 @@ Deno.test("hypotheses: sparse vs dense at matched convergence (converged: true k
     targets: ["absdloss"],
     stopped,
   });
-  const spec = await parseStudySpec({
-    name: "synth",
-    factors: {
-      activation: ["relu", "tanh"],
-      method: ["static", "dense"],
-      seed: [0, 1, 2, 3, 4, 5],
-    },
-    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+  const spec = await synthSpec({ activation: ["relu", "tanh"], method: ["static", "dense"] }, 6, {
     analysis: { scores: ["magnitude"] },
     hypotheses: [
       hyp("TRUE", { score: "magnitude" }, { factor: "method", levels: ["static", "dense"] }, {
@@ -574,10 +578,7 @@ Deno.test("hypotheses: the layer pseudo-factor compares two layers of the same c
     scores: ["magnitude"],
     targets: ["absdloss"],
   });
-  const spec = await parseStudySpec({
-    name: "synth",
-    factors: { seed: [0, 1, 2, 3, 4, 5, 6, 7] },
-    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
+  const spec = await synthSpec({}, 8, {
     analysis: { scores: ["magnitude"] },
     hypotheses: [
       {
@@ -636,30 +637,26 @@ Deno.test("hypotheses: agnostic retention, trained vs degree-matched masks, per 
     targets: ["absdloss"],
     agnostic,
   });
-  const spec = await parseStudySpec({
-    name: "synth",
-    factors: {
-      activation: ["relu", "tanh"],
-      norm: ["none", "batch"],
-      method: ["set"],
-      seed: [0, 1, 2, 3, 4, 5, 6, 7],
+  const spec = await synthSpec(
+    { activation: ["relu", "tanh"], norm: ["none", "batch"], method: ["set"] },
+    8,
+    {
+      analysis: { scores: ["magnitude"], agnostic: true },
+      hypotheses: [
+        hyp(
+          "SIGNED",
+          { statistic: "agnostic", weights: "signed", target: undefined },
+          { factor: "mask", levels: ["trained", "degree-matched"] },
+          { by: ["activation", "norm"], where: { method: ["set"] } },
+        ),
+        hyp(
+          "SHARED",
+          { statistic: "agnostic", weights: "shared", over: "best", target: undefined },
+          { factor: "mask", levels: ["trained", "degree-matched"] },
+        ),
+      ],
     },
-    train: { dataset: "synthetic", hidden: [8], epochs: 10 },
-    analysis: { scores: ["magnitude"], agnostic: true },
-    hypotheses: [
-      hyp(
-        "SIGNED",
-        { statistic: "agnostic", weights: "signed", target: undefined },
-        { factor: "mask", levels: ["trained", "degree-matched"] },
-        { by: ["activation", "norm"], where: { method: ["set"] } },
-      ),
-      hyp(
-        "SHARED",
-        { statistic: "agnostic", weights: "shared", over: "best", target: undefined },
-        { factor: "mask", levels: ["trained", "degree-matched"] },
-      ),
-    ],
-  });
+  );
   const rs = testHypotheses(cellsFromStore(store), spec.hypotheses);
   assert.deepEqual(verdicts(rs), {
     "SIGNED[activation=relu, norm=none]": "confirmed",
