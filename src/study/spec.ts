@@ -33,6 +33,11 @@
  * factor varying fastest (like nested loops with the first factor outermost). Above that
  * gives cells (relu,0), (relu,1), (tanh,0), (tanh,1) with indices 0..3.
  *
+ * Any TrainConfig key can be a factor, `model` included (`model: [mlp, cnn, lstm]`, with the
+ * per-model keys such as `convChannels` or `lstmHidden` fixed in `train`; a model ignores the keys
+ * of the others). Each cell's model is built on paper from its config (`modelSpecOf`,
+ * src/train/model_spec.ts) so that one that does not fit its data fails up front.
+ *
  * A cell's config is `withSparsityDefaults({...train, ...factors})` validated by
  * parseTrainConfig; its id is the first 16 hex digits of the SHA-256 of the canonical JSON
  * (sorted keys) of `{train: <full TrainConfig>, analysis: <full AblateOptions or null>}`, so the
@@ -60,6 +65,29 @@ import { parseTrainConfig, type TrainConfig, TrainConfigSchema } from "../train/
 import { kebabToCamel, parseIntList, withSparsityDefaults } from "../train/run.ts";
 import { type AblateOptions, parseAblateOptions } from "../analysis/options.ts";
 import { ACTIVATION_NAMES } from "../kernels/activation_ids.ts";
+import { modelSpecOf } from "../train/model_spec.ts";
+import { weightShapes } from "../nn/models.ts";
+
+/**
+ * Features, classes and sample shape of a config's dataset (the image sets: 28×28, one channel).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseTrainConfig } from "../train/config.ts";
+ * import { datasetShape } from "./spec.ts";
+ * assert.deepEqual(datasetShape(parseTrainConfig({ dataset: "mnist" })), { features: 784, classes: 10, shape: [28, 28] });
+ * ```
+ */
+export function datasetShape(
+  cfg: TrainConfig,
+): { features: number; classes: number; shape: number[] } {
+  if (cfg.dataset === "synthetic") {
+    const f = cfg.syntheticFeatures;
+    return { features: f, classes: cfg.syntheticClasses, shape: [f] };
+  }
+  return { features: 784, classes: 10, shape: [28, 28] };
+}
 
 /** One training run of a study. */
 export interface StudyCell {
@@ -427,8 +455,11 @@ export async function parseStudySpec(input: unknown, defaultName = "study"): Pro
           `allowed: ${[...ACTIVATIONS].join(", ")}`,
       );
     }
-    if (config.model !== "mlp") {
-      throw new FiligreeError(`${where}: bad value for "model": studies support "mlp" only`);
+    try {
+      // The model must fit its data (e.g. a CNN or LSTM needs an image set): say so up front.
+      weightShapes(modelSpecOf(config, datasetShape(config)));
+    } catch (e) {
+      throw new FiligreeError(`${where}: ${(e as Error).message}`);
     }
     const id = await cellId(config, analysis);
     const dup = seen.get(id);

@@ -37,9 +37,17 @@ import {
   readMetrics as readRunMetrics,
   readRunFile,
 } from "../train/rundir.ts";
-import { type EpochMetrics, Trainer, weightLayerDensities } from "../train/trainer.ts";
+import { type EpochMetrics, Trainer } from "../train/trainer.ts";
+import { modelSpecOf } from "../train/model_spec.ts";
+import { weightShapes } from "../nn/models.ts";
 import type { AnalysisRow, CellRow } from "./schema.ts";
-import { canonicalJson, describeFactors, type StudyCell, type StudySpec } from "./spec.ts";
+import {
+  canonicalJson,
+  datasetShape,
+  describeFactors,
+  type StudyCell,
+  type StudySpec,
+} from "./spec.ts";
 import { type CellRecord, type EpochRow, StudyStore } from "./store.ts";
 import { type Shard, shardCells } from "./shard.ts";
 import { clearFailure, markRetry, recordFailure, skippedFailures } from "./failures.ts";
@@ -168,23 +176,7 @@ export async function gitCommit(): Promise<string> {
   }
 }
 
-/**
- * Input features and classes of a config's dataset.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseTrainConfig } from "../train/config.ts";
- * import { datasetShape } from "./sweep.ts";
- * assert.deepEqual(datasetShape(parseTrainConfig({ dataset: "mnist" })), { features: 784, classes: 10 });
- * ```
- */
-export function datasetShape(cfg: TrainConfig): { features: number; classes: number } {
-  if (cfg.dataset === "synthetic") {
-    return { features: cfg.syntheticFeatures, classes: cfg.syntheticClasses };
-  }
-  return { features: 784, classes: 10 };
-}
+export { datasetShape };
 
 /**
  * Training samples per epoch of a config.
@@ -203,9 +195,11 @@ export function trainSamples(cfg: TrainConfig): number {
 }
 
 /**
- * Weights of the dense equivalent and bytes actually stored for the weights of an MLP with the
- * given final nnz per weight layer: a sparse (CSR) layer stores 4-byte values + 4-byte column
- * indices per nonzero + (nIn+1) 4-byte row pointers; a dense layer 4 bytes per weight.
+ * Weights of the dense equivalent and bytes actually stored for the weights of the config's model
+ * (MLP, CNN or LSTM: its weight layers in model order, src/train/model_spec.ts) with the given
+ * final nnz per weight layer: a sparse (CSR) layer stores 4-byte values + 4-byte column indices
+ * per nonzero + (nIn+1) 4-byte row pointers; a dense layer 4 bytes per weight. A convolution
+ * counts its `[c_in·k·k, c_out]` kernel once (shared over positions).
  *
  * @example
  * ```ts
@@ -214,26 +208,29 @@ export function trainSamples(cfg: TrainConfig): number {
  * import { weightFootprint } from "./sweep.ts";
  * const cfg = parseTrainConfig({ dataset: "synthetic", hidden: [8], density: 0.5, syntheticFeatures: 4, syntheticClasses: 2 });
  * assert.deepEqual(weightFootprint(cfg, [16, 16]), { denseWeights: 48, paramBytes: 212 });
+ * const cnn = parseTrainConfig({ model: "cnn", convChannels: [2], kernelSize: 3, hidden: [4], density: 0.5 });
+ * // conv1 [9, 2], fc1 [2·14·14, 4], out [4, 10] (dense)
+ * assert.deepEqual(weightFootprint(cnn, [9, 784, 40]).denseWeights, 18 + 1568 + 40);
  * ```
  */
 export function weightFootprint(
   cfg: TrainConfig,
   nnz: number[],
 ): { denseWeights: number; paramBytes: number } {
-  const { features, classes } = datasetShape(cfg);
-  const widths = [features, ...cfg.hidden, classes];
-  if (nnz.length !== widths.length - 1) {
+  const spec = modelSpecOf(cfg, datasetShape(cfg));
+  const shapes = weightShapes(spec);
+  if (nnz.length !== shapes.length) {
     throw new FiligreeError(
-      `nnz has ${nnz.length} layers, the ${widths.join("-")} MLP has ${widths.length - 1}`,
+      `nnz has ${nnz.length} layers, the ${cfg.model} (${
+        shapes.map(([a, b]) => `${a}x${b}`).join(", ")
+      }) has ${shapes.length}`,
     );
   }
-  const dens = weightLayerDensities(cfg, features, classes);
   let denseWeights = 0, paramBytes = 0;
-  for (let l = 0; l < nnz.length; l++) {
-    const nIn = widths[l], nOut = widths[l + 1];
+  shapes.forEach(([nIn, nOut], l) => {
     denseWeights += nIn * nOut;
-    paramBytes += dens[l] < 1 ? nnz[l] * 8 + (nIn + 1) * 4 : nIn * nOut * 4;
-  }
+    paramBytes += spec.densities[l] < 1 ? nnz[l] * 8 + (nIn + 1) * 4 : nIn * nOut * 4;
+  });
   return { denseWeights, paramBytes };
 }
 

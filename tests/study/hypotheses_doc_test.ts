@@ -24,20 +24,17 @@ Deno.test("docs/HYPOTHESES.md: every machine-form block parses against the conve
   const md = await Deno.readTextFile(DOC);
   const base = parseYaml(await Deno.readTextFile(CONVERGED)) as Record<string, unknown>;
   const blocks = designBlocks(md);
-  assert.deepEqual([...blocks.keys()], ["core", "input-norm", "dense", "rigl", "cnn", "agnostic"]);
+  assert.deepEqual([...blocks.keys()], [
+    "core",
+    "input-norm",
+    "dense",
+    "rigl",
+    "model",
+    "agnostic",
+  ]);
   const ids: string[] = [];
   for (const [name, b] of blocks) {
     const factors = { ...(b.factors as Record<string, unknown>) };
-    if (name === "cnn") {
-      // Studies run MLPs only today: the design itself is refused up front (when that changes,
-      // this fails and the doc's H8 row should say the design runs); its hypothesis is
-      // validated on the same factors without the model.
-      await assert.rejects(
-        () => parseStudySpec({ name, factors, train: base.train, analysis: base.analysis }),
-        /studies support "mlp" only/,
-      );
-      delete factors.model;
-    }
     const spec = await parseStudySpec({
       name,
       factors,
@@ -46,6 +43,13 @@ Deno.test("docs/HYPOTHESES.md: every machine-form block parses against the conve
       hypotheses: b.hypotheses,
     });
     assert.ok(spec.hypotheses.length > 0, name);
+    if (name === "model") {
+      // MLP vs CNN vs LSTM (H8) runs as written: every cell builds on the converged train block.
+      assert.deepEqual(
+        [...new Set(spec.cells.map((c) => c.config.model))],
+        ["mlp", "cnn", "lstm"],
+      );
+    }
     ids.push(...spec.hypotheses.map((h) => h.id));
   }
   // The core block is the converged study's list: 12 hypotheses, on the study's own factors.

@@ -143,7 +143,11 @@ Deno.test("spec: bad specs fail up front with one line naming the key (and the c
       }],
     },
   }, /cell 1 .*same configuration as cell 0/);
-  await bad({ ...grid, train: { ...grid.train, model: "cnn" } }, /"model"/);
+  // A model that does not fit the data (a CNN on feature vectors) is refused up front.
+  await bad(
+    { ...grid, train: { ...grid.train, model: "cnn" } },
+    /cell 0 .*model "cnn" needs an image dataset/,
+  );
 });
 
 Deno.test("spec: the shipped study files are valid", async () => {
