@@ -654,13 +654,31 @@ export async function planStudy(
   }
   const timed = rows.filter((r) => r.train_seconds > 0);
   if (timed.length) {
-    const sps = timed.reduce((a, r) => a + samples(JSON.parse(r.config)), 0) /
-      timed.reduce((a, r) => a + r.train_seconds, 0);
+    const spsOf = (rs: CellRow[]) =>
+      rs.reduce((a, r) => a + samples(JSON.parse(r.config)), 0) /
+      rs.reduce((a, r) => a + r.train_seconds, 0);
+    const sps = spsOf(timed);
+    // Each pending cell at the speed of its own model's cells when the store has some (a CNN or
+    // LSTM trains far slower than an MLP), else at the overall speed.
+    const modelSps = new Map<string, number>();
+    for (const r of timed) {
+      const m = (JSON.parse(r.config) as TrainConfig).model ?? "mlp";
+      if (!modelSps.has(m)) {
+        modelSps.set(
+          m,
+          spsOf(timed.filter((x) => ((JSON.parse(x.config) as TrainConfig).model ?? "mlp") === m)),
+        );
+      }
+    }
+    const trainSec = pending.reduce(
+      (a, c) => a + samples(c.config) / (modelSps.get(c.config.model) ?? sps),
+      0,
+    );
     const an = rows.filter((r) => r.analysis_seconds !== null).map((r) => r.analysis_seconds!);
     // Seconds per analysis (a cell's analysis_seconds covers all its analyzed epochs).
     const anMean = an.length ? an.reduce((a, b) => a + b) / Math.max(1, analysesDone) : 0;
     const nAnalyzed = analysesToRun(pending);
-    const seconds = totalSamples / sps + anMean * nAnalyzed;
+    const seconds = trainSec + anMean * nAnalyzed;
     return {
       cells,
       pending,
@@ -671,68 +689,79 @@ export async function planStudy(
             ? ` and analyzed in ${anMean.toFixed(1)} s per analysis (${nAnalyzed} to run)`
             : "; analysis time not included (no analyzed cells yet)") +
           `; ${pending.length} cells x their epochs x training samples = ${totalSamples} samples` +
-          ` (assumes the remaining cells' models train at the same speed)`,
+          (modelSps.size > 1
+            ? ` (each at its model's measured speed: ${
+              [...modelSps].map(([m, v]) => `${m} ${v.toFixed(0)}`).join(", ")
+            } samples/s)`
+            : ` (assumes the remaining cells' models train at the same speed)`),
       },
     };
   }
-  const first = pending[0];
+  // Models train and analyze at very different speeds (model: [mlp, cnn, lstm]): time the first
+  // pending cell of each model and charge every cell at its model's speed.
   const steps = opts.measureSteps ?? 20;
   const gpu = await getGpu();
-  const t = await Trainer.create(gpu, first.config);
-  t.data.epochOrder(0, first.config.seed);
-  const n = t.stepsPerEpoch;
-  for (let i = 0; i < Math.min(2, n); i++) t.trainStep(i % n); // warm-up: pipeline compiles
-  await gpu.sync();
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) t.trainStep((i + 2) % n);
-  await gpu.sync();
-  const sec = (performance.now() - t0) / 1000;
-  const sps = (steps * t.data.batchSize) / sec;
-  const nAnalyses = analysesToRun(pending);
-  const analyzed = pending.find((c) => c.analysis);
-  let anSec = 0, anHow = "";
-  if (nAnalyses > 0 && analyzed && opts.analyze) {
-    // One real analysis with the study's options, of an untrained model of the first analyzed
-    // pending cell (the cost depends on the sizes, not on the weights' values).
-    const tmp = await Deno.makeTempDir({ prefix: "filigree-plan-" });
-    try {
-      const ta = analyzed === first ? t : await Trainer.create(gpu, analyzed.config);
-      await writeFileAtomic(
-        `${tmp}/config.json`,
-        JSON.stringify({ config: analyzed.config, filigree: FILIGREE_VERSION }) + "\n",
-      );
-      await saveCheckpoint(ta, `${tmp}/checkpoint.safetensors`);
-      const t1 = performance.now();
-      await opts.analyze(tmp, { ...analyzed.analysis!, plots: false });
-      anSec = (performance.now() - t1) / 1000;
-      anHow =
-        `; timed one analysis of cell ${analyzed.index}: ${anSec.toFixed(1)} s, x ${nAnalyses} ` +
-        `analyses (final + kept epochs)`;
-      const nAgnostic = pending.filter((c) => c.analysis?.agnostic).length;
-      if (analyzed.analysis!.agnostic && nAgnostic > 0) {
-        // The weight-agnostic evaluation of the final checkpoint (analysis.agnostic).
-        const step = opts.agnostic ??
-          (await import("../analysis/agnostic_run.ts")).agnosticOfRun;
-        const t2 = performance.now();
-        await step(tmp, analyzed.analysis!);
-        const agSec = (performance.now() - t2) / 1000;
-        anSec += agSec * nAgnostic / nAnalyses;
-        anHow += `, and its agnostic evaluation: ${agSec.toFixed(1)} s x ${nAgnostic} cells`;
+  const groups = new Map<string, StudyCell[]>();
+  for (const c of pending) groups.set(c.config.model, [...(groups.get(c.config.model) ?? []), c]);
+  let seconds = 0;
+  const hows: string[] = [];
+  for (const group of groups.values()) {
+    const first = group[0];
+    const t = await Trainer.create(gpu, first.config);
+    t.data.epochOrder(0, first.config.seed);
+    const n = t.stepsPerEpoch;
+    for (let i = 0; i < Math.min(2, n); i++) t.trainStep(i % n); // warm-up: pipeline compiles
+    await gpu.sync();
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) t.trainStep((i + 2) % n);
+    await gpu.sync();
+    const sec = (performance.now() - t0) / 1000;
+    const sps = (steps * t.data.batchSize) / sec;
+    const groupSamples = group.reduce((a, c) => a + samples(c.config), 0);
+    const nAnalyses = analysesToRun(group);
+    const analyzed = group.find((c) => c.analysis);
+    let anSec = 0, anHow = "";
+    if (nAnalyses > 0 && analyzed && opts.analyze) {
+      // One real analysis with the study's options, of an untrained model of the first analyzed
+      // pending cell (the cost depends on the sizes, not on the weights' values).
+      const tmp = await Deno.makeTempDir({ prefix: "filigree-plan-" });
+      try {
+        const ta = analyzed === first ? t : await Trainer.create(gpu, analyzed.config);
+        await writeFileAtomic(
+          `${tmp}/config.json`,
+          JSON.stringify({ config: analyzed.config, filigree: FILIGREE_VERSION }) + "\n",
+        );
+        await saveCheckpoint(ta, `${tmp}/checkpoint.safetensors`);
+        const t1 = performance.now();
+        await opts.analyze(tmp, { ...analyzed.analysis!, plots: false });
+        anSec = (performance.now() - t1) / 1000;
+        anHow =
+          `; timed one analysis of cell ${analyzed.index}: ${anSec.toFixed(1)} s, x ${nAnalyses} ` +
+          `analyses (final + kept epochs)`;
+        const nAgnostic = group.filter((c) => c.analysis?.agnostic).length;
+        if (analyzed.analysis!.agnostic && nAgnostic > 0) {
+          // The weight-agnostic evaluation of the final checkpoint (analysis.agnostic).
+          const step = opts.agnostic ??
+            (await import("../analysis/agnostic_run.ts")).agnosticOfRun;
+          const t2 = performance.now();
+          await step(tmp, analyzed.analysis!);
+          const agSec = (performance.now() - t2) / 1000;
+          anSec += agSec * nAgnostic / nAnalyses;
+          anHow += `, and its agnostic evaluation: ${agSec.toFixed(1)} s x ${nAgnostic} cells`;
+        }
+      } finally {
+        await Deno.remove(tmp, { recursive: true }).catch(() => {});
       }
-    } finally {
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    }
-  } else if (nAnalyses > 0) anHow = "; excludes analysis (no analysis step given)";
-  return {
-    cells,
-    pending,
-    estimate: {
-      seconds: totalSamples / sps + anSec * nAnalyses,
-      how:
-        `timed ${steps} training steps of cell ${first.index} (${
-          describeFactors(first.factors)
-        }): ${sps.toFixed(0)} samples/s; ${totalSamples} samples to train (epochs at their ` +
-        `maximum); excludes evaluation${anHow}; assumes every cell runs at that speed`,
-    },
-  };
+    } else if (nAnalyses > 0) anHow = "; excludes analysis (no analysis step given)";
+    seconds += groupSamples / sps + anSec * nAnalyses;
+    hows.push(
+      `timed ${steps} training steps of cell ${first.index} (${describeFactors(first.factors)}): ${
+        sps.toFixed(0)
+      } samples/s; ${groupSamples} samples to train (epochs at their ` +
+        `maximum); excludes evaluation${anHow}; assumes every ${
+          groups.size > 1 ? `${first.config.model} ` : ""
+        }cell runs at that speed`,
+    );
+  }
+  return { cells, pending, estimate: { seconds, how: hows.join(" | ") } };
 }

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { gpuTest } from "../../src/testing/mod.ts";
 import { parseStudySpec } from "../../src/study/spec.ts";
-import { runStudy } from "../../src/study/sweep.ts";
+import { planStudy, runStudy } from "../../src/study/sweep.ts";
 import { StudyStore } from "../../src/study/store.ts";
 import { cellsFromStore, metricValue, testHypotheses } from "../../src/study/hypotheses.ts";
 import { writeReport } from "../../src/study/report.ts";
@@ -82,15 +82,27 @@ gpuTest(
         ],
       });
       const storePath = `${dir}/store.sqlite`;
-      const r = await runStudy(spec, {
-        storePath,
-        runsDir: `${dir}/cells`,
-        quiet: true,
-        commit: "test",
-        analyze: ablateRun,
-      });
-      assert.deepEqual(r.failed, []);
-      assert.equal(r.recorded.length, 3);
+      // The dry-run estimate times each model on its own (they train at very different speeds).
+      const plan = await planStudy(spec, { storePath, measureSteps: 2 });
+      for (const m of ["cell 0 (model=mlp)", "cell 1 (model=cnn)", "cell 2 (model=lstm)"]) {
+        assert.ok(plan.estimate.how.includes(m), `${m} not in: ${plan.estimate.how}`);
+      }
+      const sweep = (maxCells?: number) =>
+        runStudy(spec, {
+          storePath,
+          runsDir: `${dir}/cells`,
+          quiet: true,
+          commit: "test",
+          analyze: ablateRun,
+          maxCells,
+        });
+      const r1 = await sweep(2);
+      // With MLP and CNN cells in the store, the rest is charged at each model's measured speed.
+      const again = await planStudy(spec, { storePath });
+      assert.match(again.estimate.how, /each at its model's measured speed: mlp \d+, cnn \d+/);
+      const r = await sweep();
+      assert.deepEqual([...r1.failed, ...r.failed], []);
+      assert.equal(r1.recorded.length + r.recorded.length, 3);
 
       const store = StudyStore.openReadOnly(storePath);
       let cells;
