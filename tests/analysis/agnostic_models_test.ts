@@ -9,6 +9,10 @@ import { Probe } from "../../src/analysis/probe.ts";
 import { parseTrainConfig } from "../../src/train/config.ts";
 import { runEpoch, Trainer } from "../../src/train/trainer.ts";
 import { gpuTest } from "../../src/testing/mod.ts";
+import { DataRng } from "../../src/data/random.ts";
+import { FiligreeError } from "../../src/gpu/mod.ts";
+import { Linear, SparseLinear } from "../../src/nn/layers.ts";
+import { csrFromCoo, uploadCsr } from "../../src/sparse/csr.ts";
 import { trainedCnn } from "./cnn_fixture.ts";
 
 /**
@@ -106,3 +110,25 @@ gpuTest("agnostic: an LSTM run's input and recurrent weights get random masks", 
     ["out", true],
   ]);
 });
+
+gpuTest(
+  "WeightView.replaceCsr: swaps and returns the old topology; dense or misshapen refused",
+  (gpu) => {
+    const rng = new DataRng(1);
+    const dense = new Linear(gpu, "fc", 4, 3, { rng });
+    assert.throws(
+      () => dense.weightView().replaceCsr(uploadCsr(gpu, csrFromCoo(4, 3, [0], [0], [1]), "x")),
+      (e: Error) => e instanceof FiligreeError && /fc: a dense layer/.test(e.message),
+    );
+    const a = uploadCsr(gpu, csrFromCoo(4, 3, [0, 1], [0, 2], [1, 2]), "a");
+    const b = uploadCsr(gpu, csrFromCoo(4, 3, [2, 3], [1, 1], [3, 4]), "b");
+    const sparse = new SparseLinear(gpu, "sp", a, {});
+    assert.equal(sparse.weightView().replaceCsr(b), a);
+    assert.equal(sparse.csr, b);
+    assert.throws(
+      () => sparse.weightView().replaceCsr(uploadCsr(gpu, csrFromCoo(5, 3, [0], [0], [1]), "c")),
+      /sp: replacement topology is 5x3, the layer 4x3/,
+    );
+    assert.equal(sparse.weightView().replaceCsr(a), b);
+  },
+);
