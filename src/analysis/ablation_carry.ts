@@ -10,9 +10,18 @@
  * same again through W1's chain and row r of W2. The kernel keeps one sample's logits in a
  * private array, so it carries into the output layer from at most two layers below it.
  *
+ * Layer norm. A layer norm (LN) between the ablated layer and the output mixes the units of a
+ * sample: a change of one unit moves the sample's mean and variance and so every unit of the
+ * layer. Such chains take the sibling kernel shaders/ablation_carry_ln.wgsl
+ * (kernels/ablation_carry_ln.ts): per reached sample the LN statistics are updated in O(1) from the
+ * cached ones (computed here in float64 from the cached pre-activations), the whole layer's change
+ * is carried through the next weight layer's nonzeros (and its chain, whose LN statistics are
+ * updated by exact sums over the changed units) into the logits. Per reached sample that costs
+ * about one sample's recompute of the layers above, but only on the samples the ablated input
+ * reaches (and, with the activation before the LN, only where the activation's output changes),
+ * without the batched path's copies; LN before or after the activation, in either chain.
+ *
  * Where it falls back to the batched path (patched copies through the rest of the model):
- * - a layer norm between the ablated layer and the output: it mixes all units of a sample, so a
- *   change of one unit moves every unit of the layer (a dense recompute per reached sample);
  * - three or more weight layers above the ablated one (the fan-out state exceeds the logits);
  * - more than {@link CARRY_MAX_CLASSES} classes, more than 4 unit-wise ops, a per-sample loop
  *   bound over llvmpipe's cap, or the cost model below.
@@ -40,6 +49,7 @@
  */
 import { type Gpu, roundUp4, type Tensor } from "../gpu/mod.ts";
 import {
+  ablationCarry,
   CARRY_MAX_CLASSES,
   CARRY_MAX_OPS,
   carryBase,
@@ -49,15 +59,44 @@ import {
   packCarry,
   type RowCsr,
 } from "../kernels/analysis.ts";
+import {
+  ablationCarryLn,
+  carryLnBase,
+  carryLnChunking,
+  type CarryLnMeta,
+  type CarryLnOp,
+  carryLnPerDispatch,
+  lnStats,
+  packCarryLn,
+  preOps,
+} from "../kernels/ablation_carry_ln.ts";
+import type { Recorder } from "../gpu/recorder.ts";
 import { analysisOf } from "../nn/analyzable.ts";
 import type { MetricLoss } from "../kernels/analysis.ts";
 import type { ProbeLayer } from "./probe.ts";
 import type { Sequential } from "../nn/mlp.ts";
 
-/** A layer whose ablations take the carried kernel. */
+/** What one dispatch of a carried plan needs from the probe. */
+export interface CarryDispatch {
+  /** Cached input and pre-activation of the ablated layer. */
+  x0: Tensor;
+  z0: Tensor;
+  /** Packed ablations (ordered by input row); this dispatch takes `[first, first + count)`. */
+  ablations: Tensor;
+  first: number;
+  count: number;
+  /** f32 `[2·chunks·total]`: per (ablation, chunk) the loss and hit delta sums. */
+  out: Tensor;
+}
+
+/** A layer whose ablations take a carried kernel. */
 export interface CarryPlan {
+  /** "unit": ablation_carry.wgsl (unit-wise chains); "ln": ablation_carry_ln.wgsl. */
+  kernel: "unit" | "ln";
   depth: 0 | 1 | 2;
-  meta: CarryMeta;
+  /** The unit kernel's packed inputs (the LN kernel's are in `lnMeta`). */
+  meta?: CarryMeta;
+  lnMeta?: CarryLnMeta;
   metaU: Tensor;
   metaF: Tensor;
   metaV: Tensor;
@@ -65,6 +104,12 @@ export interface CarryPlan {
   zl: Tensor;
   chunk: number;
   chunks: number;
+  /** Most ablations per dispatch (the LN kernel's scratch bound; Infinity for the unit kernel). */
+  perDispatch: number;
+  /** Records one dispatch of the plan's kernel. */
+  dispatch(rec: Recorder, a: CarryDispatch): void;
+  /** GPU tensors the plan owns (release them when dropping it). */
+  tensors: Tensor[];
   /** Cost model, operations per ablation (see the module doc). */
   cost: { carry: number; recompute: number };
 }
@@ -120,8 +165,8 @@ async function unitChain(
   model: Sequential,
   pl: ProbeLayer,
   until: number,
-): Promise<CarryOp[] | string> {
-  const ops: CarryOp[] = [];
+): Promise<CarryLnOp[] | string> {
+  const ops: CarryLnOp[] = [];
   if (pl.kind !== "linear") return `${pl.name} is a ${pl.kind} layer (weights shared)`;
   if (pl.view.act !== "identity") {
     ops.push({ kind: "act", activation: pl.view.act, param: pl.view.actParam });
@@ -131,7 +176,11 @@ async function unitChain(
     const op = L.unitOp ? await L.unitOp() : null;
     if (!op) return `layer ${L.name} is not unit-wise`;
     if (op.kind === "identity") continue;
-    if (op.kind === "mixing") return op.why;
+    if (op.kind === "mixing") {
+      if (!L.layerNorm || ops.some((o) => o.kind === "ln")) return op.why;
+      ops.push({ kind: "ln", ...(await L.layerNorm()) });
+      continue;
+    }
     ops.push(op);
   }
   if (ops.length > CARRY_MAX_OPS) {
@@ -185,6 +234,21 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
   const rows = (v: number) => rowsByInput(layers[v].nIn, layers[v].values, layers[v].ends);
   const row1 = depth >= 1 ? rows(w + 1) : undefined;
   const row2 = depth === 2 ? rows(w + 2) : undefined;
+  let above = 0;
+  for (let v = w + 1; v < layers.length; v++) above += layers[v].nnz + layers[v].nOut;
+  const recompute = S * (above + 1);
+  if ([...chain0, ...chain1].some((o) => o.kind === "ln")) {
+    return await planCarryLn(p, w, {
+      depth: depth as 1 | 2,
+      chain0,
+      chain1,
+      lists,
+      labels: (labels as Uint32Array).slice(0, S),
+      row1: row1!,
+      row2,
+      recompute,
+    });
+  }
   const meta = packCarry({
     samples: S,
     sampPtr: lists.ptr,
@@ -193,8 +257,8 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
     depth: depth as 0 | 1 | 2,
     classes,
     loss: p.loss,
-    chain0,
-    chain1,
+    chain0: chain0 as CarryOp[],
+    chain1: chain1 as CarryOp[],
     row1,
     row2,
   });
@@ -203,9 +267,6 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
   const fanOut = 1 + 2 * chain0.length +
     (row1 ? mean(row1) * (1 + 2 * chain1.length + (row2 ? mean(row2) : 0)) : 0);
   const carry = (lists.idx.length / pl.nIn) * fanOut;
-  let above = 0;
-  for (let v = w + 1; v < layers.length; v++) above += layers[v].nnz + layers[v].nOut;
-  const recompute = S * (above + 1);
   if (carry > recompute) {
     return {
       reason: `cost model: carry ${carry.toFixed(0)} > recompute ${recompute} per ablation`,
@@ -224,15 +285,120 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
   rec.submit();
   await gpu.sync();
   gpu.release(scratch);
+  const { chunk, chunks } = chunking;
   return {
     plan: {
+      kernel: "unit",
       depth: depth as 0 | 1 | 2,
       meta,
       metaU,
       metaF,
       metaV,
       zl,
-      ...chunking,
+      chunk,
+      chunks,
+      perDispatch: Infinity,
+      dispatch: (rec, a) =>
+        ablationCarry(rec, { meta, metaU, metaF, metaV, zl, chunk, chunks, ...a }),
+      tensors: [metaU, metaF, metaV, zl],
+      cost: { carry, recompute },
+    },
+  };
+}
+
+/**
+ * The plan of a layer with a layer norm in its carried span (shaders/ablation_carry_ln.wgsl):
+ * the LN statistics of the cached activations in float64, packing, chunking, base metrics.
+ * Cost model: per reached sample about one sample's recompute of the span, `n0 + Σ (nnz + rows)`
+ * (every unit of the normalised layer, the nonzeros of W1's rows scattered, the units and rows
+ * above), against the same on every sample for the batched recompute (whose patched copies also
+ * pass through the ablated layer's chain): the carry is never the more expensive, it is taken
+ * whenever one sample fits the loop bound.
+ */
+async function planCarryLn(
+  p: CarryInputs,
+  w: number,
+  c: {
+    depth: 1 | 2;
+    chain0: CarryLnOp[];
+    chain1: CarryLnOp[];
+    lists: { ptr: Uint32Array; idx: Uint32Array };
+    labels: Uint32Array;
+    row1: RowCsr;
+    row2?: RowCsr;
+    recompute: number;
+  },
+): Promise<CarryDecision> {
+  const { gpu, layers } = p;
+  const pl = layers[w];
+  const S = p.samples, ld = roundUp4(S);
+  const classes = layers[layers.length - 1].nOut;
+  const stats = async (v: number, chain: CarryLnOp[]) => {
+    if (!chain.some((o) => o.kind === "ln")) return undefined;
+    const z = await gpu.read(p.cachedZ[v]) as Float32Array;
+    return lnStats(z, layers[v].nOut, S, ld, preOps(chain));
+  };
+  const lnMeta = packCarryLn({
+    samples: S,
+    sampPtr: c.lists.ptr,
+    sampIdx: c.lists.idx,
+    labels: c.labels,
+    depth: c.depth,
+    classes,
+    loss: p.loss,
+    n0: pl.nOut,
+    chain0: c.chain0,
+    chain1: c.chain1,
+    stats0: await stats(w, c.chain0),
+    stats1: c.depth === 2 ? await stats(w + 1, c.chain1) : undefined,
+    row1: c.row1,
+    row2: c.row2,
+  });
+  const chunking = carryLnChunking(lnMeta);
+  if (!chunking) return { reason: "one sample's layer-norm carry exceeds the loop bound" };
+  const perSample = pl.nOut + c.recompute / S - 1;
+  const carry = (c.lists.idx.length / pl.nIn) * perSample;
+  const recompute = S * (perSample + 1);
+  if (carry > recompute) {
+    return {
+      reason: `cost model: layer-norm carry ${carry.toFixed(0)} > recompute ${recompute}`,
+    };
+  }
+  const { chunk, chunks } = chunking;
+  const perDispatch = carryLnPerDispatch(
+    lnMeta,
+    chunks,
+    gpu.limits.maxStorageBufferBindingSize,
+  );
+  const metaU = gpu.tensor("u32", [lnMeta.u.length], { data: lnMeta.u, label: "ln carry u32" });
+  const metaF = gpu.tensor("f32", [lnMeta.f.length], { data: lnMeta.f, label: "ln carry f32" });
+  const zl = gpu.tensor("f32", [(lnMeta.logitRow + classes) * ld], { label: "ln carry zl" });
+  const scratch = gpu.tensor("f32", [
+    Math.max(2 * S, Math.max(1, lnMeta.n1) * perDispatch * chunks),
+  ], {
+    label: "ln carry scratch",
+  });
+  const rec = gpu.recorder("ln carry base metrics");
+  if (c.depth === 2) rec.copy(p.cachedZ[w + 1], zl, lnMeta.logitRow * ld);
+  rec.copy(p.cachedZ[layers.length - 1], zl, classes * ld, 0, lnMeta.logitRow * ld);
+  carryLnBase(rec, { meta: lnMeta, metaU, metaF, zl, scratch });
+  rec.submit();
+  await gpu.sync();
+  return {
+    plan: {
+      kernel: "ln",
+      depth: c.depth,
+      lnMeta,
+      metaU,
+      metaF,
+      metaV: metaF,
+      zl,
+      chunk,
+      chunks,
+      perDispatch,
+      dispatch: (rec, a) =>
+        ablationCarryLn(rec, { meta: lnMeta, metaU, metaF, zl, chunk, chunks, scratch, ...a }),
+      tensors: [metaU, metaF, zl, scratch],
       cost: { carry, recompute },
     },
   };

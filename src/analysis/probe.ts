@@ -12,8 +12,8 @@
  * Engines (`engine`, validated against each other in tests and timed side by side by
  * `bench:ablate`): `"carry"` (default) is the work-efficient path of src/analysis/ablation_carry.ts:
  * per ablation only the samples its input reaches, carried along the nonzeros of the next layers'
- * rows to the per-sample loss; a layer it cannot carry (see there: layer norm, three or more
- * layers above, ...) falls back to `"batched"`, the patched-copy path above. {@link
+ * rows to the per-sample loss (through layer norm too, by shaders/ablation_carry_ln.wgsl); a layer
+ * it cannot carry (see there: three or more layers above, ...) falls back to `"batched"`, the patched-copy path above. {@link
  * Probe.ablateNaive} is the naive reference (zero the weight, full forward).
  *
  * @example
@@ -30,7 +30,6 @@ import type { Recorder } from "../gpu/recorder.ts";
 import { activationForward } from "../kernels/activation.ts";
 import {
   ablatedRow,
-  ablationCarry,
   ablationMetrics,
   type MetricLoss,
   packAblations,
@@ -338,7 +337,7 @@ export class Probe {
     for (const p of this.#plans.values()) {
       p.then((d) => {
         if (!d.plan) return;
-        for (const t of [d.plan.metaU, d.plan.metaF, d.plan.metaV, d.plan.zl]) this.gpu.release(t);
+        for (const t of d.plan.tensors) this.gpu.release(t);
       });
     }
     this.#plans.clear();
@@ -393,25 +392,21 @@ export class Probe {
       data: packAblations(list),
       label: "carried ablations",
     });
-    const { chunk, chunks } = plan;
+    const { chunks } = plan;
     const out = gpu.tensor("f32", [2 * chunks * Math.max(1, items)], { label: "carried sums" });
-    const per = Math.max(1, Math.floor(CARRY_WORK_PER_DISPATCH / (S * chunks)));
+    const per = Math.max(
+      1,
+      Math.min(plan.perDispatch, Math.floor(CARRY_WORK_PER_DISPATCH / (S * chunks))),
+    );
     let n = 0;
     for (let first = 0; first < items; first += per) {
       const rec = gpu.recorder("carried ablation");
-      ablationCarry(rec, {
-        meta: plan.meta,
-        metaU: plan.metaU,
-        metaF: plan.metaF,
+      plan.dispatch(rec, {
         x0: this.cachedX[w],
         z0: this.cachedZ[w],
-        metaV: plan.metaV,
-        zl: plan.zl,
         ablations: abl,
         first,
         count: Math.min(per, items - first),
-        chunk,
-        chunks,
         out,
       });
       rec.submit();

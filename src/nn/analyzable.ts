@@ -148,6 +148,12 @@ export interface AnalysisLayer extends Layer {
   /** Non-overlapping max pooling: its geometry (channels, height, width, window). */
   readonly maxPool?: PoolGeometry;
   unitOp?(): Promise<UnitOp>;
+  /**
+   * Layer norm over a sample's units (evaluation = training: per-sample statistics, biased
+   * variance, eps inside the root): its affine parameters, for the exact carry engine
+   * (src/analysis/ablation_carry.ts). Such a layer answers `unitOp` with "mixing".
+   */
+  layerNorm?(): Promise<{ gamma: Float32Array; beta: Float32Array; eps: number }>;
   unitScale?(): Promise<Float64Array>;
   persistentBuffers?(): { name: string; tensor: Tensor }[];
   /**

@@ -834,6 +834,11 @@ export class LayerNorm implements Layer {
       why: `layer norm ${this.name} mixes all units of a sample`,
     });
   }
+  /** γ, β and eps, for the exact carry engine (AnalysisLayer.layerNorm). */
+  async layerNorm(): Promise<{ gamma: Float32Array; beta: Float32Array; eps: number }> {
+    const [gamma, beta] = await Promise.all([this.gpu.read(this.gamma), this.gpu.read(this.beta)]);
+    return { gamma: gamma as Float32Array, beta: beta as Float32Array, eps: this.eps };
+  }
   /** Per-unit scale shared by the samples: `|γ_j|` (1/σ is per sample and common to all units). */
   async unitScale(): Promise<Float64Array> {
     const g = await this.gpu.read(this.gamma);

@@ -99,14 +99,14 @@ gpuTest(
 gpuTest(
   "carried and batched ablation equal naive under batch/layer norm, dropout, MSE, sparse output",
   async (gpu, rng) => {
-    // Which weight layers (fc1, fc2, out) take the carried path: a layer norm above a layer
-    // sends it to the batched fallback; everything else here is unit-wise.
+    // Which weight layers (fc1, fc2, out) take the carried path: all of them (a layer norm above
+    // a layer takes the layer-norm carry, shaders/ablation_carry_ln.wgsl).
     const all = [true, true, true];
     const cases: [Partial<TrainConfig>, boolean[]][] = [
       [{ norm: "batch", normPlacement: "before", activation: "relu" }, all],
       [{ norm: "batch", normPlacement: "after", activation: "tanh" }, all],
-      [{ norm: "layer", normPlacement: "before", activation: "gelu" }, [false, false, true]],
-      [{ norm: "layer", normPlacement: "after", activation: "srelu" }, [false, false, true]],
+      [{ norm: "layer", normPlacement: "before", activation: "gelu" }, all],
+      [{ norm: "layer", normPlacement: "after", activation: "srelu" }, all],
       [{ norm: "batch", normPlacement: "before", activation: "srelu", dropout: 0.3 }, all],
       [
         { loss: "mse", outputActivation: "sigmoid", activation: "tanh", method: "set", lr: 0.5 },
@@ -114,7 +114,7 @@ gpuTest(
       ],
       [{ activation: "leaky_relu", sparseLayers: "all", density: 0.8, dropout: 0.1, lr: 0.1 }, all],
       [{ loss: "mse", activation: "tanh", method: "dense", lr: 0.2 }, all],
-      [{ method: "dense", norm: "layer", activation: "elu" }, [false, false, true]],
+      [{ method: "dense", norm: "layer", activation: "elu" }, all],
       [{ method: "dense", norm: "batch", normPlacement: "after", activation: "relu" }, all],
       // Three weight layers above fc1: it falls back; fc2, fc3 and out are carried.
       [{ hidden: [9, 7, 6], activation: "relu", sparseLayers: "all" }, [false, true, true, true]],
