@@ -23,8 +23,9 @@
  *
  * Where it falls back to the batched path (patched copies through the rest of the model):
  * - three or more weight layers above the ablated one (the fan-out state exceeds the logits);
- * - more than {@link CARRY_MAX_CLASSES} classes, more than 4 unit-wise ops, a per-sample loop
- *   bound over llvmpipe's cap, or the cost model below.
+ * - more than {@link CARRY_MAX_CLASSES} classes, more than 4 ops per chain, two layer norms in
+ *   one chain, a per-sample loop bound over llvmpipe's cap, or the cost model below (the layer-norm
+ *   kernel's own: `planCarryLn`).
  *
  * Cost model: when to stop carrying. Per ablation, the carry costs, on each sample the ablated
  * input reaches, its fan-out `2·ops0 + r1·(1 + 2·ops1 + r2)` (r1, r2: mean nonzeros per row of W1
