@@ -33,6 +33,9 @@ override LOSS: u32 = 0u;  // 0 softmax cross-entropy, 1 MSE, 2 MSE on sigmoid ou
 // Position of the layer norm in chain 0 / chain 1 (4: none; at least one chain has one).
 override LN0: u32 = 4u;
 override LN1: u32 = 4u;
+// W1's change kept in a private array (n1 <= MAX_PRIV) instead of the scratch binding.
+override PRIV: bool = false;
+const MAX_PRIV: u32 = 256u;
 // Chain ops (seg 0: after L0; seg 1: after W1): kind 0 none, 1 activation (id A..), 2 eval batch
 // norm, 3 SReLU, 4 layer norm; parameters in ops[4 * seg + o] = (param or eps bits, units,
 // meta_f offset, 0). A layer norm's meta_f holds gamma then beta.
@@ -93,6 +96,16 @@ struct CarryLnParams {
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 // Per invocation of the dispatch: n1 floats, W1's pre-activation change of the current sample.
 @group(0) @binding(8) var<storage, read_write> dz1: array<f32>;
+var<private> dzp: array<f32, MAX_PRIV>;
+
+fn dz_get(sc: u32, c: u32) -> f32 {
+  if (PRIV) { return dzp[min(c, MAX_PRIV - 1u)]; }
+  return dz1[sc + c];
+}
+
+fn dz_set(sc: u32, c: u32, v: f32) {
+  if (PRIV) { dzp[min(c, MAX_PRIV - 1u)] = v; } else { dz1[sc + c] = v; }
+}
 
 fn unit_op(kind: u32, id: u32, o: vec4<u32>, r: u32, y: f32) -> f32 {
   if (kind == 1u) {
@@ -196,7 +209,7 @@ fn spread(r: u32, dh: f32, lg: ptr<function, array<vec4f, MAX_C4>>, sc: u32) {
     let e1 = meta_u[cp.row1_ptr + r + 1u];
     for (var e = meta_u[cp.row1_ptr + r]; e < e1; e++) { // row r of W1: <= its nonzeros
       let c = meta_u[cp.row1_col + e];
-      dz1[sc + c] += meta_f[cp.row1_val + e] * dh;
+      dz_set(sc, c, dz_get(sc, c) + meta_f[cp.row1_val + e] * dh);
     }
   }
 }
@@ -214,7 +227,7 @@ fn sample_delta(i: u32, j: u32, w: f32, s: u32, sc: u32) -> vec2f {
     let d = un - uo;
     if (d == 0.0) { return vec2f(0.0); }
     if (DEPTH == 2u) {
-      for (var c = 0u; c < cp.n1; c++) { dz1[sc + c] = 0.0; } // <= n1
+      for (var c = 0u; c < cp.n1; c++) { dz_set(sc, c, 0.0); } // <= n1
     }
     let o = cp.ops[min(LN0, 3u)];
     let eps = bitcast<f32>(o.x);
@@ -240,7 +253,7 @@ fn sample_delta(i: u32, j: u32, w: f32, s: u32, sc: u32) -> vec2f {
     let dh = ops0(j, zn, 0u, 4u) - ops0(j, zo, 0u, 4u);
     if (dh == 0.0) { return vec2f(0.0); }
     if (DEPTH == 2u) {
-      for (var c = 0u; c < cp.n1; c++) { dz1[sc + c] = 0.0; } // <= n1
+      for (var c = 0u; c < cp.n1; c++) { dz_set(sc, c, 0.0); } // <= n1
     }
     spread(j, dh, &lg, sc);
   }
@@ -256,7 +269,7 @@ fn sample_delta(i: u32, j: u32, w: f32, s: u32, sc: u32) -> vec2f {
       var scd = 0.0;
       var sdd = 0.0;
       for (var c = 0u; c < cp.n1; c++) { // <= n1
-        let dz = dz1[sc + c];
+        let dz = dz_get(sc, c);
         if (dz != 0.0) {
           let z = zl[c * cp.ld + s];
           let u = ops1(c, z, 0u, LN1);
@@ -276,7 +289,7 @@ fn sample_delta(i: u32, j: u32, w: f32, s: u32, sc: u32) -> vec2f {
         let z = zl[c * cp.ld + s];
         let u = ops1(c, z, 0u, LN1);
         var u2 = u;
-        let dz = dz1[sc + c];
+        let dz = dz_get(sc, c);
         if (dz != 0.0) { u2 = ops1(c, z + dz, 0u, LN1); }
         let dh = ops1(c, ln_unit(o, c, u2, mu2, rs2), LN1 + 1u, 4u) -
           ops1(c, ln_unit(o, c, u, mu, rs), LN1 + 1u, 4u);
@@ -286,7 +299,7 @@ fn sample_delta(i: u32, j: u32, w: f32, s: u32, sc: u32) -> vec2f {
       }
     } else {
       for (var c = 0u; c < cp.n1; c++) { // <= n1
-        let dz = dz1[sc + c];
+        let dz = dz_get(sc, c);
         if (dz != 0.0) {
           let z = zl[c * cp.ld + s];
           let dh = ops1(c, z + dz, 0u, 4u) - ops1(c, z, 0u, 4u);

@@ -374,11 +374,10 @@ async function planCarryLn(
   const metaU = gpu.tensor("u32", [lnMeta.u.length], { data: lnMeta.u, label: "ln carry u32" });
   const metaF = gpu.tensor("f32", [lnMeta.f.length], { data: lnMeta.f, label: "ln carry f32" });
   const zl = gpu.tensor("f32", [(lnMeta.logitRow + classes) * ld], { label: "ln carry zl" });
-  const scratch = gpu.tensor("f32", [
-    Math.max(2 * S, Math.max(1, lnMeta.n1) * perDispatch * chunks),
-  ], {
-    label: "ln carry scratch",
-  });
+  // W1's change per lane: in private arrays (PRIV) or in this scratch, which also takes the base
+  // metrics once.
+  const lanes = lnMeta.overrides.PRIV ? 0 : Math.max(1, lnMeta.n1) * perDispatch * chunks;
+  const scratch = gpu.tensor("f32", [Math.max(2 * S, lanes)], { label: "ln carry scratch" });
   const rec = gpu.recorder("ln carry base metrics");
   if (c.depth === 2) rec.copy(p.cachedZ[w + 1], zl, lnMeta.logitRow * ld);
   rec.copy(p.cachedZ[layers.length - 1], zl, classes * ld, 0, lnMeta.logitRow * ld);
