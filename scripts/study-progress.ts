@@ -13,7 +13,7 @@
  */
 import { backup, DatabaseSync } from "node:sqlite";
 import { readStudySpec } from "../src/study/spec.ts";
-import { StudyStore } from "../src/study/store.ts";
+import { storeHistory, StudyStore } from "../src/study/store.ts";
 import { failedCells } from "../src/study/failures.ts";
 import { formatDuration } from "../src/study/sweep.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
@@ -77,6 +77,7 @@ const lines: string[] = [
   `deno task sweep ${specPath} --store ${out}/store.sqlite --max-minutes 120`,
   "```",
   "",
+  ...chunkLines(),
   "## Replicates",
   "",
   "| seed | done | failed | left |",
@@ -116,3 +117,28 @@ await writeFileAtomic(`${out}/PROGRESS.md`, lines.join("\n"));
 console.log(
   `${out}: ${rows.length} done, ${failed.length} failed, ${left.length} left of ${spec.cells.length}`,
 );
+
+/** Which code wrote which cells: one row per sweep chunk (from the store's meta `history`). */
+function chunkLines(): string[] {
+  const history = storeHistory(meta);
+  if (!history.length) return [];
+  const out = [
+    "## Chunks",
+    "",
+    "Each sweep chunk records the commit it ran; a cell belongs to the chunk it finished in.",
+    "",
+    "| started (UTC) | commit | cells before | cells finished in chunk |",
+    "|---|---|---|---|",
+  ];
+  history.forEach((h, i) => {
+    const end = history[i + 1]?.at ?? "9999";
+    const n = rows.filter((r) => r.finished_at >= h.at && r.finished_at < end).length;
+    out.push(
+      `| ${h.at.slice(0, 16).replace("T", " ")} | ${
+        h.commit.slice(0, 7)
+      } | ${h.cellsBefore} | ${n} |`,
+    );
+  });
+  out.push("");
+  return out;
+}

@@ -56,6 +56,28 @@ export interface StoreMeta {
   commit?: string;
 }
 
+/** One opening of a store for writing (a sweep chunk), kept in meta `history` (JSON array). */
+export interface StoreChunk {
+  /** ISO time the chunk opened the store. */
+  at: string;
+  /** The code's commit. */
+  commit: string;
+  /** The command line. */
+  command: string;
+  /** Cells already in the store when the chunk began (its cells are those finished after `at`). */
+  cellsBefore: number;
+}
+
+/** The store's chunk history (oldest first; empty for stores written before it was kept). */
+export function storeHistory(meta: Record<string, string>): StoreChunk[] {
+  try {
+    const h = meta.history ? JSON.parse(meta.history) : [];
+    return Array.isArray(h) ? h : [];
+  } catch {
+    return [];
+  }
+}
+
 const CELL_COLUMNS = [
   "cell_id",
   "study",
@@ -188,6 +210,19 @@ export class StudyStore {
       if (meta.spec !== undefined) set.run("spec", meta.spec);
       if (meta.command !== undefined) set.run("command", meta.command);
       if (meta.commit !== undefined) set.run("commit", meta.commit);
+      if (meta.commit !== undefined || meta.command !== undefined) {
+        // One entry per opening for writing (a sweep chunk): which code wrote the cells after it.
+        const prev = db.prepare("select value from meta where key = 'history'").get()?.value;
+        const history: StoreChunk[] = typeof prev === "string" ? JSON.parse(prev) : [];
+        const done = db.prepare("select count(*) as n from cells").get()?.n;
+        history.push({
+          at: new Date().toISOString(),
+          commit: meta.commit ?? "unknown",
+          command: meta.command ?? "",
+          cellsBefore: Number(done ?? 0),
+        });
+        set.run("history", JSON.stringify(history));
+      }
       db.exec("commit");
     } catch (e) {
       if (db.isTransaction) db.exec("rollback");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { type CellRecord, StudyStore } from "../../src/study/store.ts";
+import { type CellRecord, storeHistory, StudyStore } from "../../src/study/store.ts";
 import { mergeStores } from "../../src/study/merge.ts";
 import { parseStudySpec, type StudyCell } from "../../src/study/spec.ts";
 import { parseShard, shardCells } from "../../src/study/shard.ts";
@@ -72,13 +72,18 @@ Deno.test("store: a cell is recorded once, with its epochs, in one transaction",
   const rng = new Rng(7);
   const path = `${dir}/sub/store.sqlite`;
   const store = StudyStore.open(path, { study: "st", spec: "{}", command: "cmd", commit: "abc" });
-  assert.deepEqual(store.meta(), {
+  const { history: h0, ...rest } = store.meta();
+  assert.deepEqual(rest, {
     schema: STORE_SCHEMA_VERSION,
     study: "st",
     spec: "{}",
     command: "cmd",
     commit: "abc",
   });
+  assert.deepEqual(
+    storeHistory({ history: h0 }).map((h) => [h.commit, h.command, h.cellsBefore]),
+    [["abc", "cmd", 0]],
+  );
   assert.equal(store.db.prepare("pragma journal_mode").get()?.journal_mode, "wal");
   const r0 = fakeRecord("st", s.cells[0], rng);
   assert.equal(store.isDone(s.cells[0].id), false);
@@ -105,6 +110,11 @@ Deno.test("store: a cell is recorded once, with its epochs, in one transaction",
   assert.equal(re.meta().command, "cmd2");
   assert.equal(re.meta().commit, "abc");
   assert.deepEqual([...re.doneIds()], [s.cells[0].id]);
+  // Each chunk is kept: which code wrote the cells finished after it began.
+  assert.deepEqual(
+    storeHistory(re.meta()).map((h) => [h.commit, h.command, h.cellsBefore]),
+    [["abc", "cmd", 0], ["unknown", "cmd2", 1]],
+  );
   re.close();
   assert.throws(
     () => StudyStore.open(path, { study: "other" }),
