@@ -291,12 +291,13 @@ export function packCarryLn(s: CarryLnSpec): CarryLnMeta {
   // Per reached sample, upper bounds as if no loop unrolled: logits (4·nc4) and two metrics
   // (2·2·nc4 + 1); chain 0: zeroing W1's change (n1) and, with a layer norm, every unit (n0)
   // spread along its row (nc4 at depth 1; all of W1's nonzeros at depth 2), else one row; chain
-  // 1: two passes over n1 units, one with its output row (nc4).
+  // 1: two passes over n1 units, one with its output row (nc4). A layer norm whose variance
+  // shrinks much is re-measured in two more passes over its units (ln0_direct, ln1_direct).
   const r1 = rowLen(s.row1);
   const spread0 = ln0 >= 0
-    ? s.n0 + (s.depth === 1 ? s.n0 * nc4 : r1.total)
+    ? 3 * s.n0 + (s.depth === 1 ? s.n0 * nc4 : r1.total)
     : (s.depth === 1 ? nc4 : r1.max);
-  const tripsPerSample = 9 * nc4 + 1 + n1 + spread0 + (s.depth === 2 ? n1 * (2 + nc4) : 0);
+  const tripsPerSample = 9 * nc4 + 1 + n1 + spread0 + (s.depth === 2 ? n1 * (4 + nc4) : 0);
   let maxList = 0;
   for (let i = 0; i + 1 < s.sampPtr.length; i++) {
     maxList = Math.max(maxList, s.sampPtr[i + 1] - s.sampPtr[i]);
