@@ -69,7 +69,7 @@ import {
   testHypotheses,
 } from "./hypotheses.ts";
 import { type HypothesisSpec, parseStudySpec } from "./spec.ts";
-import { StudyStore } from "./store.ts";
+import { storeHistory, StudyStore } from "./store.ts";
 
 /** Options of {@link writeReport}. */
 export interface ReportOptions {
@@ -1265,6 +1265,19 @@ function headerFacts(
     // A merged store keeps every input's command (one per line, e.g. one per shard).
     const v = data.meta[k]?.split("\n").filter((x) => x !== "") ?? [];
     v.forEach((x, i) => facts.push([v.length > 1 ? `${k} ${i + 1}/${v.length}` : k, x]));
+  }
+  // Which code wrote which cells: one entry per sweep chunk (store meta `history`).
+  const history = storeHistory(data.meta);
+  if (history.length > 1) {
+    const cellsIn = (i: number) =>
+      fin.filter((f) => f >= history[i].at && f < (history[i + 1]?.at ?? "9999")).length;
+    facts.push([
+      "chunks",
+      history.map((h, i) =>
+        `${h.commit.slice(0, 7)} from ${h.at.slice(0, 16)}: ${cellsIn(i)} cells`
+      )
+        .join("; "),
+    ]);
   }
   return facts;
 }

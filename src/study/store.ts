@@ -72,7 +72,12 @@ export interface StoreChunk {
 export function storeHistory(meta: Record<string, string>): StoreChunk[] {
   try {
     const h = meta.history ? JSON.parse(meta.history) : [];
-    return Array.isArray(h) ? h : [];
+    if (!Array.isArray(h)) return [];
+    // Consecutive openings by the same code and command are one chunk (stores written before the
+    // writer merged them hold one entry per sweep worker).
+    return (h as StoreChunk[]).filter((c, i) =>
+      i === 0 || c.commit !== h[i - 1].commit || c.command !== h[i - 1].command
+    );
   } catch {
     return [];
   }
@@ -215,12 +220,16 @@ export class StudyStore {
         const prev = db.prepare("select value from meta where key = 'history'").get()?.value;
         const history: StoreChunk[] = typeof prev === "string" ? JSON.parse(prev) : [];
         const done = db.prepare("select count(*) as n from cells").get()?.n;
-        history.push({
-          at: new Date().toISOString(),
-          commit: meta.commit ?? "unknown",
-          command: meta.command ?? "",
-          cellsBefore: Number(done ?? 0),
-        });
+        const last = history.at(-1);
+        // A sweep's worker processes reopen the store with the same code and command: one chunk.
+        if (last?.commit !== (meta.commit ?? "unknown") || last?.command !== (meta.command ?? "")) {
+          history.push({
+            at: new Date().toISOString(),
+            commit: meta.commit ?? "unknown",
+            command: meta.command ?? "",
+            cellsBefore: Number(done ?? 0),
+          });
+        }
         set.run("history", JSON.stringify(history));
       }
       db.exec("commit");

@@ -116,6 +116,10 @@ Deno.test("store: a cell is recorded once, with its epochs, in one transaction",
     [["abc", "cmd", 0], ["unknown", "cmd2", 1]],
   );
   re.close();
+  // Reopening with the same code and command (a sweep's worker) is the same chunk.
+  const again2 = StudyStore.open(path, { study: "st", command: "cmd2" });
+  assert.equal(storeHistory(again2.meta()).length, 2);
+  again2.close();
   assert.throws(
     () => StudyStore.open(path, { study: "other" }),
     /store of study "st", not "other"/,
