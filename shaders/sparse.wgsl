@@ -62,6 +62,7 @@ override WG: u32 = 8u; // spmm/spmm_t: invocations along the batch per row
 override VB: u32 = 4u; // spmm/spmm_t: quads per invocation, 1..8
 override CONTIG: bool = false; // spmm/spmm_t: an invocation's quads are consecutive (else WG apart)
 override RJ: u32 = 1u; // spmm/spmm_t: rows per workgroup
+override SKIP_ZERO: bool = false; // spmm: skip stored zeros (masked weights: curves, ablation)
 override SG: u32 = 8u; // sddmm, pick: invocations per row, striding over its nonzeros
 override CH: u32 = 8u; // sddmm: quads of dy per chunk held in registers, 1..8
 override RS: u32 = 1u; // sddmm: rows per workgroup
@@ -142,6 +143,9 @@ fn spmm(
   let e = row_ptr_t[j + 1u];
   for (var k = row_ptr_t[j]; k < e; k++) {
     let w = vec4f(vals[k]);
+    // Row-uniform branch: a stored zero (a masked weight) skips its VB per-lane x loads; adding
+    // 0·x would change nothing for finite x.
+    if (SKIP_ZERO && w.x == 0.0) { continue; }
     // Quads >= ld4 read the next row (or are clamped by robust access); never stored.
     let xi = col_t[k] * p.ld4 + s.q;
     a0 = fma(w, x_in[xi], a0);

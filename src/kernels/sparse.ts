@@ -131,6 +131,8 @@ export interface GatherTuning {
   vb: number;
   rj: number;
   contiguous?: boolean;
+  /** spmm only: skip stored zeros (a row-uniform branch before the x loads). */
+  skipZero?: boolean;
 }
 /**
  * The named gather variants (llm.c dev/cuda style: every one stays valid and tested, the bench
@@ -405,6 +407,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
     VB: g.vb,
     RJ: g.rj,
     CONTIG: g.contiguous ? 1 : 0,
+    SKIP_ZERO: g.skipZero ? 1 : 0,
   });
   rec.dispatch(k, {
     p,

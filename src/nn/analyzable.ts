@@ -87,6 +87,13 @@ export interface WeightView {
    * describing the old structure. Dense layers throw a FiligreeError.
    */
   replaceCsr(csr: CsrLayer): CsrLayer;
+  /**
+   * Evaluation hint: while on, a sparse layer's forward skips stored zeros (weights an analysis
+   * masked by setting them to 0, e.g. the removal curves), which saves their input loads; the
+   * outputs are the same (0·x adds nothing for finite x). Dense layers ignore it. Turn it off
+   * before training: a zero-initialised regrown weight must still see its input.
+   */
+  skipStoredZeros(on: boolean): void;
   /** f32 values held per sample by this layer's forward (for batch-size budgets). */
   readonly floatsPerSample: number;
 }

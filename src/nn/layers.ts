@@ -95,6 +95,8 @@ interface LinearParts {
   lastBatch: { x: Act; dz: Act } | null;
   /** The CSR structure of a sparse layer (absent for dense ones); see WeightView.replaceCsr. */
   csr?: CsrLayer;
+  /** Sparse layers: the forward skips stored zeros (see WeightView.skipStoredZeros). */
+  skipZeros?: boolean;
 }
 
 /**
@@ -157,6 +159,9 @@ export function linearView(
         param: l.actParam,
       });
       return y;
+    },
+    skipStoredZeros(on) {
+      if (l.csr) l.skipZeros = on;
     },
     replaceCsr(csr) {
       const old = l.csr;
@@ -411,6 +416,8 @@ export class SparseLinear implements WeightLayer {
   readonly perNonzero: Tensor[] = [];
   /** The last training batch's input and pre-activation gradient (RigL's dense gradient). */
   lastBatch: { x: Act; dz: Act } | null = null;
+  /** Set through the analysis view (WeightView.skipStoredZeros): the forward skips stored zeros. */
+  skipZeros = false;
 
   constructor(
     readonly gpu: Gpu,
@@ -504,6 +511,7 @@ export class SparseLinear implements WeightLayer {
       bias: this.bias,
       activation: this.act,
       actParam: this.actParam,
+      tune: this.skipZeros ? { skipZero: true } : undefined,
     });
     const tape = ctx.tape;
     if (tape) {

@@ -280,6 +280,46 @@ gpuTest(
   },
 );
 
+gpuTest(
+  "spmm skipZero: masked (stored-zero) weights skipped, the same outputs as without and float64",
+  async (gpu, rng) => {
+    for (const [nIn, nOut, density, batch] of [[37, 29, 0.3, 13], [101, 7, 0.5, 130]]) {
+      const h = layer(rng, nIn, nOut, density);
+      // Half of the stored values masked to zero, as the removal curves do.
+      const values = Float32Array.from(h.values, (v) => (rng.uniform(1, 0, 1)[0] < 0.5 ? 0 : v));
+      const hm = { ...h, values };
+      const l = uploadCsr(gpu, hm);
+      const x = asF32(rng.normal(nIn * batch));
+      const bias = asF32(rng.normal(nOut));
+      const tx = upload(gpu, x, nIn, batch, "x");
+      const tb = gpu.tensor("f32", [nOut], { data: Float32Array.from(bias) });
+      const outs: ReturnType<typeof fromPadded>[] = [];
+      for (const tune of [{}, { skipZero: true }, { vb: 3, wg: 2, rj: 3, skipZero: true }]) {
+        const ty = output(gpu, nOut, batch, "y");
+        const rec = gpu.recorder();
+        spmm(rec, { layer: l, x: tx, y: ty, bias: tb, batch, activation: "tanh", tune });
+        rec.submit();
+        outs.push(fromPadded(await gpu.read(ty), nOut, batch, "y"));
+        gpu.release(ty);
+      }
+      const ref = spmmRef(hm, Float64Array.from(values), x, batch, bias, "tanh");
+      const scale = spmmAbsRef(hm, Float64Array.from(values), x, batch).map((v, n) =>
+        v + Math.abs(bias[Math.floor(n / batch)])
+      );
+      assertScaled(outs[1], ref.y, scale, `skipZero ${nIn}x${nOut}`);
+      for (const o of outs.slice(1)) {
+        o.forEach((v, n) => {
+          if (v !== outs[0][n]) {
+            throw new Error(`skipZero ${nIn}x${nOut} [${n}]: ${v} vs ${outs[0][n]}`);
+          }
+        });
+      }
+      for (const u of [tx, tb]) gpu.release(u);
+      releaseCsr(gpu, l);
+    }
+  },
+);
+
 gpuTest("spmm stores z with bias+relu; a new batch size does not recompile", async (gpu, rng) => {
   const h = layer(rng, 29, 41, 0.2, { emptyOut: 3 });
   const l = uploadCsr(gpu, h);

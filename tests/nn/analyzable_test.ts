@@ -9,6 +9,8 @@ import { Trainer } from "../../src/train/trainer.ts";
 import { parseTrainConfig } from "../../src/train/config.ts";
 import { trainedCnn } from "../analysis/cnn_fixture.ts";
 import { gpuTest } from "../../src/testing/mod.ts";
+import { SparseLinear } from "../../src/nn/layers.ts";
+import { csrFromCoo, uploadCsr } from "../../src/sparse/csr.ts";
 
 gpuTest("weight views of a CNN: kinds, shapes, positions, cached buffers", async (gpu) => {
   const t = await trainedCnn(gpu, { norm: "batch", convChannels: [3, 5], hidden: [7] });
@@ -93,5 +95,46 @@ gpuTest(
     tape.reset();
     const h2 = a.forward({ rec, tape }, x);
     b.forward({ rec, tape }, h2);
+  },
+);
+
+gpuTest(
+  "skipStoredZeros: a sparse view's forward skips stored zeros while on, not after",
+  async (gpu) => {
+    // W 4x3 fully stored; input row 2's weights are stored zeros and its input is NaN: a forward
+    // that multiplies them gives NaN (0·NaN), one that skips them does not.
+    const rows: number[] = [], cols: number[] = [], vals: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 3; j++) (rows.push(i), cols.push(j), vals.push(i === 2 ? 0 : 1 + i + j));
+    }
+    const layer = new SparseLinear(
+      gpu,
+      "l",
+      uploadCsr(gpu, csrFromCoo(4, 3, rows, cols, vals)),
+      {},
+    );
+    const x = Float32Array.from({ length: 4 * 4 }, (_, e) => (Math.floor(e / 4) === 2 ? NaN : 1));
+    const act = { t: gpu.tensor("f32", [4, 4], { data: x }), rows: 4, batch: 3 };
+    const run = async () => {
+      const rec = gpu.recorder();
+      const y = layer.forward({ rec, tape: null }, act);
+      rec.submit();
+      return Array.from((await gpu.read(y.t)).subarray(0, 3 * 4));
+    };
+    const view = layer.weightView();
+    const plain = await run();
+    view.skipStoredZeros(true);
+    const skipped = await run();
+    view.skipStoredZeros(false);
+    const after = await run();
+    // Row j, sample s: sum over i in {0, 1, 3} of (1 + i + j) = 3j + 7 (inputs 1).
+    const want = [0, 1, 2].flatMap((j) => [0, 1, 2, 3].map((s) => (s < 3 ? 3 * j + 7 : 0)));
+    if (!plain.some(Number.isNaN)) throw new Error(`plain forward ${plain}: expected 0·NaN`);
+    if (skipped.join() !== want.join()) {
+      throw new Error(
+        `skipping forward ${skipped}, want ${want}`,
+      );
+    }
+    if (!after.some(Number.isNaN)) throw new Error(`after turning it off ${after}: still skipping`);
   },
 );
