@@ -13,7 +13,7 @@
  */
 import { backup, DatabaseSync } from "node:sqlite";
 import { readStudySpec } from "../src/study/spec.ts";
-import { storeHistory, StudyStore } from "../src/study/store.ts";
+import { cellsPerChunk, storeHistory, StudyStore } from "../src/study/store.ts";
 import { failedCells } from "../src/study/failures.ts";
 import { formatDuration } from "../src/study/sweep.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
@@ -130,13 +130,12 @@ function chunkLines(): string[] {
     "| started (UTC) | commit | cells before | cells finished in chunk |",
     "|---|---|---|---|",
   ];
+  const counts = cellsPerChunk(history, rows.map((r) => r.finished_at));
   history.forEach((h, i) => {
-    const end = history[i + 1]?.at ?? "9999";
-    const n = rows.filter((r) => r.finished_at >= h.at && r.finished_at < end).length;
     out.push(
-      `| ${h.at.slice(0, 16).replace("T", " ")} | ${
-        h.commit.slice(0, 7)
-      } | ${h.cellsBefore} | ${n} |`,
+      `| ${h.at.slice(0, 16).replace("T", " ")} | ${h.commit.slice(0, 7)} | ${h.cellsBefore} | ${
+        counts[i]
+      } |`,
     );
   });
   out.push("");

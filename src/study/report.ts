@@ -69,7 +69,7 @@ import {
   testHypotheses,
 } from "./hypotheses.ts";
 import { type HypothesisSpec, parseStudySpec } from "./spec.ts";
-import { storeHistory, StudyStore } from "./store.ts";
+import { cellsPerChunk, storeHistory, StudyStore } from "./store.ts";
 
 /** Options of {@link writeReport}. */
 export interface ReportOptions {
@@ -1269,13 +1269,10 @@ function headerFacts(
   // Which code wrote which cells: one entry per sweep chunk (store meta `history`).
   const history = storeHistory(data.meta);
   if (history.length > 1) {
-    const cellsIn = (i: number) =>
-      fin.filter((f) => f >= history[i].at && f < (history[i + 1]?.at ?? "9999")).length;
+    const counts = cellsPerChunk(history, fin);
     facts.push([
       "chunks",
-      history.map((h, i) =>
-        `${h.commit.slice(0, 7)} from ${h.at.slice(0, 16)}: ${cellsIn(i)} cells`
-      )
+      history.map((h, i) => `${h.commit.slice(0, 7)} from ${h.at.slice(0, 16)}: ${counts[i]} cells`)
         .join("; "),
     ]);
   }

@@ -83,6 +83,14 @@ export function storeHistory(meta: Record<string, string>): StoreChunk[] {
   }
 }
 
+/** Cells per chunk of {@link storeHistory}: a cell belongs to the chunk it finished in. */
+export function cellsPerChunk(history: StoreChunk[], finishedAt: string[]): number[] {
+  return history.map((h, i) => {
+    const end = history[i + 1]?.at ?? "9999";
+    return finishedAt.filter((f) => f >= h.at && f < end).length;
+  });
+}
+
 const CELL_COLUMNS = [
   "cell_id",
   "study",
