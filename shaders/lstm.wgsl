@@ -60,6 +60,24 @@ fn lstm_seq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   xs_out[i] = select(vec4f(0.0), x_in[(t * p.feats + f) * p.ld4 + q], lstm_live(q));
 }
 
+// ---------------------------------------------------------------- lstm_seq_t
+// The inverse re-layout, for the input gradient: dxs [F][S * ld4] -> dx [S * F][ld4].
+
+@group(0) @binding(1) var<storage, read> dxs_in: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> dx_out: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn lstm_seq_t(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) li: u32) {
+  let i = (wid.x + wid.y * nwg.x) * WG + li;
+  if (i >= p.steps * p.feats * p.ld4) { return; }
+  let row = i / p.ld4;
+  let q = i % p.ld4;
+  let t = row / p.feats;
+  let f = row % p.feats;
+  dx_out[i] = select(vec4f(0.0), dxs_in[f * p.steps * p.ld4 + t * p.ld4 + q], lstm_live(q));
+}
+
 // ---------------------------------------------------------------- lstm_fwd
 // Step t: gate pre-activations zx (input part + bias, all steps) + zh (recurrent part, this step;
 // not read at t = 0 where h_{-1} = 0), previous cell state from c_all block t-1 (0 at t = 0).

@@ -61,6 +61,13 @@ export const LSTM_SEQ = defineKernel({
   entry: "lstm_seq",
   bindings: [["p", "uniform"], ["x_in", "read"], ["xs_out", "read_write"]],
 });
+/** Inverse input re-layout (`lstm_seq_t`), for the input gradient. */
+export const LSTM_SEQ_T = defineKernel({
+  shader: "lstm.wgsl",
+  code: CODE,
+  entry: "lstm_seq_t",
+  bindings: [["p", "uniform"], ["dxs_in", "read"], ["dx_out", "read_write"]],
+});
 /** Forward cell kernel (`lstm_fwd`). */
 export const LSTM_FWD = defineKernel({
   shader: "lstm.wgsl",
@@ -104,6 +111,18 @@ export interface LstmSequenceArgs {
   x: Tensor;
   /** f32 `[features][steps·ld]` result; padding columns of every block become 0. */
   xs: Tensor;
+  steps: number;
+  features: number;
+  batch: number;
+  tune?: Partial<LstmTuning>;
+}
+
+/** Arguments of {@link lstmSequenceBackward}. */
+export interface LstmSequenceBackwardArgs {
+  /** f32 `[features][steps·ld]`: the gradient of the re-laid input. */
+  dxs: Tensor;
+  /** f32 `[steps·features][ld]` result (the layer's input gradient); padding columns 0. */
+  dx: Tensor;
   steps: number;
   features: number;
   batch: number;
@@ -224,6 +243,42 @@ export function lstmSequence(rec: Recorder, a: LstmSequenceArgs): void {
   const k = rec.gpu.kernel(LSTM_SEQ, { WG: wg });
   const n = a.features * a.steps * (ld / 4);
   rec.dispatch(k, { p, x_in: a.x, xs_out: a.xs }, grid(rec.gpu, Math.ceil(n / wg)));
+}
+
+/**
+ * The inverse of {@link lstmSequence}: `dx[t·features + f][b] = dxs[f][t·ld + b]` (padding
+ * columns 0), which turns the input weights' data gradient over all steps into the layer's
+ * input gradient.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { lstmSequenceBackward } from "./lstm.ts";
+ * const gpu = await getGpu();
+ * // 2 steps of 1 feature, batch 1: block 0 holds 1, block 1 holds 2
+ * const dxs = gpu.tensor("f32", [1, 8], { data: new Float32Array([1, 0, 0, 0, 2, 0, 0, 0]) });
+ * const dx = gpu.tensor("f32", [2, 4]);
+ * const rec = gpu.recorder();
+ * lstmSequenceBackward(rec, { dxs, dx, steps: 2, features: 1, batch: 1 });
+ * rec.submit();
+ * assert.deepEqual(await gpu.read(dx), new Float32Array([1, 0, 0, 0, 2, 0, 0, 0]));
+ * ```
+ */
+export function lstmSequenceBackward(rec: Recorder, a: LstmSequenceBackwardArgs): void {
+  const op = "lstmSequenceBackward";
+  posInt(op, "steps", a.steps);
+  posInt(op, "features", a.features);
+  posInt(op, "batch", a.batch);
+  const ld = roundUp4(a.batch);
+  need(a.dxs, a.steps * a.features * ld, `${op} dxs`);
+  need(a.dx, a.steps * a.features * ld, `${op} dx`);
+  distinct(op, [["dxs", a.dxs], ["dx", a.dx]]);
+  const wg = tuning(rec, op, a.tune);
+  const p = rec.gpu.uniform(packParams([0, a.batch, ld / 4, a.steps, 0, a.features, 0, 0]));
+  const k = rec.gpu.kernel(LSTM_SEQ_T, { WG: wg });
+  const n = a.features * a.steps * (ld / 4);
+  rec.dispatch(k, { p, dxs_in: a.dxs, dx_out: a.dx }, grid(rec.gpu, Math.ceil(n / wg)));
 }
 
 /**

@@ -20,7 +20,8 @@
  *   parts holds those all-steps tensors (batch `T·ld`), so the dense gradient is the BPTT sum.
  *
  * Per step, 2 dispatches forward and 2 backward: a training step records about `4T + 8`
- * dispatches for the LSTM. The input gradient is not computed (the LSTM must be the first layer).
+ * dispatches for the LSTM. When a layer below needs it, the input gradient is one more SpMMᵀ of
+ * `W_x` over all steps (`batch T·ld`) and the inverse re-layout (`lstm_seq_t`).
  *
  * The head: `hidden` lists the widths of fully-connected layers between the LSTM and the dense
  * output layer (built by {@link buildMlp}, so activation, norm, dropout and sparsity options apply
@@ -47,7 +48,12 @@ import { DataRng, deriveSeed } from "../data/random.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
 import { biasGrad } from "../kernels/bias.ts";
 import { sddmm, spmm, spmmT } from "../kernels/sparse.ts";
-import { lstmGatesBackward, lstmGatesForward, lstmSequence } from "../kernels/lstm.ts";
+import {
+  lstmGatesBackward,
+  lstmGatesForward,
+  lstmSequence,
+  lstmSequenceBackward,
+} from "../kernels/lstm.ts";
 import { type Act, ActCache } from "./act.ts";
 import { type Layer, linearView, type Param, SparseLinear, type StepContext } from "./layers.ts";
 import type { MultiWeightLayer, WeightView } from "./analyzable.ts";
@@ -198,11 +204,7 @@ export class Lstm implements Layer, HasSparseParts, MultiWeightLayer {
       });
     }
     if (tape) {
-      if (tape.requiresGrad(x)) {
-        throw new FiligreeError(
-          `${this.name}: the input gradient of an LSTM is not implemented (it must be the first layer)`,
-        );
-      }
+      const needDx = tape.requiresGrad(x);
       tape.markProduced(y);
       tape.push(this.name, () => {
         const dy = tape.gradFor(y, () => c.get("grad:y", H, B));
@@ -241,6 +243,13 @@ export class Lstm implements Layer, HasSparseParts, MultiWeightLayer {
           batch: SB,
         });
         biasGrad(rec, { dy: dzs.t, dbias: this.params[2].grad, rows: G, batch: SB });
+        if (needDx) {
+          // The input gradient: W_x's data gradient over every step at once, laid back out.
+          const dxs = c.get("dxs", F, SB);
+          spmmT(rec, { layer: this.wx.csr, dy: dzs.t, dx: dxs.t, batch: SB });
+          const dx = tape.gradFor(x, () => c.get("grad:x", x.rows, B));
+          lstmSequenceBackward(rec, { dxs: dxs.t, dx: dx.t, steps: S, features: F, batch: B });
+        }
         this.wx.lastBatch = { x: xs, dz: dzs };
         this.wh.lastBatch = { x: hs, dz: dzs };
       });

@@ -1,5 +1,10 @@
 import { FiligreeError, type Gpu, roundUp4 } from "../../src/gpu/mod.ts";
-import { lstmGatesBackward, lstmGatesForward, lstmSequence } from "../../src/kernels/lstm.ts";
+import {
+  lstmGatesBackward,
+  lstmGatesForward,
+  lstmSequence,
+  lstmSequenceBackward,
+} from "../../src/kernels/lstm.ts";
 import {
   lstmBackwardRef,
   lstmCellBackwardRef,
@@ -98,6 +103,51 @@ gpuTest("lstm_seq re-layout matches reference, padding zero", async (gpu, rng) =
     }
   }
 });
+
+gpuTest(
+  "lstm_seq_t (input gradient re-layout) inverts lstm_seq, padding zero",
+  async (gpu, rng) => {
+    for (const [S, F, B, wg] of SEQ_SHAPES) {
+      const ld = roundUp4(B);
+      const dxs = rng.normal(F * S * B); // [F][S][B]
+      const all = new Float32Array(F * S * ld);
+      for (let t = 0; t < S; t++) {
+        const block = new Float64Array(F * B);
+        for (let f = 0; f < F; f++) {
+          for (let b = 0; b < B; b++) block[f * B + b] = dxs[(f * S + t) * B + b];
+        }
+        putBlock(all, asF32(block), F, S, t, B); // padding columns NaN
+      }
+      const tdxs = nanTensor(gpu, [F, S * ld], all);
+      const tdx = nanTensor(gpu, [S * F, ld]);
+      const rec = gpu.recorder();
+      lstmSequenceBackward(rec, {
+        dxs: tdxs,
+        dx: tdx,
+        steps: S,
+        features: F,
+        batch: B,
+        tune: { wg },
+      });
+      rec.submit();
+      const want = new Float64Array(S * F * B); // [S·F][B], row t·F + f
+      for (let t = 0; t < S; t++) {
+        for (let f = 0; f < F; f++) {
+          for (let b = 0; b < B; b++) {
+            want[(t * F + f) * B + b] = Math.fround(
+              dxs[(f * S + t) * B + b],
+            );
+          }
+        }
+      }
+      assertClose(fromPadded(await gpu.read(tdx), S * F, B, "dx"), want, {
+        rtol: 0,
+        atol: 0,
+        label: `lstm_seq_t ${S}x${F}x${B}`,
+      });
+    }
+  },
+);
 
 // [hidden, steps, batch, wg]; the last needs a 2-D grid (75,000 workgroups of 1).
 const CELL_SHAPES: [number, number, number, number][] = [

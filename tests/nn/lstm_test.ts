@@ -34,7 +34,7 @@ function atNonzeros(h: CsrHost, dense: Float64Array): Float64Array {
 }
 
 gpuTest(
-  "lstm layer: GPU forward and BPTT gradients match float64 reference and finite differences",
+  "lstm layer: GPU forward and BPTT gradients (weights, bias, input) match float64 reference and finite differences",
   async (gpu, rng) => {
     // Tiny layer: steps, features, hidden, batch all off the vec4/workgroup tiles.
     for (
@@ -70,6 +70,8 @@ gpuTest(
       const step = () => {
         const rec = gpu.recorder();
         tape.reset();
+        // As if a layer below produced x: the LSTM must then write its input gradient.
+        tape.markProduced(xAct);
         const y = layer.forward({ rec, tape }, xAct);
         tape.gradFor(y, () => ({ t: dyT, rows: H, batch: B }));
         tape.backward();
@@ -88,10 +90,16 @@ gpuTest(
         gpu.poison(layer.cache.get(n, G, n === "zh" || n === "dz" ? B : S * ld).t);
       }
       for (const p of layer.params) gpu.poison(p.grad);
+      const dxT = tape.gradFor(xAct, (): Act => {
+        throw new Error("no input gradient buffer after the first step");
+      });
+      gpu.poison(dxT.t);
+      gpu.poison(layer.cache.get("dxs", F, S * ld).t);
       const y = step();
-      const [gy, gwx, gwh, gb] = await Promise.all([
+      const [gy, gwx, gwh, gb, gdx] = await Promise.all([
         gpu.read(y.t),
         ...layer.params.map((p) => gpu.read(p.grad)),
+        gpu.read(dxT.t),
       ]);
 
       const wx = toDense(hx), wh = toDense(hh);
@@ -109,6 +117,8 @@ gpuTest(
       assertClose(gwx, atNonzeros(hx, ref.dwx), gtol("dWx"));
       assertClose(gwh, atNonzeros(hh, ref.dwh), gtol("dWh"));
       assertClose(gb, ref.dbias, gtol("dbias"));
+      const dx = fromPadded(gdx, S * F, B, `${label} dx`);
+      assertClose(dx, ref.dx, gtol("dx"));
 
       // Finite differences of the float64 CPU forward (L = sum(h_T · dOut)) against the GPU
       // gradients at every nonzero and bias entry (float32 tolerance: atol 3e-5, rtol 1e-3).
@@ -142,6 +152,17 @@ gpuTest(
       };
       fdCheck("dWx (FD)", gwx, hx.nnz, bumpCsr(hx, "x"));
       fdCheck("dWh (FD)", gwh, hh.nnz, bumpCsr(hh, "h"));
+      const lossX = (xv: Float64Array) => {
+        const h = lstmForwardRef(xv, wx, wh, bias, d).h[S - 1];
+        let s = 0;
+        for (let i = 0; i < h.length; i++) s += h[i] * dOut[i];
+        return s;
+      };
+      fdCheck("dx (FD)", dx, S * F * B, (k, e) => {
+        const xv = Float64Array.from(x);
+        xv[k] += e;
+        return lossX(xv);
+      });
       fdCheck("dbias (FD)", gb, G, (k, e) => {
         const b = Float64Array.from(bias);
         b[k] += e;
