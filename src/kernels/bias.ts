@@ -62,7 +62,7 @@ export function biasAdd(rec: Recorder, a: ActShape & { x: Tensor; bias: Tensor; 
   check(a.x, a.rows * ld, "biasAdd x");
   check(a.y, a.rows * ld, "biasAdd y");
   check(a.bias, a.rows, "biasAdd bias");
-  const p = rec.gpu.uniform(packParams([a.rows, a.batch, ld]));
+  const p = rec.gpu.uniform(packParams([a.rows, a.batch, ld, 0, 0, 0]));
   const k = rec.gpu.kernel(BIAS_ADD, { WG });
   rec.dispatch(
     k,
@@ -71,17 +71,25 @@ export function biasAdd(rec: Recorder, a: ActShape & { x: Tensor; bias: Tensor; 
   );
 }
 
-/** `dbias[r] = sum_{c < batch} dy[r][c]`. */
-export function biasGrad(rec: Recorder, a: ActShape & { dy: Tensor; dbias: Tensor }): void {
+/**
+ * `dbias[r] = sum_{c < batch} dy[r][c]`. A row's reduction is split into dispatches of at most
+ * `maxQuads` quads (default {@link MAX_LOOP_TRIPS}; llvmpipe's loop cap), the later ones
+ * accumulating: a convolution's batch (positions x samples) may be any size.
+ */
+export function biasGrad(
+  rec: Recorder,
+  a: ActShape & { dy: Tensor; dbias: Tensor; maxQuads?: number },
+): void {
   const ld = roundUp4(a.batch);
-  if (ld / 4 > MAX_LOOP_TRIPS) {
-    throw new FiligreeError(
-      `biasGrad: batch ${a.batch} over the per-invocation loop bound ${MAX_LOOP_TRIPS * 4}`,
-    );
-  }
   check(a.dy, a.rows * ld, "biasGrad dy");
   check(a.dbias, a.rows, "biasGrad dbias");
-  const p = rec.gpu.uniform(packParams([a.rows, a.batch, ld]));
+  const quads = ld / 4;
+  const chunk = Math.min(MAX_LOOP_TRIPS, a.maxQuads ?? MAX_LOOP_TRIPS);
+  if (!(chunk >= 1)) throw new FiligreeError(`biasGrad: maxQuads ${a.maxQuads} must be >= 1`);
   const k = rec.gpu.kernel(BIAS_GRAD, { WG });
-  rec.dispatch(k, { p, dy: a.dy, dbias: a.dbias }, grid(rec.gpu, Math.ceil(a.rows / WG)));
+  for (let q0 = 0; q0 < quads; q0 += chunk) {
+    const q1 = Math.min(quads, q0 + chunk);
+    const p = rec.gpu.uniform(packParams([a.rows, a.batch, ld, q0, q1, q0 > 0 ? 1 : 0]));
+    rec.dispatch(k, { p, dy: a.dy, dbias: a.dbias }, grid(rec.gpu, Math.ceil(a.rows / WG)));
+  }
 }

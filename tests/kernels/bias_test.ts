@@ -40,16 +40,21 @@ gpuTest("bias_grad matches float64 reference and finite differences", async (gpu
     const tdy = gpu.tensor("f32", [rows, Math.ceil(batch / 4) * 4], {
       data: toPadded(dy, rows, batch),
     });
-    const tdb = gpu.tensor("f32", [rows]);
-    gpu.poison(tdb);
-    const rec = gpu.recorder();
-    biasGrad(rec, { dy: tdy, dbias: tdb, rows, batch });
-    rec.submit();
-    assertClose(await gpu.read(tdb), biasGradRef(dy, rows, batch), {
-      rtol: 1e-5,
-      atol: 1e-5 * Math.sqrt(batch),
-      label: `bias_grad ${rows}x${batch}`,
-    });
+    // One dispatch per row, and the chunked reduction (a convolution's batch of positions x
+    // samples can pass llvmpipe's loop cap): chunks of 2 and 3 quads, the first writing over the
+    // poisoned output, the rest accumulating.
+    for (const maxQuads of [undefined, 2, 3]) {
+      const tdb = gpu.tensor("f32", [rows]);
+      gpu.poison(tdb);
+      const rec = gpu.recorder();
+      biasGrad(rec, { dy: tdy, dbias: tdb, rows, batch, maxQuads });
+      rec.submit();
+      assertClose(await gpu.read(tdb), biasGradRef(dy, rows, batch), {
+        rtol: 1e-5,
+        atol: 1e-5 * Math.sqrt(batch),
+        label: `bias_grad ${rows}x${batch} maxQuads ${maxQuads}`,
+      });
+    }
   }
   // d/db of sum(y * dOut) with y = x + b is the bias gradient of dOut.
   const rows = 5, batch = 7;
