@@ -230,19 +230,7 @@ function stepArgs(op: string, a: { hidden: number; steps: number; t: number; bat
  * ```
  */
 export function lstmSequence(rec: Recorder, a: LstmSequenceArgs): void {
-  const op = "lstmSequence";
-  posInt(op, "steps", a.steps);
-  posInt(op, "features", a.features);
-  posInt(op, "batch", a.batch);
-  const ld = roundUp4(a.batch);
-  need(a.x, a.steps * a.features * ld, `${op} x`);
-  need(a.xs, a.steps * a.features * ld, `${op} xs`);
-  distinct(op, [["x", a.x], ["xs", a.xs]]);
-  const wg = tuning(rec, op, a.tune);
-  const p = rec.gpu.uniform(packParams([0, a.batch, ld / 4, a.steps, 0, a.features, 0, 0]));
-  const k = rec.gpu.kernel(LSTM_SEQ, { WG: wg });
-  const n = a.features * a.steps * (ld / 4);
-  rec.dispatch(k, { p, x_in: a.x, xs_out: a.xs }, grid(rec.gpu, Math.ceil(n / wg)));
+  relayout(rec, "lstmSequence", LSTM_SEQ, ["x_in", a.x], ["xs_out", a.xs], a);
 }
 
 /**
@@ -266,19 +254,31 @@ export function lstmSequence(rec: Recorder, a: LstmSequenceArgs): void {
  * ```
  */
 export function lstmSequenceBackward(rec: Recorder, a: LstmSequenceBackwardArgs): void {
-  const op = "lstmSequenceBackward";
+  relayout(rec, "lstmSequenceBackward", LSTM_SEQ_T, ["dxs_in", a.dxs], ["dx_out", a.dx], a);
+}
+
+/** One dispatch of a re-layout kernel (`lstm_seq` or its inverse) between two `S·F·ld` tensors. */
+function relayout(
+  rec: Recorder,
+  op: string,
+  kernel: typeof LSTM_SEQ,
+  [srcName, src]: [string, Tensor],
+  [dstName, dst]: [string, Tensor],
+  a: { steps: number; features: number; batch: number; tune?: Partial<LstmTuning> },
+): void {
   posInt(op, "steps", a.steps);
   posInt(op, "features", a.features);
   posInt(op, "batch", a.batch);
   const ld = roundUp4(a.batch);
-  need(a.dxs, a.steps * a.features * ld, `${op} dxs`);
-  need(a.dx, a.steps * a.features * ld, `${op} dx`);
-  distinct(op, [["dxs", a.dxs], ["dx", a.dx]]);
+  const [sn, dn] = [srcName.replace(/_in$/, ""), dstName.replace(/_out$/, "")];
+  need(src, a.steps * a.features * ld, `${op} ${sn}`);
+  need(dst, a.steps * a.features * ld, `${op} ${dn}`);
+  distinct(op, [[sn, src], [dn, dst]]);
   const wg = tuning(rec, op, a.tune);
   const p = rec.gpu.uniform(packParams([0, a.batch, ld / 4, a.steps, 0, a.features, 0, 0]));
-  const k = rec.gpu.kernel(LSTM_SEQ_T, { WG: wg });
+  const k = rec.gpu.kernel(kernel, { WG: wg });
   const n = a.features * a.steps * (ld / 4);
-  rec.dispatch(k, { p, dxs_in: a.dxs, dx_out: a.dx }, grid(rec.gpu, Math.ceil(n / wg)));
+  rec.dispatch(k, { p, [srcName]: src, [dstName]: dst }, grid(rec.gpu, Math.ceil(n / wg)));
 }
 
 /**
