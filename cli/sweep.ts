@@ -18,6 +18,7 @@ import { describeFactors, readStudySpec, type StudyCell } from "../src/study/spe
 import { type Analyzer, formatDuration, planStudy, runStudy } from "../src/study/sweep.ts";
 import { defaultRunsDir, defaultStorePath, parseShard, shardCells } from "../src/study/shard.ts";
 import { StudyStore } from "../src/study/store.ts";
+import { reuseCells } from "../src/study/reuse.ts";
 import {
   failedCells,
   type FailureRow,
@@ -126,6 +127,13 @@ export function sweepCommand() {
       number({ gt: 0 }),
     )
     .option(
+      "--reuse <store>",
+      "copy the cells of this study that another study's store already holds (same training " +
+        "config and analysis: same cell id) instead of running them; repeatable",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option(
       "--retry-failed",
       "run the cells that failed in earlier sweeps again (by default they are skipped)",
     )
@@ -140,11 +148,13 @@ export function sweepCommand() {
           const analyze = spec.analysis
             ? (await import("../src/analysis/run.ts")).ablateRun
             : undefined;
-          const plan = await planStudy(spec, { storePath, shard, analyze });
+          const plan = await planStudy(spec, { storePath, shard, analyze, reuse: opts.reuse });
           const pending = new Set(plan.pending.map((c) => c.id));
+          const reusable = new Set(plan.reusable.map((c) => c.id));
           for (const c of plan.cells) {
+            const state = pending.has(c.id) ? "todo" : reusable.has(c.id) ? "reuse" : "done";
             console.log(
-              `${String(c.index).padStart(5)}  ${c.id}  ${pending.has(c.id) ? "todo" : "done"}  ${
+              `${String(c.index).padStart(5)}  ${c.id}  ${state.padEnd(5)}  ${
                 describeFactors(c.factors)
               }`,
             );
@@ -152,7 +162,10 @@ export function sweepCommand() {
           console.log(
             `study ${spec.name}: ${spec.cells.length} cells; ${plan.cells.length} in ${
               shard ? `shard ${shard.index}/${shard.count}` : "this run"
-            }, ${plan.pending.length} not yet in ${storePath}`,
+            }, ${plan.pending.length + plan.reusable.length} not yet in ${storePath}` +
+              (opts.reuse.length
+                ? ` (${plan.reusable.length} of them to be copied from ${opts.reuse.join(", ")})`
+                : ""),
           );
           console.log(
             `estimated time: ${formatDuration(plan.estimate.seconds)} (${plan.estimate.how})`,
@@ -186,6 +199,16 @@ export function sweepCommand() {
         ];
         for (const [sig, f] of signals) Deno.addSignalListener(sig, f);
         try {
+          if (opts.reuse.length && !isChild) {
+            const r = reuseCells(spec, storePath, opts.reuse, shard);
+            if (!opts.quiet || r.added) {
+              console.log(
+                `study ${spec.name}: reused ${r.added} cells (` +
+                  r.bySource.map((b) => `${b.added} from ${b.from}, study ${b.study}`).join("; ") +
+                  `)`,
+              );
+            }
+          }
           if (opts.retryFailed && !isChild) {
             const store = StudyStore.open(storePath, { study: spec.name });
             try {
@@ -203,7 +226,8 @@ export function sweepCommand() {
             const pass = Deno.args.filter((a, i, all) =>
               a !== "--cells-per-process" && all[i - 1] !== "--cells-per-process" &&
               a !== "--max-minutes" && all[i - 1] !== "--max-minutes" &&
-              !a.startsWith("--max-minutes=") && a !== "--retry-failed"
+              !a.startsWith("--max-minutes=") && a !== "--retry-failed" &&
+              a !== "--reuse" && all[i - 1] !== "--reuse" && !a.startsWith("--reuse=")
             );
             let outOfTime = false;
             let crashed = 0;

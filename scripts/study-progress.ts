@@ -14,6 +14,7 @@
 import { backup, DatabaseSync } from "node:sqlite";
 import { readStudySpec } from "../src/study/spec.ts";
 import { cellsPerChunk, storeHistory, StudyStore } from "../src/study/store.ts";
+import { reuseLog } from "../src/study/reuse.ts";
 import { failedCells } from "../src/study/failures.ts";
 import { formatDuration } from "../src/study/sweep.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
@@ -121,7 +122,7 @@ console.log(
 /** Which code wrote which cells: one row per sweep chunk (from the store's meta `history`). */
 function chunkLines(): string[] {
   const history = storeHistory(meta);
-  if (!history.length) return [];
+  if (!history.length && !reuseLog(meta).length) return [];
   const out = [
     "## Chunks",
     "",
@@ -138,6 +139,16 @@ function chunkLines(): string[] {
       } |`,
     );
   });
+  for (const r of reuseLog(meta)) {
+    out.push(
+      "",
+      `Reused (not run here): ${r.cells} cells copied on ${
+        r.at.slice(0, 16).replace("T", " ")
+      } from \`${r.from}\` (study ${r.study}, commit ${
+        r.commit.split("\n").map((c) => c.slice(0, 7)).join(", ")
+      }); \`sweep --reuse\` copies a cell whose training config and analysis match one of this study's.`,
+    );
+  }
   out.push("");
   return out;
 }

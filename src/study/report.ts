@@ -70,6 +70,7 @@ import {
 } from "./hypotheses.ts";
 import { type HypothesisSpec, parseStudySpec } from "./spec.ts";
 import { cellsPerChunk, storeHistory, StudyStore } from "./store.ts";
+import { reuseLog } from "./reuse.ts";
 
 /** Options of {@link writeReport}. */
 export interface ReportOptions {
@@ -1274,6 +1275,15 @@ function headerFacts(
       "chunks",
       history.map((h, i) => `${h.commit.slice(0, 7)} from ${h.at.slice(0, 16)}: ${counts[i]} cells`)
         .join("; "),
+    ]);
+  }
+  // Cells copied from other studies' stores (sweep --reuse), which no chunk of this store ran.
+  for (const r of reuseLog(data.meta)) {
+    facts.push([
+      "reused",
+      `${r.cells} cells from ${r.from} (study ${r.study}, commit ${
+        r.commit.split("\n").map((c) => c.slice(0, 7)).join(", ")
+      }) at ${r.at.slice(0, 16)}`,
     ]);
   }
   return facts;

@@ -589,8 +589,10 @@ export async function runStudy(spec: StudySpec, opts: SweepOptions): Promise<Swe
 export interface StudyPlan {
   /** Cells of this shard, in order. */
   cells: StudyCell[];
-  /** Cells of this shard not yet in the store. */
+  /** Cells of this shard not yet in the store (nor in a `reuse` store). */
   pending: StudyCell[];
+  /** Cells of this shard not yet in the store that a `reuse` store holds (copied, not run). */
+  reusable: StudyCell[];
   /** Estimated seconds for the pending cells, and how it was derived. */
   estimate: { seconds: number; how: string };
 }
@@ -619,10 +621,15 @@ export async function planStudy(
     analyze?: Analyzer;
     /** The agnostic step (`analysis.agnostic`), timed the same way (default: agnostic_run.ts). */
     agnostic?: AgnosticStep;
+    /**
+     * Stores of other studies whose cells `sweep --reuse` would copy (src/study/reuse.ts): their
+     * cells of this spec count as done, and their timings inform the estimate.
+     */
+    reuse?: string[];
   },
 ): Promise<StudyPlan> {
   const cells = shardCells(spec.cells, opts.shard);
-  let rows: CellRow[] = [];
+  const rows: CellRow[] = [];
   let exists = false;
   try {
     await Deno.stat(opts.storePath);
@@ -630,27 +637,34 @@ export async function planStudy(
   } catch {
     // no store yet
   }
+  // Timings come from every store read: the target's cells and those of the reuse stores.
   let analysesDone = 0;
-  if (exists) {
-    const s = StudyStore.openReadOnly(opts.storePath);
+  const doneIds = new Set<string>(); // in the target store
+  const reusedIds = new Set<string>(); // in a reuse store
+  const read = (path: string, ids: Set<string>) => {
+    const s = StudyStore.openReadOnly(path);
     try {
-      rows = s.cells();
-      for (const r of rows) {
+      for (const r of s.cells()) {
+        if (doneIds.has(r.cell_id)) continue; // read once, from the target
+        ids.add(r.cell_id);
+        rows.push(r);
         if (r.analysis_seconds !== null) analysesDone += s.analyses(r.cell_id).length;
       }
     } finally {
       s.close();
     }
-  }
+  };
+  if (exists) read(opts.storePath, doneIds);
+  for (const path of opts.reuse ?? []) read(path, reusedIds);
   // Analyses a pending cell needs: the final one and its kept epochs.
   const analysesToRun = (cs: StudyCell[]) =>
     cs.reduce((a, c) => a + (c.analysis ? 1 + c.analysisEpochs.length : 0), 0);
-  const doneIds = new Set(rows.map((r) => r.cell_id));
-  const pending = cells.filter((c) => !doneIds.has(c.id));
+  const reusable = cells.filter((c) => !doneIds.has(c.id) && reusedIds.has(c.id));
+  const pending = cells.filter((c) => !doneIds.has(c.id) && !reusedIds.has(c.id));
   const samples = (c: TrainConfig) => c.epochs * trainSamples(c);
   const totalSamples = pending.reduce((a, c) => a + samples(c.config), 0);
   if (pending.length === 0) {
-    return { cells, pending, estimate: { seconds: 0, how: "nothing left to run" } };
+    return { cells, pending, reusable, estimate: { seconds: 0, how: "nothing left to run" } };
   }
   const timed = rows.filter((r) => r.train_seconds > 0);
   if (timed.length) {
@@ -682,9 +696,13 @@ export async function planStudy(
     return {
       cells,
       pending,
+      reusable,
       estimate: {
         seconds,
-        how: `${timed.length} cells in the store trained at ${sps.toFixed(0)} samples/s overall` +
+        how:
+          `${timed.length} cells in the store${opts.reuse?.length ? "s" : ""} trained at ${
+            sps.toFixed(0)
+          } samples/s overall` +
           (an.length
             ? ` and analyzed in ${anMean.toFixed(1)} s per analysis (${nAnalyzed} to run)`
             : "; analysis time not included (no analyzed cells yet)") +
@@ -763,5 +781,5 @@ export async function planStudy(
         }cell runs at that speed`,
     );
   }
-  return { cells, pending, estimate: { seconds, how: hows.join(" | ") } };
+  return { cells, pending, reusable, estimate: { seconds, how: hows.join(" | ") } };
 }

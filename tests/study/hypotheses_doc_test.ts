@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
-import { parseStudySpec } from "../../src/study/spec.ts";
+import { parseStudySpec, readStudySpec } from "../../src/study/spec.ts";
 
 const DOC = new URL("../../docs/HYPOTHESES.md", import.meta.url);
 const CONVERGED = new URL("../../studies/activation-norm-mlp-converged.yaml", import.meta.url);
@@ -60,4 +60,28 @@ Deno.test("docs/HYPOTHESES.md: every machine-form block parses against the conve
   const table = [...md.matchAll(/^\| (H\d) \|/gm)].map((m) => m[1]);
   assert.deepEqual(table, ["H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8", "H9"]);
   for (const h of table) assert.ok(ids.some((id) => id.startsWith(h)), `${h} has no machine form`);
+});
+
+Deno.test("each follow-up design has its study file, equal to its block and the converged study's train and analysis", async () => {
+  const md = await Deno.readTextFile(DOC);
+  const base = parseYaml(await Deno.readTextFile(CONVERGED)) as Record<string, unknown>;
+  for (const [name, b] of designBlocks(md)) {
+    if (name === "core") continue;
+    const path = new URL(
+      `../../studies/activation-norm-mlp-converged-${name}.yaml`,
+      import.meta.url,
+    );
+    const file = parseYaml(await Deno.readTextFile(path)) as Record<string, unknown>;
+    assert.equal(file.name, `activation-norm-mlp-converged-${name}`);
+    assert.deepEqual(file.factors, b.factors, `${name}: factors`);
+    assert.deepEqual(file.train, base.train, `${name}: train`);
+    assert.deepEqual(
+      file.analysis,
+      { ...(base.analysis as object), ...(b.analysis as object ?? {}) },
+      `${name}: analysis`,
+    );
+    assert.deepEqual(file.hypotheses, b.hypotheses, `${name}: hypotheses`);
+    const spec = await readStudySpec(path.pathname);
+    assert.ok(spec.cells.length > 0 && spec.hypotheses.length > 0, name);
+  }
 });
