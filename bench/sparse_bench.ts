@@ -9,6 +9,8 @@
 // - weight gradient: SDDMM vs dense X·dYᵀ picked at the nonzeros (weightGrad's two paths) over
 //   densities 2-60 % at the SET-MLP and LeNet-300-100 layer shapes; prints the measured
 //   crossover density that WGRAD_RULES encodes.
+// - backward of a layer whose input needs a gradient: SDDMM + spmmT vs the fused grad_t pass
+//   (sparseBackward, FUSE_BACKWARD) at a few blockings.
 //
 // flops = 2·nnz·batch per call (useful work; the dense path's extra work is not counted).
 // Prints median and min (GPU timestamp ms per call, over FILIGREE_BENCH_ROUNDS rounds, default 5)
@@ -17,9 +19,11 @@
 import { getGpu, type Gpu, type Recorder, roundUp4 } from "../src/gpu/mod.ts";
 import {
   adapterClass,
+  FUSE_BACKWARD,
   GATHER_DEFAULTS,
   SDDMM_DEFAULTS,
   SDDMM_VARIANTS,
+  sparseBackward,
   spmm,
   SPMM_VARIANTS,
   spmmT,
@@ -228,6 +232,39 @@ for (const [nIn, nOut] of WGRAD_SIZES) {
   }
 }
 
+// The backward of a layer whose input needs a gradient: SDDMM + spmmT (two passes) vs the fused
+// grad_t pass (sparseBackward) at a few blockings; flops = both products' 4·nnz·batch.
+const BACKWARD_CASES: [number, number, number][] = [
+  [1000, 1000, 0.04],
+  [300, 100, 0.12],
+  [300, 100, 0.24],
+  [4096, 4096, 0.05],
+];
+for (const [nIn, nOut, d] of BACKWARD_CASES) {
+  bench(
+    `backward (dW + dX) separate vs fused ${nIn}x${nOut} ${d * 100}% b${BATCH}`,
+    async (gpu) => {
+      const layer = layerFor(gpu, nIn, nOut, d);
+      const x = act(gpu, nIn, "x");
+      const dy = act(gpu, nOut, "dy");
+      const dx = gpu.tensor("f32", [nIn, roundUp4(BATCH)]);
+      const dvalues = gpu.tensor("f32", [layer.nnz]);
+      const args = { layer, x, dy, dx, dvalues, batch: BATCH };
+      const variants: [string, (r: Recorder) => void][] = [
+        ["separate", (rec) => sparseBackward(rec, { ...args, path: "separate" })],
+      ];
+      for (const [ch, gr] of [[4, 8], [8, 8], [8, 16], [8, 32]]) {
+        variants.push([
+          `fused ch${ch} gr${gr}`,
+          (rec) => sparseBackward(rec, { ...args, path: "fused", tune: { ch, gr } }),
+        ]);
+      }
+      await interleaved(gpu, "backward", nIn, nOut, d, 4 * layer.nnz * BATCH, variants);
+      for (const t of [x, dy, dx, dvalues]) gpu.release(t);
+    },
+  );
+}
+
 bench("CPU peers (bench/sparse_peer.py: torch CSR, scipy CSR), same shapes", async () => {
   const cases = [
     ...SIZES.flatMap(([a, b]) => DENSITIES.map((d) => [a, b, d])),
@@ -376,6 +413,27 @@ function report() {
       ).join(", ")
     }; default gather variant (${cls}): ${GATHER_DEFAULTS[cls]}`,
   );
+  const bcases = [
+    ...new Set(
+      rows.filter((r) => r.op === "backward").map((r) => `${r.nIn}|${r.nOut}|${r.density}`),
+    ),
+  ];
+  if (bcases.length) {
+    out.push(
+      `\nbackward dW + dX: ms median (min); separate = weightGrad + spmmT, fused = grad_t ` +
+        `(sparseBackward; FUSE_BACKWARD.${cls} = ${FUSE_BACKWARD[cls]})`,
+    );
+    for (const c of bcases) {
+      const rs = rows.filter((r) => r.op === "backward" && `${r.nIn}|${r.nOut}|${r.density}` === c);
+      const sep = rs.find((r) => r.variant === "separate")!;
+      const best = rs.reduce((a, b) => (b.med < a.med ? b : a));
+      out.push(
+        `${sep.nIn}x${sep.nOut} ${(sep.density * 100).toFixed(0)}%`.padEnd(20) +
+          rs.map((r) => ` ${r.variant} ${r.med.toFixed(3)} (${r.min.toFixed(3)})`).join(",") +
+          `; best ${best.variant}, separate/best ${(sep.med / best.med).toFixed(2)}`,
+      );
+    }
+  }
   console.log(out.join("\n"));
   const file = Deno.env.get("FILIGREE_BENCH_OUT");
   if (file) {

@@ -8,7 +8,8 @@
  * - LeNet-300-100 784-300-100-10 at 10 % (hidden layers sparse, output dense), batch 128.
  *
  * Configurations: `old` = the interleaved gather and SDDMM always (the kernels before issue 11);
- * `new` = the adapter-class defaults (GATHER_DEFAULTS, SDDMM_DEFAULTS, WGRAD_RULES). A step is
+ * `new` = the adapter-class defaults (GATHER_DEFAULTS, SDDMM_DEFAULTS, WGRAD_RULES,
+ * FUSE_BACKWARD); `new unfused` / `new fused` = the defaults with FUSE_BACKWARD flipped. A step is
  * forward + backward + SGD-momentum update on synthetic data (784 features, 10 classes); time =
  * wall clock of `STEPS` recorded steps and one sync (on GL `submit()` runs the work), per step,
  * median and min over `ROUNDS` rounds. Prints the load average before and after.
@@ -22,6 +23,7 @@
 import { getGpu } from "../src/gpu/mod.ts";
 import {
   adapterClass,
+  FUSE_BACKWARD,
   GATHER_DEFAULTS,
   SDDMM_DEFAULTS,
   WGRAD_RULES,
@@ -66,15 +68,18 @@ const NEW = {
   gather: GATHER_DEFAULTS[cls],
   sddmm: SDDMM_DEFAULTS[cls],
   denseFrom: WGRAD_RULES[cls].denseFrom,
+  fuse: FUSE_BACKWARD[cls],
 };
 const CONFIGS: [string, typeof NEW][] = [
-  ["old", { gather: "interleaved", sddmm: "row8", denseFrom: Infinity }],
+  ["old", { gather: "interleaved", sddmm: "row8", denseFrom: Infinity, fuse: false }],
+  [`new ${NEW.fuse ? "unfused" : "fused"}`, { ...NEW, fuse: !NEW.fuse }],
   ["new", NEW],
 ];
 function use(c: typeof NEW) {
   GATHER_DEFAULTS[cls] = c.gather;
   SDDMM_DEFAULTS[cls] = c.sddmm;
   WGRAD_RULES[cls].denseFrom = c.denseFrom;
+  FUSE_BACKWARD[cls] = c.fuse;
 }
 
 const load0 = await loadavg();
@@ -125,7 +130,8 @@ for (const net of NETS) {
     `${net.name}: nnz ${nnz.join("+")}; ` +
       CONFIGS.map(([name], i) =>
         `${name} ${median(ms[i]).toFixed(2)} ms/step (min ${Math.min(...ms[i]).toFixed(2)})`
-      ).join(", ") + `; old/new ${(median(ms[0]) / median(ms[1])).toFixed(2)}`,
+      ).join(", ") + `; old/new ${(median(ms[0]) / median(ms[2])).toFixed(2)}, ` +
+      `${CONFIGS[1][0]}/new ${(median(ms[1]) / median(ms[2])).toFixed(2)}`,
   );
 }
 

@@ -7,6 +7,8 @@
 //   sddmm   weight gradient at the nonzeros: dvals[k] = sum_b x[col_t[k]][b] dy[j][b], k in row j
 //   pick    the same weight gradient picked from a dense product D = X·dYᵀ ([nIn][nOut], computed
 //           by the dense matmul): dvals[k] = D[col_t[k]][j], k in row j (sparse.ts decides which)
+//   grad_t  spmm_t (no act') and sddmm in one pass over CSR(W): each dy row a nonzero gathers
+//           feeds both dx[i] += w·dy[j] and dvals[perm[m]] = x[i]·dy[j], halving the gathers
 //
 // Padding columns (>= batch) of every activation written are zero; sddmm ignores the padding of
 // its inputs. No atomics: every output element is owned by exactly one invocation.
@@ -54,6 +56,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dvals: array<f32>;
 @group(0) @binding(4) var<storage, read> dense_in: array<f32>;
 
+// grad_t: 1 row_ptr, 2 col, 3 vals, 4 perm, 5 dy_in, 6 dx_out, 7 xw_in, 8 dw_out
+@group(0) @binding(7) var<storage, read> xw_in: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dw_out: array<f32>;
+
 override ACT: u32 = 0u; // activation id (activation_fns.wgsl)
 override HAS_BIAS: bool = false; // spmm: add bias[j] (else `bias` is a placeholder)
 override STORE_Z: bool = false; // spmm: also store the pre-activation (else `z` is a placeholder)
@@ -66,6 +72,7 @@ override SKIP_ZERO: bool = false; // spmm: skip stored zeros (weights masked to 
 override SG: u32 = 8u; // sddmm, pick: invocations per row, striding over its nonzeros
 override CH: u32 = 8u; // sddmm: quads of dy per chunk held in registers, 1..8
 override RS: u32 = 1u; // sddmm: rows per workgroup
+override GR: u32 = 8u; // grad_t: rows (invocations) per workgroup
 
 fn live(q: u32) -> vec4<bool> {
   return (vec4u(q * 4u) + vec4u(0u, 1u, 2u, 3u)) < vec4u(p.batch);
@@ -304,4 +311,102 @@ fn pick(
     let g = dense_in[col_t[k] * p.rows + j];
     if (p.accumulate == 0u) { dvals[k] = g; } else { dvals[k] = dvals[k] + g; }
   }
+}
+
+// The two backward products of a layer in one pass over CSR(W): invocation = input row i (GR per
+// workgroup, lanes on different rows). The batch range [q0, q1) is walked in chunks of CH quads;
+// per chunk x[i] is held in registers and every nonzero m = (i, j) of the row loads its dy[j]
+// chunk once and uses it twice: dx[i] += w·dy[j] (stored per chunk, no act') and the partial dot
+// x[i]·dy[j], written to dw_out[perm[m]] (owned by this invocation: no races; the first chunk
+// overwrites unless p.accumulate). Padding lanes of x and dy are masked; dx's are written as 0.
+// Loop bound per invocation: ceil((q1 - q0) / CH) * (rowlen + 1) with rowlen <= nOut; the wrapper
+// splits the batch into several dispatches to keep it under llvmpipe's cap.
+@compute @workgroup_size(GR)
+fn grad_t(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let i = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  if (i >= p.rows) { return; }
+  let s = row_ptr[i];
+  let e = row_ptr[i + 1u];
+  let xr = i * p.ld4;
+  for (var c = p.q0; c < p.q1; c += CH) {
+    let m0 = chunk_mask(c);
+    var m1 = vec4<bool>(false);
+    var m2 = vec4<bool>(false);
+    var m3 = vec4<bool>(false);
+    var m4 = vec4<bool>(false);
+    var m5 = vec4<bool>(false);
+    var m6 = vec4<bool>(false);
+    var m7 = vec4<bool>(false);
+    if (CH > 1u) { m1 = chunk_mask(c + 1u); }
+    if (CH > 2u) { m2 = chunk_mask(c + 2u); }
+    if (CH > 3u) { m3 = chunk_mask(c + 3u); }
+    if (CH > 4u) { m4 = chunk_mask(c + 4u); }
+    if (CH > 5u) { m5 = chunk_mask(c + 5u); }
+    if (CH > 6u) { m6 = chunk_mask(c + 6u); }
+    if (CH > 7u) { m7 = chunk_mask(c + 7u); }
+    let x0 = select(vec4f(0.0), xw_in[xr + min(c, p.ld4 - 1u)], m0);
+    var x1 = vec4f(0.0);
+    var x2 = vec4f(0.0);
+    var x3 = vec4f(0.0);
+    var x4 = vec4f(0.0);
+    var x5 = vec4f(0.0);
+    var x6 = vec4f(0.0);
+    var x7 = vec4f(0.0);
+    if (CH > 1u) { x1 = select(vec4f(0.0), xw_in[xr + min(c + 1u, p.ld4 - 1u)], m1); }
+    if (CH > 2u) { x2 = select(vec4f(0.0), xw_in[xr + min(c + 2u, p.ld4 - 1u)], m2); }
+    if (CH > 3u) { x3 = select(vec4f(0.0), xw_in[xr + min(c + 3u, p.ld4 - 1u)], m3); }
+    if (CH > 4u) { x4 = select(vec4f(0.0), xw_in[xr + min(c + 4u, p.ld4 - 1u)], m4); }
+    if (CH > 5u) { x5 = select(vec4f(0.0), xw_in[xr + min(c + 5u, p.ld4 - 1u)], m5); }
+    if (CH > 6u) { x6 = select(vec4f(0.0), xw_in[xr + min(c + 6u, p.ld4 - 1u)], m6); }
+    if (CH > 7u) { x7 = select(vec4f(0.0), xw_in[xr + min(c + 7u, p.ld4 - 1u)], m7); }
+    var a0 = vec4f(0.0);
+    var a1 = vec4f(0.0);
+    var a2 = vec4f(0.0);
+    var a3 = vec4f(0.0);
+    var a4 = vec4f(0.0);
+    var a5 = vec4f(0.0);
+    var a6 = vec4f(0.0);
+    var a7 = vec4f(0.0);
+    let overwrite = c == p.q0 && p.accumulate == 0u;
+    for (var m = s; m < e; m++) {
+      let k = perm[m];
+      let w = vec4f(vals[k]);
+      let dr = col[m] * p.ld4;
+      let d0 = dy_quad_at(dr, c, m0);
+      a0 = fma(w, d0, a0);
+      var acc = x0 * d0;
+      if (CH > 1u) { let d = dy_quad_at(dr, c + 1u, m1); a1 = fma(w, d, a1); acc = fma(x1, d, acc); }
+      if (CH > 2u) { let d = dy_quad_at(dr, c + 2u, m2); a2 = fma(w, d, a2); acc = fma(x2, d, acc); }
+      if (CH > 3u) { let d = dy_quad_at(dr, c + 3u, m3); a3 = fma(w, d, a3); acc = fma(x3, d, acc); }
+      if (CH > 4u) { let d = dy_quad_at(dr, c + 4u, m4); a4 = fma(w, d, a4); acc = fma(x4, d, acc); }
+      if (CH > 5u) { let d = dy_quad_at(dr, c + 5u, m5); a5 = fma(w, d, a5); acc = fma(x5, d, acc); }
+      if (CH > 6u) { let d = dy_quad_at(dr, c + 6u, m6); a6 = fma(w, d, a6); acc = fma(x6, d, acc); }
+      if (CH > 7u) { let d = dy_quad_at(dr, c + 7u, m7); a7 = fma(w, d, a7); acc = fma(x7, d, acc); }
+      let part = (acc.x + acc.y) + (acc.z + acc.w);
+      if (overwrite) { dw_out[k] = part; } else { dw_out[k] = dw_out[k] + part; }
+    }
+    grad_t_store(xr, c, a0);
+    if (CH > 1u) { grad_t_store(xr, c + 1u, a1); }
+    if (CH > 2u) { grad_t_store(xr, c + 2u, a2); }
+    if (CH > 3u) { grad_t_store(xr, c + 3u, a3); }
+    if (CH > 4u) { grad_t_store(xr, c + 4u, a4); }
+    if (CH > 5u) { grad_t_store(xr, c + 5u, a5); }
+    if (CH > 6u) { grad_t_store(xr, c + 6u, a6); }
+    if (CH > 7u) { grad_t_store(xr, c + 7u, a7); }
+  }
+}
+
+// dy quad q of the row starting at dr, zero outside the chunk and the batch (never out of range).
+fn dy_quad_at(dr: u32, q: u32, m: vec4<bool>) -> vec4f {
+  return select(vec4f(0.0), dy_in[dr + min(q, p.ld4 - 1u)], m);
+}
+
+// dx quad q of row base xr (chunk quads past q1 belong to the next dispatch: not written).
+fn grad_t_store(xr: u32, q: u32, acc: vec4f) {
+  if (q >= p.q1) { return; }
+  dx_out[xr + q] = select(vec4f(0.0), acc, live(q));
 }

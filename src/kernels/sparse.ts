@@ -120,6 +120,24 @@ export const SDDMM = defineKernel({
   ],
 });
 
+/** Both backward products of a layer in one pass (`grad_t` entry): see {@link sparseBackward}. */
+export const GRAD_T = defineKernel({
+  shader: "sparse.wgsl",
+  code: CODE,
+  entry: "grad_t",
+  bindings: [
+    ["p", "uniform"],
+    ["row_ptr", "read"],
+    ["col", "read"],
+    ["vals", "read"],
+    ["perm", "read"],
+    ["dy_in", "read"],
+    ["dx_out", "read_write"],
+    ["xw_in", "read"],
+    ["dw_out", "read_write"],
+  ],
+});
+
 /**
  * Blocking of the two gathers (override constants): `wg` invocations along the batch per row,
  * `vb` quads (vec4) per invocation (1..8), `rj` rows per workgroup; an invocation's quads are
@@ -780,4 +798,140 @@ export function weightGrad(rec: Recorder, a: WeightGradArgs): WeightGradPath {
   });
   pickDense(rec, { layer, dense, dvalues: a.dvalues, accumulate: a.accumulate });
   return path;
+}
+
+/**
+ * Blocking of the fused backward ({@link sparseBackward}): `ch` quads of the batch per chunk
+ * (1..8; x, dx and the loaded dy chunk are held in registers), `gr` rows per workgroup.
+ */
+export interface GradTTuning {
+  ch: number;
+  gr: number;
+}
+/**
+ * Default blocking of the fused backward: on llvmpipe (GL, 2026-12-06, 3 interleaved rounds at
+ * load ~2.5) ch 8 / gr 8 was the best or within 17 % of it at 1000x1000 4 %, 300x100 12 % and
+ * 24 %, 4096x4096 5 % (bench/sparse_bench.ts "backward" cases rerun the comparison).
+ */
+export const GRAD_T_TUNING: Readonly<GradTTuning> = Object.freeze({ ch: 8, gr: 8 });
+
+/**
+ * Whether {@link sparseBackward}'s `"auto"` path fuses, per adapter class. llvmpipe: yes (1.5-2.0x
+ * over SDDMM + spmmT at 300x100 to 4096x4096, 4-24 % density, interleaved rounds, 2026-12-06). A
+ * GPU: no until measured there (`grad_t` walks one row per invocation, the uncoalesced CSR-scalar
+ * pattern; the separate kernels put lanes along the batch); bench/gpu.sh times both.
+ */
+export const FUSE_BACKWARD: Record<"cpu" | "gpu", boolean> = { cpu: true, gpu: false };
+
+/** Arguments of {@link sparseBackward}: the weight gradient's and the data gradient's together. */
+export interface SparseBackwardArgs extends SddmmArgs {
+  /** f32 `[nIn][ld]` result `dx[i] = sum_j W[i][j]·dy[j]` (no activation derivative). */
+  dx: Tensor;
+  /**
+   * `"auto"` (default) fuses where it can and should (see {@link sparseBackward}); tests and
+   * benches force `"fused"` (when the loop bound and the storage-buffer limit allow it) or
+   * `"separate"` (the two kernels).
+   */
+  path?: "auto" | "fused" | "separate";
+  tune?: Partial<GradTTuning>;
+}
+
+/**
+ * Quads of the batch one fused-backward dispatch may cover: an invocation runs
+ * `ceil(quads / ch) · (nOut + 2)` loop iterations at most, kept at or below
+ * {@link MAX_LOOP_TRIPS}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gradTQuadsPerDispatch } from "./sparse.ts";
+ * assert.deepEqual(gradTQuadsPerDispatch(1000), 256); // batch 1,024 in one dispatch
+ * ```
+ */
+export function gradTQuadsPerDispatch(nOut: number, t: Partial<GradTTuning> = {}): number {
+  const s = { ...GRAD_T_TUNING, ...t };
+  return Math.floor(MAX_LOOP_TRIPS / (nOut + 2)) * s.ch;
+}
+
+/**
+ * The backward of a sparse layer whose input needs a gradient: the weight gradient at the
+ * nonzeros `dvalues[k] (+)= sum_b x[colT[k]][b]·dy[j][b]` (as {@link sddmm}) and the data
+ * gradient `dx[i] = sum_j W[i][j]·dy[j]` (as {@link spmmT} without an activation), in one pass
+ * over CSR(W) that loads each nonzero's dy row once for both (`grad_t`), or in two kernels
+ * ({@link weightGrad} then {@link spmmT}) where that is the better path: when the adapter class
+ * does not fuse ({@link FUSE_BACKWARD}), the dense weight gradient is faster
+ * ({@link weightGradPath}), a row of W is longer than the loop bound allows for one quad chunk,
+ * or the adapter allows fewer than 8 storage buffers per stage.
+ * Returns which path ran.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { csrFromCoo, uploadCsr } from "../sparse/csr.ts";
+ * import { sparseBackward } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * // W (2 x 1) = [[2], [3]]; x = [[1, 2], [3, 4]] (2 inputs, batch 2), dy = [[1, 1]]
+ * const layer = uploadCsr(gpu, csrFromCoo(2, 1, [0, 1], [0, 0], [2, 3]));
+ * const x = gpu.tensor("f32", [2, 4], { data: new Float32Array([1, 2, 0, 0, 3, 4, 0, 0]) });
+ * const dy = gpu.tensor("f32", [1, 4], { data: new Float32Array([1, 1, 0, 0]) });
+ * const dvalues = gpu.tensor("f32", [2]);
+ * const dx = gpu.tensor("f32", [2, 4]);
+ * const rec = gpu.recorder();
+ * const args = { layer, x, dy, dx, dvalues, batch: 2 };
+ * assert.deepEqual(sparseBackward(rec, { ...args, path: "fused" }), "fused");
+ * rec.submit();
+ * assert.deepEqual(await gpu.read(dvalues), new Float32Array([3, 7]));
+ * assert.deepEqual(await gpu.read(dx), new Float32Array([2, 2, 0, 0, 3, 3, 0, 0]));
+ * ```
+ */
+export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | WeightGradPath {
+  const op = "sparseBackward";
+  const { layer } = a;
+  const gpu = rec.gpu;
+  const t = { ...GRAD_T_TUNING, ...a.tune };
+  const step = gradTQuadsPerDispatch(layer.nOut, t);
+  const want = a.path ?? "auto";
+  const possible = step >= t.ch &&
+    gpu.limits.maxStorageBuffersPerShaderStage >= 8 + (gpu.quirks.paramsInStorage ? 1 : 0);
+  const fuse = possible && layer.nnz > 0 && (want === "fused" ||
+    (want === "auto" && FUSE_BACKWARD[adapterClass(gpu)] &&
+      weightGradPath(gpu, layer.nIn, layer.nOut, layer.nnz, a.batch) === "sddmm"));
+  if (!fuse) {
+    const path = weightGrad(rec, { ...a, path: "auto", tune: undefined });
+    spmmT(rec, { layer, dy: a.dy, dx: a.dx, batch: a.batch });
+    return path;
+  }
+  const ld = checkBatch(op, a.batch);
+  checkLayer(op, layer, "W");
+  need(layer.values, layer.nnz, `${op} values`);
+  need(a.x, layer.nIn * ld, `${op} x`);
+  need(a.dy, layer.nOut * ld, `${op} dy`);
+  need(a.dx, layer.nIn * ld, `${op} dx`);
+  need(a.dvalues, layer.nnz, `${op} dvalues`);
+  distinct(op, [["x", a.x], ["dy", a.dy], ["dx", a.dx], ["dvalues", a.dvalues]]);
+  if (!Number.isInteger(t.ch) || t.ch < 1 || t.ch > 8 || !Number.isInteger(t.gr) || t.gr < 1) {
+    throw new FiligreeError(`${op}: bad tuning ch ${t.ch} (1..8), gr ${t.gr}`);
+  }
+  gpu.checkLimit("maxComputeWorkgroupSizeX", t.gr, `${op} workgroup`);
+  const k = gpu.kernel(GRAD_T, { CH: t.ch, GR: t.gr });
+  const groups = grid(gpu, Math.ceil(layer.nIn / t.gr));
+  const ld4 = ld / 4;
+  for (let q0 = 0; q0 < ld4; q0 += step) {
+    const q1 = Math.min(ld4, q0 + step);
+    const acc = q0 > 0 || a.accumulate ? 1 : 0;
+    const p = gpu.uniform(packParams([layer.nIn, a.batch, ld4, 0, q0, q1, acc, f32(0)]));
+    rec.dispatch(k, {
+      p,
+      row_ptr: layer.rowPtr,
+      col: layer.col,
+      vals: layer.values,
+      perm: layer.perm,
+      dy_in: a.dy,
+      dx_out: a.dx,
+      xw_in: a.x,
+      dw_out: a.dvalues,
+    }, groups);
+  }
+  return "fused";
 }

@@ -40,7 +40,7 @@ import {
   layerNormBackward,
   layerNormForward,
 } from "../kernels/norm.ts";
-import { spmm, spmmT, weightGrad } from "../kernels/sparse.ts";
+import { sparseBackward, spmm, weightGrad } from "../kernels/sparse.ts";
 import { bnEvalBackward } from "../kernels/analysis.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
 import type { DataRng } from "../data/random.ts";
@@ -533,19 +533,17 @@ export class SparseLinear implements WeightLayer {
           dz = g;
         }
         this.lastBatch = { x, dz };
-        // SDDMM or dense X·dZᵀ picked at the nonzeros, whichever is faster here (WGRAD_RULES).
-        weightGrad(rec, {
-          layer: this.csr,
-          x: x.t,
-          dy: dz.t,
-          dvalues: this.params[0].grad,
-          batch: B,
-        });
-        biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
+        const wgrad = { layer: this.csr, x: x.t, dy: dz.t, dvalues: this.params[0].grad, batch: B };
         if (needDx) {
+          // Weight and input gradients in one pass over the nonzeros where that is faster (each
+          // dz row loaded once for both), else SDDMM or the dense product, then spmmT.
           const dx = gradOf(tape, this.cache, x, "x");
-          spmmT(rec, { layer: this.csr, dy: dz.t, dx: dx.t, batch: B });
+          sparseBackward(rec, { ...wgrad, dx: dx.t });
+        } else {
+          // SDDMM or dense X·dZᵀ picked at the nonzeros, whichever is faster here (WGRAD_RULES).
+          weightGrad(rec, wgrad);
         }
+        biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
       });
     }
     return y;

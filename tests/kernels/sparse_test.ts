@@ -15,11 +15,14 @@ import {
   adapterClass,
   defaultGatherTuning,
   type GatherTuning,
+  gradTQuadsPerDispatch,
+  type GradTTuning,
   pickDense,
   sddmm,
   SDDMM_VARIANTS,
   sddmmQuadsPerDispatch,
   type SddmmTuning,
+  sparseBackward,
   spmm,
   SPMM_VARIANTS,
   spmmT,
@@ -433,6 +436,131 @@ gpuTest(
       }
       releaseCsr(gpu, l);
     }
+  },
+);
+
+const GRAD_T_TUNES: Partial<GradTTuning>[] = [{}, { ch: 1 }, { ch: 3, gr: 5 }, { ch: 8, gr: 1 }, {
+  ch: 5,
+  gr: 32,
+}];
+
+gpuTest(
+  "sparseBackward (grad_t: spmmT and sddmm in one pass) matches both float64 references",
+  async (gpu, rng) => {
+    let t = 0;
+    for (const c of CASES) {
+      const h = c.make(rng);
+      const l = uploadCsr(gpu, h, c.name);
+      const v = Float64Array.from(h.values);
+      for (const batch of BATCHES) {
+        const tune = GRAD_T_TUNES[t++ % GRAD_T_TUNES.length];
+        const x = asF32(rng.normal(h.nIn * batch));
+        const dy = asF32(rng.normal(h.nOut * batch));
+        const prior = asF32(rng.normal(h.nnz));
+        const tx = upload(gpu, x, h.nIn, batch, "x");
+        const tdy = upload(gpu, dy, h.nOut, batch, "dy");
+        const label = `grad_t ${c.name} batch ${batch} tune ${JSON.stringify(tune)}`;
+        const wantDv = sddmmRef(h, x, dy, batch);
+        const scaleDv = sddmmRef(h, abs(x), abs(dy), batch);
+        const wantDx = spmmTRef(h, v, dy, batch);
+        const scaleDx = spmmTRef(h, abs(v), abs(dy), batch);
+        for (const accumulate of [false, true]) {
+          const tdx = output(gpu, h.nIn, batch, "dx");
+          const tdv = gpu.tensor("f32", [h.nnz], {
+            data: accumulate && h.nnz ? Float32Array.from(prior) : undefined,
+          });
+          if (!accumulate) gpu.poison(tdv);
+          const rec = gpu.recorder();
+          const args = { layer: l, x: tx, dy: tdy, dx: tdx, dvalues: tdv, batch, accumulate, tune };
+          const path = sparseBackward(rec, { ...args, path: "fused" });
+          if (h.nnz > 0 && path !== "fused") throw new Error(`${label}: took ${path}`);
+          rec.submit();
+          const lbl = `${label}${accumulate ? " accumulate" : ""}`;
+          assertScaled(
+            fromPadded(await gpu.read(tdx), h.nIn, batch, `${lbl} dx`),
+            wantDx,
+            scaleDx,
+            `${lbl} dx`,
+          );
+          assertScaled(
+            await gpu.read(tdv),
+            accumulate ? wantDv.map((w, k) => w + prior[k]) : wantDv,
+            accumulate ? scaleDv.map((s, k) => s + Math.abs(prior[k])) : scaleDv,
+            `${lbl} dvalues`,
+          );
+          gpu.release(tdx);
+          gpu.release(tdv);
+        }
+        gpu.release(tx);
+        gpu.release(tdy);
+      }
+      releaseCsr(gpu, l);
+    }
+  },
+);
+
+gpuTest(
+  "sparseBackward: long rows split the batch over dispatches; auto and separate paths agree",
+  async (gpu, rng) => {
+    // ch 1: a row of W with 1000 nonzeros allows 64 quads per dispatch; batch 300 is 75 quads.
+    const h = layer(rng, 5, 1000, 0.01, { denseIn: 2 });
+    if (maxRowLengths(h).in !== 1000) throw new Error("test layer: row 2 should be dense");
+    if (gradTQuadsPerDispatch(1000, { ch: 1 }) !== 64) throw new Error("quads per dispatch");
+    const l = uploadCsr(gpu, h);
+    const v = Float64Array.from(h.values);
+    const dense = csrFromCoo(3, 2, [0, 0, 1, 1, 2, 2], [0, 1, 0, 1, 0, 1], [1, -2, 3, 0.5, -1, 2]);
+    const ld = uploadCsr(gpu, dense);
+    for (const [hh, ll, batch] of [[h, l, 300], [dense, ld, 9]] as const) {
+      const x = asF32(rng.normal(hh.nIn * batch));
+      const dy = asF32(rng.normal(hh.nOut * batch));
+      const tx = upload(gpu, x, hh.nIn, batch, "x");
+      const tdy = upload(gpu, dy, hh.nOut, batch, "dy");
+      const vv = Float64Array.from(hh.values);
+      for (const [path, tune] of [["fused", { ch: 1 }], ["auto", {}], ["separate", {}]] as const) {
+        const tdx = output(gpu, hh.nIn, batch, "dx");
+        const tdv = gpu.tensor("f32", [hh.nnz]);
+        gpu.poison(tdv);
+        const rec = gpu.recorder();
+        const took = sparseBackward(rec, {
+          layer: ll,
+          x: tx,
+          dy: tdy,
+          dx: tdx,
+          dvalues: tdv,
+          batch,
+          path,
+          tune,
+        });
+        if (hh === h && path === "fused" && rec.dispatches !== 2) {
+          throw new Error(`expected 2 dispatches, got ${rec.dispatches}`);
+        }
+        if (path === "separate" && took === "fused") throw new Error("separate path fused");
+        if (hh === dense && path === "auto" && took !== weightGradPath(gpu, 3, 2, 6, batch)) {
+          throw new Error(`auto on a dense layer took ${took}`);
+        }
+        rec.submit();
+        const label = `${hh === h ? "long rows" : "dense"} ${path}`;
+        assertScaled(
+          fromPadded(await gpu.read(tdx), hh.nIn, batch, label),
+          spmmTRef(hh, vv, dy, batch),
+          spmmTRef(hh, abs(vv), abs(dy), batch),
+          `${label} dx`,
+        );
+        assertScaled(
+          await gpu.read(tdv),
+          sddmmRef(hh, x, dy, batch),
+          sddmmRef(hh, abs(x), abs(dy), batch),
+          `${label} dvalues`,
+        );
+        gpu.release(tdx);
+        gpu.release(tdv);
+      }
+      gpu.release(tx);
+      gpu.release(tdy);
+    }
+    if (v.length !== h.nnz) throw new Error("values");
+    releaseCsr(gpu, l);
+    releaseCsr(gpu, ld);
   },
 );
 
