@@ -7,8 +7,9 @@
  *
  * Options: `--hidden 300,100` (hidden widths), `--density 0.1` or `--epsilon 20` (SET's ε: the
  * hidden layers sparse, the output dense), `--activation relu`, `--batch 128`, `--reps 7`,
- * `--steps 20`, `--json FILE` (also write the table). Synthetic data (784 features, 10 classes),
- * SGD momentum, the adapter's default kernels. Timestamps need the `timestamp-query` feature.
+ * `--steps 20`, `--json FILE` (also write the table), `--dataset synthetic|mnist|fashion-mnist`
+ * (default synthetic: 784 features, 10 classes; the image sets gather u8 pixels). SGD momentum,
+ * the adapter's default kernels. Timestamps need the `timestamp-query` feature.
  *
  * @example
  * ```sh
@@ -34,6 +35,7 @@ const { values: a } = parseArgs({
     reps: { type: "string", default: "7" },
     steps: { type: "string", default: "20" },
     json: { type: "string" },
+    dataset: { type: "string", default: "synthetic" },
   },
 });
 const fail = (msg: string): never => {
@@ -53,11 +55,14 @@ const sparsity = a.epsilon !== undefined
 
 const gpu = await getGpu();
 if (!gpu.hasTimestamps) fail(`${gpu.info.description} has no timestamp queries`);
+if (!["synthetic", "mnist", "fashion-mnist"].includes(a.dataset)) {
+  fail(`--dataset ${a.dataset}: synthetic, mnist or fashion-mnist`);
+}
 const cfg = parseTrainConfig({
-  dataset: "synthetic",
-  syntheticFeatures: 784,
-  syntheticClasses: 10,
-  syntheticSamples: batch * (steps + reps + 4),
+  dataset: a.dataset,
+  ...(a.dataset === "synthetic"
+    ? { syntheticFeatures: 784, syntheticClasses: 10, syntheticSamples: batch * (steps + reps + 4) }
+    : { trainSubset: batch * (steps + reps + 4) }),
   hidden,
   method: "set",
   ...sparsity,
@@ -154,7 +159,7 @@ const wallMs = median(wall);
 const net = `784-${hidden.join("-")}-10 ` +
   ("epsilon" in sparsity ? `ε ${sparsity.epsilon}` : `at ${100 * sparsity.density} %`);
 console.log(
-  `training step of ${net}, ${a.activation}, batch ${batch}; ${gpu.info.description} ` +
+  `training step of ${net}, ${a.activation}, batch ${batch}, ${a.dataset}; ${gpu.info.description} ` +
     `[${gpu.backend}]; load average before ${load0}, after ${loadavg()}`,
 );
 console.log(

@@ -10,7 +10,8 @@
 //   0: x * p.scale                                  (none / unit)
 //   1: (x - fstat[f].x) * fstat[f].y                (standard: per-feature mean, 1/std)
 //   2: (x - sstat[s].x) * sstat[s].y                (sample: per-sample mean, 1/std)
-// No loops: one invocation writes one vec4 of x (4 batch columns of one feature).
+// One invocation writes one vec4 of x (4 batch columns of one feature), or with gather_u8x4 a 4 x 4
+// block (4 features x 4 batch columns) from one word per sample; loops have 4 trips.
 
 struct Params {
   features: u32,
@@ -75,6 +76,39 @@ fn gather_u8(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
     }
   }
   x[i] = out;
+}
+
+// u8 data with features % 4 == 0 (every sample's pixels start on a word): one invocation writes a
+// 4 x 4 block, features f0..f0+3 (one u32 word per sample) x batch columns c0..c0+3, so it loads
+// 4 words for 16 values where gather_u8 loads one word per value.
+@compute @workgroup_size(WG)
+fn gather_u8x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let quads = p.ld / 4u;
+  let i = quad_index(gid, nwg);
+  if (i >= (p.features / 4u) * quads) { return; }
+  let f0 = (i / quads) * 4u;
+  let q = i % quads;
+  let c0 = q * 4u;
+  var o0 = vec4f(0.0);
+  var o1 = vec4f(0.0);
+  var o2 = vec4f(0.0);
+  var o3 = vec4f(0.0);
+  for (var k = 0u; k < 4u; k++) { // 4 trips
+    let c = c0 + k;
+    if (c < p.size) {
+      let s = sample_of(c);
+      let w = images_u8[(s * p.features + f0) >> 2u];
+      o0[k] = normalize(f32(w & 0xffu), f0, s);
+      o1[k] = normalize(f32((w >> 8u) & 0xffu), f0 + 1u, s);
+      o2[k] = normalize(f32((w >> 16u) & 0xffu), f0 + 2u, s);
+      o3[k] = normalize(f32(w >> 24u), f0 + 3u, s);
+      if (f0 == 0u) { labels[c] = labels_in[s]; }
+    }
+  }
+  x[f0 * quads + q] = o0;
+  x[(f0 + 1u) * quads + q] = o1;
+  x[(f0 + 2u) * quads + q] = o2;
+  x[(f0 + 3u) * quads + q] = o3;
 }
 
 @compute @workgroup_size(WG)

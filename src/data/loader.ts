@@ -76,6 +76,16 @@ export const GATHER_U8: KernelDef = defineKernel({
   entry: "gather_u8",
   bindings: BINDINGS("images_u8"),
 });
+/**
+ * Gather + normalize for u8 datasets whose feature count is a multiple of 4: one invocation
+ * writes 4 features x 4 samples from one word per sample (MNIST: 784 features).
+ */
+export const GATHER_U8X4: KernelDef = defineKernel({
+  shader: "data.wgsl",
+  code,
+  entry: "gather_u8x4",
+  bindings: BINDINGS("images_u8"),
+});
 /** Gather + normalize for f32 datasets. */
 export const GATHER_F32: KernelDef = defineKernel({
   shader: "data.wgsl",
@@ -101,6 +111,11 @@ export interface GpuDatasetOptions {
   dropLast?: boolean;
   /** Workgroup size of the gather kernel (an `override`; default 64). */
   wg?: number;
+  /**
+   * u8 data with a feature count that is a multiple of 4: gather 4 x 4 blocks (default true;
+   * false keeps the one-value-per-load kernel, for tests and benchmarks).
+   */
+  blocks?: boolean;
 }
 
 /** Where a batch is written: `x` holds at least `features·roundUp4(size)` f32, `labels` `size` u32. */
@@ -201,6 +216,8 @@ export class GpuDataset {
   #epoch: number | undefined;
   #out: Partial<Record<SplitName, BatchOutputs>> = {};
   #kernel: KernelDef;
+  /** Values of x one gather invocation writes (4, or 16 for 4 x 4 blocks). */
+  #perInvocation: number;
   #overrides: Record<string, number>;
   #destroyed = false;
 
@@ -216,7 +233,12 @@ export class GpuDataset {
     gpu.checkLimit("maxComputeInvocationsPerWorkgroup", wg, "data.wgsl gather workgroup");
     gpu.checkLimit("maxComputeWorkgroupSizeX", wg, "data.wgsl gather workgroup");
     this.#overrides = { MODE: MODE_ID[stats.mode], WG: wg };
-    this.#kernel = ds.train.images instanceof Uint8Array ? GATHER_U8 : GATHER_F32;
+    this.#kernel = !(ds.train.images instanceof Uint8Array)
+      ? GATHER_F32
+      : ds.features % 4 === 0 && opts.blocks !== false
+      ? GATHER_U8X4
+      : GATHER_U8;
+    this.#perInvocation = this.#kernel === GATHER_U8X4 ? 16 : 4;
     if ((ds.test.images instanceof Uint8Array) !== (ds.train.images instanceof Uint8Array)) {
       throw new FiligreeError(`${ds.name}: train and test images must have the same element type`);
     }
@@ -397,7 +419,7 @@ export class GpuDataset {
       sstat: s.sstat,
       x: out.x,
       labels: out.labels,
-    }, grid(this.gpu, Math.ceil((this.features * ld) / 4 / wg)));
+    }, grid(this.gpu, Math.ceil((this.features * ld) / this.#perInvocation / wg)));
     return { x: out.x, labels: out.labels, size, ld, offset };
   }
 

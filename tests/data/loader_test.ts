@@ -93,10 +93,17 @@ gpuTest(
   async (gpu, rng) => {
     // 13 features (not a multiple of 4: u8 samples straddle words), batch 7 (not a multiple of 4),
     // 37 training samples (last batch has 2), 11 test samples (last batch has 4).
-    for (const dtype of ["u8", "f32"] as const) {
-      const ds = randomDataset(rng, 37, 11, 13, dtype);
+    // u8 with 12 features: the 4 x 4 block gather (gather_u8x4) and the per-value one.
+    const sets = [
+      { dtype: "u8", F: 13, blocks: true },
+      { dtype: "f32", F: 13, blocks: true },
+      { dtype: "u8", F: 12, blocks: true },
+      { dtype: "u8", F: 12, blocks: false },
+    ] as const;
+    for (const { dtype, F, blocks } of sets) {
+      const ds = randomDataset(rng, 37, 11, F, dtype);
       for (const norm of NORM_MODES) {
-        const data = GpuDataset.create(gpu, ds, { batchSize: 7, norm });
+        const data = GpuDataset.create(gpu, ds, { batchSize: 7, norm, blocks });
         // none/unit: one f32 multiply of an exact value; standard/sample: f32 stats and arithmetic.
         const tol = norm === "none" || norm === "unit"
           ? { rtol: 1e-7, atol: 0 }
@@ -113,15 +120,19 @@ gpuTest(
 );
 
 gpuTest(
-  "gather with a 2-D dispatch grid (workgroup size 1, 67,500 workgroups)",
+  "gather with a 2-D dispatch grid (workgroup size 1, 67,500 workgroups; both u8 kernels)",
   async (gpu, rng) => {
-    const ds = randomDataset(rng, 1000, 5, 300, "u8");
-    const data = GpuDataset.create(gpu, ds, { batchSize: 900, norm: "standard", wg: 1 });
-    assert(300 * 900 / 4 > gpu.limits.maxComputeWorkgroupsPerDimension, "needs a 2-D grid");
-    const order = data.epochOrder(0, rng.int(1000));
-    await checkBatch(gpu, data, ds, "train", 0, order, { rtol: 2e-6, atol: 2e-6 });
-    await checkBatch(gpu, data, ds, "train", 1, order, { rtol: 2e-6, atol: 2e-6 }); // size 100
-    data.destroy();
+    // Per-value kernel: 300 features x 900 / 4 invocations; 4 x 4 blocks: 1200 x 900 / 16.
+    for (const [F, blocks] of [[300, false], [1200, true]] as const) {
+      const ds = randomDataset(rng, 1000, 5, F, "u8");
+      const data = GpuDataset.create(gpu, ds, { batchSize: 900, norm: "standard", wg: 1, blocks });
+      const invocations = F * 900 / (blocks ? 16 : 4);
+      assert(invocations > gpu.limits.maxComputeWorkgroupsPerDimension, "needs a 2-D grid");
+      const order = data.epochOrder(0, rng.int(1000));
+      await checkBatch(gpu, data, ds, "train", 0, order, { rtol: 2e-6, atol: 2e-6 });
+      await checkBatch(gpu, data, ds, "train", 1, order, { rtol: 2e-6, atol: 2e-6 }); // size 100
+      data.destroy();
+    }
   },
 );
 
