@@ -645,7 +645,8 @@ export async function planStudy(
     const s = StudyStore.openReadOnly(path);
     try {
       for (const r of s.cells()) {
-        if (doneIds.has(r.cell_id)) continue; // read once, from the target
+        // Each cell read once: from the target, else from the first reuse store holding it.
+        if (doneIds.has(r.cell_id) || reusedIds.has(r.cell_id)) continue;
         ids.add(r.cell_id);
         rows.push(r);
         if (r.analysis_seconds !== null) analysesDone += s.analyses(r.cell_id).length;
