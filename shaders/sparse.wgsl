@@ -375,17 +375,17 @@ fn grad_t(
     for (var m = s; m < e; m++) {
       let k = perm[m];
       let w = vec4f(vals[k]);
-      let dr = col[m] * p.ld4;
-      let d0 = dy_quad_at(dr, c, m0);
+      let j = col[m];
+      let d0 = dy_quad(j, c, m0);
       a0 = fma(w, d0, a0);
       var acc = x0 * d0;
-      if (CH > 1u) { let d = dy_quad_at(dr, c + 1u, m1); a1 = fma(w, d, a1); acc = fma(x1, d, acc); }
-      if (CH > 2u) { let d = dy_quad_at(dr, c + 2u, m2); a2 = fma(w, d, a2); acc = fma(x2, d, acc); }
-      if (CH > 3u) { let d = dy_quad_at(dr, c + 3u, m3); a3 = fma(w, d, a3); acc = fma(x3, d, acc); }
-      if (CH > 4u) { let d = dy_quad_at(dr, c + 4u, m4); a4 = fma(w, d, a4); acc = fma(x4, d, acc); }
-      if (CH > 5u) { let d = dy_quad_at(dr, c + 5u, m5); a5 = fma(w, d, a5); acc = fma(x5, d, acc); }
-      if (CH > 6u) { let d = dy_quad_at(dr, c + 6u, m6); a6 = fma(w, d, a6); acc = fma(x6, d, acc); }
-      if (CH > 7u) { let d = dy_quad_at(dr, c + 7u, m7); a7 = fma(w, d, a7); acc = fma(x7, d, acc); }
+      if (CH > 1u) { let d = dy_quad(j, c + 1u, m1); a1 = fma(w, d, a1); acc = fma(x1, d, acc); }
+      if (CH > 2u) { let d = dy_quad(j, c + 2u, m2); a2 = fma(w, d, a2); acc = fma(x2, d, acc); }
+      if (CH > 3u) { let d = dy_quad(j, c + 3u, m3); a3 = fma(w, d, a3); acc = fma(x3, d, acc); }
+      if (CH > 4u) { let d = dy_quad(j, c + 4u, m4); a4 = fma(w, d, a4); acc = fma(x4, d, acc); }
+      if (CH > 5u) { let d = dy_quad(j, c + 5u, m5); a5 = fma(w, d, a5); acc = fma(x5, d, acc); }
+      if (CH > 6u) { let d = dy_quad(j, c + 6u, m6); a6 = fma(w, d, a6); acc = fma(x6, d, acc); }
+      if (CH > 7u) { let d = dy_quad(j, c + 7u, m7); a7 = fma(w, d, a7); acc = fma(x7, d, acc); }
       let part = (acc.x + acc.y) + (acc.z + acc.w);
       if (overwrite) { dw_out[k] = part; } else { dw_out[k] = dw_out[k] + part; }
     }
@@ -398,11 +398,6 @@ fn grad_t(
     if (CH > 6u) { grad_t_store(xr, c + 6u, a6); }
     if (CH > 7u) { grad_t_store(xr, c + 7u, a7); }
   }
-}
-
-// dy quad q of the row starting at dr, zero outside the chunk and the batch (never out of range).
-fn dy_quad_at(dr: u32, q: u32, m: vec4<bool>) -> vec4f {
-  return select(vec4f(0.0), dy_in[dr + min(q, p.ld4 - 1u)], m);
 }
 
 // dx quad q of row base xr (chunk quads past q1 belong to the next dispatch: not written).

@@ -845,7 +845,7 @@ export interface SparseBackwardArgs extends SddmmArgs {
  * ```ts
  * import assert from "node:assert/strict";
  * import { gradTQuadsPerDispatch } from "./sparse.ts";
- * assert.deepEqual(gradTQuadsPerDispatch(1000), 256); // batch 1,024 in one dispatch
+ * assert.deepEqual(gradTQuadsPerDispatch(1000), 512); // batch 2,048 in one dispatch (ch 8)
  * ```
  */
 export function gradTQuadsPerDispatch(nOut: number, t: Partial<GradTTuning> = {}): number {
@@ -890,6 +890,9 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
   const { layer } = a;
   const gpu = rec.gpu;
   const t = { ...GRAD_T_TUNING, ...a.tune };
+  if (!Number.isInteger(t.ch) || t.ch < 1 || t.ch > 8 || !Number.isInteger(t.gr) || t.gr < 1) {
+    throw new FiligreeError(`${op}: bad tuning ch ${t.ch} (1..8), gr ${t.gr}`);
+  }
   const step = gradTQuadsPerDispatch(layer.nOut, t);
   const want = a.path ?? "auto";
   const possible = step >= t.ch &&
@@ -910,9 +913,6 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
   need(a.dx, layer.nIn * ld, `${op} dx`);
   need(a.dvalues, layer.nnz, `${op} dvalues`);
   distinct(op, [["x", a.x], ["dy", a.dy], ["dx", a.dx], ["dvalues", a.dvalues]]);
-  if (!Number.isInteger(t.ch) || t.ch < 1 || t.ch > 8 || !Number.isInteger(t.gr) || t.gr < 1) {
-    throw new FiligreeError(`${op}: bad tuning ch ${t.ch} (1..8), gr ${t.gr}`);
-  }
   gpu.checkLimit("maxComputeWorkgroupSizeX", t.gr, `${op} workgroup`);
   const k = gpu.kernel(GRAD_T, { CH: t.ch, GR: t.gr });
   const groups = grid(gpu, Math.ceil(layer.nIn / t.gr));
