@@ -35,21 +35,19 @@ struct Params {
 
 // Resource names carry _in/_out suffixes: the binding checker (wgsl_reflect) counts any identifier
 // equal to a module-scope variable as a use, and the activation library has locals named x, z, ...
+// The operands the kernels gather from (col_t, vals, x_in, col, perm, dy_in, xw_in) are declared,
+// with their loaders ld_*, by the prelude prepended on the TypeScript side: storage buffers
+// (sparse_buffers_fns.wgsl) or textures (sparse_textures_fns.wgsl); this file only calls the loaders.
 // spmm: 1 row_ptr_t, 2 col_t, 3 vals, 4 x_in, 5 bias, 6 y_out, 7 z_out
 // spmm_t: 1 row_ptr, 2 col, 3 vals, 4 perm, 5 dy_in, 6 dx_out, 7 zp_in
 // sddmm: 1 row_ptr_t, 2 col_t, 3 dvals, 4 x_in, 5 dy_in
+// pick: 1 row_ptr_t, 2 col_t, 3 dvals, 4 dense_in
 @group(0) @binding(1) var<storage, read> row_ptr_t: array<u32>;
-@group(0) @binding(2) var<storage, read> col_t: array<u32>;
-@group(0) @binding(3) var<storage, read> vals: array<f32>;
-@group(0) @binding(4) var<storage, read> x_in: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y_out: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> z_out: array<vec4<f32>>;
 
 @group(0) @binding(1) var<storage, read> row_ptr: array<u32>;
-@group(0) @binding(2) var<storage, read> col: array<u32>;
-@group(0) @binding(4) var<storage, read> perm: array<u32>;
-@group(0) @binding(5) var<storage, read> dy_in: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> dx_out: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read> zp_in: array<vec4<f32>>;
 
@@ -57,7 +55,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> dense_in: array<f32>;
 
 // grad_t: 1 row_ptr, 2 col, 3 vals, 4 perm, 5 dy_in, 6 dx_out, 7 xw_in, 8 dw_out
-@group(0) @binding(7) var<storage, read> xw_in: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> dw_out: array<f32>;
 
 override ACT: u32 = 0u; // activation id (activation_fns.wgsl)
@@ -149,20 +146,20 @@ fn spmm(
   let QS = qs();
   let e = row_ptr_t[j + 1u];
   for (var k = row_ptr_t[j]; k < e; k++) {
-    let w = vec4f(vals[k]);
+    let w = vec4f(ld_vals(k));
     // Row-uniform branch: a stored zero (a masked weight) skips its VB per-lane x loads; adding
     // 0·x would change nothing for finite x.
     if (SKIP_ZERO && w.x == 0.0) { continue; }
     // Quads >= ld4 read the next row (or are clamped by robust access); never stored.
-    let xi = col_t[k] * p.ld4 + s.q;
-    a0 = fma(w, x_in[xi], a0);
-    if (VB > 1u) { a1 = fma(w, x_in[xi + QS], a1); }
-    if (VB > 2u) { a2 = fma(w, x_in[xi + 2u * QS], a2); }
-    if (VB > 3u) { a3 = fma(w, x_in[xi + 3u * QS], a3); }
-    if (VB > 4u) { a4 = fma(w, x_in[xi + 4u * QS], a4); }
-    if (VB > 5u) { a5 = fma(w, x_in[xi + 5u * QS], a5); }
-    if (VB > 6u) { a6 = fma(w, x_in[xi + 6u * QS], a6); }
-    if (VB > 7u) { a7 = fma(w, x_in[xi + 7u * QS], a7); }
+    let r = ld_col_t(k);
+    a0 = fma(w, ld_x(r, s.q), a0);
+    if (VB > 1u) { a1 = fma(w, ld_x(r, s.q + QS), a1); }
+    if (VB > 2u) { a2 = fma(w, ld_x(r, s.q + 2u * QS), a2); }
+    if (VB > 3u) { a3 = fma(w, ld_x(r, s.q + 3u * QS), a3); }
+    if (VB > 4u) { a4 = fma(w, ld_x(r, s.q + 4u * QS), a4); }
+    if (VB > 5u) { a5 = fma(w, ld_x(r, s.q + 5u * QS), a5); }
+    if (VB > 6u) { a6 = fma(w, ld_x(r, s.q + 6u * QS), a6); }
+    if (VB > 7u) { a7 = fma(w, ld_x(r, s.q + 7u * QS), a7); }
   }
   var b = 0.0;
   if (HAS_BIAS) { b = bias[j]; }
@@ -205,16 +202,16 @@ fn spmm_t(
   let QS = qs();
   let e = row_ptr[i + 1u];
   for (var m = row_ptr[i]; m < e; m++) {
-    let w = vec4f(vals[perm[m]]);
-    let di = col[m] * p.ld4 + s.q;
-    a0 = fma(w, dy_in[di], a0);
-    if (VB > 1u) { a1 = fma(w, dy_in[di + QS], a1); }
-    if (VB > 2u) { a2 = fma(w, dy_in[di + 2u * QS], a2); }
-    if (VB > 3u) { a3 = fma(w, dy_in[di + 3u * QS], a3); }
-    if (VB > 4u) { a4 = fma(w, dy_in[di + 4u * QS], a4); }
-    if (VB > 5u) { a5 = fma(w, dy_in[di + 5u * QS], a5); }
-    if (VB > 6u) { a6 = fma(w, dy_in[di + 6u * QS], a6); }
-    if (VB > 7u) { a7 = fma(w, dy_in[di + 7u * QS], a7); }
+    let w = vec4f(ld_vals(ld_perm(m)));
+    let r = ld_col(m);
+    a0 = fma(w, ld_dy(r, s.q), a0);
+    if (VB > 1u) { a1 = fma(w, ld_dy(r, s.q + QS), a1); }
+    if (VB > 2u) { a2 = fma(w, ld_dy(r, s.q + 2u * QS), a2); }
+    if (VB > 3u) { a3 = fma(w, ld_dy(r, s.q + 3u * QS), a3); }
+    if (VB > 4u) { a4 = fma(w, ld_dy(r, s.q + 4u * QS), a4); }
+    if (VB > 5u) { a5 = fma(w, ld_dy(r, s.q + 5u * QS), a5); }
+    if (VB > 6u) { a6 = fma(w, ld_dy(r, s.q + 6u * QS), a6); }
+    if (VB > 7u) { a7 = fma(w, ld_dy(r, s.q + 7u * QS), a7); }
   }
   spmm_t_store(i, s.q, a0);
   if (VB > 1u) { spmm_t_store(i, s.q + QS, a1); }
@@ -232,7 +229,7 @@ fn chunk_mask(q: u32) -> vec4<bool> {
 }
 
 fn dy_quad(j: u32, q: u32, m: vec4<bool>) -> vec4f {
-  return select(vec4f(0.0), dy_in[j * p.ld4 + min(q, p.ld4 - 1u)], m);
+  return select(vec4f(0.0), ld_dy(j, min(q, p.ld4 - 1u)), m);
 }
 
 // Workgroup per RS output rows j (flat index over a possibly 2-D grid), SG invocations per row
@@ -278,17 +275,17 @@ fn sddmm(
     if (CH > 7u) { m7 = chunk_mask(c + 7u); d7 = dy_quad(j, c + 7u, m7); }
     let overwrite = c == p.q0 && p.accumulate == 0u;
     for (var k = s + lid.x; k < e; k += SG) {
-      let xr = col_t[k] * p.ld4;
+      let r = ld_col_t(k);
       // x is masked too: its padding lanes are not guaranteed finite, and quads past the
       // chunk read the next row (or are clamped by robust buffer access).
-      var acc = select(vec4f(0.0), x_in[xr + c], m0) * d0;
-      if (CH > 1u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 1u], m1), d1, acc); }
-      if (CH > 2u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 2u], m2), d2, acc); }
-      if (CH > 3u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 3u], m3), d3, acc); }
-      if (CH > 4u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 4u], m4), d4, acc); }
-      if (CH > 5u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 5u], m5), d5, acc); }
-      if (CH > 6u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 6u], m6), d6, acc); }
-      if (CH > 7u) { acc = fma(select(vec4f(0.0), x_in[xr + c + 7u], m7), d7, acc); }
+      var acc = select(vec4f(0.0), ld_x(r, c), m0) * d0;
+      if (CH > 1u) { acc = fma(select(vec4f(0.0), ld_x(r, c + 1u), m1), d1, acc); }
+      if (CH > 2u) { acc = fma(select(vec4f(0.0), ld_x(r, c + 2u), m2), d2, acc); }
+      if (CH > 3u) { acc = fma(select(vec4f(0.0), ld_x(r, c + 3u), m3), d3, acc); }
+      if (CH > 4u) { acc = fma(select(vec4f(0.0), ld_x(r, c + 4u), m4), d4, acc); }
+      if (CH > 5u) { acc = fma(select(vec4f(0.0), ld_x(r, c + 5u), m5), d5, acc); }
+      if (CH > 6u) { acc = fma(select(vec4f(0.0), ld_x(r, c + 6u), m6), d6, acc); }
+      if (CH > 7u) { acc = fma(select(vec4f(0.0), ld_x(r, c + 7u), m7), d7, acc); }
       let part = (acc.x + acc.y) + (acc.z + acc.w);
       if (overwrite) { dvals[k] = part; } else { dvals[k] = dvals[k] + part; }
     }
@@ -308,7 +305,7 @@ fn pick(
   if (j >= p.rows) { return; }
   let e = row_ptr_t[j + 1u];
   for (var k = row_ptr_t[j] + lid.x; k < e; k += SG) {
-    let g = dense_in[col_t[k] * p.rows + j];
+    let g = dense_in[ld_col_t(k) * p.rows + j];
     if (p.accumulate == 0u) { dvals[k] = g; } else { dvals[k] = dvals[k] + g; }
   }
 }
@@ -348,7 +345,7 @@ fn grad_t(
     if (CH > 5u) { m5 = chunk_mask(c + 5u); }
     if (CH > 6u) { m6 = chunk_mask(c + 6u); }
     if (CH > 7u) { m7 = chunk_mask(c + 7u); }
-    let x0 = select(vec4f(0.0), xw_in[xr + min(c, p.ld4 - 1u)], m0);
+    let x0 = select(vec4f(0.0), ld_xw(i, min(c, p.ld4 - 1u)), m0);
     var x1 = vec4f(0.0);
     var x2 = vec4f(0.0);
     var x3 = vec4f(0.0);
@@ -356,13 +353,13 @@ fn grad_t(
     var x5 = vec4f(0.0);
     var x6 = vec4f(0.0);
     var x7 = vec4f(0.0);
-    if (CH > 1u) { x1 = select(vec4f(0.0), xw_in[xr + min(c + 1u, p.ld4 - 1u)], m1); }
-    if (CH > 2u) { x2 = select(vec4f(0.0), xw_in[xr + min(c + 2u, p.ld4 - 1u)], m2); }
-    if (CH > 3u) { x3 = select(vec4f(0.0), xw_in[xr + min(c + 3u, p.ld4 - 1u)], m3); }
-    if (CH > 4u) { x4 = select(vec4f(0.0), xw_in[xr + min(c + 4u, p.ld4 - 1u)], m4); }
-    if (CH > 5u) { x5 = select(vec4f(0.0), xw_in[xr + min(c + 5u, p.ld4 - 1u)], m5); }
-    if (CH > 6u) { x6 = select(vec4f(0.0), xw_in[xr + min(c + 6u, p.ld4 - 1u)], m6); }
-    if (CH > 7u) { x7 = select(vec4f(0.0), xw_in[xr + min(c + 7u, p.ld4 - 1u)], m7); }
+    if (CH > 1u) { x1 = select(vec4f(0.0), ld_xw(i, min(c + 1u, p.ld4 - 1u)), m1); }
+    if (CH > 2u) { x2 = select(vec4f(0.0), ld_xw(i, min(c + 2u, p.ld4 - 1u)), m2); }
+    if (CH > 3u) { x3 = select(vec4f(0.0), ld_xw(i, min(c + 3u, p.ld4 - 1u)), m3); }
+    if (CH > 4u) { x4 = select(vec4f(0.0), ld_xw(i, min(c + 4u, p.ld4 - 1u)), m4); }
+    if (CH > 5u) { x5 = select(vec4f(0.0), ld_xw(i, min(c + 5u, p.ld4 - 1u)), m5); }
+    if (CH > 6u) { x6 = select(vec4f(0.0), ld_xw(i, min(c + 6u, p.ld4 - 1u)), m6); }
+    if (CH > 7u) { x7 = select(vec4f(0.0), ld_xw(i, min(c + 7u, p.ld4 - 1u)), m7); }
     var a0 = vec4f(0.0);
     var a1 = vec4f(0.0);
     var a2 = vec4f(0.0);
@@ -373,9 +370,9 @@ fn grad_t(
     var a7 = vec4f(0.0);
     let overwrite = c == p.q0 && p.accumulate == 0u;
     for (var m = s; m < e; m++) {
-      let k = perm[m];
-      let w = vec4f(vals[k]);
-      let j = col[m];
+      let k = ld_perm(m);
+      let w = vec4f(ld_vals(k));
+      let j = ld_col(m);
       let d0 = dy_quad(j, c, m0);
       a0 = fma(w, d0, a0);
       var acc = x0 * d0;

@@ -37,6 +37,8 @@ export const REQUESTED_LIMITS = [
   "maxUniformBufferBindingSize",
   "maxBindGroups",
   "maxBindingsPerBindGroup",
+  "maxTextureDimension2D",
+  "maxSampledTexturesPerShaderStage",
 ] as const;
 
 /** A limit name Filigree checks sizes against. */
@@ -70,9 +72,9 @@ export interface AdapterReport {
 }
 
 let nextId = 1;
-const bufferIds = new WeakMap<GPUBuffer, number>();
-/** A stable small integer per buffer, for bind-group cache keys. */
-export function bufferId(b: GPUBuffer): number {
+const bufferIds = new WeakMap<GPUBuffer | GPUTexture, number>();
+/** A stable small integer per buffer (or texture), for bind-group cache keys. */
+export function bufferId(b: GPUBuffer | GPUTexture): number {
   let id = bufferIds.get(b);
   if (id === undefined) {
     id = nextId++;

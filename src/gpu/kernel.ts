@@ -111,11 +111,24 @@ export function bindingProblems(def: KernelDef): string[] {
   return problems;
 }
 
-/** The bind-group layout type of a binding (uniforms become read-only storage under the quirk). */
-function layoutType(kind: BindingKind, paramsInStorage: boolean): GPUBufferBindingType {
-  if (kind === "uniform") return paramsInStorage ? "read-only-storage" : "uniform";
-  return kind === "read" ? "read-only-storage" : "storage";
+/**
+ * The bind-group layout entry of a binding (uniforms become read-only storage under the quirk;
+ * textures are read with `textureLoad`, so unfilterable).
+ */
+function layoutEntry(
+  kind: BindingKind,
+  paramsInStorage: boolean,
+): Pick<GPUBindGroupLayoutEntry, "buffer" | "texture"> {
+  if (kind === "texture_f32") return { texture: { sampleType: "unfilterable-float" } };
+  if (kind === "texture_u32") return { texture: { sampleType: "uint" } };
+  if (kind === "uniform") {
+    return { buffer: { type: paramsInStorage ? "read-only-storage" : "uniform" } };
+  }
+  return { buffer: { type: kind === "read" ? "read-only-storage" : "storage" } };
 }
+
+/** A resource a kernel binding takes: a tensor or raw buffer, or a texture for texture kinds. */
+export type Resource = Tensor | GPUBuffer | GPUTexture;
 
 /** A compiled pipeline with an explicit bind-group layout and a bind-group cache. */
 export class Kernel {
@@ -143,7 +156,10 @@ export class Kernel {
       }
     }
     const inStorage = gpu.quirks.paramsInStorage;
-    const storageCount = def.bindings.filter(([, k]) => inStorage || k !== "uniform").length;
+    const storageCount =
+      def.bindings.filter(([, k]) =>
+        k === "read" || k === "read_write" || (inStorage && k === "uniform")
+      ).length;
     gpu.checkLimit(
       "maxStorageBuffersPerShaderStage",
       storageCount,
@@ -154,7 +170,7 @@ export class Kernel {
       entries: def.bindings.map(([, kind], binding) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: layoutType(kind, inStorage) },
+        ...layoutEntry(kind, inStorage),
       })),
     });
     this.pipeline = gpu.device.createComputePipeline({
@@ -165,16 +181,24 @@ export class Kernel {
   }
 
   /** The bind group for these resources (cached by buffer identity). */
-  bindGroup(resources: Record<string, Tensor | GPUBuffer>): GPUBindGroup {
-    const buffers: GPUBuffer[] = [];
-    for (const [name] of this.def.bindings) {
+  bindGroup(resources: Record<string, Resource>): GPUBindGroup {
+    const buffers: (GPUBuffer | GPUTexture)[] = [];
+    for (const [name, kind] of this.def.bindings) {
       const r = resources[name];
       if (!r) {
         throw new ShaderError(
           `${this.def.shader} entry ${this.def.entry}: no resource given for "${name}"`,
         );
       }
-      buffers.push(r instanceof GPUBuffer ? r : r.buffer);
+      const isTex = r instanceof GPUTexture;
+      if (isTex !== kind.startsWith("texture")) {
+        throw new ShaderError(
+          `${this.def.shader} entry ${this.def.entry}: "${name}" is a ${kind} binding, got a ${
+            isTex ? "texture" : "buffer"
+          }`,
+        );
+      }
+      buffers.push(r instanceof GPUBuffer || r instanceof GPUTexture ? r : r.buffer);
     }
     const extra = Object.keys(resources).filter((n) => !this.def.bindings.some(([b]) => b === n));
     if (extra.length) {
@@ -189,7 +213,10 @@ export class Kernel {
       g = this.gpu.device.createBindGroup({
         label: this.key,
         layout: this.layout,
-        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+        entries: buffers.map((r, binding) => ({
+          binding,
+          resource: r instanceof GPUTexture ? r.createView() : { buffer: r },
+        })),
       });
       this.#groups.set(key, g);
     }

@@ -19,3 +19,4 @@ export * from "./reflect.ts";
 export * from "./params.ts";
 export * from "./backend.ts";
 export * from "./quirks.ts";
+export * from "./mirror.ts";

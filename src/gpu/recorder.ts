@@ -26,7 +26,7 @@
  */
 import type { Gpu } from "./device.ts";
 import { LimitError } from "./errors.ts";
-import type { Kernel } from "./kernel.ts";
+import type { Kernel, Resource } from "./kernel.ts";
 import type { Tensor } from "./tensor.ts";
 
 /** Workgroup counts: a number (x only) or `[x, y, z]`. */
@@ -81,7 +81,7 @@ export class Recorder {
   }
 
   /** Records one dispatch of `kernel` with named resources. */
-  dispatch(kernel: Kernel, resources: Record<string, Tensor | GPUBuffer>, groups: Groups): void {
+  dispatch(kernel: Kernel, resources: Record<string, Resource>, groups: Groups): void {
     const [x, y = 1, z = 1] = typeof groups === "number" ? [groups] : groups;
     const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     const worst = Math.max(x, y, z);

@@ -17,8 +17,11 @@
 // @ts-types="wgsl_reflect/types/index.d.ts"
 import { WgslReflect } from "wgsl_reflect/wgsl_reflect.module.js";
 
-/** How a shader resource is accessed: a uniform buffer, read-only storage, or read-write storage. */
-export type BindingKind = "uniform" | "read" | "read_write";
+/**
+ * How a shader resource is accessed: a uniform buffer, read-only storage, read-write storage, or
+ * a sampled 2-D texture read with `textureLoad` (`texture_2d<f32>` / `texture_2d<u32>`).
+ */
+export type BindingKind = "uniform" | "read" | "read_write" | "texture_f32" | "texture_u32";
 
 /** One `@group(g) @binding(b) var<...> name` declaration as the shader sees it. */
 export interface ReflectedBinding {
@@ -40,18 +43,27 @@ export interface ShaderReflection {
 
 // deno-lint-ignore no-explicit-any
 function toBinding(v: any): ReflectedBinding {
-  const isUniform = v.resourceType === 0;
-  const kind: BindingKind = isUniform ? "uniform" : v.access === "read" ? "read" : "read_write";
+  const kind: BindingKind = v.resourceType === TEXTURE
+    ? (v.type?.format?.name === "u32" ? "texture_u32" : "texture_f32")
+    : v.resourceType === 0
+    ? "uniform"
+    : v.access === "read"
+    ? "read"
+    : "read_write";
   return { group: v.group, binding: v.binding, name: v.name, kind };
 }
+
+/** wgsl_reflect's resource types: 0 uniform, 1 storage, 3 sampled texture. */
+const TEXTURE = 3;
+const bound = (t: number) => t <= 1 || t === TEXTURE;
 
 /** Parses WGSL with wgsl_reflect (syntax only: the adapter's compiler validates semantics). */
 export function reflectShader(code: string): ShaderReflection {
   const r = new WgslReflect(code);
-  const declared = [...r.uniforms, ...r.storage].map(toBinding);
+  const declared = [...r.uniforms, ...r.storage, ...r.textures].map(toBinding);
   const entries = new Map<string, ReflectedBinding[]>();
   for (const e of r.entry.compute) {
-    entries.set(e.name, e.resources.filter((x) => x.resourceType <= 1).map(toBinding));
+    entries.set(e.name, e.resources.filter((x) => bound(x.resourceType)).map(toBinding));
   }
   return { declared, entries, overrides: r.overrides.map((o) => o.name) };
 }

@@ -36,15 +36,23 @@
  * @module
  */
 import code from "../../shaders/sparse.wgsl" with { type: "text" };
+import bufferFns from "../../shaders/sparse_buffers_fns.wgsl" with { type: "text" };
+import textureFns from "../../shaders/sparse_textures_fns.wgsl" with { type: "text" };
 import {
+  type BindingKind,
+  canMirrorFlat,
+  canMirrorRows,
   defineKernel,
   f32,
   FiligreeError,
   type Gpu,
   grid,
+  type KernelDef,
+  mirror,
   packParams,
   type Recorder,
   requireTensor,
+  type Resource,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
@@ -52,7 +60,8 @@ import type { CsrLayer } from "../sparse/csr.ts";
 import { activationId, activationParam, withActivations } from "./activation_ids.ts";
 import { matmul } from "./matmul.ts";
 
-const CODE = withActivations(code);
+const CODE = withActivations(bufferFns + "\n" + code);
+const TEX_CODE = withActivations(textureFns + "\n" + code);
 
 /**
  * llvmpipe stops an invocation after 65,535 loop iterations (all loops together, silently):
@@ -137,6 +146,100 @@ export const GRAD_T = defineKernel({
     ["dw_out", "read_write"],
   ],
 });
+
+/** The binding kinds of the gathered operands when they are read from texture mirrors. */
+const TEXTURE_KINDS: Readonly<Record<string, BindingKind>> = {
+  col_t: "texture_u32",
+  col: "texture_u32",
+  perm: "texture_u32",
+  vals: "texture_f32",
+  x_in: "texture_f32",
+  dy_in: "texture_f32",
+  xw_in: "texture_f32",
+};
+/** A gather kernel reading its operands from textures (shaders/sparse_textures_fns.wgsl). */
+function withTextures(def: KernelDef): KernelDef {
+  return defineKernel({
+    ...def,
+    shader: "sparse.wgsl+textures",
+    code: TEX_CODE,
+    bindings: def.bindings.map(([n, k]) => [n, TEXTURE_KINDS[n] ?? k] as const),
+  });
+}
+/** {@link SPMM} reading x, the CSR(Wᵀ) columns and the values from texture mirrors. */
+export const SPMM_TEX = withTextures(SPMM);
+/** {@link SPMM_T} reading dy, CSR(W) and the values from texture mirrors. */
+export const SPMM_T_TEX = withTextures(SPMM_T);
+/** {@link SDDMM} reading x, dy and the CSR(Wᵀ) columns from texture mirrors. */
+export const SDDMM_TEX = withTextures(SDDMM);
+/** {@link GRAD_T} reading dy, x, CSR(W) and the values from texture mirrors. */
+export const GRAD_T_TEX = withTextures(GRAD_T);
+
+/**
+ * Where the gather kernels read their operands: storage buffers, or texture mirrors of them
+ * (src/gpu/mirror.ts) copied in just before each kernel.
+ */
+export type SparseInputs = "buffer" | "texture";
+/**
+ * Default operand source per adapter class. llvmpipe: textures (Mesa 22.3 loads a storage
+ * buffer element by a per-lane scalar loop through the stack and a texel by a register gather:
+ * 2.8-9x faster spmm/sddmm on an AMD Zen 2 host, 2026-12-06, bench/RESULTS.md; about even on the
+ * faster host of the earlier sessions). GPUs: buffers (coalesced loads; not measured here).
+ * Mutable so a benchmark can compare whole steps both ways in one process; the environment
+ * variable `FILIGREE_SPARSE_INPUTS=buffer|texture` overrides it for a run.
+ */
+export const SPARSE_INPUTS: Record<"cpu" | "gpu", SparseInputs> = { cpu: "texture", gpu: "buffer" };
+
+function envInputs(): SparseInputs | undefined {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("FILIGREE_SPARSE_INPUTS");
+  } catch {
+    return undefined; // no --allow-env: the table decides
+  }
+  if (v === undefined || v === "") return undefined;
+  if (v !== "buffer" && v !== "texture") {
+    throw new FiligreeError(`FILIGREE_SPARSE_INPUTS must be "buffer" or "texture", got "${v}"`);
+  }
+  return v;
+}
+
+/**
+ * The operand source a gather kernel uses: `want` when given (else the environment override, else
+ * {@link SPARSE_INPUTS} for the adapter class), but buffers whenever the operands cannot be
+ * mirrored (activation rows not a multiple of 256 bytes, i.e. `ld / 4 % 16 != 0`; a side over
+ * `maxTextureDimension2D`; fewer than 4 sampled textures per stage).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { sparseInputs } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * assert.equal(sparseInputs(gpu, [784, 300], 128, 1000, "texture"), "texture");
+ * assert.equal(sparseInputs(gpu, [784, 300], 100, 1000, "texture"), "buffer"); // 400-byte rows
+ * ```
+ */
+export function sparseInputs(
+  gpu: Gpu,
+  rows: readonly number[],
+  ld: number,
+  nnz: number,
+  want: SparseInputs | "auto" = "auto",
+): SparseInputs {
+  const pick = want !== "auto" ? want : envInputs() ?? SPARSE_INPUTS[adapterClass(gpu)];
+  if (pick === "buffer") return "buffer";
+  const ok = gpu.limits.maxSampledTexturesPerShaderStage >= 4 && canMirrorFlat(gpu, nnz) &&
+    rows.every((r) => canMirrorRows(gpu, r, ld / 4));
+  return ok ? "texture" : "buffer";
+}
+
+/** Mirrors `[rows][ld]` activations (rgba32float texels of 4 samples). */
+const rows4 = (rec: Recorder, t: Tensor, rows: number, ld: number) =>
+  mirror(rec, t, { kind: "rows4", rows, ld4: ld / 4 });
+/** Mirrors `n` elements of a flat f32 or u32 array. */
+const flat = (rec: Recorder, t: Tensor, n: number) =>
+  mirror(rec, t, { kind: "flat", n, format: t.dtype === "f32" ? "r32float" : "r32uint" });
 
 /**
  * Blocking of the two gathers (override constants): `wg` invocations along the batch per row,
@@ -263,6 +366,8 @@ export interface SpmmArgs {
   /** The activation's scalar parameter (default: activationParam's default for the activation). */
   actParam?: number;
   tune?: Partial<GatherTuning>;
+  /** Operand source (default `"auto"`: {@link sparseInputs}). */
+  inputs?: SparseInputs | "auto";
 }
 
 /** Backward data arguments: `dx[i] = (sum_j W[i][j]·dy[j]) · act'(z[i])`. */
@@ -279,6 +384,8 @@ export interface SpmmTArgs {
   activation?: string;
   actParam?: number;
   tune?: Partial<GatherTuning>;
+  /** Operand source (default `"auto"`: {@link sparseInputs}). */
+  inputs?: SparseInputs | "auto";
 }
 
 /** Weight gradient arguments: `dvalues[k] (+)= sum_b x[colT[k]][b]·dy[j][b]`. */
@@ -294,6 +401,8 @@ export interface SddmmArgs {
   /** Add to `dvalues` instead of overwriting it (gradient accumulation). */
   accumulate?: boolean;
   tune?: Partial<SddmmTuning>;
+  /** Operand source (default `"auto"`: {@link sparseInputs}). */
+  inputs?: SparseInputs | "auto";
 }
 
 const placeholders = new WeakMap<Gpu, { read: Tensor; write: Tensor }>();
@@ -417,7 +526,8 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
       f32(activationParam(act, a.actParam)),
     ]),
   );
-  const k = rec.gpu.kernel(SPMM, {
+  const tex = sparseInputs(rec.gpu, [layer.nIn], ld, layer.nnz, a.inputs) === "texture";
+  const k = rec.gpu.kernel(tex ? SPMM_TEX : SPMM, {
     ACT: activationId(act),
     HAS_BIAS: a.bias ? 1 : 0,
     STORE_Z: a.z ? 1 : 0,
@@ -430,9 +540,9 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
   rec.dispatch(k, {
     p,
     row_ptr_t: layer.rowPtrT,
-    col_t: layer.colT,
-    vals: layer.values,
-    x_in: a.x,
+    col_t: tex ? flat(rec, layer.colT, layer.nnz) : layer.colT,
+    vals: tex ? flat(rec, layer.values, layer.nnz) : layer.values,
+    x_in: tex ? rows4(rec, a.x, layer.nIn, ld) : a.x,
     bias: a.bias ?? ph.read,
     y_out: a.y,
     z_out: a.z ?? ph.write,
@@ -499,7 +609,8 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
       f32(activationParam(actName, a.actParam)),
     ]),
   );
-  const k = rec.gpu.kernel(SPMM_T, {
+  const tex = sparseInputs(rec.gpu, [layer.nOut], ld, layer.nnz, a.inputs) === "texture";
+  const k = rec.gpu.kernel(tex ? SPMM_T_TEX : SPMM_T, {
     ACT: act,
     HAS_ZP: useZ ? 1 : 0,
     WG: g.wg,
@@ -510,10 +621,10 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
   rec.dispatch(k, {
     p,
     row_ptr: layer.rowPtr,
-    col: layer.col,
-    vals: layer.values,
-    perm: layer.perm,
-    dy_in: a.dy,
+    col: tex ? flat(rec, layer.col, layer.nnz) : layer.col,
+    vals: tex ? flat(rec, layer.values, layer.nnz) : layer.values,
+    perm: tex ? flat(rec, layer.perm, layer.nnz) : layer.perm,
+    dy_in: tex ? rows4(rec, a.dy, layer.nOut, ld) : a.dy,
     dx_out: a.dx,
     zp_in: useZ && a.z ? a.z : placeholder(rec.gpu).read,
   }, groups);
@@ -587,21 +698,22 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
       `${op}: nIn ${layer.nIn} exceeds the per-invocation loop bound (${MAX_LOOP_TRIPS} iterations with sg ${s.sg})`,
     );
   }
-  const k = rec.gpu.kernel(SDDMM, { SG: s.sg, CH: s.ch, RS: rs });
+  const tex = sparseInputs(rec.gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
+  const k = rec.gpu.kernel(tex ? SDDMM_TEX : SDDMM, { SG: s.sg, CH: s.ch, RS: rs });
   const groups = grid(rec.gpu, Math.ceil(layer.nOut / rs));
   const ld4 = ld / 4;
+  const operands: Record<string, Resource> = tex
+    ? {
+      col_t: flat(rec, layer.colT, layer.nnz),
+      x_in: rows4(rec, a.x, layer.nIn, ld),
+      dy_in: rows4(rec, a.dy, layer.nOut, ld),
+    }
+    : { col_t: layer.colT, x_in: a.x, dy_in: a.dy };
   for (let q0 = 0; q0 < ld4; q0 += step) {
     const q1 = Math.min(ld4, q0 + step);
     const acc = q0 > 0 || a.accumulate ? 1 : 0;
     const p = rec.gpu.uniform(packParams([layer.nOut, a.batch, ld4, 0, q0, q1, acc, f32(0)]));
-    rec.dispatch(k, {
-      p,
-      row_ptr_t: layer.rowPtrT,
-      col_t: layer.colT,
-      dvals: a.dvalues,
-      x_in: a.x,
-      dy_in: a.dy,
-    }, groups);
+    rec.dispatch(k, { p, row_ptr_t: layer.rowPtrT, dvals: a.dvalues, ...operands }, groups);
   }
 }
 
@@ -902,7 +1014,7 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
       weightGradPath(gpu, layer.nIn, layer.nOut, layer.nnz, a.batch) === "sddmm"));
   if (!fuse) {
     const path = weightGrad(rec, { ...a, path: "auto", tune: undefined });
-    spmmT(rec, { layer, dy: a.dy, dx: a.dx, batch: a.batch });
+    spmmT(rec, { layer, dy: a.dy, dx: a.dx, batch: a.batch, inputs: a.inputs });
     return path;
   }
   const ld = checkBatch(op, a.batch);
@@ -914,24 +1026,28 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
   need(a.dvalues, layer.nnz, `${op} dvalues`);
   distinct(op, [["x", a.x], ["dy", a.dy], ["dx", a.dx], ["dvalues", a.dvalues]]);
   gpu.checkLimit("maxComputeWorkgroupSizeX", t.gr, `${op} workgroup`);
-  const k = gpu.kernel(GRAD_T, { CH: t.ch, GR: t.gr });
+  const tex = sparseInputs(gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
+  const k = gpu.kernel(tex ? GRAD_T_TEX : GRAD_T, { CH: t.ch, GR: t.gr });
   const groups = grid(gpu, Math.ceil(layer.nIn / t.gr));
   const ld4 = ld / 4;
+  const operands: Record<string, Resource> = tex
+    ? {
+      col: flat(rec, layer.col, layer.nnz),
+      vals: flat(rec, layer.values, layer.nnz),
+      perm: flat(rec, layer.perm, layer.nnz),
+      dy_in: rows4(rec, a.dy, layer.nOut, ld),
+      xw_in: rows4(rec, a.x, layer.nIn, ld),
+    }
+    : { col: layer.col, vals: layer.values, perm: layer.perm, dy_in: a.dy, xw_in: a.x };
   for (let q0 = 0; q0 < ld4; q0 += step) {
     const q1 = Math.min(ld4, q0 + step);
     const acc = q0 > 0 || a.accumulate ? 1 : 0;
     const p = gpu.uniform(packParams([layer.nIn, a.batch, ld4, 0, q0, q1, acc, f32(0)]));
-    rec.dispatch(k, {
-      p,
-      row_ptr: layer.rowPtr,
-      col: layer.col,
-      vals: layer.values,
-      perm: layer.perm,
-      dy_in: a.dy,
-      dx_out: a.dx,
-      xw_in: a.x,
-      dw_out: a.dvalues,
-    }, groups);
+    rec.dispatch(
+      k,
+      { p, row_ptr: layer.rowPtr, dx_out: a.dx, dw_out: a.dvalues, ...operands },
+      groups,
+    );
   }
   return "fused";
 }

@@ -23,6 +23,8 @@ import {
   sddmmQuadsPerDispatch,
   type SddmmTuning,
   sparseBackward,
+  type SparseInputs,
+  sparseInputs,
   spmm,
   SPMM_VARIANTS,
   spmmT,
@@ -127,7 +129,17 @@ const CASES: Case[] = [
   { name: "784x1000 1%", make: (r) => layer(r, 784, 1000, 0.01) },
   { name: "784x1000 5%", make: (r) => layer(r, 784, 1000, 0.05, { denseOut: 999, emptyOut: 0 }) },
 ];
-const BATCHES = [1, 7, 13, 128];
+// Batch 125 (ld 128: 32 quads, rows of 512 bytes) is read through texture mirrors, the others
+// through storage buffers (inputsFor): both operand sources see every case and tuning, with
+// NaN padding lanes.
+const BATCHES = [1, 7, 13, 125];
+/** The operand source the main tests force for a batch (and check that it is the one used). */
+function inputsFor(gpu: Gpu, batch: number, rows: number[], nnz: number): SparseInputs {
+  const want: SparseInputs = roundUp4(batch) % 64 === 0 ? "texture" : "buffer";
+  const got = sparseInputs(gpu, rows, roundUp4(batch), nnz, want);
+  if (got !== want) throw new Error(`batch ${batch}: ${want} operands unavailable (${got})`);
+  return want;
+}
 const GATHER_TUNES: Partial<GatherTuning>[] = [
   {},
   { vb: 1 },
@@ -250,10 +262,11 @@ gpuTest(
         const tz = output(gpu, h.nOut, batch, "z");
         const ty2 = output(gpu, h.nOut, batch, "y2");
         const rec = gpu.recorder();
-        spmm(rec, { layer: l, x: tx, y: ty, bias: tb, batch, activation: "relu", tune });
-        spmm(rec, { layer: l, x: tx, y: ty2, z: tz, batch, activation: "identity", tune });
+        const inputs = inputsFor(gpu, batch, [h.nIn], h.nnz);
+        spmm(rec, { layer: l, x: tx, y: ty, bias: tb, batch, activation: "relu", tune, inputs });
+        spmm(rec, { layer: l, x: tx, y: ty2, z: tz, batch, activation: "identity", tune, inputs });
         rec.submit();
-        const label = `spmm ${c.name} batch ${batch} tune ${JSON.stringify(tune)}`;
+        const label = `spmm ${c.name} batch ${batch} ${inputs} tune ${JSON.stringify(tune)}`;
         const scale = spmmAbsRef(h, v, x, batch);
         const relu = spmmRef(h, v, x, batch, bias, "relu");
         const ident = spmmRef(h, v, x, batch);
@@ -376,10 +389,11 @@ gpuTest("spmmT matches float64 reference, plain and fused with relu'(z)", async 
       const tdx = output(gpu, h.nIn, batch, "dx");
       const tdx2 = output(gpu, h.nIn, batch, "dx2");
       const rec = gpu.recorder();
-      spmmT(rec, { layer: l, dy: tdy, dx: tdx, batch, tune });
-      spmmT(rec, { layer: l, dy: tdy, dx: tdx2, z: tz, batch, activation: "relu", tune });
+      const inputs = inputsFor(gpu, batch, [h.nOut], h.nnz);
+      spmmT(rec, { layer: l, dy: tdy, dx: tdx, batch, tune, inputs });
+      spmmT(rec, { layer: l, dy: tdy, dx: tdx2, z: tz, batch, activation: "relu", tune, inputs });
       rec.submit();
-      const label = `spmmT ${c.name} batch ${batch} tune ${JSON.stringify(tune)}`;
+      const label = `spmmT ${c.name} batch ${batch} ${inputs} tune ${JSON.stringify(tune)}`;
       const scale = spmmTRef(h, abs(v), abs(dy), batch);
       assertScaled(
         fromPadded(await gpu.read(tdx), h.nIn, batch, label),
@@ -419,10 +433,20 @@ gpuTest(
           data: h.nnz ? Float32Array.from(prior) : undefined,
         });
         const rec = gpu.recorder();
-        sddmm(rec, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, tune });
-        sddmm(rec, { layer: l, x: tx, dy: tdy, dvalues: tacc, batch, tune, accumulate: true });
+        const inputs = inputsFor(gpu, batch, [h.nIn, h.nOut], h.nnz);
+        sddmm(rec, { layer: l, x: tx, dy: tdy, dvalues: tdv, batch, tune, inputs });
+        sddmm(rec, {
+          layer: l,
+          x: tx,
+          dy: tdy,
+          dvalues: tacc,
+          batch,
+          tune,
+          accumulate: true,
+          inputs,
+        });
         rec.submit();
-        const label = `sddmm ${c.name} batch ${batch} tune ${JSON.stringify(tune)}`;
+        const label = `sddmm ${c.name} batch ${batch} ${inputs} tune ${JSON.stringify(tune)}`;
         const want = sddmmRef(h, x, dy, batch);
         const scale = sddmmRef(h, abs(x), abs(dy), batch);
         assertScaled(await gpu.read(tdv), want, scale, label);
@@ -471,7 +495,18 @@ gpuTest(
           });
           if (!accumulate) gpu.poison(tdv);
           const rec = gpu.recorder();
-          const args = { layer: l, x: tx, dy: tdy, dx: tdx, dvalues: tdv, batch, accumulate, tune };
+          const inputs = inputsFor(gpu, batch, [h.nIn, h.nOut], h.nnz);
+          const args = {
+            layer: l,
+            x: tx,
+            dy: tdy,
+            dx: tdx,
+            dvalues: tdv,
+            batch,
+            accumulate,
+            tune,
+            inputs,
+          };
           const path = sparseBackward(rec, { ...args, path: "fused" });
           if (h.nnz > 0 && path !== "fused") throw new Error(`${label}: took ${path}`);
           rec.submit();
