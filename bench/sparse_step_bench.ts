@@ -7,9 +7,11 @@
  * - SET-MLP 784-1000-1000-1000-10, SET epsilon 20 (hidden layers sparse, output dense), batch 128;
  * - LeNet-300-100 784-300-100-10 at 10 % (hidden layers sparse, output dense), batch 128.
  *
- * Configurations: `old` = the interleaved gather and SDDMM always (the kernels before issue 11);
- * `new` = the adapter-class defaults (GATHER_DEFAULTS, SDDMM_DEFAULTS, WGRAD_RULES,
- * FUSE_BACKWARD); `new unfused` / `new fused` = the defaults with FUSE_BACKWARD flipped. A step is
+ * Configurations: `old` = the interleaved gather and SDDMM always, operands in storage buffers
+ * (the kernels before issue 11); `new` = the adapter-class defaults (GATHER_DEFAULTS,
+ * SDDMM_DEFAULTS, WGRAD_RULES, FUSE_BACKWARD, SPARSE_INPUTS); `new unfused` / `new fused` = the
+ * defaults with FUSE_BACKWARD flipped; `new buffers` / `new textures` = the defaults with the
+ * other operand source (SPARSE_INPUTS). A step is
  * forward + backward + SGD-momentum update on synthetic data (784 features, 10 classes); time =
  * wall clock of `STEPS` recorded steps and one sync (on GL `submit()` runs the work), per step,
  * median and min over `ROUNDS` rounds. Prints the load average before and after.
@@ -26,6 +28,7 @@ import {
   FUSE_BACKWARD,
   GATHER_DEFAULTS,
   SDDMM_DEFAULTS,
+  SPARSE_INPUTS,
   WGRAD_RULES,
 } from "../src/kernels/sparse.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
@@ -69,17 +72,29 @@ const NEW = {
   sddmm: SDDMM_DEFAULTS[cls],
   denseFrom: WGRAD_RULES[cls].denseFrom,
   fuse: FUSE_BACKWARD[cls],
+  inputs: SPARSE_INPUTS[cls],
 };
+const otherInputs = NEW.inputs === "texture" ? "buffer" : "texture";
+// "new" stays last: the ratios below divide by it.
 const CONFIGS: [string, typeof NEW][] = [
-  ["old", { gather: "interleaved", sddmm: "row8", denseFrom: Infinity, fuse: false }],
+  ["old", {
+    gather: "interleaved",
+    sddmm: "row8",
+    denseFrom: Infinity,
+    fuse: false,
+    inputs: "buffer",
+  }],
+  [`new ${otherInputs}s`, { ...NEW, inputs: otherInputs }],
   [`new ${NEW.fuse ? "unfused" : "fused"}`, { ...NEW, fuse: !NEW.fuse }],
   ["new", NEW],
 ];
+const NEWI = CONFIGS.length - 1;
 function use(c: typeof NEW) {
   GATHER_DEFAULTS[cls] = c.gather;
   SDDMM_DEFAULTS[cls] = c.sddmm;
   WGRAD_RULES[cls].denseFrom = c.denseFrom;
   FUSE_BACKWARD[cls] = c.fuse;
+  SPARSE_INPUTS[cls] = c.inputs;
 }
 
 const load0 = await loadavg();
@@ -130,8 +145,10 @@ for (const net of NETS) {
     `${net.name}: nnz ${nnz.join("+")}; ` +
       CONFIGS.map(([name], i) =>
         `${name} ${median(ms[i]).toFixed(2)} ms/step (min ${Math.min(...ms[i]).toFixed(2)})`
-      ).join(", ") + `; old/new ${(median(ms[0]) / median(ms[2])).toFixed(2)}, ` +
-      `${CONFIGS[1][0]}/new ${(median(ms[1]) / median(ms[2])).toFixed(2)}`,
+      ).join(", ") + "; " +
+      CONFIGS.slice(0, NEWI).map(([name], i) =>
+        `${name}/new ${(median(ms[i]) / median(ms[NEWI])).toFixed(2)}`
+      ).join(", "),
   );
 }
 

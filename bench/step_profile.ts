@@ -24,24 +24,36 @@ import { writeFileAtomic } from "../src/io/atomic.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { Trainer } from "../src/train/trainer.ts";
 
-const { values: a } = parseArgs({
-  args: Deno.args,
-  options: {
-    hidden: { type: "string", default: "300,100" },
-    density: { type: "string" },
-    epsilon: { type: "string" },
-    activation: { type: "string", default: "relu" },
-    batch: { type: "string", default: "128" },
-    reps: { type: "string", default: "7" },
-    steps: { type: "string", default: "20" },
-    json: { type: "string" },
-    dataset: { type: "string", default: "synthetic" },
-  },
-});
 const fail = (msg: string): never => {
   console.error(`step_profile: ${msg}`);
   Deno.exit(2);
 };
+const OPTIONS = {
+  hidden: { type: "string", default: "300,100" },
+  density: { type: "string" },
+  epsilon: { type: "string" },
+  activation: { type: "string", default: "relu" },
+  batch: { type: "string", default: "128" },
+  reps: { type: "string", default: "7" },
+  steps: { type: "string", default: "20" },
+  json: { type: "string" },
+  dataset: { type: "string", default: "synthetic" },
+  help: { type: "boolean", short: "h" },
+} as const;
+let parsed;
+try {
+  parsed = parseArgs({ args: Deno.args, options: OPTIONS });
+} catch (e) {
+  parsed = fail(`${(e as Error).message} (--help lists the options)`);
+}
+const a = parsed.values;
+if (a.help) {
+  console.log(
+    "deno task bench:profile [--hidden 300,100] [--density 0.1 | --epsilon 20] [--activation relu]\n" +
+      "  [--batch 128] [--reps 7] [--steps 20] [--dataset synthetic|mnist|fashion-mnist] [--json FILE]",
+  );
+  Deno.exit(0);
+}
 const int = (v: string, what: string) => {
   const n = Number(v);
   return Number.isInteger(n) && n > 0 ? n : fail(`--${what} ${v} is not a positive integer`);
