@@ -179,15 +179,15 @@ for (const [nIn, nOut] of SIZES) {
       const dy = act(gpu, nOut, "dy");
       const z = act(gpu, nIn, "z");
       const dx = gpu.tensor("f32", [nIn, roundUp4(BATCH)]);
-      // Every named variant reading storage buffers, and the default one reading textures.
-      const vs: [string, Partial<GatherTuning>, SparseInputs][] = [
-        ...Object.entries(SPMM_VARIANTS).map(([n, t]): [string, GatherTuning, SparseInputs] => [
-          n,
-          t,
-          "buffer",
-        ]),
-        ["textures", {}, "texture"],
-      ];
+      // Every named variant reading storage buffers, then reading textures.
+      const vs: [string, Partial<GatherTuning>, SparseInputs][] = (["buffer", "texture"] as const)
+        .flatMap((inputs) =>
+          Object.entries(SPMM_VARIANTS).map(([n, t]): [string, GatherTuning, SparseInputs] => [
+            inputs === "texture" ? `${n} tex` : n,
+            t,
+            inputs,
+          ])
+        );
       await interleaved(
         gpu,
         "spmm",
@@ -377,7 +377,10 @@ function report() {
       p.density === r.density
     );
   for (const op of ["spmm", "spmmT"]) {
-    const names = [...Object.keys(SPMM_VARIANTS), "textures"];
+    const names = [
+      ...Object.keys(SPMM_VARIANTS),
+      ...Object.keys(SPMM_VARIANTS).map((n) => `${n} tex`),
+    ];
     out.push(
       `\n${op}: GFLOP/s median (min-time) per variant; ratio = best median / interleaved median; ` +
         `peers GFLOP/s (median of 7, 1 thread)`,

@@ -425,9 +425,11 @@ export class Gpu {
   }
 
   /**
-   * Times `encode` with timestamp queries: one compute pass holding `reps` repetitions of the
-   * dispatches `encode` records. Returns milliseconds per repetition. Falls back to wall
-   * clock (minus nothing: an upper bound) when the adapter has no timestamp-query.
+   * Times `encode` with timestamp queries: `reps` repetitions of what `encode` records (dispatches
+   * share a compute pass; copies it records, e.g. texture mirrors, split passes and are timed
+   * too), between an empty timestamped pass before and one after. Returns milliseconds per
+   * repetition. Falls back to wall clock (minus nothing: an upper bound) when the adapter has no
+   * timestamp-query.
    */
   async timeMs(encode: (rec: Recorder) => void, reps: number): Promise<number> {
     const rec = this.recorder("timed");
@@ -447,8 +449,10 @@ export class Gpu {
       size: 16,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    rec.beginPass({ querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
+    rec.beginPass({ querySet: qs, beginningOfPassWriteIndex: 0 });
+    rec.endPass();
     for (let i = 0; i < reps; i++) encode(rec);
+    rec.beginPass({ querySet: qs, endOfPassWriteIndex: 1 });
     rec.endPass();
     rec.encoder.resolveQuerySet(qs, 0, 2, resolve, 0);
     rec.encoder.copyBufferToBuffer(resolve, 0, staging, 0, 16);
