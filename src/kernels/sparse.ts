@@ -40,8 +40,7 @@ import bufferFns from "../../shaders/sparse_buffers_fns.wgsl" with { type: "text
 import textureFns from "../../shaders/sparse_textures_fns.wgsl" with { type: "text" };
 import {
   type BindingKind,
-  canMirrorFlat,
-  canMirrorRows,
+  canMirror,
   defineKernel,
   f32,
   FiligreeError,
@@ -207,8 +206,8 @@ function envInputs(): SparseInputs | undefined {
 /**
  * The operand source a gather kernel uses: `want` when given (else the environment override, else
  * {@link SPARSE_INPUTS} for the adapter class), but buffers whenever the operands cannot be
- * mirrored (activation rows not a multiple of 256 bytes, i.e. `ld / 4 % 16 != 0`; a side over
- * `maxTextureDimension2D`; fewer than 4 sampled textures per stage).
+ * mirrored (more than 4096 x `maxTextureDimension2D` texels; fewer than 4 sampled textures per
+ * stage).
  *
  * @example
  * ```ts
@@ -216,8 +215,8 @@ function envInputs(): SparseInputs | undefined {
  * import { getGpu } from "../gpu/mod.ts";
  * import { sparseInputs } from "./sparse.ts";
  * const gpu = await getGpu();
- * assert.equal(sparseInputs(gpu, [784, 300], 128, 1000, "texture"), "texture");
- * assert.equal(sparseInputs(gpu, [784, 300], 100, 1000, "texture"), "buffer"); // 400-byte rows
+ * assert.equal(sparseInputs(gpu, [784, 300], 100, 1000, "texture"), "texture");
+ * assert.equal(sparseInputs(gpu, [784, 300], 100, 1000, "buffer"), "buffer");
  * ```
  */
 export function sparseInputs(
@@ -229,17 +228,18 @@ export function sparseInputs(
 ): SparseInputs {
   const pick = want !== "auto" ? want : envInputs() ?? SPARSE_INPUTS[adapterClass(gpu)];
   if (pick === "buffer") return "buffer";
-  const ok = gpu.limits.maxSampledTexturesPerShaderStage >= 4 && canMirrorFlat(gpu, nnz) &&
-    rows.every((r) => canMirrorRows(gpu, r, ld / 4));
+  const ok = gpu.limits.maxSampledTexturesPerShaderStage >= 4 &&
+    canMirror(gpu, Math.max(1, nnz), "r32float") &&
+    rows.every((r) => canMirror(gpu, r * ld, "rgba32float"));
   return ok ? "texture" : "buffer";
 }
 
-/** Mirrors `[rows][ld]` activations (rgba32float texels of 4 samples). */
+/** Mirrors `[rows][ld]` activations (rgba32float texels: quads of 4 samples). */
 const rows4 = (rec: Recorder, t: Tensor, rows: number, ld: number) =>
-  mirror(rec, t, { kind: "rows4", rows, ld4: ld / 4 });
+  mirror(rec, t, { n: rows * ld, format: "rgba32float" });
 /** Mirrors `n` elements of a flat f32 or u32 array. */
 const flat = (rec: Recorder, t: Tensor, n: number) =>
-  mirror(rec, t, { kind: "flat", n, format: t.dtype === "f32" ? "r32float" : "r32uint" });
+  mirror(rec, t, { n, format: t.dtype === "f32" ? "r32float" : "r32uint" });
 
 /**
  * Blocking of the two gathers (override constants): `wg` invocations along the batch per row,

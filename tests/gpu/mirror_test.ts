@@ -1,91 +1,95 @@
 // Texture mirrors (src/gpu/mirror.ts): what a kernel reads through textureLoad is the buffer's
-// content, element for element, in both layouts; a texture binding is checked like a buffer one;
-// the sparse kernels fall back to buffers where a mirror is impossible.
+// content, element for element, in every format, a partial last row included; a texture binding
+// is checked like a buffer one; the sparse kernels fall back to buffers where a mirror is
+// impossible, and the environment override is validated.
 import assert from "node:assert/strict";
 import {
-  canMirrorRows,
+  canMirror,
   defineKernel,
   FiligreeError,
   type Gpu,
   mirror,
   MIRROR_WIDTH,
+  type MirrorFormat,
   ShaderError,
-  type Tensor,
 } from "../../src/gpu/mod.ts";
 import { adapterClass, SPARSE_INPUTS, sparseInputs } from "../../src/kernels/sparse.ts";
 import { gpuTest } from "../../src/testing/mod.ts";
 
 // Reads every texel of a mirror back into a buffer through textureLoad (what the kernels do).
-const READ = `
+const read = (type: "f32" | "u32") => `
 struct Params { width: u32, height: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var tex: texture_2d<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var tex: texture_2d<${type}>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<${type}>>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;
   if (i >= p.width * p.height) { return; }
   out[i] = textureLoad(tex, vec2u(i % p.width, i / p.width), 0);
 }`;
-const READ_TEX = defineKernel({
-  shader: "mirror_read.wgsl",
-  code: READ,
+const READ_F32 = defineKernel({
+  shader: "mirror_read_f32.wgsl",
+  code: read("f32"),
   entry: "main",
   bindings: [["p", "uniform"], ["tex", "texture_f32"], ["out", "read_write"]],
 });
+const READ_U32 = defineKernel({
+  shader: "mirror_read_u32.wgsl",
+  code: read("u32"),
+  entry: "main",
+  bindings: [["p", "uniform"], ["tex", "texture_u32"], ["out", "read_write"]],
+});
 
-async function readTexels(gpu: Gpu, tex: GPUTexture): Promise<Float32Array> {
+/** The texels of a mirror in order, 4 channels each (r32 formats: channel 0 is the value). */
+async function readTexels(gpu: Gpu, tex: GPUTexture): Promise<Uint32Array> {
   const n = tex.width * tex.height;
-  const out = gpu.tensor("f32", [n * 4]);
+  const out = gpu.tensor("u32", [n * 4]);
   gpu.poison(out);
   const rec = gpu.recorder();
   const p = gpu.uniform(new Uint32Array([tex.width, tex.height, 0, 0]));
-  rec.dispatch(gpu.kernel(READ_TEX), { p, tex, out }, Math.ceil(n / 64));
+  const k = gpu.kernel(tex.format === "r32uint" ? READ_U32 : READ_F32);
+  rec.dispatch(k, { p, tex, out }, Math.ceil(n / 64));
   rec.submit();
-  const got = new Float32Array(await gpu.read(out));
+  const got = new Uint32Array(await gpu.read(out));
   gpu.release(out);
   return got;
 }
 
 gpuTest(
-  "mirror rows4: texel (q, r) is quad q of row r, refreshed by each recorded copy",
+  "mirror: texel t holds elements of t in every format and size, refreshed by each copy",
   async (gpu, rng) => {
-    const rows = 5;
-    const ld4 = 16; // 256-byte rows
-    const data = Float32Array.from(rng.normal(rows * ld4 * 4));
-    const t: Tensor = gpu.tensor("f32", [rows, ld4 * 4], { data, label: "acts" });
-    let rec = gpu.recorder();
-    const tex = mirror(rec, t, { kind: "rows4", rows, ld4 });
-    rec.submit();
-    assert.deepEqual([tex.width, tex.height, tex.format], [ld4, rows, "rgba32float"]);
-    assert.deepEqual(await readTexels(gpu, tex), data);
-    // A new copy is recorded on every call and the same texture is reused.
-    const next = data.map((v) => v * 2 + 1);
-    gpu.write(t, next);
-    rec = gpu.recorder();
-    assert.equal(mirror(rec, t, { kind: "rows4", rows, ld4 }), tex);
-    rec.submit();
-    assert.deepEqual(await readTexels(gpu, tex), next);
-    gpu.release(t);
-  },
-);
-
-gpuTest(
-  "mirror flat: element k is texel (k % width, k / width), a partial last row included",
-  async (gpu, rng) => {
-    for (const n of [1, 7, MIRROR_WIDTH, 2 * MIRROR_WIDTH + 13]) {
-      const data = Float32Array.from(rng.normal(n));
-      const t = gpu.tensor("f32", [n], { data });
-      const rec = gpu.recorder();
-      const tex = mirror(rec, t, { kind: "flat", n, format: "r32float" });
+    const cases: [number, MirrorFormat][] = [
+      [1, "r32float"],
+      [7, "r32uint"],
+      [MIRROR_WIDTH, "r32float"],
+      [2 * MIRROR_WIDTH + 13, "r32uint"],
+      [4 * 3, "rgba32float"],
+      [4 * (MIRROR_WIDTH + 5), "rgba32float"],
+    ];
+    for (const [n, format] of cases) {
+      const bits = new Uint32Array(new Float32Array(rng.normal(n)).buffer);
+      const t = gpu.tensor(format === "r32uint" ? "u32" : "f32", [n + 3], { label: "m" });
+      gpu.write(t, bits);
+      let rec = gpu.recorder();
+      const tex = mirror(rec, t, { n, format });
       rec.submit();
-      assert.deepEqual([tex.width, tex.height], [
-        Math.min(n, MIRROR_WIDTH),
-        Math.ceil(n / MIRROR_WIDTH),
-      ]);
-      const texels = await readTexels(gpu, tex);
-      const got = Float32Array.from({ length: n }, (_, k) => texels[4 * k]);
-      assert.deepEqual(got, data, `n ${n}`);
+      const e = format === "rgba32float" ? 4 : 1;
+      assert.deepEqual(
+        [tex.width, tex.height, tex.format],
+        [Math.min(n / e, MIRROR_WIDTH), Math.ceil(n / e / MIRROR_WIDTH), format],
+      );
+      const pick = (texels: Uint32Array) =>
+        Uint32Array.from({ length: n }, (_, k) => e === 4 ? texels[k] : texels[4 * k] // rgba: texel k/4 channel k%4 = flat k
+        );
+      assert.deepEqual(pick(await readTexels(gpu, tex)), bits, `${format} n ${n}`);
+      // The same texture is reused and a new copy is recorded on every call.
+      const next = bits.map((v) => v ^ 0x5a5a);
+      gpu.write(t, next);
+      rec = gpu.recorder();
+      assert.equal(mirror(rec, t, { n, format }), tex);
+      rec.submit();
+      assert.deepEqual(pick(await readTexels(gpu, tex)), next, `${format} n ${n} refreshed`);
       gpu.release(t);
     }
   },
@@ -94,21 +98,23 @@ gpuTest(
 gpuTest(
   "mirror: impossible layouts and short tensors are one-line errors; bindings are kind-checked",
   (gpu) => {
-    const t = gpu.tensor("f32", [3 * 20], { label: "acts" });
+    const t = gpu.tensor("f32", [60], { label: "acts" });
     const rec = gpu.recorder();
-    assert.equal(canMirrorRows(gpu, 3, 5), false); // 80-byte rows
+    assert.equal(canMirror(gpu, 6, "rgba32float"), false);
     assert.throws(
-      () => mirror(rec, t, { kind: "rows4", rows: 3, ld4: 5 }),
-      (e: Error) => e instanceof FiligreeError && /multiple of 256 bytes/.test(e.message),
+      () => mirror(rec, t, { n: 6, format: "rgba32float" }),
+      (e: Error) => e instanceof FiligreeError && /not whole texels/.test(e.message),
     );
+    const tall = 4 * MIRROR_WIDTH * (gpu.limits.maxTextureDimension2D + 1);
+    assert.equal(canMirror(gpu, tall, "rgba32float"), false);
     assert.throws(
-      () => mirror(rec, t, { kind: "rows4", rows: 3, ld4: 16 }),
-      /tensor acts has 60 elements, needs 192/,
+      () => mirror(rec, t, { n: 64, format: "r32float" }),
+      /acts has 60 elements, needs 64/,
     );
-    // A buffer where the kernel declares a texture (and the reverse) is refused by name.
+    // A buffer where the kernel declares a texture is refused by name.
     const p = gpu.uniform(new Uint32Array([1, 1, 0, 0]));
     assert.throws(
-      () => rec.dispatch(gpu.kernel(READ_TEX), { p, tex: t, out: t }, 1),
+      () => rec.dispatch(gpu.kernel(READ_F32), { p, tex: t, out: t }, 1),
       (e: Error) =>
         e instanceof ShaderError && /"tex" is a texture_f32 binding, got a buffer/.test(e.message),
     );
@@ -116,29 +122,27 @@ gpuTest(
   },
 );
 
-gpuTest("sparseInputs: the adapter's default, forced choices, and the buffer fallback", (gpu) => {
-  const env = Deno.env.get("FILIGREE_SPARSE_INPUTS");
-  assert.equal(
-    sparseInputs(gpu, [784, 300], 128, 5000),
-    env || SPARSE_INPUTS[adapterClass(gpu)],
-  );
-  try {
-    Deno.env.set("FILIGREE_SPARSE_INPUTS", "bogus");
-    assert.throws(
-      () => sparseInputs(gpu, [784, 300], 128, 5000),
-      /FILIGREE_SPARSE_INPUTS must be "buffer" or "texture", got "bogus"/,
-    );
-    Deno.env.set("FILIGREE_SPARSE_INPUTS", "buffer");
-    assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), "buffer");
-  } finally {
-    if (env === undefined) Deno.env.delete("FILIGREE_SPARSE_INPUTS");
-    else Deno.env.set("FILIGREE_SPARSE_INPUTS", env);
-  }
-  assert.equal(sparseInputs(gpu, [784, 300], 128, 5000, "buffer"), "buffer");
-  assert.equal(sparseInputs(gpu, [784, 300], 128, 5000, "texture"), "texture");
-  // 100 samples: rows of 400 bytes cannot be copied into a texture.
-  assert.equal(sparseInputs(gpu, [784, 300], 100, 5000, "texture"), "buffer");
-  // More rows than a texture may have.
-  const tall = gpu.limits.maxTextureDimension2D + 1;
-  assert.equal(sparseInputs(gpu, [tall], 128, 5000, "texture"), "buffer");
-});
+gpuTest(
+  "sparseInputs: the adapter's default, forced choices, the override, the fallback",
+  (gpu) => {
+    const env = Deno.env.get("FILIGREE_SPARSE_INPUTS");
+    assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), env || SPARSE_INPUTS[adapterClass(gpu)]);
+    assert.equal(sparseInputs(gpu, [784, 300], 100, 5000, "buffer"), "buffer");
+    assert.equal(sparseInputs(gpu, [784, 300], 100, 5000, "texture"), "texture");
+    // More activations than a texture holds: buffers.
+    const rows = MIRROR_WIDTH * (gpu.limits.maxTextureDimension2D + 1) / 32;
+    assert.equal(sparseInputs(gpu, [rows], 128, 5000, "texture"), "buffer");
+    try {
+      Deno.env.set("FILIGREE_SPARSE_INPUTS", "bogus");
+      assert.throws(
+        () => sparseInputs(gpu, [784, 300], 128, 5000),
+        /FILIGREE_SPARSE_INPUTS must be "buffer" or "texture", got "bogus"/,
+      );
+      Deno.env.set("FILIGREE_SPARSE_INPUTS", "buffer");
+      assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), "buffer");
+    } finally {
+      if (env === undefined) Deno.env.delete("FILIGREE_SPARSE_INPUTS");
+      else Deno.env.set("FILIGREE_SPARSE_INPUTS", env);
+    }
+  },
+);
