@@ -76,16 +76,11 @@ struct CarryParams {
 }
 
 @group(0) @binding(0) var<uniform> cp: CarryParams;
-@group(0) @binding(1) var<storage, read> meta_u: array<u32>;
-@group(0) @binding(2) var<storage, read> meta_f: array<f32>;
-@group(0) @binding(3) var<storage, read> x0: array<f32>;
-@group(0) @binding(4) var<storage, read> z0: array<f32>;
-// The output layer's rows dense over the classes: row r, vec4 q at rows_v[r * NC4 + q].
-@group(0) @binding(5) var<storage, read> rows_v: array<vec4f>;
-// Cached pre-activations of W1 (depth 2, rows 0..) and the cached logits (from logit_row).
-@group(0) @binding(6) var<storage, read> zl: array<f32>;
-// Per ablation: input row i, output row j, bitcast f32 weight w.
-@group(0) @binding(7) var<storage, read> abl: array<u32>;
+// The operands (binding 1 meta_u, 2 meta_f, 3 x0, 4 z0, 5 rows_v, 6 zl, 7 abl) are declared, with
+// their loaders, by the prelude prepended on the TypeScript side: storage buffers
+// (ablation_carry_buffers_fns.wgsl) or texture mirrors (ablation_carry_textures_fns.wgsl).
+// rows_v is the output layer's rows dense over the classes: row r, vec4 q at index r * NC4 + q;
+// zl the cached pre-activations of W1 (depth 2, rows 0..) and the cached logits (from logit_row).
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
 // One unit-wise op (kind and activation id are overrides, so this folds to one branch).
@@ -93,10 +88,10 @@ fn unit_op(kind: u32, id: u32, o: vec4<u32>, r: u32, y: f32) -> f32 {
   if (kind == 1u) {
     return act_forward(id, y, bitcast<f32>(o.x));
   }
-  let a = meta_f[o.z + r];
-  let b = meta_f[o.z + o.y + r];
-  let c = meta_f[o.z + 2u * o.y + r];
-  let d = meta_f[o.z + 3u * o.y + r];
+  let a = ld_mf(o.z + r);
+  let b = ld_mf(o.z + o.y + r);
+  let c = ld_mf(o.z + 2u * o.y + r);
+  let d = ld_mf(o.z + 3u * o.y + r);
   if (kind == 2u) { // gamma, beta, running mean, running var
     return (y - c) * (a * inverseSqrt(d + bitcast<f32>(o.x))) + b;
   }
@@ -164,7 +159,7 @@ fn cached_logits(s: u32) -> array<vec4f, MAX_C4> {
   for (var q = 0u; q < NC4; q++) {
     for (var c = 0u; c < 4u; c++) {
       let row = min(4u * q + c, cp.classes - 1u);
-      lg[q][c] = zl[(cp.logit_row + row) * cp.ld + s];
+      lg[q][c] = ld_zl((cp.logit_row + row) * cp.ld + s);
     }
   }
   return lg;
@@ -172,30 +167,30 @@ fn cached_logits(s: u32) -> array<vec4f, MAX_C4> {
 
 // The change of sample s's (loss, hit) when w_ij (value w) is removed.
 fn sample_delta(i: u32, j: u32, w: f32, s: u32) -> vec2f {
-  let zo = z0[j * cp.ld + s];
-  let zn = zo - w * x0[i * cp.ld + s];
+  let zo = ld_z0(j * cp.ld + s);
+  let zn = zo - w * ld_x0(i * cp.ld + s);
   var dh = zn - zo;
   if (DEPTH > 0u) { dh = chain0(j, zn) - chain0(j, zo); }
   if (dh == 0.0) { return vec2f(0.0); }
   var lg = cached_logits(s);
-  let label = meta_u[cp.labels + s];
+  let label = ld_mu(cp.labels + s);
   // The unablated sample's metrics, computed once by this kernel (mode 1).
-  let before = vec2f(meta_f[cp.base + 2u * s], meta_f[cp.base + 2u * s + 1u]);
+  let before = vec2f(ld_mf(cp.base + 2u * s), ld_mf(cp.base + 2u * s + 1u));
   if (DEPTH == 0u) {
     for (var q = 0u; q < NC4; q++) {
       lg[q] = select(lg[q], vec4f(zn), vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u) == vec4u(j));
     }
   } else if (DEPTH == 1u) {
-    for (var q = 0u; q < NC4; q++) { lg[q] += rows_v[j * NC4 + q] * dh; }
+    for (var q = 0u; q < NC4; q++) { lg[q] += ld_rows(j * NC4 + q) * dh; }
   } else {
-    let e0 = meta_u[cp.row1_ptr + j];
-    let e1 = meta_u[cp.row1_ptr + j + 1u];
+    let e0 = ld_mu(cp.row1_ptr + j);
+    let e1 = ld_mu(cp.row1_ptr + j + 1u);
     for (var e = e0; e < e1; e++) { // row j of W1: <= its outputs
-      let r = meta_u[cp.row1_col + e];
-      let zr = zl[r * cp.ld + s];
-      let dh2 = chain1(r, zr + meta_f[cp.row1_val + e] * dh) - chain1(r, zr);
+      let r = ld_mu(cp.row1_col + e);
+      let zr = ld_zl(r * cp.ld + s);
+      let dh2 = chain1(r, zr + ld_mf(cp.row1_val + e) * dh) - chain1(r, zr);
       if (dh2 != 0.0) {
-        for (var q = 0u; q < NC4; q++) { lg[q] += rows_v[r * NC4 + q] * dh2; }
+        for (var q = 0u; q < NC4; q++) { lg[q] += ld_rows(r * NC4 + q) * dh2; }
       }
     }
   }
@@ -207,7 +202,7 @@ fn ablate_carry(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let task = gid.x + gid.y * nwg.x * CWG;
   if (cp.mode == 1u) {
     if (task < cp.s) {
-      let m = sample_metrics(cached_logits(task), meta_u[cp.labels + task]);
+      let m = sample_metrics(cached_logits(task), ld_mu(cp.labels + task));
       out[2u * task] = m.x;
       out[2u * task + 1u] = m.y;
     }
@@ -216,15 +211,15 @@ fn ablate_carry(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let k = task / cp.chunks;
   if (k >= cp.k) { return; }
   let a = cp.abl_base + k;
-  let i = abl[3u * a];
-  let j = abl[3u * a + 1u];
-  let w = bitcast<f32>(abl[3u * a + 2u]);
-  let p1 = meta_u[cp.samp_ptr + i + 1u];
-  let beg = meta_u[cp.samp_ptr + i] + (task % cp.chunks) * cp.chunk;
+  let i = ld_abl(3u * a);
+  let j = ld_abl(3u * a + 1u);
+  let w = bitcast<f32>(ld_abl(3u * a + 2u));
+  let p1 = ld_mu(cp.samp_ptr + i + 1u);
+  let beg = ld_mu(cp.samp_ptr + i) + (task % cp.chunks) * cp.chunk;
   let end = min(p1, beg + cp.chunk);
   var acc = vec2f(0.0);
   for (var q = beg; q < end; q++) { // <= chunk trips
-    acc += sample_delta(i, j, w, meta_u[cp.samp_idx + q]);
+    acc += sample_delta(i, j, w, ld_mu(cp.samp_idx + q));
   }
   out[2u * (cp.out_base + task)] = acc.x;
   out[2u * (cp.out_base + task) + 1u] = acc.y;

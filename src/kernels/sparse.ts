@@ -180,7 +180,8 @@ export const GRAD_T_TEX = withTextures(GRAD_T);
  */
 export type SparseInputs = "buffer" | "texture";
 /**
- * Default operand source per adapter class. llvmpipe: textures (Mesa 22.3 loads a storage
+ * Default operand source per adapter class, for the sparse gathers and the work-efficient ablation
+ * (analysis.ts `ablationCarry`). llvmpipe: textures (Mesa 22.3 loads a storage
  * buffer element by a per-lane scalar loop through the stack and a texel by a register gather:
  * 2.8-9x faster spmm/sddmm on an AMD Zen 2 host, 2026-12-06, bench/RESULTS.md; about even on the
  * faster host of the earlier sessions). GPUs: buffers (coalesced loads; not measured here).
@@ -201,6 +202,24 @@ function envInputs(): SparseInputs | undefined {
     throw new FiligreeError(`FILIGREE_SPARSE_INPUTS must be "buffer" or "texture", got "${v}"`);
   }
   return v;
+}
+
+/**
+ * Whether a kernel with a texture variant should read textures: `want` when given, else the
+ * environment override `FILIGREE_SPARSE_INPUTS`, else {@link SPARSE_INPUTS} for the adapter class
+ * (the caller still checks that its operands can be mirrored).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { preferTextures } from "./sparse.ts";
+ * const gpu = await getGpu();
+ * assert.equal(preferTextures(gpu, "buffer"), false);
+ * ```
+ */
+export function preferTextures(gpu: Gpu, want: SparseInputs | "auto" = "auto"): boolean {
+  return (want !== "auto" ? want : envInputs() ?? SPARSE_INPUTS[adapterClass(gpu)]) === "texture";
 }
 
 /**
@@ -226,8 +245,7 @@ export function sparseInputs(
   nnz: number,
   want: SparseInputs | "auto" = "auto",
 ): SparseInputs {
-  const pick = want !== "auto" ? want : envInputs() ?? SPARSE_INPUTS[adapterClass(gpu)];
-  if (pick === "buffer") return "buffer";
+  if (!preferTextures(gpu, want)) return "buffer";
   const ok = gpu.limits.maxSampledTexturesPerShaderStage >= 4 &&
     canMirror(gpu, Math.max(1, nnz), "r32float") &&
     rows.every((r) => canMirror(gpu, r * ld, "rgba32float"));

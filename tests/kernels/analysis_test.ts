@@ -273,7 +273,9 @@ gpuTest(
       [17, 10, 9, 70, 2, "mse", 2, 0],
       [9, 6, 5, 45, 2, "xent", 3, 0],
     ];
-    for (const [nIn, n0, n1, S, depth, loss, kind, forced] of cases) {
+    for (const [ci, [nIn, n0, n1, S, depth, loss, kind, forced]] of cases.entries()) {
+      // Operands from storage buffers and from texture mirrors alternately: both at every depth.
+      const inputs = ci % 2 ? "texture" : "buffer";
       const classes = depth === 0 ? n0 : depth === 1 ? n1 : 4;
       const ld = roundUp4(S);
       // Inputs with exact zeros (a third), as after a ReLU or on MNIST's background.
@@ -343,6 +345,7 @@ gpuTest(
           chunk,
           chunks,
           out,
+          inputs,
         });
       }
       rec.submit();
@@ -355,7 +358,7 @@ gpuTest(
         }
       }
       const want = ablationCarryRef(spec, x0, z0, z1, logits, abl);
-      const label = `carry depth ${depth} ${loss} chain ${kind} S ${S} chunks ${chunks}`;
+      const label = `carry ${inputs} depth ${depth} ${loss} chain ${kind} S ${S} chunks ${chunks}`;
       for (let k = 0; k < K; k++) {
         if (!(Math.abs(got[2 * k] - want[2 * k]) <= 1e-4 * S + 1e-4 * Math.abs(want[2 * k]))) {
           throw new Error(`${label} ablation ${k}: loss ${got[2 * k]}, want ${want[2 * k]}`);
