@@ -22,11 +22,11 @@ import {
   FUSE_BACKWARD,
   GATHER_DEFAULTS,
   type GatherTuning,
+  INPUT_SOURCES,
+  type InputSource,
   SDDMM_DEFAULTS,
   SDDMM_VARIANTS,
-  SPARSE_INPUTS,
   sparseBackward,
-  type SparseInputs,
   spmm,
   SPMM_VARIANTS,
   spmmT,
@@ -180,9 +180,9 @@ for (const [nIn, nOut] of SIZES) {
       const z = act(gpu, nIn, "z");
       const dx = gpu.tensor("f32", [nIn, roundUp4(BATCH)]);
       // Every named variant reading storage buffers, then reading textures.
-      const vs: [string, Partial<GatherTuning>, SparseInputs][] = (["buffer", "texture"] as const)
+      const vs: [string, Partial<GatherTuning>, InputSource][] = (["buffer", "texture"] as const)
         .flatMap((inputs) =>
-          Object.entries(SPMM_VARIANTS).map(([n, t]): [string, GatherTuning, SparseInputs] => [
+          Object.entries(SPMM_VARIANTS).map(([n, t]): [string, GatherTuning, InputSource] => [
             inputs === "texture" ? `${n} tex` : n,
             t,
             inputs,
@@ -288,7 +288,7 @@ for (const [nIn, nOut, d] of BACKWARD_CASES) {
       const dx = gpu.tensor("f32", [nIn, roundUp4(BATCH)]);
       const dvalues = gpu.tensor("f32", [layer.nnz]);
       const args = { layer, x, dy, dx, dvalues, batch: BATCH };
-      // Default operand source (SPARSE_INPUTS) unless named "buffers".
+      // Default operand source (INPUT_SOURCES) unless named "buffers".
       const variants: [string, (r: Recorder) => void][] = [
         ["separate", (rec) => sparseBackward(rec, { ...args, path: "separate" })],
         [
@@ -444,7 +444,7 @@ function report() {
   for (const c of wcases) {
     const rs = rows.filter((r) => r.op === "wgrad" && `${r.nIn}|${r.nOut}|${r.density}` === c);
     // The rule compares dense with the SDDMM the adapter class runs (its variant and inputs).
-    const sddmmName = SPARSE_INPUTS[cls] === "texture"
+    const sddmmName = INPUT_SOURCES[cls] === "texture"
       ? "sddmm tex"
       : `sddmm ${SDDMM_DEFAULTS[cls]}`;
     const s = rs.find((r) => r.variant === sddmmName)!;

@@ -9,9 +9,10 @@
  *
  * Configurations: `old` = the interleaved gather and SDDMM always, operands in storage buffers
  * (the kernels before issue 11); `new` = the adapter-class defaults (GATHER_DEFAULTS,
- * SDDMM_DEFAULTS, WGRAD_RULES, FUSE_BACKWARD, SPARSE_INPUTS); `new unfused` / `new fused` = the
+ * SDDMM_DEFAULTS, WGRAD_RULES, FUSE_BACKWARD, INPUT_SOURCES); `new unfused` / `new fused` = the
  * defaults with FUSE_BACKWARD flipped; `new buffers` / `new textures` = the defaults with the
- * other operand source (SPARSE_INPUTS). A step is
+ * other operand source (INPUT_SOURCES); `new without texture twins` = the defaults with the
+ * element-wise, matmul and reduction kernels on buffers (TEXTURE_TWINS). A step is
  * forward + backward + SGD-momentum update on synthetic data (784 features, 10 classes); time =
  * wall clock of `STEPS` recorded steps and one sync (on GL `submit()` runs the work), per step,
  * median and min over `ROUNDS` rounds. Prints the load average before and after.
@@ -22,13 +23,13 @@
  * ```
  * @module
  */
-import { getGpu } from "../src/gpu/mod.ts";
+import { getGpu, TEXTURE_TWINS } from "../src/gpu/mod.ts";
 import {
   adapterClass,
   FUSE_BACKWARD,
   GATHER_DEFAULTS,
+  INPUT_SOURCES,
   SDDMM_DEFAULTS,
-  SPARSE_INPUTS,
   WGRAD_RULES,
 } from "../src/kernels/sparse.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
@@ -72,7 +73,8 @@ const NEW = {
   sddmm: SDDMM_DEFAULTS[cls],
   denseFrom: WGRAD_RULES[cls].denseFrom,
   fuse: FUSE_BACKWARD[cls],
-  inputs: SPARSE_INPUTS[cls],
+  inputs: INPUT_SOURCES[cls],
+  twins: TEXTURE_TWINS.enabled,
 };
 const otherInputs = NEW.inputs === "texture" ? "buffer" : "texture";
 // "new" stays last: the ratios below divide by it.
@@ -83,9 +85,11 @@ const CONFIGS: [string, typeof NEW][] = [
     denseFrom: Infinity,
     fuse: false,
     inputs: "buffer",
+    twins: false,
   }],
   [`new ${otherInputs}s`, { ...NEW, inputs: otherInputs }],
   [`new ${NEW.fuse ? "unfused" : "fused"}`, { ...NEW, fuse: !NEW.fuse }],
+  [`new ${NEW.twins ? "without" : "with"} texture twins`, { ...NEW, twins: !NEW.twins }],
   ["new", NEW],
 ];
 const NEWI = CONFIGS.length - 1;
@@ -94,7 +98,8 @@ function use(c: typeof NEW) {
   SDDMM_DEFAULTS[cls] = c.sddmm;
   WGRAD_RULES[cls].denseFrom = c.denseFrom;
   FUSE_BACKWARD[cls] = c.fuse;
-  SPARSE_INPUTS[cls] = c.inputs;
+  INPUT_SOURCES[cls] = c.inputs;
+  TEXTURE_TWINS.enabled = c.twins;
 }
 
 const load0 = await loadavg();

@@ -38,6 +38,11 @@ export interface KernelDef {
   readonly entry: string;
   /** `[name, kind]` for `@binding(0)`, `@binding(1)`, ... of group 0. */
   readonly bindings: readonly (readonly [string, BindingKind])[];
+  /**
+   * May read its read-only arrays through texture mirrors (src/gpu/textured.ts): set it on
+   * kernels that read most of every array they bind (the mirror copies the whole buffer).
+   */
+  readonly textureInputs?: boolean;
 }
 
 /** Identity helper that gives a kernel definition its type. */

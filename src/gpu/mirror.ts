@@ -33,11 +33,80 @@ import { FiligreeError } from "./errors.ts";
 import type { Recorder } from "./recorder.ts";
 import type { Tensor } from "./tensor.ts";
 
+/**
+ * Adapter class for kernel-variant tables: `"cpu"` for software adapters (llvmpipe/lavapipe,
+ * WARP, SwiftShader: `adapter.info.isFallbackAdapter`), else `"gpu"`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "./mod.ts";
+ * import { adapterClass } from "./mirror.ts";
+ * const gpu = await getGpu();
+ * assert.ok(["cpu", "gpu"].includes(adapterClass(gpu)));
+ * ```
+ */
+export function adapterClass(gpu: Gpu): "cpu" | "gpu" {
+  const info = gpu.info as { isFallbackAdapter?: boolean; description?: string };
+  if (info.isFallbackAdapter) return "cpu";
+  return /llvmpipe|lavapipe|swiftshader|softpipe/i.test(info.description ?? "") ? "cpu" : "gpu";
+}
+
+/**
+ * Where a kernel reads its read-only arrays: storage buffers, or texture mirrors of them copied in
+ * just before the kernel.
+ */
+export type InputSource = "buffer" | "texture";
+/**
+ * Default operand source per adapter class, for every kernel with a texture variant (the sparse
+ * gathers, the work-efficient ablation, and the kernels whose definition sets `textureInputs`:
+ * src/gpu/textured.ts). llvmpipe: textures (Mesa 22.3 loads a storage buffer element by a
+ * per-lane scalar loop through the stack and a texel by a register gather: 4-5x faster spmm and
+ * 2-3.5x faster element-wise kernels, copies included, on an AMD Zen 2 host, 2026-12-06,
+ * bench/RESULTS.md; about even on the faster host of the earlier sessions). GPUs: buffers
+ * (coalesced loads; not measured here).
+ * Mutable so a benchmark can compare whole steps both ways in one process; the environment
+ * variable `FILIGREE_INPUT_SOURCES=buffer|texture` overrides it for a run.
+ */
+export const INPUT_SOURCES: Record<"cpu" | "gpu", InputSource> = { cpu: "texture", gpu: "buffer" };
+
+function envInputs(): InputSource | undefined {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("FILIGREE_INPUT_SOURCES");
+  } catch {
+    return undefined; // no --allow-env: the table decides
+  }
+  if (v === undefined || v === "") return undefined;
+  if (v !== "buffer" && v !== "texture") {
+    throw new FiligreeError(`FILIGREE_INPUT_SOURCES must be "buffer" or "texture", got "${v}"`);
+  }
+  return v;
+}
+
+/**
+ * Whether a kernel with a texture variant should read textures: `want` when given, else the
+ * environment override `FILIGREE_INPUT_SOURCES`, else {@link INPUT_SOURCES} for the adapter class
+ * (the caller still checks that its operands can be mirrored).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "./mod.ts";
+ * import { preferTextures } from "./mirror.ts";
+ * const gpu = await getGpu();
+ * assert.equal(preferTextures(gpu, "buffer"), false);
+ * ```
+ */
+export function preferTextures(gpu: Gpu, want: InputSource | "auto" = "auto"): boolean {
+  return (want !== "auto" ? want : envInputs() ?? INPUT_SOURCES[adapterClass(gpu)]) === "texture";
+}
+
 /** Texels per row of a mirror (a power of two; shaders/sparse_textures_fns.wgsl agrees). */
 export const MIRROR_WIDTH = 4096;
 
 /** Texel formats of a mirror. */
-export type MirrorFormat = "r32float" | "r32uint" | "rgba32float";
+export type MirrorFormat = "r32float" | "r32uint" | "rgba32float" | "rgba32uint";
 
 /** The first `n` elements of a tensor, as texels of `format`. */
 export interface MirrorLayout {
@@ -45,7 +114,7 @@ export interface MirrorLayout {
   format: MirrorFormat;
 }
 
-const texelElems = (f: MirrorFormat) => (f === "rgba32float" ? 4 : 1);
+const texelElems = (f: MirrorFormat) => (f.startsWith("rgba") ? 4 : 1);
 
 /** Whether `n` elements fit a mirror of `format` (`maxTextureDimension2D` rows at most). */
 export function canMirror(gpu: Gpu, n: number, format: MirrorFormat): boolean {

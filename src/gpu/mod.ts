@@ -20,3 +20,4 @@ export * from "./params.ts";
 export * from "./backend.ts";
 export * from "./quirks.ts";
 export * from "./mirror.ts";
+export * from "./textured.ts";

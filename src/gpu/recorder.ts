@@ -27,6 +27,8 @@
 import type { Gpu } from "./device.ts";
 import { LimitError } from "./errors.ts";
 import type { Kernel, Resource } from "./kernel.ts";
+import { canMirror, mirror, type MirrorFormat, preferTextures } from "./mirror.ts";
+import { TEXTURE_TWINS, textureTwin } from "./textured.ts";
 import type { Tensor } from "./tensor.ts";
 
 /** Workgroup counts: a number (x only) or `[x, y, z]`. */
@@ -93,6 +95,9 @@ export class Recorder {
         `dispatch of ${kernel.def.shader}:${kernel.def.entry}`,
       );
     }
+    if (kernel.def.textureInputs && TEXTURE_TWINS.enabled) {
+      [kernel, resources] = this.#textured(kernel, resources);
+    }
     const bg = kernel.bindGroup(resources);
     if (x === 0 || y === 0 || z === 0) return;
     const pass = this.#pass ?? this.beginPass();
@@ -100,6 +105,33 @@ export class Recorder {
     pass.setBindGroup(0, bg);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
+  }
+
+  /**
+   * The kernel's texture twin with mirrors of its read-only arrays (recorded here), where
+   * textures are preferred and every such array fits a mirror; else the kernel as given.
+   */
+  #textured(
+    kernel: Kernel,
+    resources: Record<string, Resource>,
+  ): [Kernel, Record<string, Resource>] {
+    const twin = textureTwin(kernel.def);
+    if (!twin || !preferTextures(this.gpu)) return [kernel, resources];
+    // Whole texels: a vec4 view reads the last quad up to the buffer's 16-byte padding.
+    const views: [string, Tensor, MirrorFormat][] = [];
+    for (const [name, format] of Object.entries(twin.formats)) {
+      const r = resources[name];
+      if (!r || r instanceof GPUTexture) return [kernel, resources];
+      const buffer = r instanceof GPUBuffer ? r : r.buffer;
+      const e = format.startsWith("rgba") ? 4 : 1;
+      const size = r instanceof GPUBuffer ? r.size / 4 : r.size;
+      const n = Math.min(Math.ceil(size / e) * e, Math.floor(buffer.size / 4 / e) * e);
+      if (n < size || n === 0 || !canMirror(this.gpu, n, format)) return [kernel, resources];
+      views.push([name, { buffer, shape: [n], dtype: "f32", size: n, label: name }, format]);
+    }
+    const out: Record<string, Resource> = { ...resources };
+    for (const [name, t, format] of views) out[name] = mirror(this, t, { n: t.size, format });
+    return [this.gpu.kernel(twin.def, kernel.overrides), out];
   }
 
   /** Copies `count` 4-byte elements between tensors. */

@@ -49,6 +49,7 @@ export const ACT_FWD = defineKernel({
   shader: "activation.wgsl",
   code: full,
   entry: "act_fwd",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["y", "read_write"]],
 });
 /** `dz = dy * f'(z)`. */
@@ -56,6 +57,7 @@ export const ACT_BWD = defineKernel({
   shader: "activation.wgsl",
   code: full,
   entry: "act_bwd",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["dy", "read"], ["dz", "read_write"]],
 });
 /** SReLU forward. */
@@ -63,6 +65,7 @@ export const SRELU_FWD = defineKernel({
   shader: "activation.wgsl",
   code: full,
   entry: "srelu_fwd",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["sprm", "read"], ["sy", "read_write"]],
 });
 /** SReLU input gradient. */
@@ -70,6 +73,7 @@ export const SRELU_BWD = defineKernel({
   shader: "activation.wgsl",
   code: full,
   entry: "srelu_bwd",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["dy", "read"], ["dz", "read_write"], [
     "prm",
     "read",
@@ -80,6 +84,7 @@ export const SRELU_PARAM_GRAD = defineKernel({
   shader: "activation.wgsl",
   code: full,
   entry: "srelu_param_grad",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["dy", "read"], ["dprm", "read_write"], [
     "prm",
     "read",

@@ -33,7 +33,7 @@ import analysisCode from "../../shaders/analysis.wgsl" with { type: "text" };
 import carryCode from "../../shaders/ablation_carry.wgsl" with { type: "text" };
 import carryBufferFns from "../../shaders/ablation_carry_buffers_fns.wgsl" with { type: "text" };
 import carryTextureFns from "../../shaders/ablation_carry_textures_fns.wgsl" with { type: "text" };
-import { preferTextures, type SparseInputs } from "./sparse.ts";
+import { type InputSource, preferTextures } from "./sparse.ts";
 import { activationId, withActivations } from "./activation_ids.ts";
 import { withAblationFns } from "./ablation_fns.ts";
 import {
@@ -491,7 +491,7 @@ export const ABLATION_CARRY = defineKernel({
 /**
  * {@link ABLATION_CARRY} reading its operands from texture mirrors (src/gpu/mirror.ts;
  * shaders/ablation_carry_textures_fns.wgsl): the default on software adapters
- * (sparse.ts `SPARSE_INPUTS`).
+ * (sparse.ts `INPUT_SOURCES`).
  */
 export const ABLATION_CARRY_TEX = defineKernel({
   shader: "ablation_carry.wgsl+textures",
@@ -736,7 +736,7 @@ export interface CarryArgs {
   /** f32 `[2·chunks·total]`: per (ablation, chunk) the loss and hit delta sums. */
   out: Tensor;
   /** Operand source (default `"auto"`: sparse.ts `preferTextures`, if every operand fits). */
-  inputs?: SparseInputs | "auto";
+  inputs?: InputSource | "auto";
 }
 
 /**

@@ -39,12 +39,14 @@ export const BIAS_ADD = defineKernel({
   shader: "bias.wgsl",
   code,
   entry: "bias_add",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["x", "read"], ["bias", "read"], ["y", "read_write"]],
 });
 export const BIAS_GRAD = defineKernel({
   shader: "bias.wgsl",
   code,
   entry: "bias_grad",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["dy", "read"], ["dbias", "read_write"]],
 });
 

@@ -50,6 +50,7 @@ export const DROPOUT_APPLY = defineKernel({
   shader: "dropout.wgsl",
   code,
   entry: "dropout_apply",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["rng", "uniform"], ["x", "read"], ["y", "read_write"]],
 });
 /** Same, also writing the multiplier (0 or 1/(1 − p)) to `mask`. */
@@ -57,6 +58,7 @@ export const DROPOUT_APPLY_MASK = defineKernel({
   shader: "dropout.wgsl",
   code,
   entry: "dropout_apply_mask",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["rng", "uniform"], ["x", "read"], ["y", "read_write"], [
     "mask",
     "read_write",

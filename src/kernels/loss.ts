@@ -55,6 +55,7 @@ export const SOFTMAX_XENT = defineKernel({
   shader: "loss.wgsl",
   code,
   entry: "softmax_xent",
+  textureInputs: true,
   bindings: [
     ["p", "uniform"],
     ["z", "read"],
@@ -69,6 +70,7 @@ export const MSE_LABELS = defineKernel({
   shader: "loss.wgsl",
   code,
   entry: "mse_labels",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["labels", "read"], ["dz", "read_write"], [
     "loss",
     "read_write",
@@ -79,6 +81,7 @@ export const MSE_DENSE = defineKernel({
   shader: "loss.wgsl",
   code,
   entry: "mse_dense",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["tgt", "read"], ["dz", "read_write"], [
     "loss",
     "read_write",

@@ -73,6 +73,7 @@ export const MATMUL = defineKernel({
   shader: "matmul.wgsl",
   code,
   entry: "matmul",
+  textureInputs: true,
   bindings: [...BINDINGS, ["c4", "read_write"]],
 });
 /**
@@ -89,6 +90,7 @@ export const MATMUL_C1 = defineKernel({
   shader: "matmul.wgsl",
   code,
   entry: "matmul_c1",
+  textureInputs: true,
   bindings: [...BINDINGS, ["c", "read_write"]],
 });
 

@@ -79,6 +79,7 @@ export const BN_FORWARD_TRAIN = defineKernel({
   shader: "norm.wgsl",
   code,
   entry: "bn_forward_train",
+  textureInputs: true,
   bindings: [
     ...FWD,
     ["save_mean", "read_write"],
@@ -92,6 +93,7 @@ export const BN_FORWARD_EVAL = defineKernel({
   shader: "norm.wgsl",
   code,
   entry: "bn_forward_eval",
+  textureInputs: true,
   bindings: [...FWD, ["run_mean_in", "read"], ["run_var_in", "read"]],
 });
 /** Batch-norm backward: dx, dgamma, dbeta (invocation per row). */
@@ -99,6 +101,7 @@ export const BN_BACKWARD = defineKernel({
   shader: "norm.wgsl",
   code,
   entry: "bn_backward",
+  textureInputs: true,
   bindings: [...BWD, ["dgamma", "read_write"], ["dbeta", "read_write"]],
 });
 /** Layer-norm forward (invocation per quad of samples). */
@@ -106,6 +109,7 @@ export const LN_FORWARD = defineKernel({
   shader: "norm.wgsl",
   code,
   entry: "ln_forward",
+  textureInputs: true,
   bindings: [...FWD, ["save_mean", "read_write"], ["save_invstd", "read_write"]],
 });
 /** Layer-norm backward w.r.t. x (invocation per quad of samples). */
@@ -113,6 +117,7 @@ export const LN_BACKWARD_DX = defineKernel({
   shader: "norm.wgsl",
   code,
   entry: "ln_backward_dx",
+  textureInputs: true,
   bindings: BWD,
 });
 /** Layer-norm backward w.r.t. gamma and beta (invocation per row; bn_backward's layout). */
@@ -120,6 +125,7 @@ export const LN_BACKWARD_PARAMS = defineKernel({
   shader: "norm.wgsl",
   code,
   entry: "ln_backward_params",
+  textureInputs: true,
   bindings: [...BWD, ["dgamma", "read_write"], ["dbeta", "read_write"]],
 });
 

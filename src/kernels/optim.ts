@@ -59,6 +59,7 @@ export const SGD_PLAIN = defineKernel({
   shader: "optim.wgsl",
   code,
   entry: "sgd_plain",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["param", "read_write"], ["grad", "read"]],
 });
 /** SGD with momentum; override `NESTEROV` selects Nesterov's variant. */
@@ -66,6 +67,7 @@ export const SGD_MOMENTUM = defineKernel({
   shader: "optim.wgsl",
   code,
   entry: "sgd_momentum",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["param", "read_write"], ["grad", "read"], ["vel", "read_write"]],
 });
 /** Adam and AdamW (the uniform decides L2 vs decoupled decay). */
@@ -73,6 +75,7 @@ export const ADAM = defineKernel({
   shader: "optim.wgsl",
   code,
   entry: "adam",
+  textureInputs: true,
   bindings: [
     ["p", "uniform"],
     ["param", "read_write"],

@@ -62,6 +62,7 @@ export const SUM_LEVEL = defineKernel({
   shader: "reduce.wgsl",
   code,
   entry: "sum_level",
+  textureInputs: true,
   bindings: [["p", "uniform"], ["x", "read"], ["out", "read_write"]],
 });
 /** Per-sample argmax. */
@@ -69,6 +70,7 @@ export const ARGMAX = defineKernel({
   shader: "reduce.wgsl",
   code,
   entry: "argmax",
+  textureInputs: true,
   bindings: [["a", "uniform"], ["logits", "read"], ["pred", "read_write"]],
 });
 /** Count of correct predictions into a u32 counter. */
@@ -76,6 +78,7 @@ export const COUNT_CORRECT = defineKernel({
   shader: "reduce.wgsl",
   code,
   entry: "count_correct",
+  textureInputs: true,
   bindings: [["a", "uniform"], ["logits", "read"], ["labels", "read"], ["counter", "read_write"]],
 });
 

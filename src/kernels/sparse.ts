@@ -39,6 +39,7 @@ import code from "../../shaders/sparse.wgsl" with { type: "text" };
 import bufferFns from "../../shaders/sparse_buffers_fns.wgsl" with { type: "text" };
 import textureFns from "../../shaders/sparse_textures_fns.wgsl" with { type: "text" };
 import {
+  adapterClass,
   type BindingKind,
   canMirror,
   defineKernel,
@@ -46,9 +47,11 @@ import {
   FiligreeError,
   type Gpu,
   grid,
+  type InputSource,
   type KernelDef,
   mirror,
   packParams,
+  preferTextures,
   type Recorder,
   requireTensor,
   type Resource,
@@ -58,6 +61,8 @@ import {
 import type { CsrLayer } from "../sparse/csr.ts";
 import { activationId, activationParam, withActivations } from "./activation_ids.ts";
 import { matmul } from "./matmul.ts";
+
+export { adapterClass, INPUT_SOURCES, type InputSource, preferTextures } from "../gpu/mod.ts";
 
 const CODE = withActivations(bufferFns + "\n" + code);
 const TEX_CODE = withActivations(textureFns + "\n" + code);
@@ -175,56 +180,8 @@ export const SDDMM_TEX = withTextures(SDDMM);
 export const GRAD_T_TEX = withTextures(GRAD_T);
 
 /**
- * Where the gather kernels read their operands: storage buffers, or texture mirrors of them
- * (src/gpu/mirror.ts) copied in just before each kernel.
- */
-export type SparseInputs = "buffer" | "texture";
-/**
- * Default operand source per adapter class, for the sparse gathers and the work-efficient ablation
- * (analysis.ts `ablationCarry`). llvmpipe: textures (Mesa 22.3 loads a storage
- * buffer element by a per-lane scalar loop through the stack and a texel by a register gather:
- * 2.8-9x faster spmm/sddmm on an AMD Zen 2 host, 2026-12-06, bench/RESULTS.md; about even on the
- * faster host of the earlier sessions). GPUs: buffers (coalesced loads; not measured here).
- * Mutable so a benchmark can compare whole steps both ways in one process; the environment
- * variable `FILIGREE_SPARSE_INPUTS=buffer|texture` overrides it for a run.
- */
-export const SPARSE_INPUTS: Record<"cpu" | "gpu", SparseInputs> = { cpu: "texture", gpu: "buffer" };
-
-function envInputs(): SparseInputs | undefined {
-  let v: string | undefined;
-  try {
-    v = Deno.env.get("FILIGREE_SPARSE_INPUTS");
-  } catch {
-    return undefined; // no --allow-env: the table decides
-  }
-  if (v === undefined || v === "") return undefined;
-  if (v !== "buffer" && v !== "texture") {
-    throw new FiligreeError(`FILIGREE_SPARSE_INPUTS must be "buffer" or "texture", got "${v}"`);
-  }
-  return v;
-}
-
-/**
- * Whether a kernel with a texture variant should read textures: `want` when given, else the
- * environment override `FILIGREE_SPARSE_INPUTS`, else {@link SPARSE_INPUTS} for the adapter class
- * (the caller still checks that its operands can be mirrored).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { getGpu } from "../gpu/mod.ts";
- * import { preferTextures } from "./sparse.ts";
- * const gpu = await getGpu();
- * assert.equal(preferTextures(gpu, "buffer"), false);
- * ```
- */
-export function preferTextures(gpu: Gpu, want: SparseInputs | "auto" = "auto"): boolean {
-  return (want !== "auto" ? want : envInputs() ?? SPARSE_INPUTS[adapterClass(gpu)]) === "texture";
-}
-
-/**
  * The operand source a gather kernel uses: `want` when given (else the environment override, else
- * {@link SPARSE_INPUTS} for the adapter class), but buffers whenever the operands cannot be
+ * {@link INPUT_SOURCES} for the adapter class), but buffers whenever the operands cannot be
  * mirrored (more than 4096 x `maxTextureDimension2D` texels; fewer than 4 sampled textures per
  * stage).
  *
@@ -243,8 +200,8 @@ export function sparseInputs(
   rows: readonly number[],
   ld: number,
   nnz: number,
-  want: SparseInputs | "auto" = "auto",
-): SparseInputs {
+  want: InputSource | "auto" = "auto",
+): InputSource {
   if (!preferTextures(gpu, want)) return "buffer";
   const ok = gpu.limits.maxSampledTexturesPerShaderStage >= 4 &&
     canMirror(gpu, Math.max(1, nnz), "r32float") &&
@@ -291,25 +248,6 @@ export const SPMM_VARIANTS: Readonly<Record<string, Readonly<GatherTuning>>> = {
 };
 /** The old default (kept for callers that name it): {@link SPMM_VARIANTS}`.interleaved`. */
 export const GATHER_TUNING: Readonly<GatherTuning> = SPMM_VARIANTS.interleaved;
-
-/**
- * Adapter class for kernel-variant tables: `"cpu"` for software adapters (llvmpipe/lavapipe,
- * WARP, SwiftShader: `adapter.info.isFallbackAdapter`), else `"gpu"`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { getGpu } from "../gpu/mod.ts";
- * import { adapterClass } from "./sparse.ts";
- * const gpu = await getGpu();
- * assert.ok(["cpu", "gpu"].includes(adapterClass(gpu)));
- * ```
- */
-export function adapterClass(gpu: Gpu): "cpu" | "gpu" {
-  const info = gpu.info as { isFallbackAdapter?: boolean; description?: string };
-  if (info.isFallbackAdapter) return "cpu";
-  return /llvmpipe|lavapipe|swiftshader|softpipe/i.test(info.description ?? "") ? "cpu" : "gpu";
-}
 
 /**
  * Default gather variant per adapter class (bench/sparse_bench.ts measures all variants in one
@@ -385,7 +323,7 @@ export interface SpmmArgs {
   actParam?: number;
   tune?: Partial<GatherTuning>;
   /** Operand source (default `"auto"`: {@link sparseInputs}). */
-  inputs?: SparseInputs | "auto";
+  inputs?: InputSource | "auto";
 }
 
 /** Backward data arguments: `dx[i] = (sum_j W[i][j]·dy[j]) · act'(z[i])`. */
@@ -403,7 +341,7 @@ export interface SpmmTArgs {
   actParam?: number;
   tune?: Partial<GatherTuning>;
   /** Operand source (default `"auto"`: {@link sparseInputs}). */
-  inputs?: SparseInputs | "auto";
+  inputs?: InputSource | "auto";
 }
 
 /** Weight gradient arguments: `dvalues[k] (+)= sum_b x[colT[k]][b]·dy[j][b]`. */
@@ -420,7 +358,7 @@ export interface SddmmArgs {
   accumulate?: boolean;
   tune?: Partial<SddmmTuning>;
   /** Operand source (default `"auto"`: {@link sparseInputs}). */
-  inputs?: SparseInputs | "auto";
+  inputs?: InputSource | "auto";
 }
 
 const placeholders = new WeakMap<Gpu, { read: Tensor; write: Tensor }>();

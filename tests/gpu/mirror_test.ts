@@ -13,7 +13,7 @@ import {
   type MirrorFormat,
   ShaderError,
 } from "../../src/gpu/mod.ts";
-import { adapterClass, SPARSE_INPUTS, sparseInputs } from "../../src/kernels/sparse.ts";
+import { adapterClass, INPUT_SOURCES, sparseInputs } from "../../src/kernels/sparse.ts";
 import { gpuTest } from "../../src/testing/mod.ts";
 
 // Reads every texel of a mirror back into a buffer through textureLoad (what the kernels do).
@@ -125,24 +125,24 @@ gpuTest(
 gpuTest(
   "sparseInputs: the adapter's default, forced choices, the override, the fallback",
   (gpu) => {
-    const env = Deno.env.get("FILIGREE_SPARSE_INPUTS");
-    assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), env || SPARSE_INPUTS[adapterClass(gpu)]);
+    const env = Deno.env.get("FILIGREE_INPUT_SOURCES");
+    assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), env || INPUT_SOURCES[adapterClass(gpu)]);
     assert.equal(sparseInputs(gpu, [784, 300], 100, 5000, "buffer"), "buffer");
     assert.equal(sparseInputs(gpu, [784, 300], 100, 5000, "texture"), "texture");
     // More activations than a texture holds: buffers.
     const rows = MIRROR_WIDTH * (gpu.limits.maxTextureDimension2D + 1) / 32;
     assert.equal(sparseInputs(gpu, [rows], 128, 5000, "texture"), "buffer");
     try {
-      Deno.env.set("FILIGREE_SPARSE_INPUTS", "bogus");
+      Deno.env.set("FILIGREE_INPUT_SOURCES", "bogus");
       assert.throws(
         () => sparseInputs(gpu, [784, 300], 128, 5000),
-        /FILIGREE_SPARSE_INPUTS must be "buffer" or "texture", got "bogus"/,
+        /FILIGREE_INPUT_SOURCES must be "buffer" or "texture", got "bogus"/,
       );
-      Deno.env.set("FILIGREE_SPARSE_INPUTS", "buffer");
+      Deno.env.set("FILIGREE_INPUT_SOURCES", "buffer");
       assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), "buffer");
     } finally {
-      if (env === undefined) Deno.env.delete("FILIGREE_SPARSE_INPUTS");
-      else Deno.env.set("FILIGREE_SPARSE_INPUTS", env);
+      if (env === undefined) Deno.env.delete("FILIGREE_INPUT_SOURCES");
+      else Deno.env.set("FILIGREE_INPUT_SOURCES", env);
     }
   },
 );

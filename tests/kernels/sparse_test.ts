@@ -23,7 +23,7 @@ import {
   sddmmQuadsPerDispatch,
   type SddmmTuning,
   sparseBackward,
-  type SparseInputs,
+  type InputSource,
   sparseInputs,
   spmm,
   SPMM_VARIANTS,
@@ -133,8 +133,8 @@ const CASES: Case[] = [
 // buffers (inputsFor): both operand sources see small and large batches with NaN padding lanes.
 const BATCHES = [1, 7, 13, 125];
 /** The operand source the main tests force for a batch (and check that it is the one used). */
-function inputsFor(gpu: Gpu, batch: number, rows: number[], nnz: number): SparseInputs {
-  const want: SparseInputs = batch === 7 || batch === 125 ? "texture" : "buffer";
+function inputsFor(gpu: Gpu, batch: number, rows: number[], nnz: number): InputSource {
+  const want: InputSource = batch === 7 || batch === 125 ? "texture" : "buffer";
   const got = sparseInputs(gpu, rows, roundUp4(batch), nnz, want);
   if (got !== want) throw new Error(`batch ${batch}: ${want} operands unavailable (${got})`);
   return want;
