@@ -117,6 +117,8 @@ const plain = Recorder.prototype.dispatch;
 Recorder.prototype.dispatch = function (kernel, resources, groups) {
   const i = names.length;
   if (i >= MAX) fail(`more than ${MAX} dispatches in a step`);
+  // A texture twin's mirror copies go before the timed pass (as the sparse wrappers' do).
+  [kernel, resources] = this.resolveTextures(kernel, resources);
   this.beginPass({
     querySet: qs,
     beginningOfPassWriteIndex: 2 * i,

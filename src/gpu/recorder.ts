@@ -95,9 +95,7 @@ export class Recorder {
         `dispatch of ${kernel.def.shader}:${kernel.def.entry}`,
       );
     }
-    if (kernel.def.textureInputs && TEXTURE_TWINS.enabled) {
-      [kernel, resources] = this.#textured(kernel, resources);
-    }
+    [kernel, resources] = this.resolveTextures(kernel, resources);
     const bg = kernel.bindGroup(resources);
     if (x === 0 || y === 0 || z === 0) return;
     const pass = this.#pass ?? this.beginPass();
@@ -108,13 +106,16 @@ export class Recorder {
   }
 
   /**
-   * The kernel's texture twin with mirrors of its read-only arrays (recorded here), where
-   * textures are preferred and every such array fits a mirror; else the kernel as given.
+   * What {@link Recorder.dispatch} runs: the kernel's texture twin (src/gpu/textured.ts) with
+   * mirrors of its read-only arrays, whose copies this records, where the kernel opts in, twins
+   * are enabled, textures are preferred and every such array fits a mirror; else the kernel and
+   * resources as given. (A profiler calls it first to keep the copies out of a timed pass.)
    */
-  #textured(
+  resolveTextures(
     kernel: Kernel,
     resources: Record<string, Resource>,
   ): [Kernel, Record<string, Resource>] {
+    if (!kernel.def.textureInputs || !TEXTURE_TWINS.enabled) return [kernel, resources];
     const twin = textureTwin(kernel.def);
     if (!twin || !preferTextures(this.gpu)) return [kernel, resources];
     // Whole texels: a vec4 view reads the last quad up to the buffer's 16-byte padding.
