@@ -18,6 +18,7 @@
 import { getGpu } from "../src/gpu/mod.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { Trainer } from "../src/train/trainer.ts";
+import { loadavg } from "./_ablate_harness.ts";
 
 const args = Deno.args;
 function flag(name: string, def: string): string {
@@ -74,7 +75,7 @@ async function child() {
 async function main() {
   const backends = flag("backends", "gl,vulkan").split(",");
   const params = flag("params", "");
-  const load0 = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  const load0 = loadavg();
   console.log(
     `RSS over ${steps} training steps (784-300-100-10, 10 %, batch 128), load ${load0}`,
   );
@@ -116,7 +117,7 @@ async function main() {
       }`,
     );
   }
-  const load1 = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  const load1 = loadavg();
   console.log(`load at end ${load1}`);
   const jf = flag("json", "");
   if (jf) {

@@ -132,6 +132,14 @@ function layoutEntry(
   return { buffer: { type: kind === "read" ? "read-only-storage" : "storage" } };
 }
 
+const views = new WeakMap<GPUTexture, GPUTextureView>();
+/** One view per texture, shared by every bind group (a view per group grew GL's memory). */
+function viewOf(t: GPUTexture): GPUTextureView {
+  let v = views.get(t);
+  if (!v) views.set(t, v = t.createView());
+  return v;
+}
+
 /** A resource a kernel binding takes: a tensor or raw buffer, or a texture for texture kinds. */
 export type Resource = Tensor | GPUBuffer | GPUTexture;
 
@@ -220,7 +228,7 @@ export class Kernel {
         layout: this.layout,
         entries: buffers.map((r, binding) => ({
           binding,
-          resource: r instanceof GPUTexture ? r.createView() : { buffer: r },
+          resource: r instanceof GPUTexture ? viewOf(r) : { buffer: r },
         })),
       });
       this.#groups.set(key, g);

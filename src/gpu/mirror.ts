@@ -66,27 +66,27 @@ export type InputSource = "buffer" | "texture";
  * bench/RESULTS.md; about even on the faster host of the earlier sessions). GPUs: buffers
  * (coalesced loads; not measured here).
  * Mutable so a benchmark can compare whole steps both ways in one process; the environment
- * variable `FILIGREE_INPUT_SOURCES=buffer|texture` overrides it for a run.
+ * variable `FILIGREE_INPUTS=buffer|texture` overrides it for a run.
  */
 export const INPUT_SOURCES: Record<"cpu" | "gpu", InputSource> = { cpu: "texture", gpu: "buffer" };
 
 function envInputs(): InputSource | undefined {
   let v: string | undefined;
   try {
-    v = Deno.env.get("FILIGREE_INPUT_SOURCES");
+    v = Deno.env.get("FILIGREE_INPUTS");
   } catch {
     return undefined; // no --allow-env: the table decides
   }
   if (v === undefined || v === "") return undefined;
   if (v !== "buffer" && v !== "texture") {
-    throw new FiligreeError(`FILIGREE_INPUT_SOURCES must be "buffer" or "texture", got "${v}"`);
+    throw new FiligreeError(`FILIGREE_INPUTS must be "buffer" or "texture", got "${v}"`);
   }
   return v;
 }
 
 /**
  * Whether a kernel with a texture variant should read textures: `want` when given, else the
- * environment override `FILIGREE_INPUT_SOURCES`, else {@link INPUT_SOURCES} for the adapter class
+ * environment override `FILIGREE_INPUTS`, else {@link INPUT_SOURCES} for the adapter class
  * (the caller still checks that its operands can be mirrored).
  *
  * @example

@@ -125,7 +125,7 @@ gpuTest(
 gpuTest(
   "sparseInputs: the adapter's default, forced choices, the override, the fallback",
   (gpu) => {
-    const env = Deno.env.get("FILIGREE_INPUT_SOURCES");
+    const env = Deno.env.get("FILIGREE_INPUTS");
     assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), env || INPUT_SOURCES[adapterClass(gpu)]);
     assert.equal(sparseInputs(gpu, [784, 300], 100, 5000, "buffer"), "buffer");
     assert.equal(sparseInputs(gpu, [784, 300], 100, 5000, "texture"), "texture");
@@ -133,16 +133,16 @@ gpuTest(
     const rows = MIRROR_WIDTH * (gpu.limits.maxTextureDimension2D + 1) / 32;
     assert.equal(sparseInputs(gpu, [rows], 128, 5000, "texture"), "buffer");
     try {
-      Deno.env.set("FILIGREE_INPUT_SOURCES", "bogus");
+      Deno.env.set("FILIGREE_INPUTS", "bogus");
       assert.throws(
         () => sparseInputs(gpu, [784, 300], 128, 5000),
-        /FILIGREE_INPUT_SOURCES must be "buffer" or "texture", got "bogus"/,
+        /FILIGREE_INPUTS must be "buffer" or "texture", got "bogus"/,
       );
-      Deno.env.set("FILIGREE_INPUT_SOURCES", "buffer");
+      Deno.env.set("FILIGREE_INPUTS", "buffer");
       assert.equal(sparseInputs(gpu, [784, 300], 128, 5000), "buffer");
     } finally {
-      if (env === undefined) Deno.env.delete("FILIGREE_INPUT_SOURCES");
-      else Deno.env.set("FILIGREE_INPUT_SOURCES", env);
+      if (env === undefined) Deno.env.delete("FILIGREE_INPUTS");
+      else Deno.env.set("FILIGREE_INPUTS", env);
     }
   },
 );

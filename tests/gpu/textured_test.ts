@@ -11,7 +11,7 @@ import {
   type Tensor,
   textureTwin,
 } from "../../src/gpu/mod.ts";
-import { activationBackward } from "../../src/kernels/activation.ts";
+import { ACT_BWD, activationBackward } from "../../src/kernels/activation.ts";
 import { biasGrad } from "../../src/kernels/bias.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
 import { gpuTest } from "../../src/testing/mod.ts";
@@ -94,9 +94,13 @@ gpuTest(
   },
 );
 
-/** Runs `body` with FILIGREE_INPUTS set to each source; returns the outputs read back. */
+/**
+ * Runs `body` with FILIGREE_INPUTS set to each source (checking on `probe`, the activation
+ * backward's z and dy, that the source switched); returns the outputs read back.
+ */
 async function bothSources(
   gpu: Gpu,
+  probe: Record<string, Tensor>,
   body: () => Tensor[],
 ): Promise<Record<string, Float32Array[]>> {
   const saved = Deno.env.get("FILIGREE_INPUTS");
@@ -104,6 +108,13 @@ async function bothSources(
   try {
     for (const src of ["buffer", "texture"]) {
       Deno.env.set("FILIGREE_INPUTS", src);
+      // The override takes: the activation kernel resolves to its twin only under "texture".
+      const k = gpu.kernel(ACT_BWD, { ACT: 0, WG: 64 });
+      const [ran] = gpu.recorder().resolveTextures(k, probe);
+      assert.equal(
+        ran.def.shader,
+        src === "texture" ? "activation.wgsl+textures" : "activation.wgsl",
+      );
       const ts = body();
       out[src] = [];
       for (const t of ts) out[src].push(new Float32Array(await gpu.read(t)));
@@ -123,7 +134,7 @@ gpuTest(
     const z = rand(rows * ld), dy = rand(rows * ld);
     // m x k times k x n with odd sizes (A 45 x 31, B 31 x 19).
     const a = rand(45 * 31), b = rand(31 * 19);
-    const got = await bothSources(gpu, () => {
+    const got = await bothSources(gpu, { z, dy }, () => {
       const dz = gpu.tensor("f32", [rows * ld]);
       const dbias = gpu.tensor("f32", [rows]);
       const c = gpu.tensor("f32", [45 * 19]);
