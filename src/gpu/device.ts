@@ -22,6 +22,7 @@ import { Kernel, type KernelDef } from "./kernel.ts";
 import { Recorder } from "./recorder.ts";
 import { type BackendChoice, selectBackend } from "./backend.ts";
 import { paramsToStorage, type Quirks, quirksFor } from "./quirks.ts";
+import { touch } from "./mirror.ts";
 
 /** The limits Filigree requests from the adapter (the WebGPU defaults are far smaller). */
 export const REQUESTED_LIMITS = [
@@ -214,6 +215,7 @@ export class Gpu {
     this.checkLimit("maxBufferSize", bytes, `tensor ${label} (${bytes} bytes)`);
     this.checkLimit("maxStorageBufferBindingSize", bytes, `tensor ${label} (${bytes} bytes)`);
     const buffer = this.#acquire(bytes, label);
+    touch(buffer); // a pooled buffer's contents change owner
     const t: Tensor = { buffer, shape: [...shape], dtype, size, label };
     if (opts.data) {
       if (opts.data.length !== size) {
@@ -252,6 +254,7 @@ export class Gpu {
   /** Uploads `data` into a tensor (queued: ordered before later submits). */
   write(t: Tensor, data: ArrayBufferView, elementOffset = 0): void {
     if (data.byteLength === 0) return; // Deno 2.9 panics on a zero-byte writeBuffer
+    touch(t.buffer);
     this.device.queue.writeBuffer(
       t.buffer,
       elementOffset * 4,
@@ -266,6 +269,7 @@ export class Gpu {
     const words = new Uint32Array(t.buffer.size / 4).fill(
       t.dtype === "f32" ? 0x7fc00000 : 0xffffffff,
     );
+    touch(t.buffer);
     this.device.queue.writeBuffer(t.buffer, 0, words);
   }
 

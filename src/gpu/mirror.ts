@@ -122,12 +122,31 @@ export function canMirror(gpu: Gpu, n: number, format: MirrorFormat): boolean {
   return n % e === 0 && Math.ceil(n / e / MIRROR_WIDTH) <= gpu.limits.maxTextureDimension2D;
 }
 
-const mirrors = new WeakMap<GPUBuffer, Map<string, GPUTexture>>();
+const versions = new WeakMap<GPUBuffer, number>();
+/**
+ * Marks a buffer as (possibly) written: the recorder calls it for every read-write binding, copy
+ * destination and clear it records, the device for every upload. A mirror is copied again after
+ * any such write.
+ */
+export function touch(b: GPUBuffer): void {
+  versions.set(b, (versions.get(b) ?? 0) + 1);
+}
+
+interface MirrorEntry {
+  tex: GPUTexture;
+  /** The recorder and command-buffer generation of the last recorded copy, and the version. */
+  rec: Recorder | null;
+  gen: number;
+  version: number;
+}
+const mirrors = new WeakMap<GPUBuffer, Map<string, MirrorEntry>>();
 
 /**
  * The mirror texture of `t`'s first `layout.n` elements, with a copy of their current values
- * recorded into `rec` (ordered after the work recorded before it). One texture per buffer and
- * layout, reused.
+ * recorded into `rec` (ordered after the work recorded before it), unless the same command buffer
+ * (recorder and generation) already copied them and nothing has written the buffer since (a
+ * forward and a backward that read the same activations, values or index arrays copy them once).
+ * One texture per buffer and layout, reused.
  */
 export function mirror(rec: Recorder, t: Tensor, layout: MirrorLayout): GPUTexture {
   const gpu = rec.gpu;
@@ -149,16 +168,22 @@ export function mirror(rec: Recorder, t: Tensor, layout: MirrorLayout): GPUTextu
   const key = `${format}:${width}x${height}`;
   let byKey = mirrors.get(t.buffer);
   if (!byKey) mirrors.set(t.buffer, byKey = new Map());
-  let tex = byKey.get(key);
-  if (!tex) {
-    tex = gpu.device.createTexture({
+  let entry = byKey.get(key);
+  if (!entry) {
+    const tex = gpu.device.createTexture({
       label: `${t.label}.mirror`,
       size: { width, height },
       format,
       usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
     });
-    byKey.set(key, tex);
+    byKey.set(key, entry = { tex, rec: null, gen: -1, version: -1 });
   }
+  const tex = entry.tex;
+  const version = versions.get(t.buffer) ?? 0;
+  if (entry.rec === rec && entry.gen === rec.generation && entry.version === version) return tex;
+  entry.rec = rec;
+  entry.gen = rec.generation;
+  entry.version = version;
   rec.endPass();
   const enc = rec.encoder;
   const full = Math.floor(texels / MIRROR_WIDTH);

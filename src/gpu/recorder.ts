@@ -27,7 +27,7 @@
 import type { Gpu } from "./device.ts";
 import { LimitError } from "./errors.ts";
 import type { Kernel, Resource } from "./kernel.ts";
-import { canMirror, mirror, type MirrorFormat, preferTextures } from "./mirror.ts";
+import { canMirror, mirror, type MirrorFormat, preferTextures, touch } from "./mirror.ts";
 import { TEXTURE_TWINS, textureTwin } from "./textured.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -60,6 +60,8 @@ export class Recorder {
   #pass: GPUComputePassEncoder | null = null;
   /** Dispatches recorded since creation (for tests and profiling). */
   dispatches = 0;
+  /** Command buffers submitted so far: what is recorded now goes into number `generation`. */
+  generation = 0;
 
   constructor(readonly gpu: Gpu, readonly label: string) {}
 
@@ -97,6 +99,12 @@ export class Recorder {
     }
     [kernel, resources] = this.resolveTextures(kernel, resources);
     const bg = kernel.bindGroup(resources);
+    for (const [name, kind] of kernel.def.bindings) {
+      if (kind !== "read_write") continue;
+      const r = resources[name];
+      if (r instanceof GPUBuffer) touch(r);
+      else if (r && !(r instanceof GPUTexture)) touch(r.buffer);
+    }
     if (x === 0 || y === 0 || z === 0) return;
     const pass = this.#pass ?? this.beginPass();
     pass.setPipeline(kernel.pipeline);
@@ -140,12 +148,14 @@ export class Recorder {
     this.endPass();
     const bytes = Math.ceil((count * 4) / 4) * 4;
     if (bytes === 0) return;
+    touch(dst.buffer);
     this.encoder.copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, bytes);
   }
 
   /** Zeroes a tensor's whole buffer. */
   clear(t: Tensor): void {
     this.endPass();
+    touch(t.buffer);
     this.encoder.clearBuffer(t.buffer);
   }
 
@@ -154,6 +164,7 @@ export class Recorder {
     this.endPass();
     const enc = this.encoder; // an empty submit still flushes queued writeBuffer calls
     this.#encoder = null;
+    this.generation++;
     this.gpu.submit(enc.finish());
   }
 }

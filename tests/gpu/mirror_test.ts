@@ -146,3 +146,44 @@ gpuTest(
     }
   },
 );
+
+gpuTest(
+  "mirror: one recorder copies once, and again after a recorded copy or kernel writes the buffer",
+  async (gpu) => {
+    const n = 8;
+    const t = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(1) });
+    const two = gpu.tensor("f32", [n], { data: new Float32Array(n).fill(2) });
+    const outs = [0, 1, 2].map(() => gpu.tensor("f32", [4 * n]));
+    const FILL = defineKernel({
+      shader: "mirror_fill.wgsl",
+      code: `@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+        @compute @workgroup_size(8) fn main(@builtin(global_invocation_id) g: vec3u) {
+          if (g.x < 8u) { y[g.x] = 3.0; } }`,
+      entry: "main",
+      bindings: [["y", "read_write"]],
+    });
+    const rec = gpu.recorder();
+    const p = gpu.uniform(new Uint32Array([n, 1, 0, 0]));
+    const read = (out: typeof outs[0]) =>
+      rec.dispatch(
+        gpu.kernel(READ_F32),
+        { p, tex: mirror(rec, t, { n, format: "r32float" }), out },
+        1,
+      );
+    read(outs[0]);
+    rec.copy(two, t); // a recorded copy into t: the next mirror copies again
+    read(outs[1]);
+    rec.dispatch(gpu.kernel(FILL), { y: t }, 1); // a kernel writing t: again
+    read(outs[2]);
+    rec.submit();
+    for (const [i, want] of [1, 2, 3].entries()) {
+      const got = new Float32Array(await gpu.read(outs[i]));
+      assert.deepEqual(
+        Array.from({ length: n }, (_, k) => got[4 * k]),
+        new Array(n).fill(want),
+        `read ${i}`,
+      );
+    }
+    for (const x of [t, two, ...outs]) gpu.release(x);
+  },
+);
