@@ -37,6 +37,7 @@ import { type InputSource, preferTextures } from "./sparse.ts";
 import { activationId, withActivations } from "./activation_ids.ts";
 import { withAblationFns } from "./ablation_fns.ts";
 import {
+  type BindingKind,
   canMirror,
   defineKernel,
   f32,
@@ -488,26 +489,26 @@ export const ABLATION_CARRY = defineKernel({
     ["out", "read_write"],
   ],
 });
+/** Binding kinds of the carry's operands read from texture mirrors. */
+const CARRY_TEXTURES: Readonly<Record<string, BindingKind>> = {
+  meta_u: "texture_u32",
+  meta_f: "texture_f32",
+  x0: "texture_f32",
+  z0: "texture_f32",
+  rows_v: "texture_f32",
+  zl: "texture_f32",
+  abl: "texture_u32",
+};
 /**
  * {@link ABLATION_CARRY} reading its operands from texture mirrors (src/gpu/mirror.ts;
  * shaders/ablation_carry_textures_fns.wgsl): the default on software adapters
  * (sparse.ts `INPUT_SOURCES`).
  */
 export const ABLATION_CARRY_TEX = defineKernel({
+  ...ABLATION_CARRY,
   shader: "ablation_carry.wgsl+textures",
   code: withActivations(carryTextureFns + "\n" + carryCode),
-  entry: "ablate_carry",
-  bindings: [
-    ["cp", "uniform"],
-    ["meta_u", "texture_u32"],
-    ["meta_f", "texture_f32"],
-    ["x0", "texture_f32"],
-    ["z0", "texture_f32"],
-    ["rows_v", "texture_f32"],
-    ["zl", "texture_f32"],
-    ["abl", "texture_u32"],
-    ["out", "read_write"],
-  ],
+  bindings: ABLATION_CARRY.bindings.map(([n, k]) => [n, CARRY_TEXTURES[n] ?? k] as const),
 });
 
 /** Most classes the carried kernel keeps in a private array per sample. */

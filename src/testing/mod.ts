@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { getGpu, type Gpu, roundUp4 } from "../gpu/mod.ts";
+import { getGpu, type Gpu, type KernelDef, roundUp4 } from "../gpu/mod.ts";
 
 /** Small, fast, seeded PRNG (mulberry32) with uniform and normal draws. */
 export class Rng {
@@ -220,4 +220,26 @@ export function gpuTest(name: string, fn: (gpu: Gpu, rng: Rng) => Promise<void> 
       }
     },
   });
+}
+
+function isKernelDef(v: unknown): v is KernelDef {
+  return typeof v === "object" && v !== null && "shader" in v && "code" in v && "entry" in v &&
+    "bindings" in v;
+}
+
+/**
+ * Every kernel definition exported from src/kernels/, src/sparse/ and src/data/ (references
+ * `*_ref.ts` aside), in file order: what the shader and texture-twin tests check.
+ */
+export async function allKernelDefs(): Promise<KernelDef[]> {
+  const defs: KernelDef[] = [];
+  for (const sub of ["kernels", "sparse", "data"]) {
+    const dir = new URL(`../${sub}/`, import.meta.url);
+    for (const e of [...Deno.readDirSync(dir)].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!e.name.endsWith(".ts") || e.name.endsWith("_ref.ts")) continue;
+      const mod = await import(new URL(e.name, dir).href);
+      for (const v of Object.values(mod)) if (isKernelDef(v)) defs.push(v);
+    }
+  }
+  return defs;
 }

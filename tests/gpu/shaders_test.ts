@@ -1,26 +1,8 @@
 // Every shader in shaders/ compiles on this adapter (naga via getCompilationInfo), and every
 // kernel definition exported from src/kernels/ agrees with its shader's reflected bindings.
 import assert from "node:assert/strict";
-import { bindingProblems, type KernelDef } from "../../src/gpu/mod.ts";
-import { gpuTest } from "../../src/testing/mod.ts";
-
-function isKernelDef(v: unknown): v is KernelDef {
-  return typeof v === "object" && v !== null && "shader" in v && "code" in v && "entry" in v &&
-    "bindings" in v;
-}
-
-async function allKernelDefs(): Promise<KernelDef[]> {
-  const defs: KernelDef[] = [];
-  for (const sub of ["kernels", "sparse", "data"]) {
-    const dir = new URL(`../../src/${sub}/`, import.meta.url);
-    for (const e of [...Deno.readDirSync(dir)].sort((a, b) => a.name.localeCompare(b.name))) {
-      if (!e.name.endsWith(".ts") || e.name.endsWith("_ref.ts")) continue;
-      const mod = await import(new URL(e.name, dir).href);
-      for (const v of Object.values(mod)) if (isKernelDef(v)) defs.push(v);
-    }
-  }
-  return defs;
-}
+import { bindingProblems } from "../../src/gpu/mod.ts";
+import { allKernelDefs, gpuTest } from "../../src/testing/mod.ts";
 
 gpuTest(
   "every kernel's WGSL compiles on the adapter and matches its declared bindings",

@@ -14,7 +14,7 @@ import {
 import { ACT_BWD, activationBackward } from "../../src/kernels/activation.ts";
 import { biasGrad } from "../../src/kernels/bias.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
-import { gpuTest } from "../../src/testing/mod.ts";
+import { allKernelDefs, gpuTest } from "../../src/testing/mod.ts";
 
 const base = (code: string, bindings: KernelDef["bindings"]) =>
   defineKernel({ shader: "t.wgsl", code, entry: "main", bindings, textureInputs: true });
@@ -53,23 +53,6 @@ Deno.test("textureTwin: nested loads, vec4 and u32 arrays, comments; pointers an
     null,
   );
 });
-
-async function allKernelDefs(): Promise<KernelDef[]> {
-  const defs: KernelDef[] = [];
-  for (const sub of ["kernels", "sparse", "data"]) {
-    const dir = new URL(`../../src/${sub}/`, import.meta.url);
-    for (const e of [...Deno.readDirSync(dir)].sort((a, b) => a.name.localeCompare(b.name))) {
-      if (!e.name.endsWith(".ts") || e.name.endsWith("_ref.ts")) continue;
-      const mod = await import(new URL(e.name, dir).href);
-      for (const v of Object.values(mod)) {
-        if (typeof v === "object" && v !== null && "shader" in v && "code" in v) {
-          defs.push(v as KernelDef);
-        }
-      }
-    }
-  }
-  return defs;
-}
 
 gpuTest(
   "every opted-in kernel has a texture twin that compiles and matches its bindings",
