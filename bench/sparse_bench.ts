@@ -224,6 +224,7 @@ for (const [nIn, nOut] of WGRAD_SIZES) {
       const x = act(gpu, nIn, "x");
       const dy = act(gpu, nOut, "dy");
       const dvalues = gpu.tensor("f32", [layer.nnz]);
+      const sd = { layer, x, dy, dvalues, batch: BATCH, path: "sddmm" as const };
       await interleaved(
         gpu,
         "wgrad",
@@ -234,31 +235,9 @@ for (const [nIn, nOut] of WGRAD_SIZES) {
         [
           ...Object.entries(SDDMM_VARIANTS).map(([name, tune]): [string, (r: Recorder) => void] => [
             `sddmm ${name}`,
-            (rec) =>
-              weightGrad(rec, {
-                layer,
-                x,
-                dy,
-                dvalues,
-                batch: BATCH,
-                path: "sddmm",
-                tune,
-                inputs: "buffer",
-              }),
+            (rec) => weightGrad(rec, { ...sd, tune, inputs: "buffer" }),
           ]),
-          [
-            "sddmm tex",
-            (rec) =>
-              weightGrad(rec, {
-                layer,
-                x,
-                dy,
-                dvalues,
-                batch: BATCH,
-                path: "sddmm",
-                inputs: "texture",
-              }),
-          ],
+          ["sddmm tex", (rec) => weightGrad(rec, { ...sd, inputs: "texture" })],
           [
             "dense",
             (rec) => weightGrad(rec, { layer, x, dy, dvalues, batch: BATCH, path: "dense" }),
