@@ -754,7 +754,8 @@ export const WGRAD_RULES: Record<"cpu" | "gpu", WeightGradRule> = {
   cpu: {
     denseFrom: 0.3,
     source:
-      "llvmpipe GL, 2026-12-05: SDDMM 2-4 GFLOP/s vs GEMM 12-18 GFLOP/s; crossover measured 0.2-0.4",
+      "llvmpipe GL, 2026-12-05: SDDMM 2-4 GFLOP/s vs GEMM 12-18 GFLOP/s, crossover 0.2-0.4; " +
+      "2026-12-06 (Zen 2 host, both from texture mirrors): crossover 0.3 (0.4 at 300x100)",
   },
   gpu: {
     denseFrom: 0.1,
