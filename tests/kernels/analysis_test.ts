@@ -274,7 +274,8 @@ gpuTest(
       [9, 6, 5, 45, 2, "xent", 3, 0],
     ];
     for (const [ci, [nIn, n0, n1, S, depth, loss, kind, forced]] of cases.entries()) {
-      // Operands from storage buffers and from texture mirrors alternately: both at every depth.
+      // Operands from storage buffers and from texture mirrors alternately (the loaders of
+      // ablation_carry_buffers_fns.wgsl / ablation_carry_textures_fns.wgsl): both at every depth.
       const inputs = ci % 2 ? "texture" : "buffer";
       const classes = depth === 0 ? n0 : depth === 1 ? n1 : 4;
       const ld = roundUp4(S);

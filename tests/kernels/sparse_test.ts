@@ -129,8 +129,9 @@ const CASES: Case[] = [
   { name: "784x1000 1%", make: (r) => layer(r, 784, 1000, 0.01) },
   { name: "784x1000 5%", make: (r) => layer(r, 784, 1000, 0.05, { denseOut: 999, emptyOut: 0 }) },
 ];
-// Batches 7 and 125 read their operands through texture mirrors, 1 and 13 through storage
-// buffers (inputsFor): both operand sources see small and large batches with NaN padding lanes.
+// Batches 7 and 125 read their operands through texture mirrors (the loaders of
+// shaders/sparse_textures_fns.wgsl), 1 and 13 through storage buffers (sparse_buffers_fns.wgsl;
+// inputsFor): both operand sources see small and large batches with NaN padding lanes.
 const BATCHES = [1, 7, 13, 125];
 /** The operand source the main tests force for a batch (and check that it is the one used). */
 function inputsFor(gpu: Gpu, batch: number, rows: number[], nnz: number): InputSource {
