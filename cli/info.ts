@@ -68,6 +68,8 @@ export function infoCommand() {
           console.log(`  why     ${report.backendReason}`);
           const quirks = Object.entries(report.quirks).filter(([, on]) => on).map(([k]) => k);
           if (quirks.length) console.log(`  quirks  ${quirks.join(", ")} (src/gpu/quirks.ts)`);
+          console.log(`inputs    ${report.inputs}`);
+          console.log(`  why     ${report.inputsReason}`);
           console.log(`features  ${report.features.join(", ")}`);
           console.log("limits");
           for (const [k, v] of Object.entries(report.limits)) console.log(`  ${k.padEnd(36)} ${v}`);

@@ -22,7 +22,7 @@ import { Kernel, type KernelDef } from "./kernel.ts";
 import { Recorder } from "./recorder.ts";
 import { type BackendChoice, selectBackend } from "./backend.ts";
 import { paramsToStorage, type Quirks, quirksFor } from "./quirks.ts";
-import { touch } from "./mirror.ts";
+import { inputSourceChoice, touch } from "./mirror.ts";
 
 /** The limits Filigree requests from the adapter (the WebGPU defaults are far smaller). */
 export const REQUESTED_LIMITS = [
@@ -64,6 +64,9 @@ export interface AdapterReport {
   backendReason: string;
   /** Driver workarounds in effect (src/gpu/quirks.ts). */
   quirks: Quirks;
+  /** Where kernels read their read-only arrays (src/gpu/mirror.ts) and why. */
+  inputs: string;
+  inputsReason: string;
   isFallbackAdapter: boolean;
   /** Features the adapter offers. */
   features: string[];
@@ -182,6 +185,8 @@ export class Gpu {
       backend: this.backend,
       backendReason: this.backendReason,
       quirks: { ...this.quirks },
+      inputs: inputSourceChoice(this).source,
+      inputsReason: inputSourceChoice(this).reason,
       isFallbackAdapter: (this.info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
       features: [...this.adapter.features].map(String).sort(),
       deviceFeatures: [...this.features].sort(),

@@ -102,6 +102,30 @@ export function preferTextures(gpu: Gpu, want: InputSource | "auto" = "auto"): b
   return (want !== "auto" ? want : envInputs() ?? INPUT_SOURCES[adapterClass(gpu)]) === "texture";
 }
 
+/**
+ * The operand source kernels use on this device and why (printed by `deno task info`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "./mod.ts";
+ * import { inputSourceChoice } from "./mirror.ts";
+ * const gpu = await getGpu();
+ * assert.ok(["buffer", "texture"].includes(inputSourceChoice(gpu).source));
+ * ```
+ */
+export function inputSourceChoice(gpu: Gpu): { source: InputSource; reason: string } {
+  const env = envInputs();
+  if (env) return { source: env, reason: "FILIGREE_INPUTS" };
+  return adapterClass(gpu) === "cpu"
+    ? {
+      source: INPUT_SOURCES.cpu,
+      reason:
+        "software adapter: read-only arrays through texture mirrors (llvmpipe's buffer loads stall on some CPUs; FILIGREE_INPUTS=buffer to override)",
+    }
+    : { source: INPUT_SOURCES.gpu, reason: "hardware GPU: storage buffers" };
+}
+
 /** Texels per row of a mirror (a power of two; shaders/sparse_textures_fns.wgsl agrees). */
 export const MIRROR_WIDTH = 4096;
 

@@ -112,5 +112,10 @@ Deno.test("deno task info names the backend and why, with nothing on stderr", as
     // On a software adapter the automatic choice is GL.
     assert.deepEqual(report.backend, "gl");
     assert.match(report.backendReason, /software adapter/);
+    // ... and read-only arrays through texture mirrors (clearEnv: no FILIGREE_INPUTS override).
+    assert.deepEqual(report.inputs, "texture");
+    assert.match(report.inputsReason, /software adapter.*FILIGREE_INPUTS=buffer/);
+  } else {
+    assert.deepEqual(report.inputs, "buffer");
   }
 });
