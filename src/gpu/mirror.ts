@@ -61,7 +61,7 @@ export type InputSource = "buffer" | "texture";
  * Default operand source per adapter class, for every kernel with a texture variant (the sparse
  * gathers, the work-efficient ablation, and the kernels whose definition sets `textureInputs`:
  * src/gpu/textured.ts). llvmpipe: textures (Mesa 22.3 loads a storage buffer element by a
- * per-lane scalar loop through the stack and a texel by a register gather: 4-5x faster spmm and
+ * per-lane scalar loop through the stack and a texel by a register gather: 3.9-5.3x faster spmm and
  * 2-3.5x faster element-wise kernels, copies included, on an AMD Zen 2 host, 2026-12-06,
  * bench/RESULTS.md; about even on the faster host of the earlier sessions). GPUs: buffers
  * (coalesced loads; not measured here).
