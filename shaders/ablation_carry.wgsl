@@ -13,10 +13,12 @@
 // loss and hit are recomputed for old and new logits: the sample's contribution is the
 // difference. Nothing is computed for samples the ablation cannot reach.
 //
-// One invocation per (ablation, chunk of its sample list): it walks the chunk and writes its
-// [loss delta sum, hit delta sum]; the host adds the chunks in float64. No barriers and no shared
-// memory: the host orders ablations by input row, so neighbouring lanes share a sample list
-// and walk it in lockstep.
+// One invocation per (ablation, chunk c of `chunks`): it walks every chunks-th entry of the
+// ablation's sample list from entry c and writes its [loss delta sum, hit delta sum]; the host adds
+// the chunks in float64. No barriers and no shared memory: the host orders ablations by input row,
+// so neighbouring lanes share a sample list and walk it in lockstep. Everything read per sample
+// that comes four floats at a time (the output rows, the cached logits, W1's entries, the base
+// record) is a vec4 of rows_v: one texel fetch on a software adapter instead of four.
 //
 // Specialized per layer by overrides (so loops over classes unroll and the logits stay in
 // registers, and the chains compile to straight code): NC4 = ceil(classes / 4), the depth, and
@@ -62,13 +64,13 @@ struct CarryParams {
   samp_idx: u32,   //   sample indices
   labels: u32,     //   labels
   row1_ptr: u32,   //   CSR (rows = inputs) of W1 (depth 2): row pointers
-  row1_col: u32,   //   columns
-  row1_val: u32,   // meta_f offsets: values of W1's CSR (depth 2)
-  logit_row: u32,  // first row of the logits in `zl` (after W1's pre-activations at depth 2)
+  row1_v: u32,     // rows_v offsets (vec4s): W1's CSR entries (depth 2), (f32(column), value, 0, 0)
+  logit_v: u32,    //   the cached logits, sample s's NC4 vec4s from logit_v + s * NC4
+  pad3: u32,
   abl_base: u32,   // first ablation of this dispatch in `abl`
   out_base: u32,   // first task of this dispatch in `out`
-  mode: u32,       // 0: ablations; 1: per-sample base metrics of the cached logits into `out`
-  base: u32,       // meta_f offset of the per-sample base metrics [S][2] (written by mode 1)
+  mode: u32,       // 0: ablations; 1: per-sample base records of the cached logits into `out`
+  base_v: u32,     // rows_v offset (vec4s) of the per-sample (base loss, base hit, f32(label), 0)
   pad0: u32,
   pad1: u32,
   pad2: u32,
@@ -79,8 +81,9 @@ struct CarryParams {
 // The operands (binding 1 meta_u, 2 meta_f, 3 x0, 4 z0, 5 rows_v, 6 zl, 7 abl) are declared, with
 // their loaders, by the prelude prepended on the TypeScript side: storage buffers
 // (ablation_carry_buffers_fns.wgsl) or texture mirrors (ablation_carry_textures_fns.wgsl).
-// rows_v is the output layer's rows dense over the classes: row r, vec4 q at index r * NC4 + q;
-// zl the cached pre-activations of W1 (depth 2, rows 0..) and the cached logits (from logit_row).
+// rows_v (vec4s) holds the output layer's rows dense over the classes (row r, vec4 q at index
+// r * NC4 + q), the cached logits by sample and W1's entries: one fetch of four floats instead of
+// four scalar loads (padding lanes are 0). zl: the cached pre-activations of W1 (depth 2).
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
 // One unit-wise op (kind and activation id are overrides, so this folds to one branch).
@@ -156,26 +159,22 @@ fn sample_metrics(lg: array<vec4f, MAX_C4>, label: u32) -> vec2f {
 
 fn cached_logits(s: u32) -> array<vec4f, MAX_C4> {
   var lg: array<vec4f, MAX_C4>;
-  for (var q = 0u; q < NC4; q++) {
-    for (var c = 0u; c < 4u; c++) {
-      let row = min(4u * q + c, cp.classes - 1u);
-      lg[q][c] = ld_zl((cp.logit_row + row) * cp.ld + s);
-    }
-  }
+  for (var q = 0u; q < NC4; q++) { lg[q] = ld_rows(cp.logit_v + s * NC4 + q); }
   return lg;
 }
 
-// The change of sample s's (loss, hit) when w_ij (value w) is removed.
-fn sample_delta(i: u32, j: u32, w: f32, s: u32) -> vec2f {
+// The change of sample s's (loss, hit) when w_ij (value w) is removed; [e0, e1) is row j of W1.
+fn sample_delta(i: u32, j: u32, w: f32, s: u32, e0: u32, e1: u32) -> vec2f {
   let zo = ld_z0(j * cp.ld + s);
   let zn = zo - w * ld_x0(i * cp.ld + s);
   var dh = zn - zo;
   if (DEPTH > 0u) { dh = chain0(j, zn) - chain0(j, zo); }
   if (dh == 0.0) { return vec2f(0.0); }
   var lg = cached_logits(s);
-  let label = ld_mu(cp.labels + s);
-  // The unablated sample's metrics, computed once by this kernel (mode 1).
-  let before = vec2f(ld_mf(cp.base + 2u * s), ld_mf(cp.base + 2u * s + 1u));
+  // The unablated sample's metrics, computed once by this kernel (mode 1), and its label.
+  let b = ld_rows(cp.base_v + s);
+  let label = u32(b.z);
+  let before = b.xy;
   if (DEPTH == 0u) {
     for (var q = 0u; q < NC4; q++) {
       lg[q] = select(lg[q], vec4f(zn), vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u) == vec4u(j));
@@ -183,12 +182,11 @@ fn sample_delta(i: u32, j: u32, w: f32, s: u32) -> vec2f {
   } else if (DEPTH == 1u) {
     for (var q = 0u; q < NC4; q++) { lg[q] += ld_rows(j * NC4 + q) * dh; }
   } else {
-    let e0 = ld_mu(cp.row1_ptr + j);
-    let e1 = ld_mu(cp.row1_ptr + j + 1u);
     for (var e = e0; e < e1; e++) { // row j of W1: <= its outputs
-      let r = ld_mu(cp.row1_col + e);
+      let ev = ld_rows(cp.row1_v + e);
+      let r = u32(ev.x);
       let zr = ld_zl(r * cp.ld + s);
-      let dh2 = chain1(r, zr + ld_mf(cp.row1_val + e) * dh) - chain1(r, zr);
+      let dh2 = chain1(r, zr + ev.y * dh) - chain1(r, zr);
       if (dh2 != 0.0) {
         for (var q = 0u; q < NC4; q++) { lg[q] += ld_rows(r * NC4 + q) * dh2; }
       }
@@ -202,9 +200,12 @@ fn ablate_carry(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let task = gid.x + gid.y * nwg.x * CWG;
   if (cp.mode == 1u) {
     if (task < cp.s) {
-      let m = sample_metrics(cached_logits(task), ld_mu(cp.labels + task));
-      out[2u * task] = m.x;
-      out[2u * task + 1u] = m.y;
+      let label = ld_mu(cp.labels + task);
+      let m = sample_metrics(cached_logits(task), label);
+      out[4u * task] = m.x;
+      out[4u * task + 1u] = m.y;
+      out[4u * task + 2u] = f32(label);
+      out[4u * task + 3u] = 0.0;
     }
     return;
   }
@@ -214,12 +215,18 @@ fn ablate_carry(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let i = ld_abl(3u * a);
   let j = ld_abl(3u * a + 1u);
   let w = bitcast<f32>(ld_abl(3u * a + 2u));
-  let p1 = ld_mu(cp.samp_ptr + i + 1u);
-  let beg = ld_mu(cp.samp_ptr + i) + (task % cp.chunks) * cp.chunk;
-  let end = min(p1, beg + cp.chunk);
+  // Chunk c takes every chunks-th entry of the sample list from entry c: the chunks of an
+  // ablation are neighbouring lanes, so they share i, j and W1's row j (uniform trip counts).
+  let end = ld_mu(cp.samp_ptr + i + 1u);
+  var e0 = 0u;
+  var e1 = 0u;
+  if (DEPTH == 2u) {
+    e0 = ld_mu(cp.row1_ptr + j);
+    e1 = ld_mu(cp.row1_ptr + j + 1u);
+  }
   var acc = vec2f(0.0);
-  for (var q = beg; q < end; q++) { // <= chunk trips
-    acc += sample_delta(i, j, w, ld_mu(cp.samp_idx + q));
+  for (var q = ld_mu(cp.samp_ptr + i) + task % cp.chunks; q < end; q += cp.chunks) {
+    acc += sample_delta(i, j, w, ld_mu(cp.samp_idx + q), e0, e1); // <= chunk trips
   }
   out[2u * (cp.out_base + task)] = acc.x;
   out[2u * (cp.out_base + task) + 1u] = acc.y;

@@ -250,7 +250,9 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
       recompute,
     });
   }
+  const logits = await gpu.read(p.cachedZ[layers.length - 1]) as Float32Array;
   const meta = packCarry({
+    logits,
     samples: S,
     sampPtr: lists.ptr,
     sampIdx: lists.idx,
@@ -276,12 +278,11 @@ export async function planCarry(p: CarryInputs, w: number): Promise<CarryDecisio
   const metaU = gpu.tensor("u32", [meta.u.length], { data: meta.u, label: `${pl.name} carry u32` });
   const metaF = gpu.tensor("f32", [meta.f.length], { data: meta.f, label: `${pl.name} carry f32` });
   const metaV = gpu.tensor("f32", [meta.v.length], { data: meta.v, label: `${pl.name} carry v` });
-  // W1's cached pre-activations (depth 2) followed by the cached logits, in one binding.
-  const zl = gpu.tensor("f32", [(meta.logitRow + classes) * ld], { label: `${pl.name} carry zl` });
+  // W1's cached pre-activations (depth 2; else a placeholder, not read).
+  const zl = gpu.tensor("f32", [Math.max(4, meta.hidden * ld)], { label: `${pl.name} carry zl` });
   const rec = gpu.recorder("carry base metrics");
-  if (depth === 2) rec.copy(p.cachedZ[w + 1], zl, meta.logitRow * ld);
-  rec.copy(p.cachedZ[layers.length - 1], zl, classes * ld, 0, meta.logitRow * ld);
-  const scratch = gpu.tensor("f32", [2 * S], { label: "carry base metrics" });
+  if (depth === 2) rec.copy(p.cachedZ[w + 1], zl, meta.hidden * ld);
+  const scratch = gpu.tensor("f32", [4 * S], { label: "carry base metrics" });
   carryBase(rec, { meta, metaU, metaF, metaV, zl, scratch });
   rec.submit();
   await gpu.sync();

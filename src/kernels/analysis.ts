@@ -554,16 +554,21 @@ export interface CarrySpec {
   /** W1 (depth >= 1) and W2 (depth 2) by input row. */
   row1?: RowCsr;
   row2?: RowCsr;
+  /** The cached logits, `[classes][roundUp4(samples)]` (at depth 0: the layer's pre-activations). */
+  logits: Float32Array;
 }
 
 /** Packed static inputs of {@link ablationCarry} (upload `u` and `f` once per layer). */
 export interface CarryMeta {
   u: Uint32Array;
   f: Float32Array;
-  /** The output layer's rows dense over the classes (vec4-padded): upload as `metaV`. */
+  /**
+   * vec4 data: the output layer's rows dense over the classes, the logits by sample (both
+   * vec4-padded with 0) and W1's entries as (column, value, 0, 0) (depth 2): upload as `metaV`.
+   */
   v: Float32Array;
-  /** First row of the logits in `zl` (W1's output rows come first at depth 2). */
-  logitRow: number;
+  /** Rows of `zl`: W1's outputs at depth 2, else 0 (then `zl` is not read). */
+  hidden: number;
   /** Uniform fields except the per-dispatch ones (k, chunks, chunk, abl_base, out_base). */
   fields: ParamField[];
   /** Pipeline overrides: class vec4s, depth, loss, chain op kinds and activation ids. */
@@ -573,8 +578,11 @@ export interface CarryMeta {
   /** Longest sample list. */
   maxList: number;
   samples: number;
-  /** Offset in `f` of the per-sample base metrics (filled by {@link carryBase}). */
-  baseOffset: number;
+  /**
+   * Offset (vec4s) in `v` of the per-sample (base loss, base hit, label, 0), filled by
+   * {@link carryBase}.
+   */
+  baseV: number;
 }
 
 function maxRow(r: RowCsr | undefined): number {
@@ -615,10 +623,24 @@ export function packCarry(s: CarrySpec): CarryMeta {
   const empty = { ptr: new Uint32Array(1), col: new Uint32Array(0), val: new Float32Array(0) };
   const hid = s.depth === 2 ? s.row1! : empty;
   const outRows = s.depth === 2 ? s.row2 : s.depth === 1 ? s.row1 : undefined;
-  const row1Ptr = pushU(hid.ptr), row1Col = pushU(hid.col), row1Val = pushF(hid.val);
-  const v = outRows ? denseClassRows(outRows, nc4) : new Float32Array(4);
-  const logitRow = s.depth === 2 ? s.row2!.ptr.length - 1 : 0;
-  const baseOff = pushF(new Float32Array(2 * s.samples));
+  const row1Ptr = pushU(hid.ptr);
+  const ld = roundUp4(s.samples);
+  if (s.logits.length < s.classes * ld) {
+    throw new FiligreeError(`ablationCarry: logits hold ${s.logits.length} < ${s.classes * ld}`);
+  }
+  const rows = outRows ? denseClassRows(outRows, nc4) : new Float32Array(0);
+  const logitV = rows.length / 4, row1V = logitV + nc4 * s.samples;
+  const baseV = row1V + hid.col.length;
+  const v = new Float32Array(4 * (baseV + s.samples));
+  v.set(rows);
+  for (let c = 0; c < s.classes; c++) {
+    for (let n = 0; n < s.samples; n++) v[4 * (logitV + n * nc4) + c] = s.logits[c * ld + n];
+  }
+  for (let e = 0; e < hid.col.length; e++) {
+    v[4 * (row1V + e)] = hid.col[e];
+    v[4 * (row1V + e) + 1] = hid.val[e];
+  }
+  const hidden = s.depth === 2 ? s.row2!.ptr.length - 1 : 0;
   const ops: ParamField[] = [];
   const overrides: Record<string, number> = {
     NC4: nc4,
@@ -664,22 +686,22 @@ export function packCarry(s: CarrySpec): CarryMeta {
     sampIdx,
     labels,
     row1Ptr,
-    row1Col,
-    row1Val,
-    logitRow,
+    row1V,
+    logitV,
+    0,
     0, // abl_base
     0, // out_base
     0, // mode
-    baseOff,
+    baseV,
     0,
     0,
     0,
     ...ops,
   ];
-  // Per reached sample (upper bound, as if no loop unrolled): logits loaded (4·nc4), two
+  // Per reached sample (upper bound, as if no loop unrolled): logits loaded (nc4), two
   // metrics (2 loops of nc4 each, twice), the output row (nc4) or, at depth 2, per entry of W1's
   // row: its output row (nc4) + 1.
-  const tripsPerSample = 9 * nc4 + 1 +
+  const tripsPerSample = 6 * nc4 + 1 +
     (s.depth === 2 ? maxRow(s.row1) * (1 + nc4) : 0);
   let maxList = 0;
   for (let i = 0; i + 1 < s.sampPtr.length; i++) {
@@ -689,13 +711,13 @@ export function packCarry(s: CarrySpec): CarryMeta {
     u: U,
     f: F,
     v,
-    logitRow,
+    hidden,
     fields,
     overrides,
     tripsPerSample,
     maxList,
     samples: s.samples,
-    baseOffset: baseOff,
+    baseV,
   };
 }
 
@@ -704,12 +726,11 @@ export function packCarry(s: CarrySpec): CarryMeta {
  * under {@link MAX_LOOP_TRIPS}; null when not even one sample fits.
  */
 export function carryChunking(m: CarryMeta): { chunk: number; chunks: number } | null {
-  const chunk = Math.min(
-    Math.floor((MAX_LOOP_TRIPS - 16) / m.tripsPerSample),
-    Math.max(1, m.maxList),
-  );
-  if (chunk < 1) return null;
-  return { chunk, chunks: Math.max(1, Math.ceil(m.maxList / chunk)) };
+  const most = Math.floor((MAX_LOOP_TRIPS - 16) / m.tripsPerSample);
+  if (most < 1) return null;
+  const list = Math.max(1, m.maxList);
+  const chunks = Math.ceil(list / most);
+  return { chunk: Math.ceil(list / chunks), chunks };
 }
 
 /** Arguments of {@link ablationCarry}. */
@@ -723,10 +744,7 @@ export interface CarryArgs {
   z0: Tensor;
   /** `meta.v` uploaded. */
   metaV: Tensor;
-  /**
-   * `[logitRow + classes][roundUp4(S)]`: the cached pre-activations of W1 (depth 2) followed by
-   * the cached logits.
-   */
+  /** `[hidden][roundUp4(S)]`: the cached pre-activations of W1 (depth 2; else any tensor). */
   zl: Tensor;
   /** Packed ablations (see {@link packAblations}); this dispatch takes `[first, first + count)`. */
   ablations: Tensor;
@@ -741,9 +759,9 @@ export interface CarryArgs {
 }
 
 /**
- * Fills the per-sample base metrics (loss, hit of the cached logits) into `metaF`, computed by
- * the carried kernel itself so that ablated and unablated samples are scored by the same code.
- * `scratch` holds at least `2·samples` floats. Run once after uploading `meta.f`.
+ * Fills the per-sample base records (loss and hit of the cached logits, label) into `metaV`,
+ * computed by the carried kernel itself so that ablated and unablated samples are scored by the
+ * same code. `scratch` holds at least `4·samples` floats. Run once after uploading `meta.v`.
  */
 export function carryBase(
   rec: Recorder,
@@ -757,8 +775,8 @@ export function carryBase(
   },
 ): void {
   const gpu = rec.gpu, m = a.meta;
-  need(a.scratch, 2 * m.samples, "carryBase scratch");
-  need(a.zl, (m.logitRow + 1) * roundUp4(m.samples), "carryBase zl");
+  need(a.scratch, 4 * m.samples, "carryBase scratch");
+  need(a.zl, Math.max(1, m.hidden * roundUp4(m.samples)), "carryBase zl");
   const fields = m.fields.slice();
   fields[15] = 1;
   rec.dispatch(
@@ -776,14 +794,14 @@ export function carryBase(
     },
     grid(gpu, Math.ceil(m.samples / 64)),
   );
-  rec.copy(a.scratch, a.metaF, 2 * m.samples, 0, m.baseOffset);
+  rec.copy(a.scratch, a.metaV, 4 * m.samples, 0, 4 * m.baseV);
 }
 
 /**
  * Work-efficient exact ablation: per ablation and chunk of the samples it can reach, the sums of
  * the per-sample loss and hit changes (see shaders/ablation_carry.wgsl); add the chunks of an
  * ablation (in float64) and divide by S for the change of the mean loss and the accuracy.
- * Needs {@link carryBase} run once on `metaF`. Order ablations by input row for speed (lanes
+ * Needs {@link carryBase} run once on `metaV`. Order ablations by input row for speed (lanes
  * with the same row walk the same samples).
  */
 export function ablationCarry(rec: Recorder, a: CarryArgs): void {
@@ -799,7 +817,7 @@ export function ablationCarry(rec: Recorder, a: CarryArgs): void {
   const ld = roundUp4(m.samples);
   need(a.metaU, m.u.length, "ablationCarry meta_u");
   need(a.metaF, m.f.length, "ablationCarry meta_f");
-  need(a.zl, (m.logitRow + 1) * ld, "ablationCarry zl");
+  need(a.zl, Math.max(1, m.hidden * ld), "ablationCarry zl");
   need(a.metaV, m.v.length, "ablationCarry meta_v");
   need(a.ablations, 3 * (a.first + a.count), "ablationCarry ablations");
   need(a.out, 2 * a.chunks * (a.first + a.count), "ablationCarry out");
@@ -818,12 +836,11 @@ export function ablationCarry(rec: Recorder, a: CarryArgs): void {
     ["zl", a.zl, "r32float"],
     ["abl", a.ablations, "r32uint"],
   ];
-  // "auto" keeps depth 2 on buffers: there each lane walks its own row of W1 (divergent trip
-  // counts) and a texel fetch costs all 8 lanes while a buffer load skips the inactive ones
-  // (llvmpipe, 784-300-100-10 at 10 %, 1,000 samples, 2026-12-06: depth 2 (fc1) 2.13 s buffers vs
-  // 2.36 s textures; depth 1 (fc2) 0.177 vs 0.106 s; depth 0 (out) 0.071 vs 0.039 s).
-  const want = a.inputs ?? "auto";
-  const tex = (want !== "auto" || m.overrides.DEPTH < 2) && preferTextures(gpu, want) &&
+  // Every depth reads texture mirrors on software adapters (llvmpipe, 784-300-100-10 at 10 %,
+  // 1,000 samples, 2026-12-06, after logits, W1's entries and the base records moved to vec4
+  // texels: depth 2 (fc1) 0.86 s textures vs 1.75 s buffers; depth 1 0.06 vs 0.06; depth 0 0.024
+  // vs 0.024).
+  const tex = preferTextures(gpu, a.inputs ?? "auto") &&
     gpu.limits.maxSampledTexturesPerShaderStage >= 7 &&
     operands.every(([, t, f]) => canMirror(gpu, t.size, f));
   const res: Record<string, Resource> = { cp: gpu.uniform(packParams(fields)), out: a.out };

@@ -303,6 +303,7 @@ gpuTest(
         chain1: depth === 2 ? randomChain(rng, n1, (kind + 1) % 4) : [],
         row1: depth >= 1 ? randomRows(rng, n0, depth === 1 ? classes : n1, 0.6) : undefined,
         row2: depth === 2 ? randomRows(rng, n1, classes, 0.7) : undefined,
+        logits: toPadded(logits, classes, S),
       };
       const K = 2 * nIn + 1;
       const abl: WeightAblation[] = Array.from({ length: K }, (_, k) => ({
@@ -323,11 +324,9 @@ gpuTest(
       const metaU = gpu.tensor("u32", [meta.u.length], { data: meta.u });
       const metaF = gpu.tensor("f32", [meta.f.length], { data: meta.f });
       const metaV = gpu.tensor("f32", [meta.v.length], { data: meta.v });
-      // W1's pre-activations (depth 2) then the logits, as one tensor.
-      const zlRows = depth === 2 ? n1 + classes : classes;
-      const zlHost = depth === 2 ? Float64Array.from([...z1, ...logits]) : logits;
-      const zl = t(zlHost, zlRows);
-      const scratch = gpu.tensor("f32", [2 * S]);
+      // W1's pre-activations (depth 2; else a placeholder the kernel does not read).
+      const zl = depth === 2 ? t(z1, n1) : gpu.tensor("f32", [4]);
+      const scratch = gpu.tensor("f32", [4 * S]);
       gpu.poison(scratch);
       carryBase(rec, { meta, metaU, metaF, metaV, zl, scratch });
       // Two dispatches (the second starts at ablation 3) cover the list.
