@@ -70,6 +70,8 @@ override SG: u32 = 8u; // sddmm, pick: invocations per row, striding over its no
 override CH: u32 = 8u; // sddmm: quads of dy per chunk held in registers, 1..8
 override RS: u32 = 1u; // sddmm: rows per workgroup
 override GR: u32 = 8u; // grad_t: rows (invocations) per workgroup
+override CHT: u32 = 8u; // grad_t: quads per chunk, 1..MAX_CH
+const MAX_CH: u32 = 32u;
 
 fn live(q: u32) -> vec4<bool> {
   return (vec4u(q * 4u) + vec4u(0u, 1u, 2u, 3u)) < vec4u(p.batch);
@@ -311,13 +313,15 @@ fn pick(
 }
 
 // The two backward products of a layer in one pass over CSR(W): invocation = input row i (GR per
-// workgroup, lanes on different rows). The batch range [q0, q1) is walked in chunks of CH quads;
-// per chunk x[i] is held in registers and every nonzero m = (i, j) of the row loads its dy[j]
-// chunk once and uses it twice: dx[i] += w·dy[j] (stored per chunk, no act') and the partial dot
-// x[i]·dy[j], written to dw_out[perm[m]] (owned by this invocation: no races; the first chunk
+// workgroup, lanes on different rows). The batch range [q0, q1) is walked in chunks of CHT quads;
+// per chunk x[i] is held in a private array and every nonzero m = (i, j) of the row loads its
+// dy[j] chunk once and uses it twice: dx[i] += w·dy[j] (stored per chunk, no act') and the partial
+// dot x[i]·dy[j], written to dw_out[perm[m]] (owned by this invocation: no races; the first chunk
 // overwrites unless p.accumulate). Padding lanes of x and dy are masked; dx's are written as 0.
-// Loop bound per invocation: ceil((q1 - q0) / CH) * (rowlen + 1) with rowlen <= nOut; the wrapper
-// splits the batch into several dispatches to keep it under llvmpipe's cap.
+// A chunk of the whole batch (CHT 32 at batch 128) loads each nonzero's index and value once and
+// never reads dw_out back. Loop bound per invocation: ceil((q1 - q0) / CHT) * (rowlen + 2) *
+// (CHT + 1) with rowlen <= nOut (the quad loops counted as not unrolled); the wrapper splits the
+// batch into several dispatches to keep it under llvmpipe's cap.
 @compute @workgroup_size(GR)
 fn grad_t(
   @builtin(local_invocation_id) lid: vec3u,
@@ -329,71 +333,28 @@ fn grad_t(
   let s = row_ptr[i];
   let e = row_ptr[i + 1u];
   let xr = i * p.ld4;
-  for (var c = p.q0; c < p.q1; c += CH) {
-    let m0 = chunk_mask(c);
-    var m1 = vec4<bool>(false);
-    var m2 = vec4<bool>(false);
-    var m3 = vec4<bool>(false);
-    var m4 = vec4<bool>(false);
-    var m5 = vec4<bool>(false);
-    var m6 = vec4<bool>(false);
-    var m7 = vec4<bool>(false);
-    if (CH > 1u) { m1 = chunk_mask(c + 1u); }
-    if (CH > 2u) { m2 = chunk_mask(c + 2u); }
-    if (CH > 3u) { m3 = chunk_mask(c + 3u); }
-    if (CH > 4u) { m4 = chunk_mask(c + 4u); }
-    if (CH > 5u) { m5 = chunk_mask(c + 5u); }
-    if (CH > 6u) { m6 = chunk_mask(c + 6u); }
-    if (CH > 7u) { m7 = chunk_mask(c + 7u); }
-    let x0 = select(vec4f(0.0), ld_xw(i, min(c, p.ld4 - 1u)), m0);
-    var x1 = vec4f(0.0);
-    var x2 = vec4f(0.0);
-    var x3 = vec4f(0.0);
-    var x4 = vec4f(0.0);
-    var x5 = vec4f(0.0);
-    var x6 = vec4f(0.0);
-    var x7 = vec4f(0.0);
-    if (CH > 1u) { x1 = select(vec4f(0.0), ld_xw(i, min(c + 1u, p.ld4 - 1u)), m1); }
-    if (CH > 2u) { x2 = select(vec4f(0.0), ld_xw(i, min(c + 2u, p.ld4 - 1u)), m2); }
-    if (CH > 3u) { x3 = select(vec4f(0.0), ld_xw(i, min(c + 3u, p.ld4 - 1u)), m3); }
-    if (CH > 4u) { x4 = select(vec4f(0.0), ld_xw(i, min(c + 4u, p.ld4 - 1u)), m4); }
-    if (CH > 5u) { x5 = select(vec4f(0.0), ld_xw(i, min(c + 5u, p.ld4 - 1u)), m5); }
-    if (CH > 6u) { x6 = select(vec4f(0.0), ld_xw(i, min(c + 6u, p.ld4 - 1u)), m6); }
-    if (CH > 7u) { x7 = select(vec4f(0.0), ld_xw(i, min(c + 7u, p.ld4 - 1u)), m7); }
-    var a0 = vec4f(0.0);
-    var a1 = vec4f(0.0);
-    var a2 = vec4f(0.0);
-    var a3 = vec4f(0.0);
-    var a4 = vec4f(0.0);
-    var a5 = vec4f(0.0);
-    var a6 = vec4f(0.0);
-    var a7 = vec4f(0.0);
+  var xq: array<vec4f, MAX_CH>;
+  var aq: array<vec4f, MAX_CH>;
+  for (var c = p.q0; c < p.q1; c += CHT) {
+    for (var u = 0u; u < CHT; u++) {
+      xq[u] = select(vec4f(0.0), ld_xw(i, min(c + u, p.ld4 - 1u)), chunk_mask(c + u));
+      aq[u] = vec4f(0.0);
+    }
     let overwrite = c == p.q0 && p.accumulate == 0u;
     for (var m = s; m < e; m++) {
       let k = ld_perm(m);
       let w = vec4f(ld_vals(k));
       let j = ld_col(m);
-      let d0 = dy_quad(j, c, m0);
-      a0 = fma(w, d0, a0);
-      var acc = x0 * d0;
-      if (CH > 1u) { let d = dy_quad(j, c + 1u, m1); a1 = fma(w, d, a1); acc = fma(x1, d, acc); }
-      if (CH > 2u) { let d = dy_quad(j, c + 2u, m2); a2 = fma(w, d, a2); acc = fma(x2, d, acc); }
-      if (CH > 3u) { let d = dy_quad(j, c + 3u, m3); a3 = fma(w, d, a3); acc = fma(x3, d, acc); }
-      if (CH > 4u) { let d = dy_quad(j, c + 4u, m4); a4 = fma(w, d, a4); acc = fma(x4, d, acc); }
-      if (CH > 5u) { let d = dy_quad(j, c + 5u, m5); a5 = fma(w, d, a5); acc = fma(x5, d, acc); }
-      if (CH > 6u) { let d = dy_quad(j, c + 6u, m6); a6 = fma(w, d, a6); acc = fma(x6, d, acc); }
-      if (CH > 7u) { let d = dy_quad(j, c + 7u, m7); a7 = fma(w, d, a7); acc = fma(x7, d, acc); }
+      var acc = vec4f(0.0);
+      for (var u = 0u; u < CHT; u++) {
+        let d = dy_quad(j, c + u, chunk_mask(c + u));
+        aq[u] = fma(w, d, aq[u]);
+        acc = fma(xq[u], d, acc);
+      }
       let part = (acc.x + acc.y) + (acc.z + acc.w);
       if (overwrite) { dw_out[k] = part; } else { dw_out[k] = dw_out[k] + part; }
     }
-    grad_t_store(xr, c, a0);
-    if (CH > 1u) { grad_t_store(xr, c + 1u, a1); }
-    if (CH > 2u) { grad_t_store(xr, c + 2u, a2); }
-    if (CH > 3u) { grad_t_store(xr, c + 3u, a3); }
-    if (CH > 4u) { grad_t_store(xr, c + 4u, a4); }
-    if (CH > 5u) { grad_t_store(xr, c + 5u, a5); }
-    if (CH > 6u) { grad_t_store(xr, c + 6u, a6); }
-    if (CH > 7u) { grad_t_store(xr, c + 7u, a7); }
+    for (var u = 0u; u < CHT; u++) { grad_t_store(xr, c + u, aq[u]); }
   }
 }
 

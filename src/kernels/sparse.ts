@@ -871,7 +871,7 @@ export function weightGrad(rec: Recorder, a: WeightGradArgs): WeightGradPath {
 
 /**
  * Blocking of the fused backward ({@link sparseBackward}): `ch` quads of the batch per chunk
- * (1..8; x, dx and the loaded dy chunk are held in registers), `gr` rows per workgroup.
+ * (1..32; the chunk of x and of dx held in private arrays), `gr` rows per workgroup.
  */
 export interface GradTTuning {
   ch: number;
@@ -880,9 +880,34 @@ export interface GradTTuning {
 /**
  * Default blocking of the fused backward: on llvmpipe (GL, 2026-12-06, 3 interleaved rounds at
  * load ~2.5) ch 8 / gr 8 was the best or within 17 % of it at 1000x1000 4 %, 300x100 12 % and
- * 24 %, 4096x4096 5 % (bench/sparse_bench.ts "backward" cases rerun the comparison).
+ * 24 %, 4096x4096 5 % (bench/sparse_bench.ts "backward" cases rerun the comparison). A whole
+ * batch of 128 in one chunk is faster still where the loop bound allows it (second session,
+ * Zen 2 host, `bench:profile`, batch 128: SET-MLP ε 20's two grad_t 13.8 ms at ch 8, 19.9 at ch
+ * 16, 10.0 at ch 32; LeNet-300-100's 0.61, 1.02, 0.55 ms): {@link gradTChunk} picks
+ * {@link GRAD_T_WIDE} quads then, else `ch`.
  */
 export const GRAD_T_TUNING: Readonly<GradTTuning> = Object.freeze({ ch: 8, gr: 8 });
+/** The wide chunk of the fused backward (quads; batch 128). */
+export const GRAD_T_WIDE = 32;
+
+/**
+ * The fused backward's chunk (quads) for a layer with `nOut` outputs at `ld4` batch quads:
+ * {@link GRAD_T_WIDE} when the batch has that many quads and one chunk of them fits the loop
+ * bound, else the tuned `ch`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gradTChunk } from "./sparse.ts";
+ * assert.equal(gradTChunk(1000, 32), 32); // batch 128
+ * assert.equal(gradTChunk(1000, 16), 8); // batch 64: a wide chunk would be half padding
+ * assert.equal(gradTChunk(4096, 32), 8); // a wide chunk over 4,096 outputs exceeds the bound
+ * ```
+ */
+export function gradTChunk(nOut: number, ld4: number): number {
+  const wide = ld4 >= GRAD_T_WIDE && gradTQuadsPerDispatch(nOut, { ch: GRAD_T_WIDE }) > 0;
+  return wide ? GRAD_T_WIDE : GRAD_T_TUNING.ch;
+}
 
 /**
  * Whether {@link sparseBackward}'s `"auto"` path fuses, per adapter class. llvmpipe: yes (1.5-2.0x
@@ -907,19 +932,20 @@ export interface SparseBackwardArgs extends SddmmArgs {
 
 /**
  * Quads of the batch one fused-backward dispatch may cover: an invocation runs
- * `ceil(quads / ch) · (nOut + 2)` loop iterations at most, kept at or below
+ * `ceil(quads / ch) · (nOut + 2) · (ch + 1)` loop iterations at most (the chunk's quad loops are
+ * counted as not unrolled: llvmpipe counts them at ch 32), kept at or below
  * {@link MAX_LOOP_TRIPS}.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { gradTQuadsPerDispatch } from "./sparse.ts";
- * assert.deepEqual(gradTQuadsPerDispatch(1000), 512); // batch 2,048 in one dispatch (ch 8)
+ * assert.deepEqual(gradTQuadsPerDispatch(1000), 56); // batch 224 in one dispatch (ch 8)
  * ```
  */
 export function gradTQuadsPerDispatch(nOut: number, t: Partial<GradTTuning> = {}): number {
   const s = { ...GRAD_T_TUNING, ...t };
-  return Math.floor(MAX_LOOP_TRIPS / (nOut + 2)) * s.ch;
+  return Math.floor(MAX_LOOP_TRIPS / ((nOut + 2) * (s.ch + 1))) * s.ch;
 }
 
 /**
@@ -958,8 +984,12 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
   const op = "sparseBackward";
   const { layer } = a;
   const gpu = rec.gpu;
-  const t = { ...GRAD_T_TUNING, ...a.tune };
-  if (!Number.isInteger(t.ch) || t.ch < 1 || t.ch > 8 || !Number.isInteger(t.gr) || t.gr < 1) {
+  const t = {
+    ...GRAD_T_TUNING,
+    ch: gradTChunk(layer.nOut, roundUp4(a.batch) / 4),
+    ...a.tune,
+  };
+  if (!Number.isInteger(t.ch) || t.ch < 1 || t.ch > 32 || !Number.isInteger(t.gr) || t.gr < 1) {
     throw new FiligreeError(`${op}: bad tuning ch ${t.ch} (1..8), gr ${t.gr}`);
   }
   const step = gradTQuadsPerDispatch(layer.nOut, t);
@@ -984,7 +1014,7 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
   distinct(op, [["x", a.x], ["dy", a.dy], ["dx", a.dx], ["dvalues", a.dvalues]]);
   gpu.checkLimit("maxComputeWorkgroupSizeX", t.gr, `${op} workgroup`);
   const tex = sparseInputs(gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
-  const k = gpu.kernel(tex ? GRAD_T_TEX : GRAD_T, { CH: t.ch, GR: t.gr });
+  const k = gpu.kernel(tex ? GRAD_T_TEX : GRAD_T, { CHT: t.ch, GR: t.gr });
   const groups = grid(gpu, Math.ceil(layer.nIn / t.gr));
   const ld4 = ld / 4;
   const operands: Record<string, Resource> = tex
