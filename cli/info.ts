@@ -70,6 +70,7 @@ export function infoCommand() {
           if (quirks.length) console.log(`  quirks  ${quirks.join(", ")} (src/gpu/quirks.ts)`);
           console.log(`inputs    ${report.inputs}`);
           console.log(`  why     ${report.inputsReason}`);
+          console.log(`gc        ${report.collect}`);
           console.log(`features  ${report.features.join(", ")}`);
           console.log("limits");
           for (const [k, v] of Object.entries(report.limits)) console.log(`  ${k.padEnd(36)} ${v}`);

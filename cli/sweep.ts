@@ -253,6 +253,7 @@ export function sweepCommand() {
               const child = new Deno.Command(Deno.execPath(), {
                 args: [
                   "run",
+                  "--v8-flags=--expose-gc",
                   "--allow-read",
                   "--allow-write",
                   "--allow-env",

@@ -23,6 +23,7 @@ import { Recorder } from "./recorder.ts";
 import { type BackendChoice, selectBackend } from "./backend.ts";
 import { paramsToStorage, type Quirks, quirksFor } from "./quirks.ts";
 import { inputSourceChoice, touch } from "./mirror.ts";
+import { Collector } from "./collect.ts";
 
 /** The limits Filigree requests from the adapter (the WebGPU defaults are far smaller). */
 export const REQUESTED_LIMITS = [
@@ -67,6 +68,8 @@ export interface AdapterReport {
   /** Where kernels read their read-only arrays (src/gpu/mirror.ts) and why. */
   inputs: string;
   inputsReason: string;
+  /** Whether garbage GPU wrappers are collected by force (src/gpu/collect.ts) and how often. */
+  collect: string;
   isFallbackAdapter: boolean;
   /** Features the adapter offers. */
   features: string[];
@@ -119,6 +122,8 @@ export class Gpu {
   #destroyed = false;
   /** Command-buffer submissions so far (tests and the memory benchmark read it). */
   submits = 0;
+  /** Forces a full collection now and then so garbage GPU wrappers free their native state. */
+  collector: Collector = new Collector();
 
   private constructor(
     readonly adapter: GPUAdapter,
@@ -187,6 +192,9 @@ export class Gpu {
       quirks: { ...this.quirks },
       inputs: inputSourceChoice(this).source,
       inputsReason: inputSourceChoice(this).reason,
+      collect: this.collector.active
+        ? `a full collection at most every ${this.collector.intervalMs} ms of submits (gc exposed)`
+        : "not forced (run with --v8-flags=--expose-gc, as every deno task does: without it host memory can grow ~10 KB per training step)",
       isFallbackAdapter: (this.info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
       features: [...this.adapter.features].map(String).sort(),
       deviceFeatures: [...this.features].sort(),
@@ -305,6 +313,7 @@ export class Gpu {
   submit(...buffers: GPUCommandBuffer[]): void {
     this.device.queue.submit(buffers);
     this.submits++;
+    this.collector.maybeCollect();
   }
 
   /** Waits until all submitted work has finished, then reports any device error. */

@@ -21,3 +21,4 @@ export * from "./backend.ts";
 export * from "./quirks.ts";
 export * from "./mirror.ts";
 export * from "./textured.ts";
+export * from "./collect.ts";

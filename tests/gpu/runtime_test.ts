@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { defineKernel, grid, LimitError, packParams, ShaderError } from "../../src/gpu/mod.ts";
+import {
+  Collector,
+  defineKernel,
+  grid,
+  LimitError,
+  packParams,
+  ShaderError,
+} from "../../src/gpu/mod.ts";
 import { biasAdd } from "../../src/kernels/bias.ts";
 import { gpuTest } from "../../src/testing/mod.ts";
 
@@ -139,5 +146,34 @@ fn main() { var c = 0u; for (var i = 0u; i < p.n; i++) { c += 1u; } out[0] = c; 
     assert(counts[1] === 100_000 || counts[1] === 65_535, `unexpected trip count ${counts[1]}`);
     const { MAX_LOOP_TRIPS } = await import("../../src/kernels/bias.ts");
     assert(MAX_LOOP_TRIPS < 65_535);
+  },
+);
+
+gpuTest(
+  "every submit asks the collector; it forces a collection at most once per interval",
+  (gpu) => {
+    const saved = gpu.collector;
+    try {
+      let calls = 0;
+      gpu.collector = new Collector(() => calls++, 0);
+      const t = gpu.tensor("f32", [3], { data: new Float32Array([1, 2, 3]) });
+      for (let i = 0; i < 3; i++) {
+        const rec = gpu.recorder();
+        rec.encoder.clearBuffer(t.buffer);
+        rec.submit();
+      }
+      assert.equal(calls, 3); // interval 0: one per submit
+      gpu.collector = new Collector(() => calls++, 60_000);
+      for (let i = 0; i < 3; i++) gpu.recorder().submit();
+      assert.equal(calls, 4); // a minute's interval: only the first
+      assert.equal(gpu.collector.collections, 1);
+      gpu.collector = new Collector(null);
+      gpu.recorder().submit();
+      assert.equal(gpu.collector.active, false);
+      assert.equal(gpu.collector.collections, 0);
+      gpu.release(t);
+    } finally {
+      gpu.collector = saved;
+    }
   },
 );
