@@ -10,8 +10,9 @@
 //   0: x * p.scale                                  (none / unit)
 //   1: (x - fstat[f].x) * fstat[f].y                (standard: per-feature mean, 1/std)
 //   2: (x - sstat[s].x) * sstat[s].y                (sample: per-sample mean, 1/std)
-// One invocation writes one vec4 of x (4 batch columns of one feature), or with gather_u8x4 a 4 x 4
-// block (4 features x 4 batch columns) from one word per sample; loops have 4 trips.
+// One invocation writes one vec4 of x (4 batch columns of one feature), or with gather_u8x4 and
+// gather_f32x4 a 4 x 4 block (4 features x 4 batch columns) from one word or one vec4 per sample;
+// loops have 4 trips.
 
 struct Params {
   features: u32,
@@ -28,6 +29,7 @@ override WG: u32 = 64u;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> images_u8: array<u32>;
 @group(0) @binding(1) var<storage, read> images_f32: array<f32>;
+@group(0) @binding(1) var<storage, read> images_f32x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> labels_in: array<u32>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
 @group(0) @binding(4) var<storage, read> fstat: array<vec2<f32>>;
@@ -128,4 +130,36 @@ fn gather_f32(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     }
   }
   x[i] = out;
+}
+
+// f32 data with features % 4 == 0: the 4 x 4 block of gather_u8x4 from one vec4 load per sample
+// (features f0..f0+3 of sample s are vec4 (s * features + f0) / 4), 4 loads for 16 values.
+@compute @workgroup_size(WG)
+fn gather_f32x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let quads = p.ld / 4u;
+  let i = quad_index(gid, nwg);
+  if (i >= (p.features / 4u) * quads) { return; }
+  let f0 = (i / quads) * 4u;
+  let q = i % quads;
+  let c0 = q * 4u;
+  var o0 = vec4f(0.0);
+  var o1 = vec4f(0.0);
+  var o2 = vec4f(0.0);
+  var o3 = vec4f(0.0);
+  for (var k = 0u; k < 4u; k++) { // 4 trips
+    let c = c0 + k;
+    if (c < p.size) {
+      let s = sample_of(c);
+      let v = images_f32x4[(s * p.features + f0) >> 2u];
+      o0[k] = normalize(v.x, f0, s);
+      o1[k] = normalize(v.y, f0 + 1u, s);
+      o2[k] = normalize(v.z, f0 + 2u, s);
+      o3[k] = normalize(v.w, f0 + 3u, s);
+      if (f0 == 0u) { labels[c] = labels_in[s]; }
+    }
+  }
+  x[f0 * quads + q] = o0;
+  x[(f0 + 1u) * quads + q] = o1;
+  x[(f0 + 2u) * quads + q] = o2;
+  x[(f0 + 3u) * quads + q] = o3;
 }

@@ -71,6 +71,7 @@ override CH: u32 = 8u; // sddmm: quads of dy per chunk held in registers, 1..8
 override RS: u32 = 1u; // sddmm: rows per workgroup
 override GR: u32 = 8u; // grad_t: rows (invocations) per workgroup
 override CHT: u32 = 8u; // grad_t: quads per chunk, 1..MAX_CH
+override MASK_DY: bool = true; // grad_t, wgrad_t: mask dy's padding lanes (off: the batch has none)
 const MAX_CH: u32 = 32u;
 
 fn live(q: u32) -> vec4<bool> {
@@ -347,7 +348,8 @@ fn grad_t(
       let j = ld_col(m);
       var acc = vec4f(0.0);
       for (var u = 0u; u < CHT; u++) {
-        let d = dy_quad(j, c + u, chunk_mask(c + u));
+        var d = ld_dy(j, min(c + u, p.ld4 - 1u));
+        if (MASK_DY) { d = select(vec4f(0.0), d, chunk_mask(c + u)); }
         aq[u] = fma(w, d, aq[u]);
         acc = fma(xq[u], d, acc);
       }
@@ -362,4 +364,73 @@ fn grad_t(
 fn grad_t_store(xr: u32, q: u32, acc: vec4f) {
   if (q >= p.q1) { return; }
   dx_out[xr + q] = select(vec4f(0.0), acc, live(q));
+}
+
+// spmm with a chunk of CHT quads of the batch per invocation ("wide" gather): invocation = output
+// row j (GR per workgroup, lanes on different rows); the chunk's accumulators live in a private
+// array, so each nonzero's column and value are loaded once per CHT quads (the lane-per-quad
+// gathers load them once per VB quads). Quads [q0, q1) in chunks. Loop bound per invocation:
+// ceil((q1 - q0) / CHT) * (rowlen + 2) * (CHT + 1), rowlen <= nIn (the wrapper splits the batch).
+@compute @workgroup_size(GR)
+fn spmm_wide(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let j = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  if (j >= p.rows) { return; }
+  let s = row_ptr_t[j];
+  let e = row_ptr_t[j + 1u];
+  var b = 0.0;
+  if (HAS_BIAS) { b = bias[j]; }
+  var aq: array<vec4f, MAX_CH>;
+  for (var c = p.q0; c < p.q1; c += CHT) {
+    for (var u = 0u; u < CHT; u++) { aq[u] = vec4f(0.0); }
+    for (var k = s; k < e; k++) {
+      let w = vec4f(ld_vals(k));
+      if (SKIP_ZERO && w.x == 0.0) { continue; }
+      let r = ld_col_t(k);
+      // Quads >= ld4 read the next row (or are clamped by robust access); never stored.
+      for (var u = 0u; u < CHT; u++) { aq[u] = fma(w, ld_x(r, c + u), aq[u]); }
+    }
+    for (var u = 0u; u < CHT; u++) {
+      if (c + u < p.q1) { spmm_store(j, c + u, aq[u], b); }
+    }
+  }
+}
+
+// The weight gradient alone in grad_t's layout (sddmm over CSR(W) rows): invocation = input row
+// i (GR per workgroup); per chunk x[i] is held in a private array and every nonzero m = (i, j)
+// loads its dy[j] chunk once: dw_out[perm[m]] (+)= x[i]·dy[j]. With whole-batch chunks each
+// nonzero's index is loaded once and dw_out is never read back. x is masked (padding lanes and
+// quads past q1 are zero), dy only where its lanes may be padding (MASK_DY). Loop bound as grad_t.
+@compute @workgroup_size(GR)
+fn wgrad_t(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let i = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  if (i >= p.rows) { return; }
+  let s = row_ptr[i];
+  let e = row_ptr[i + 1u];
+  var xq: array<vec4f, MAX_CH>;
+  for (var c = p.q0; c < p.q1; c += CHT) {
+    for (var u = 0u; u < CHT; u++) {
+      xq[u] = select(vec4f(0.0), ld_xw(i, min(c + u, p.ld4 - 1u)), chunk_mask(c + u));
+    }
+    let overwrite = c == p.q0 && p.accumulate == 0u;
+    for (var m = s; m < e; m++) {
+      let k = ld_perm(m);
+      let j = ld_col(m);
+      var acc = vec4f(0.0);
+      for (var u = 0u; u < CHT; u++) {
+        var d = ld_dy(j, min(c + u, p.ld4 - 1u));
+        if (MASK_DY) { d = select(vec4f(0.0), d, chunk_mask(c + u)); }
+        acc = fma(xq[u], d, acc);
+      }
+      let part = (acc.x + acc.y) + (acc.z + acc.w);
+      if (overwrite) { dw_out[k] = part; } else { dw_out[k] = dw_out[k] + part; }
+    }
+  }
 }

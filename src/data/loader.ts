@@ -93,6 +93,16 @@ export const GATHER_F32: KernelDef = defineKernel({
   entry: "gather_f32",
   bindings: BINDINGS("images_f32"),
 });
+/**
+ * Gather + normalize for f32 datasets whose feature count is a multiple of 4: one invocation
+ * writes 4 features x 4 samples from one vec4 load per sample.
+ */
+export const GATHER_F32X4: KernelDef = defineKernel({
+  shader: "data.wgsl",
+  code,
+  entry: "gather_f32x4",
+  bindings: BINDINGS("images_f32x4"),
+});
 
 const MODE_ID: Record<NormMode, number> = { none: 0, unit: 0, standard: 1, sample: 2 };
 
@@ -112,7 +122,7 @@ export interface GpuDatasetOptions {
   /** Workgroup size of the gather kernel (an `override`; default 64). */
   wg?: number;
   /**
-   * u8 data with a feature count that is a multiple of 4: gather 4 x 4 blocks (default true;
+   * Data with a feature count that is a multiple of 4: gather 4 x 4 blocks (default true;
    * false keeps the one-value-per-load kernel, for tests and benchmarks).
    */
   blocks?: boolean;
@@ -233,12 +243,13 @@ export class GpuDataset {
     gpu.checkLimit("maxComputeInvocationsPerWorkgroup", wg, "data.wgsl gather workgroup");
     gpu.checkLimit("maxComputeWorkgroupSizeX", wg, "data.wgsl gather workgroup");
     this.#overrides = { MODE: MODE_ID[stats.mode], WG: wg };
+    const blocks = ds.features % 4 === 0 && opts.blocks !== false;
     this.#kernel = !(ds.train.images instanceof Uint8Array)
-      ? GATHER_F32
-      : ds.features % 4 === 0 && opts.blocks !== false
+      ? (blocks ? GATHER_F32X4 : GATHER_F32)
+      : blocks
       ? GATHER_U8X4
       : GATHER_U8;
-    this.#perInvocation = this.#kernel === GATHER_U8X4 ? 16 : 4;
+    this.#perInvocation = this.#kernel === GATHER_U8X4 || this.#kernel === GATHER_F32X4 ? 16 : 4;
     if ((ds.test.images instanceof Uint8Array) !== (ds.train.images instanceof Uint8Array)) {
       throw new FiligreeError(`${ds.name}: train and test images must have the same element type`);
     }

@@ -73,6 +73,25 @@ const TEX_CODE = withActivations(textureFns + "\n" + code);
  */
 export const MAX_LOOP_TRIPS = 65_000;
 
+/**
+ * Quads of the batch one dispatch of a chunked row kernel (`spmm_wide`, `grad_t`, `wgrad_t`) may
+ * cover: an invocation walks a row of at most `rowMax` nonzeros once per chunk of `ch` quads, in
+ * `ceil(quads / ch) · (rowMax + 2) · (ch + 1)` loop iterations (the chunk's quad loops counted as
+ * not unrolled: llvmpipe counts them at ch 32), kept at or below {@link MAX_LOOP_TRIPS}. 0 when
+ * one chunk does not fit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { chunkedQuadsPerDispatch } from "./sparse.ts";
+ * assert.equal(chunkedQuadsPerDispatch(784, 32), 64); // batch 256 in one dispatch
+ * assert.equal(chunkedQuadsPerDispatch(4096, 32), 0);
+ * ```
+ */
+export function chunkedQuadsPerDispatch(rowMax: number, ch: number): number {
+  return Math.floor(MAX_LOOP_TRIPS / ((rowMax + 2) * (ch + 1))) * ch;
+}
+
 /** Forward gather kernel (`spmm` entry of shaders/sparse.wgsl). */
 export const SPMM = defineKernel({
   shader: "sparse.wgsl",
@@ -151,6 +170,14 @@ export const GRAD_T = defineKernel({
   ],
 });
 
+/** Forward gather with a chunk of the batch per invocation (`spmm_wide` entry): see {@link spmm}. */
+export const SPMM_WIDE = defineKernel({ ...SPMM, entry: "spmm_wide" });
+/**
+ * Weight gradient over CSR(W) rows (`wgrad_t` entry): see {@link sddmm}. It declares
+ * {@link GRAD_T}'s bindings (binding i is the i-th declared); `vals` and `dx_out` are not read.
+ */
+export const WGRAD_T = defineKernel({ ...GRAD_T, entry: "wgrad_t" });
+
 /** The binding kinds of the gathered operands when they are read from texture mirrors. */
 const TEXTURE_KINDS: Readonly<Record<string, BindingKind>> = {
   col_t: "texture_u32",
@@ -178,6 +205,10 @@ export const SPMM_T_TEX = withTextures(SPMM_T);
 export const SDDMM_TEX = withTextures(SDDMM);
 /** {@link GRAD_T} reading dy, x, CSR(W) and the values from texture mirrors. */
 export const GRAD_T_TEX = withTextures(GRAD_T);
+/** {@link SPMM_WIDE} reading x, the CSR(Wᵀ) columns and the values from texture mirrors. */
+export const SPMM_WIDE_TEX = withTextures(SPMM_WIDE);
+/** {@link WGRAD_T} reading x, dy and CSR(W) from texture mirrors. */
+export const WGRAD_T_TEX = withTextures(WGRAD_T);
 
 /**
  * The operand source a gather kernel uses: `want` when given (else the environment override, else
@@ -229,6 +260,12 @@ export interface GatherTuning {
   contiguous?: boolean;
   /** spmm only: skip stored zeros (a row-uniform branch before the x loads). */
   skipZero?: boolean;
+  /**
+   * spmm only: quads of the batch per invocation (1..32), held in a private array, lanes on
+   * `rj` rows (`spmm_wide`); `wg`, `vb` and `contiguous` then apply to spmmT alone. spmm falls
+   * back to the lane gather where one chunk would exceed the loop bound.
+   */
+  wide?: number;
 }
 /**
  * The named gather variants (llm.c dev/cuda style: every one stays valid and tested, the bench
@@ -245,6 +282,7 @@ export const SPMM_VARIANTS: Readonly<Record<string, Readonly<GatherTuning>>> = {
   interleaved: { wg: 8, vb: 4, rj: 1, contiguous: false },
   contiguous: { wg: 8, vb: 4, rj: 8, contiguous: true },
   contiguous8: { wg: 4, vb: 8, rj: 8, contiguous: true },
+  wide: { wg: 8, vb: 4, rj: 8, contiguous: true, wide: 32 },
 };
 /** The old default (kept for callers that name it): {@link SPMM_VARIANTS}`.interleaved`. */
 export const GATHER_TUNING: Readonly<GatherTuning> = SPMM_VARIANTS.interleaved;
@@ -256,7 +294,7 @@ export const GATHER_TUNING: Readonly<GatherTuning> = SPMM_VARIANTS.interleaved;
  * whole training steps under each variant in one process (bench/sparse_step_bench.ts).
  */
 export const GATHER_DEFAULTS: Record<"cpu" | "gpu", string> = {
-  cpu: "contiguous",
+  cpu: "wide",
   gpu: "interleaved",
 };
 
@@ -284,6 +322,12 @@ export interface SddmmTuning {
   sg: number;
   ch: number;
   rs?: number;
+  /**
+   * Walk CSR(W) instead (`wgrad_t`): invocation = input row, `rs` rows per workgroup, x's
+   * chunk of `wide` quads (1..32) in a private array; `sg` and `ch` unused. Falls back to the
+   * row-of-Wᵀ kernel where one chunk would exceed the loop bound.
+   */
+  wide?: number;
 }
 /**
  * Named SDDMM variants (all tested, compared in one run by bench/sparse_bench.ts):
@@ -296,10 +340,11 @@ export const SDDMM_VARIANTS: Readonly<Record<string, Readonly<SddmmTuning>>> = {
   row8: { sg: 8, ch: 8, rs: 1 },
   row4x2: { sg: 4, ch: 8, rs: 2 },
   row2x4: { sg: 2, ch: 8, rs: 4 },
+  wide: { sg: 8, ch: 8, rs: 8, wide: 32 },
 };
 /** Default SDDMM variant per adapter class (bench/sparse_bench.ts; docs/KERNELS.md). */
 export const SDDMM_DEFAULTS: Record<"cpu" | "gpu", string> = {
-  cpu: "row8",
+  cpu: "wide",
   gpu: "row8",
 };
 /** The probes' winner on llvmpipe (sddmm_row_reg8_wg8): {@link SDDMM_VARIANTS}`.row8`. */
@@ -411,9 +456,13 @@ function checkLayer(op: string, l: CsrLayer, orientation: "T" | "W") {
 function gatherTuning(gpu: Gpu, op: string, t: Partial<GatherTuning> = {}): GatherTuning {
   const g = { ...defaultGatherTuning(gpu), ...t };
   const ok = [g.wg, g.rj].every((v) => Number.isInteger(v) && v >= 1) && Number.isInteger(g.vb) &&
-    g.vb >= 1 &&
-    g.vb <= 8;
-  if (!ok) throw new FiligreeError(`${op}: bad tuning wg ${g.wg}, vb ${g.vb} (1..8), rj ${g.rj}`);
+    g.vb >= 1 && g.vb <= 8 &&
+    (g.wide === undefined || (Number.isInteger(g.wide) && g.wide >= 1 && g.wide <= 32));
+  if (!ok) {
+    throw new FiligreeError(
+      `${op}: bad tuning wg ${g.wg}, vb ${g.vb} (1..8), rj ${g.rj}, wide ${g.wide} (1..32)`,
+    );
+  }
   gpu.checkLimit("maxComputeWorkgroupSizeX", g.wg, `${op} workgroup`);
   gpu.checkLimit("maxComputeWorkgroupSizeY", g.rj, `${op} workgroup`);
   gpu.checkLimit("maxComputeInvocationsPerWorkgroup", g.wg * g.rj, `${op} workgroup`);
@@ -467,9 +516,41 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
     );
   }
   const g = gatherTuning(rec.gpu, op, a.tune);
-  const { blocks, groups } = gatherGrid(rec, layer.nOut, ld / 4, g);
   const ph = placeholder(rec.gpu);
   const act = a.activation ?? "identity";
+  const tex = sparseInputs(rec.gpu, [layer.nIn], ld, layer.nnz, a.inputs) === "texture";
+  const ld4 = ld / 4;
+  const ch = g.wide ? Math.min(g.wide, ld4) : 0;
+  const wideStep = ch ? chunkedQuadsPerDispatch(layer.nIn, ch) : 0;
+  if (ch && wideStep >= ch) {
+    const k = rec.gpu.kernel(tex ? SPMM_WIDE_TEX : SPMM_WIDE, {
+      ACT: activationId(act),
+      HAS_BIAS: a.bias ? 1 : 0,
+      STORE_Z: a.z ? 1 : 0,
+      GR: g.rj,
+      CHT: ch,
+      SKIP_ZERO: g.skipZero ? 1 : 0,
+    });
+    const groups = grid(rec.gpu, Math.ceil(layer.nOut / g.rj));
+    const operands = {
+      row_ptr_t: layer.rowPtrT,
+      col_t: tex ? flat(rec, layer.colT, layer.nnz) : layer.colT,
+      vals: tex ? flat(rec, layer.values, layer.nnz) : layer.values,
+      x_in: tex ? rows4(rec, a.x, layer.nIn, ld) : a.x,
+      bias: a.bias ?? ph.read,
+      y_out: a.y,
+      z_out: a.z ?? ph.write,
+    };
+    for (let q0 = 0; q0 < ld4; q0 += wideStep) {
+      const q1 = Math.min(ld4, q0 + wideStep);
+      const p = rec.gpu.uniform(
+        packParams([layer.nOut, a.batch, ld4, 0, q0, q1, 0, f32(activationParam(act, a.actParam))]),
+      );
+      rec.dispatch(k, { p, ...operands }, groups);
+    }
+    return;
+  }
+  const { blocks, groups } = gatherGrid(rec, layer.nOut, ld4, g);
   const p = rec.gpu.uniform(
     packParams([
       layer.nOut,
@@ -482,7 +563,6 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
       f32(activationParam(act, a.actParam)),
     ]),
   );
-  const tex = sparseInputs(rec.gpu, [layer.nIn], ld, layer.nnz, a.inputs) === "texture";
   const k = rec.gpu.kernel(tex ? SPMM_TEX : SPMM, {
     ACT: activationId(act),
     HAS_BIAS: a.bias ? 1 : 0,
@@ -641,9 +721,45 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
   const rs = s.rs ?? 1;
   if (
     !Number.isInteger(s.sg) || s.sg < 1 || !Number.isInteger(s.ch) || s.ch < 1 || s.ch > 8 ||
-    !Number.isInteger(rs) || rs < 1
+    !Number.isInteger(rs) || rs < 1 ||
+    (s.wide !== undefined && (!Number.isInteger(s.wide) || s.wide < 1 || s.wide > 32))
   ) {
-    throw new FiligreeError(`${op}: bad tuning sg ${s.sg}, ch ${s.ch} (1..8), rs ${rs}`);
+    throw new FiligreeError(
+      `${op}: bad tuning sg ${s.sg}, ch ${s.ch} (1..8), rs ${rs}, wide ${s.wide} (1..32)`,
+    );
+  }
+  const ld4 = ld / 4;
+  const wch = s.wide ? Math.min(s.wide, ld4) : 0;
+  const wideStep = wch ? chunkedQuadsPerDispatch(layer.nOut, wch) : 0;
+  if (wch && wideStep >= wch) {
+    checkLayer(op, layer, "W");
+    rec.gpu.checkLimit("maxComputeWorkgroupSizeX", rs, `${op} workgroup`);
+    const tex = sparseInputs(rec.gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) ===
+      "texture";
+    // dy's padding lanes need masking only when the batch has some (x's are always masked).
+    const k = rec.gpu.kernel(tex ? WGRAD_T_TEX : WGRAD_T, {
+      CHT: wch,
+      GR: rs,
+      MASK_DY: a.batch % 4 ? 1 : 0,
+    });
+    const groups = grid(rec.gpu, Math.ceil(layer.nIn / rs));
+    const operands: Record<string, Resource> = tex
+      ? {
+        col: flat(rec, layer.col, layer.nnz),
+        vals: flat(rec, layer.values, layer.nnz),
+        perm: flat(rec, layer.perm, layer.nnz),
+        dy_in: rows4(rec, a.dy, layer.nOut, ld),
+        xw_in: rows4(rec, a.x, layer.nIn, ld),
+      }
+      : { col: layer.col, vals: layer.values, perm: layer.perm, dy_in: a.dy, xw_in: a.x };
+    operands.dx_out = placeholder(rec.gpu).write;
+    for (let q0 = 0; q0 < ld4; q0 += wideStep) {
+      const q1 = Math.min(ld4, q0 + wideStep);
+      const acc = q0 > 0 || a.accumulate ? 1 : 0;
+      const p = rec.gpu.uniform(packParams([layer.nIn, a.batch, ld4, 0, q0, q1, acc, f32(0)]));
+      rec.dispatch(k, { p, row_ptr: layer.rowPtr, dw_out: a.dvalues, ...operands }, groups);
+    }
+    return;
   }
   rec.gpu.checkLimit("maxComputeWorkgroupSizeX", s.sg, `${op} workgroup`);
   rec.gpu.checkLimit("maxComputeWorkgroupSizeY", rs, `${op} workgroup`);
@@ -657,7 +773,6 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
   const tex = sparseInputs(rec.gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
   const k = rec.gpu.kernel(tex ? SDDMM_TEX : SDDMM, { SG: s.sg, CH: s.ch, RS: rs });
   const groups = grid(rec.gpu, Math.ceil(layer.nOut / rs));
-  const ld4 = ld / 4;
   const operands: Record<string, Resource> = tex
     ? {
       col_t: flat(rec, layer.colT, layer.nnz),
@@ -944,8 +1059,7 @@ export interface SparseBackwardArgs extends SddmmArgs {
  * ```
  */
 export function gradTQuadsPerDispatch(nOut: number, t: Partial<GradTTuning> = {}): number {
-  const s = { ...GRAD_T_TUNING, ...t };
-  return Math.floor(MAX_LOOP_TRIPS / ((nOut + 2) * (s.ch + 1))) * s.ch;
+  return chunkedQuadsPerDispatch(nOut, { ...GRAD_T_TUNING, ...t }.ch);
 }
 
 /**
@@ -1014,7 +1128,11 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
   distinct(op, [["x", a.x], ["dy", a.dy], ["dx", a.dx], ["dvalues", a.dvalues]]);
   gpu.checkLimit("maxComputeWorkgroupSizeX", t.gr, `${op} workgroup`);
   const tex = sparseInputs(gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
-  const k = gpu.kernel(tex ? GRAD_T_TEX : GRAD_T, { CHT: t.ch, GR: t.gr });
+  const k = gpu.kernel(tex ? GRAD_T_TEX : GRAD_T, {
+    CHT: t.ch,
+    GR: t.gr,
+    MASK_DY: a.batch % 4 ? 1 : 0,
+  });
   const groups = grid(gpu, Math.ceil(layer.nIn / t.gr));
   const ld4 = ld / 4;
   const operands: Record<string, Resource> = tex

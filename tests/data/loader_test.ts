@@ -93,12 +93,14 @@ gpuTest(
   async (gpu, rng) => {
     // 13 features (not a multiple of 4: u8 samples straddle words), batch 7 (not a multiple of 4),
     // 37 training samples (last batch has 2), 11 test samples (last batch has 4).
-    // u8 with 12 features: the 4 x 4 block gather (gather_u8x4) and the per-value one.
+    // 12 features: the 4 x 4 block gathers (gather_u8x4, gather_f32x4) and the per-value ones.
     const sets = [
       { dtype: "u8", F: 13, blocks: true },
       { dtype: "f32", F: 13, blocks: true },
       { dtype: "u8", F: 12, blocks: true },
       { dtype: "u8", F: 12, blocks: false },
+      { dtype: "f32", F: 12, blocks: true },
+      { dtype: "f32", F: 12, blocks: false },
     ] as const;
     for (const { dtype, F, blocks } of sets) {
       const ds = randomDataset(rng, 37, 11, F, dtype);

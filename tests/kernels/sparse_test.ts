@@ -13,6 +13,7 @@ import {
 } from "../../src/sparse/csr.ts";
 import {
   adapterClass,
+  chunkedQuadsPerDispatch,
   defaultGatherTuning,
   type GatherTuning,
   gradTQuadsPerDispatch,
@@ -695,6 +696,61 @@ gpuTest("more than 65,535 rows: 2-D grids for spmm, spmmT and sddmm", async (gpu
     "sddmm 2-D grid",
   );
 });
+
+gpuTest(
+  "loop bounds: the wide spmm and sddmm split long batches over dispatches, fall back when a chunk cannot fit",
+  async (gpu, rng) => {
+    // A row of 1,000 nonzeros walked once per 32-quad chunk is 1,002 · 33 = 33,066 iterations:
+    // one chunk per dispatch, so batch 300 (75 quads) takes 3 dispatches.
+    if (chunkedQuadsPerDispatch(1000, 32) !== 32) throw new Error("chunk bound");
+    const batch = 300;
+    const hs = layer(rng, 1000, 3, 0.01, { denseOut: 1 }); // spmm: row 1 of Wᵀ is dense
+    const hw = layer(rng, 3, 1000, 0.01, { denseIn: 1 }); // wgrad_t: row 1 of W is dense
+    const ls = uploadCsr(gpu, hs);
+    const lw = uploadCsr(gpu, hw);
+    const x = asF32(rng.normal(1000 * batch));
+    const x3 = asF32(rng.normal(3 * batch));
+    const dy = asF32(rng.normal(1000 * batch));
+    const tx = upload(gpu, x, 1000, batch, "x");
+    const tx3 = upload(gpu, x3, 3, batch, "x3");
+    const tdy = upload(gpu, dy, 1000, batch, "dy");
+    const ty = output(gpu, 3, batch, "y");
+    const tdv = gpu.tensor("f32", [hw.nnz]);
+    gpu.poison(tdv);
+    const rec = gpu.recorder();
+    spmm(rec, { layer: ls, x: tx, y: ty, batch, tune: { ...SPMM_VARIANTS.wide } });
+    const afterSpmm = rec.dispatches;
+    sddmm(rec, { layer: lw, x: tx3, dy: tdy, dvalues: tdv, batch, tune: SDDMM_VARIANTS.wide });
+    const counts = [afterSpmm, rec.dispatches - afterSpmm];
+    if (counts.join() !== "3,3") throw new Error(`wide spmm, sddmm dispatches: ${counts}`);
+    rec.submit();
+    const v = Float64Array.from(hs.values);
+    assertScaled(
+      fromPadded(await gpu.read(ty), 3, batch, "spmm wide split"),
+      spmmRef(hs, v, x, batch).y,
+      spmmAbsRef(hs, v, x, batch),
+      "spmm wide split",
+    );
+    assertScaled(
+      await gpu.read(tdv),
+      sddmmRef(hw, x3, dy, batch),
+      sddmmRef(hw, abs(x3), abs(dy), batch),
+      "sddmm wide split",
+    );
+    // A row of 2,000 cannot take one 32-quad chunk: the lane gather and the Wᵀ-row SDDMM run.
+    const big = uploadCsr(gpu, csrFromCoo(2000, 1, [0, 1999], [0, 0], [1, 2]));
+    const bigW = uploadCsr(gpu, csrFromCoo(1, 2000, [0, 0], [0, 1999], [1, 2]));
+    const a = gpu.tensor("f32", [2000 * 128], { zero: true });
+    const b = gpu.tensor("f32", [2000 * 128], { zero: true });
+    const r = gpu.recorder();
+    spmm(r, { layer: big, x: a, y: b, batch: 128, tune: { ...SPMM_VARIANTS.wide } });
+    sddmm(r, { layer: bigW, x: b, dy: a, dvalues: tdv, batch: 128, tune: SDDMM_VARIANTS.wide });
+    if (r.dispatches !== 2) throw new Error(`fallbacks: ${r.dispatches} dispatches, not 2`);
+    r.submit();
+    await gpu.sync();
+    for (const l of [ls, lw, big, bigW]) releaseCsr(gpu, l);
+  },
+);
 
 gpuTest(
   "loop bounds: sddmm splits long batches into dispatches; oversize layers refused",
