@@ -74,6 +74,28 @@ const TEX_CODE = withActivations(textureFns + "\n" + code);
 export const MAX_LOOP_TRIPS = 65_000;
 
 /**
+ * The chunk (quads) a wide kernel (`spmm_wide`, `wgrad_t`) takes for a batch of `ld4` quads: the
+ * tuning's `wide` where the batch has that many quads, else 8 where it has 8, else 0 (the lane
+ * kernels run). A few fixed chunks (an override constant each: a constant loop bound is what makes
+ * the chunk fast) keep a new batch size from compiling a new pipeline.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wideChunk } from "./sparse.ts";
+ * assert.equal(wideChunk(32, 250), 32); // batch 1,000
+ * assert.equal(wideChunk(32, 16), 8); // batch 64
+ * assert.equal(wideChunk(32, 3), 0); // batch 11
+ * assert.equal(wideChunk(0, 32), 0); // off
+ * ```
+ */
+export function wideChunk(wide: number | undefined, ld4: number): number {
+  if (!wide) return 0;
+  if (ld4 >= wide) return wide;
+  return wide > 8 && ld4 >= 8 ? 8 : 0;
+}
+
+/**
  * Quads of the batch one dispatch of a chunked row kernel (`spmm_wide`, `grad_t`, `wgrad_t`) may
  * cover: an invocation walks a row of at most `rowMax` nonzeros once per chunk of `ch` quads, in
  * `ceil(quads / ch) · (rowMax + 2) · (ch + 1)` loop iterations (the chunk's quad loops counted as
@@ -261,9 +283,9 @@ export interface GatherTuning {
   /** spmm only: skip stored zeros (a row-uniform branch before the x loads). */
   skipZero?: boolean;
   /**
-   * spmm only: quads of the batch per invocation (1..32), held in a private array, lanes on
-   * `rj` rows (`spmm_wide`); `wg`, `vb` and `contiguous` then apply to spmmT alone. spmm falls
-   * back to the lane gather where one chunk would exceed the loop bound.
+   * spmm only: quads of the batch per invocation (1..32; 0 or absent: off), held in a private
+   * array, lanes on `rj` rows (`spmm_wide`); `wg`, `vb` and `contiguous` then apply to spmmT
+   * alone. spmm falls back to the lane gather where one chunk would exceed the loop bound.
    */
   wide?: number;
 }
@@ -279,9 +301,9 @@ export interface GatherTuning {
  * - `contiguous8`: 4 invocations x 8 consecutive quads (fewer index/value loads per FMA).
  */
 export const SPMM_VARIANTS: Readonly<Record<string, Readonly<GatherTuning>>> = {
-  interleaved: { wg: 8, vb: 4, rj: 1, contiguous: false },
-  contiguous: { wg: 8, vb: 4, rj: 8, contiguous: true },
-  contiguous8: { wg: 4, vb: 8, rj: 8, contiguous: true },
+  interleaved: { wg: 8, vb: 4, rj: 1, contiguous: false, wide: 0 },
+  contiguous: { wg: 8, vb: 4, rj: 8, contiguous: true, wide: 0 },
+  contiguous8: { wg: 4, vb: 8, rj: 8, contiguous: true, wide: 0 },
   wide: { wg: 8, vb: 4, rj: 8, contiguous: true, wide: 32 },
 };
 /** The old default (kept for callers that name it): {@link SPMM_VARIANTS}`.interleaved`. */
@@ -324,8 +346,8 @@ export interface SddmmTuning {
   rs?: number;
   /**
    * Walk CSR(W) instead (`wgrad_t`): invocation = input row, `rs` rows per workgroup, x's
-   * chunk of `wide` quads (1..32) in a private array; `sg` and `ch` unused. Falls back to the
-   * row-of-Wᵀ kernel where one chunk would exceed the loop bound.
+   * chunk of `wide` quads (1..32; 0 or absent: off) in a private array; `sg` and `ch` unused.
+   * Falls back to the row-of-Wᵀ kernel where one chunk would exceed the loop bound.
    */
   wide?: number;
 }
@@ -337,9 +359,9 @@ export interface SddmmTuning {
  * - `row4x2`: 4 invocations per row, 2 rows per workgroup.
  */
 export const SDDMM_VARIANTS: Readonly<Record<string, Readonly<SddmmTuning>>> = {
-  row8: { sg: 8, ch: 8, rs: 1 },
-  row4x2: { sg: 4, ch: 8, rs: 2 },
-  row2x4: { sg: 2, ch: 8, rs: 4 },
+  row8: { sg: 8, ch: 8, rs: 1, wide: 0 },
+  row4x2: { sg: 4, ch: 8, rs: 2, wide: 0 },
+  row2x4: { sg: 2, ch: 8, rs: 4, wide: 0 },
   wide: { sg: 8, ch: 8, rs: 8, wide: 32 },
 };
 /** Default SDDMM variant per adapter class (bench/sparse_bench.ts; docs/KERNELS.md). */
@@ -457,10 +479,10 @@ function gatherTuning(gpu: Gpu, op: string, t: Partial<GatherTuning> = {}): Gath
   const g = { ...defaultGatherTuning(gpu), ...t };
   const ok = [g.wg, g.rj].every((v) => Number.isInteger(v) && v >= 1) && Number.isInteger(g.vb) &&
     g.vb >= 1 && g.vb <= 8 &&
-    (g.wide === undefined || (Number.isInteger(g.wide) && g.wide >= 1 && g.wide <= 32));
+    (g.wide === undefined || (Number.isInteger(g.wide) && g.wide >= 0 && g.wide <= 32));
   if (!ok) {
     throw new FiligreeError(
-      `${op}: bad tuning wg ${g.wg}, vb ${g.vb} (1..8), rj ${g.rj}, wide ${g.wide} (1..32)`,
+      `${op}: bad tuning wg ${g.wg}, vb ${g.vb} (1..8), rj ${g.rj}, wide ${g.wide} (0..32)`,
     );
   }
   gpu.checkLimit("maxComputeWorkgroupSizeX", g.wg, `${op} workgroup`);
@@ -520,7 +542,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
   const act = a.activation ?? "identity";
   const tex = sparseInputs(rec.gpu, [layer.nIn], ld, layer.nnz, a.inputs) === "texture";
   const ld4 = ld / 4;
-  const ch = g.wide ? Math.min(g.wide, ld4) : 0;
+  const ch = wideChunk(g.wide, ld4);
   const wideStep = ch ? chunkedQuadsPerDispatch(layer.nIn, ch) : 0;
   if (ch && wideStep >= ch) {
     const k = rec.gpu.kernel(tex ? SPMM_WIDE_TEX : SPMM_WIDE, {
@@ -722,14 +744,14 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
   if (
     !Number.isInteger(s.sg) || s.sg < 1 || !Number.isInteger(s.ch) || s.ch < 1 || s.ch > 8 ||
     !Number.isInteger(rs) || rs < 1 ||
-    (s.wide !== undefined && (!Number.isInteger(s.wide) || s.wide < 1 || s.wide > 32))
+    (s.wide !== undefined && (!Number.isInteger(s.wide) || s.wide < 0 || s.wide > 32))
   ) {
     throw new FiligreeError(
-      `${op}: bad tuning sg ${s.sg}, ch ${s.ch} (1..8), rs ${rs}, wide ${s.wide} (1..32)`,
+      `${op}: bad tuning sg ${s.sg}, ch ${s.ch} (1..8), rs ${rs}, wide ${s.wide} (0..32)`,
     );
   }
   const ld4 = ld / 4;
-  const wch = s.wide ? Math.min(s.wide, ld4) : 0;
+  const wch = wideChunk(s.wide, ld4);
   const wideStep = wch ? chunkedQuadsPerDispatch(layer.nOut, wch) : 0;
   if (wch && wideStep >= wch) {
     checkLayer(op, layer, "W");

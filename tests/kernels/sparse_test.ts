@@ -131,9 +131,10 @@ const CASES: Case[] = [
   { name: "784x1000 5%", make: (r) => layer(r, 784, 1000, 0.05, { denseOut: 999, emptyOut: 0 }) },
 ];
 // Batches 7 and 125 read their operands through texture mirrors (the loaders of
-// shaders/sparse_textures_fns.wgsl), 1 and 13 through storage buffers (sparse_buffers_fns.wgsl;
-// inputsFor): both operand sources see small and large batches with NaN padding lanes.
-const BATCHES = [1, 7, 13, 125];
+// shaders/sparse_textures_fns.wgsl), 1, 13 and 130 through storage buffers (sparse_buffers_fns.wgsl;
+// inputsFor): both operand sources see small and large batches with NaN padding lanes, and the
+// wide kernels (32-quad chunks from batch 125) run on both.
+const BATCHES = [1, 7, 13, 125, 130];
 /** The operand source the main tests force for a batch (and check that it is the one used). */
 function inputsFor(gpu: Gpu, batch: number, rows: number[], nnz: number): InputSource {
   const want: InputSource = batch === 7 || batch === 125 ? "texture" : "buffer";
@@ -760,7 +761,7 @@ gpuTest(
     const h = layer(rng, 1000, 3, 0.01, { denseOut: 1 });
     if (maxRowLengths(h).out !== 1000) throw new Error("test layer: row 1 should be dense");
     const batch = 300;
-    const tune = { sg: 1, ch: 1 };
+    const tune = { sg: 1, ch: 1, wide: 0 };
     if (sddmmQuadsPerDispatch(1000, tune) !== 64) {
       throw new Error(
         `quads ${sddmmQuadsPerDispatch(1000, tune)}`,
@@ -902,7 +903,7 @@ gpuTest(
 );
 
 gpuTest(
-  "spmm/spmmT: every named variant matches float64 at batches 1, 3, 129 (empty and full rows)",
+  "spmm/spmmT: every named variant matches float64 at batches 1, 3, 37, 129 (empty and full rows)",
   async (gpu, rng) => {
     const layers = [
       layer(rng, 37, 53, 0.2, { emptyOut: 5, emptyIn: 7, denseOut: 11, denseIn: 13 }),
@@ -914,7 +915,7 @@ gpuTest(
     for (const h of layers) {
       const l = uploadCsr(gpu, h);
       const v = Float64Array.from(h.values);
-      for (const batch of [1, 3, 129]) {
+      for (const batch of [1, 3, 37, 129]) {
         const x = asF32(rng.normal(h.nIn * batch));
         const bias = asF32(rng.normal(h.nOut));
         const dy = asF32(rng.normal(h.nOut * batch));
@@ -971,7 +972,7 @@ gpuTest(
       ]
     ) {
       const l = uploadCsr(gpu, h);
-      for (const batch of [1, 3, 129]) {
+      for (const batch of [1, 3, 37, 129]) {
         const x = asF32(rng.normal(h.nIn * batch));
         const dy = asF32(rng.normal(h.nOut * batch));
         const prior = asF32(rng.normal(h.nnz));
