@@ -74,25 +74,29 @@ const TEX_CODE = withActivations(textureFns + "\n" + code);
 export const MAX_LOOP_TRIPS = 65_000;
 
 /**
- * The chunk (quads) a wide kernel (`spmm_wide`, `wgrad_t`) takes for a batch of `ld4` quads: the
- * tuning's `wide` where the batch has that many quads, else 8 where it has 8, else 0 (the lane
- * kernels run). A few fixed chunks (an override constant each: a constant loop bound is what makes
- * the chunk fast) keep a new batch size from compiling a new pipeline.
+ * The chunk (quads) a wide kernel (`spmm_wide`, `wgrad_t`) takes for a batch of `ld4` quads and
+ * rows of at most `rowMax` nonzeros: the tuning's `wide`, else 8, the first that the batch has
+ * and that fits the loop bound in one dispatch ({@link chunkedQuadsPerDispatch}); 0 when neither
+ * does (the lane kernels run). A few fixed chunks (an override constant each: a constant loop
+ * bound is what makes the chunk fast) keep a new batch size from compiling a new pipeline.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { wideChunk } from "./sparse.ts";
- * assert.equal(wideChunk(32, 250), 32); // batch 1,000
- * assert.equal(wideChunk(32, 16), 8); // batch 64
- * assert.equal(wideChunk(32, 3), 0); // batch 11
- * assert.equal(wideChunk(0, 32), 0); // off
+ * assert.equal(wideChunk(32, 250, 784), 32); // batch 1,000
+ * assert.equal(wideChunk(32, 16, 784), 8); // batch 64
+ * assert.equal(wideChunk(32, 32, 4096), 8); // 32 quads of a 4,096-long row exceed the bound
+ * assert.equal(wideChunk(32, 3, 784), 0); // batch 11
+ * assert.equal(wideChunk(0, 32, 784), 0); // off
  * ```
  */
-export function wideChunk(wide: number | undefined, ld4: number): number {
+export function wideChunk(wide: number | undefined, ld4: number, rowMax: number): number {
   if (!wide) return 0;
-  if (ld4 >= wide) return wide;
-  return wide > 8 && ld4 >= 8 ? 8 : 0;
+  for (const c of wide > 8 ? [wide, 8] : [wide]) {
+    if (ld4 >= c && chunkedQuadsPerDispatch(rowMax, c) >= c) return c;
+  }
+  return 0;
 }
 
 /**
@@ -542,9 +546,9 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
   const act = a.activation ?? "identity";
   const tex = sparseInputs(rec.gpu, [layer.nIn], ld, layer.nnz, a.inputs) === "texture";
   const ld4 = ld / 4;
-  const ch = wideChunk(g.wide, ld4);
+  const ch = wideChunk(g.wide, ld4, layer.nIn);
   const wideStep = ch ? chunkedQuadsPerDispatch(layer.nIn, ch) : 0;
-  if (ch && wideStep >= ch) {
+  if (ch) {
     const k = rec.gpu.kernel(tex ? SPMM_WIDE_TEX : SPMM_WIDE, {
       ACT: activationId(act),
       HAS_BIAS: a.bias ? 1 : 0,
@@ -751,9 +755,9 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
     );
   }
   const ld4 = ld / 4;
-  const wch = wideChunk(s.wide, ld4);
+  const wch = wideChunk(s.wide, ld4, layer.nOut);
   const wideStep = wch ? chunkedQuadsPerDispatch(layer.nOut, wch) : 0;
-  if (wch && wideStep >= wch) {
+  if (wch) {
     checkLayer(op, layer, "W");
     rec.gpu.checkLimit("maxComputeWorkgroupSizeX", rs, `${op} workgroup`);
     const tex = sparseInputs(rec.gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) ===

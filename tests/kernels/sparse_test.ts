@@ -33,6 +33,7 @@ import {
   type WeightGradPath,
   weightGradPath,
   WGRAD_RULES,
+  wideChunk,
 } from "../../src/kernels/sparse.ts";
 import { sddmmRef, spmmAbsRef, spmmRef, spmmTRef } from "../../src/kernels/sparse_ref.ts";
 import { asF32, fromPadded, gpuTest, gradCheck, type Rng } from "../../src/testing/mod.ts";
@@ -738,18 +739,61 @@ gpuTest(
       sddmmRef(hw, abs(x3), abs(dy), batch),
       "sddmm wide split",
     );
-    // A row of 2,000 cannot take one 32-quad chunk: the lane gather and the Wᵀ-row SDDMM run.
-    const big = uploadCsr(gpu, csrFromCoo(2000, 1, [0, 1999], [0, 0], [1, 2]));
-    const bigW = uploadCsr(gpu, csrFromCoo(1, 2000, [0, 0], [0, 1999], [1, 2]));
-    const a = gpu.tensor("f32", [2000 * 128], { zero: true });
-    const b = gpu.tensor("f32", [2000 * 128], { zero: true });
+    // Rows of 2,000 cannot take a 32-quad chunk (2,002 · 33 > 65,000): 8-quad chunks, 24 quads
+    // per dispatch, so batch 128 takes 2 dispatches per kernel.
+    if (wideChunk(32, 32, 2000) !== 8 || chunkedQuadsPerDispatch(2000, 8) !== 24) {
+      throw new Error("chunk-8 bound");
+    }
+    const hs8 = layer(rng, 2000, 2, 0.01, { denseOut: 1 });
+    const hw8 = layer(rng, 2, 2000, 0.01, { denseIn: 1 });
+    const ls8 = uploadCsr(gpu, hs8);
+    const lw8 = uploadCsr(gpu, hw8);
+    const x8 = asF32(rng.normal(2000 * 128));
+    const x2 = asF32(rng.normal(2 * 128));
+    const dy8 = asF32(rng.normal(2000 * 128));
+    const tx8 = upload(gpu, x8, 2000, 128, "x8");
+    const tx2 = upload(gpu, x2, 2, 128, "x2");
+    const tdy8 = upload(gpu, dy8, 2000, 128, "dy8");
+    const ty8 = output(gpu, 2, 128, "y8");
+    const tdv8 = gpu.tensor("f32", [hw8.nnz]);
+    gpu.poison(tdv8);
+    const r8 = gpu.recorder();
+    spmm(r8, { layer: ls8, x: tx8, y: ty8, batch: 128, tune: { ...SPMM_VARIANTS.wide } });
+    sddmm(r8, {
+      layer: lw8,
+      x: tx2,
+      dy: tdy8,
+      dvalues: tdv8,
+      batch: 128,
+      tune: SDDMM_VARIANTS.wide,
+    });
+    if (r8.dispatches !== 4) throw new Error(`chunk 8: ${r8.dispatches} dispatches, not 4`);
+    r8.submit();
+    const v8 = Float64Array.from(hs8.values);
+    assertScaled(
+      fromPadded(await gpu.read(ty8), 2, 128, "spmm wide chunk 8"),
+      spmmRef(hs8, v8, x8, 128).y,
+      spmmAbsRef(hs8, v8, x8, 128),
+      "spmm wide chunk 8",
+    );
+    assertScaled(
+      await gpu.read(tdv8),
+      sddmmRef(hw8, x2, dy8, 128),
+      sddmmRef(hw8, abs(x2), abs(dy8), 128),
+      "sddmm wide chunk 8",
+    );
+    // Rows of 8,000 fit no chunk: the lane gather and the Wᵀ-row SDDMM run (one dispatch each).
+    const big = uploadCsr(gpu, csrFromCoo(8000, 1, [0, 7999], [0, 0], [1, 2]));
+    const bigW = uploadCsr(gpu, csrFromCoo(1, 8000, [0, 0], [0, 7999], [1, 2]));
+    const a = gpu.tensor("f32", [8000 * 128], { zero: true });
+    const b = gpu.tensor("f32", [8000 * 128], { zero: true });
     const r = gpu.recorder();
     spmm(r, { layer: big, x: a, y: b, batch: 128, tune: { ...SPMM_VARIANTS.wide } });
     sddmm(r, { layer: bigW, x: b, dy: a, dvalues: tdv, batch: 128, tune: SDDMM_VARIANTS.wide });
     if (r.dispatches !== 2) throw new Error(`fallbacks: ${r.dispatches} dispatches, not 2`);
     r.submit();
     await gpu.sync();
-    for (const l of [ls, lw, big, bigW]) releaseCsr(gpu, l);
+    for (const l of [ls, lw, ls8, lw8, big, bigW]) releaseCsr(gpu, l);
   },
 );
 
