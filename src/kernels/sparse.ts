@@ -75,25 +75,36 @@ export const MAX_LOOP_TRIPS = 65_000;
 
 /**
  * The chunk (quads) a wide kernel (`spmm_wide`, `wgrad_t`) takes for a batch of `ld4` quads and
- * rows of at most `rowMax` nonzeros: the tuning's `wide`, else 8, the first that the batch has
- * and that fits the loop bound in one dispatch ({@link chunkedQuadsPerDispatch}); 0 when neither
- * does (the lane kernels run). A few fixed chunks (an override constant each: a constant loop
- * bound is what makes the chunk fast) keep a new batch size from compiling a new pipeline.
+ * rows of at most `rowMax` nonzeros: the first of the tuning's `wide`, 16 and 8 (those >= `min`)
+ * that the batch has and that fits the loop bound in one dispatch
+ * ({@link chunkedQuadsPerDispatch}); 0 when none does (the lane kernels run). A few fixed chunks
+ * (an override constant each: a constant loop bound is what makes the chunk fast) keep a new batch
+ * size from compiling a new pipeline. `wgrad_t` asks for at least 16: at 8 quads the Wᵀ-row SDDMM
+ * was faster (784x300 at 10 %, batch 64: 1.33 vs 1.59 ms), while `spmm_wide` at 8 still beat the
+ * lane gather (1.21 vs 2.21 ms).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { wideChunk } from "./sparse.ts";
  * assert.equal(wideChunk(32, 250, 784), 32); // batch 1,000
- * assert.equal(wideChunk(32, 16, 784), 8); // batch 64
- * assert.equal(wideChunk(32, 32, 4096), 8); // 32 quads of a 4,096-long row exceed the bound
+ * assert.equal(wideChunk(32, 16, 784), 16); // batch 64
+ * assert.equal(wideChunk(32, 10, 784), 8); // batch 40
+ * assert.equal(wideChunk(32, 10, 784, 16), 0); // batch 40, at least 16 asked
+ * assert.equal(wideChunk(32, 32, 4096), 8); // 32 or 16 quads of a 4,096-long row exceed the bound
  * assert.equal(wideChunk(32, 3, 784), 0); // batch 11
  * assert.equal(wideChunk(0, 32, 784), 0); // off
  * ```
  */
-export function wideChunk(wide: number | undefined, ld4: number, rowMax: number): number {
+export function wideChunk(
+  wide: number | undefined,
+  ld4: number,
+  rowMax: number,
+  min = 8,
+): number {
   if (!wide) return 0;
-  for (const c of wide > 8 ? [wide, 8] : [wide]) {
+  for (const c of [wide, 16, 8]) {
+    if (c > wide || c < min) continue;
     if (ld4 >= c && chunkedQuadsPerDispatch(rowMax, c) >= c) return c;
   }
   return 0;
@@ -755,7 +766,7 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
     );
   }
   const ld4 = ld / 4;
-  const wch = wideChunk(s.wide, ld4, layer.nOut);
+  const wch = wideChunk(s.wide, ld4, layer.nOut, 16);
   const wideStep = wch ? chunkedQuadsPerDispatch(layer.nOut, wch) : 0;
   if (wch) {
     checkLayer(op, layer, "W");

@@ -739,10 +739,10 @@ gpuTest(
       sddmmRef(hw, abs(x3), abs(dy), batch),
       "sddmm wide split",
     );
-    // Rows of 2,000 cannot take a 32-quad chunk (2,002 · 33 > 65,000): 8-quad chunks, 24 quads
-    // per dispatch, so batch 128 takes 2 dispatches per kernel.
-    if (wideChunk(32, 32, 2000) !== 8 || chunkedQuadsPerDispatch(2000, 8) !== 24) {
-      throw new Error("chunk-8 bound");
+    // Rows of 2,000 cannot take a 32-quad chunk (2,002 · 33 > 65,000): 16-quad chunks, one per
+    // dispatch, so batch 128 takes 2 dispatches per kernel.
+    if (wideChunk(32, 32, 2000) !== 16 || chunkedQuadsPerDispatch(2000, 16) !== 16) {
+      throw new Error("chunk-16 bound");
     }
     const hs8 = layer(rng, 2000, 2, 0.01, { denseOut: 1 });
     const hw8 = layer(rng, 2, 2000, 0.01, { denseIn: 1 });
@@ -767,20 +767,20 @@ gpuTest(
       batch: 128,
       tune: SDDMM_VARIANTS.wide,
     });
-    if (r8.dispatches !== 4) throw new Error(`chunk 8: ${r8.dispatches} dispatches, not 4`);
+    if (r8.dispatches !== 4) throw new Error(`chunk 16: ${r8.dispatches} dispatches, not 4`);
     r8.submit();
     const v8 = Float64Array.from(hs8.values);
     assertScaled(
-      fromPadded(await gpu.read(ty8), 2, 128, "spmm wide chunk 8"),
+      fromPadded(await gpu.read(ty8), 2, 128, "spmm wide chunk 16"),
       spmmRef(hs8, v8, x8, 128).y,
       spmmAbsRef(hs8, v8, x8, 128),
-      "spmm wide chunk 8",
+      "spmm wide chunk 16",
     );
     assertScaled(
       await gpu.read(tdv8),
       sddmmRef(hw8, x2, dy8, 128),
       sddmmRef(hw8, abs(x2), abs(dy8), 128),
-      "sddmm wide chunk 8",
+      "sddmm wide chunk 16",
     );
     // Rows of 8,000 fit no chunk: the lane gather and the Wᵀ-row SDDMM run (one dispatch each).
     const big = uploadCsr(gpu, csrFromCoo(8000, 1, [0, 7999], [0, 0], [1, 2]));
