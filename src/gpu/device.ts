@@ -41,6 +41,7 @@ export const REQUESTED_LIMITS = [
   "maxBindingsPerBindGroup",
   "maxTextureDimension2D",
   "maxSampledTexturesPerShaderStage",
+  "maxStorageTexturesPerShaderStage",
 ] as const;
 
 /** A limit name Filigree checks sizes against. */

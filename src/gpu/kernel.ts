@@ -123,7 +123,12 @@ export function bindingProblems(def: KernelDef): string[] {
 function layoutEntry(
   kind: BindingKind,
   paramsInStorage: boolean,
-): Pick<GPUBindGroupLayoutEntry, "buffer" | "texture"> {
+): Pick<GPUBindGroupLayoutEntry, "buffer" | "texture" | "storageTexture"> {
+  if (kind.startsWith("stex_")) {
+    return {
+      storageTexture: { access: "read-only", format: kind.slice(5) as GPUTextureFormat },
+    };
+  }
   if (kind === "texture_f32") return { texture: { sampleType: "unfilterable-float" } };
   if (kind === "texture_u32") return { texture: { sampleType: "uint" } };
   if (kind === "uniform") {
@@ -204,7 +209,7 @@ export class Kernel {
         );
       }
       const isTex = r instanceof GPUTexture;
-      if (isTex !== kind.startsWith("texture")) {
+      if (isTex !== (kind.startsWith("texture") || kind.startsWith("stex_"))) {
         throw new ShaderError(
           `${this.def.shader} entry ${this.def.entry}: "${name}" is a ${kind} binding, got a ${
             isTex ? "texture" : "buffer"

@@ -31,6 +31,7 @@
 import type { Gpu } from "./device.ts";
 import { FiligreeError } from "./errors.ts";
 import type { Recorder } from "./recorder.ts";
+import { storageReadSlots } from "./storage_textures.ts";
 import type { Tensor } from "./tensor.ts";
 
 /**
@@ -198,7 +199,9 @@ export function mirror(rec: Recorder, t: Tensor, layout: MirrorLayout): GPUTextu
       label: `${t.label}.mirror`,
       size: { width, height },
       format,
-      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+      // Storage binding too where kernels may read it as a read-only storage texture.
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
+        (storageReadSlots(gpu) > 0 ? GPUTextureUsage.STORAGE_BINDING : 0),
     });
     byKey.set(key, entry = { tex, rec: null, gen: -1, version: -1 });
   }

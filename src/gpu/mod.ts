@@ -21,4 +21,5 @@ export * from "./backend.ts";
 export * from "./quirks.ts";
 export * from "./mirror.ts";
 export * from "./textured.ts";
+export * from "./storage_textures.ts";
 export * from "./collect.ts";

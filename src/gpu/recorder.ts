@@ -28,6 +28,7 @@ import type { Gpu } from "./device.ts";
 import { LimitError } from "./errors.ts";
 import type { Kernel, Resource } from "./kernel.ts";
 import { canMirror, mirror, type MirrorFormat, preferTextures, touch } from "./mirror.ts";
+import { storageTwinFor } from "./storage_textures.ts";
 import { TEXTURE_TWINS, textureTwin } from "./textured.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -117,12 +118,19 @@ export class Recorder {
    * What {@link Recorder.dispatch} runs: the kernel's texture twin (src/gpu/textured.ts) with
    * mirrors of its read-only arrays, whose copies this records, where the kernel opts in, twins
    * are enabled, textures are preferred and every such array fits a mirror; else the kernel and
-   * resources as given. (A profiler calls it first to keep the copies out of a timed pass.)
+   * resources as given; then, where mirrors are read as storage textures, that kernel's storage
+   * twin (src/gpu/storage_textures.ts). (A profiler calls it first to keep the copies out of a
+   * timed pass.)
    */
   resolveTextures(
     kernel: Kernel,
     resources: Record<string, Resource>,
   ): [Kernel, Record<string, Resource>] {
+    const [k, r] = this.#twin(kernel, resources);
+    return [storageTwinFor(this.gpu, k, r), r];
+  }
+
+  #twin(kernel: Kernel, resources: Record<string, Resource>): [Kernel, Record<string, Resource>] {
     if (!kernel.def.textureInputs || !TEXTURE_TWINS.enabled) return [kernel, resources];
     const twin = textureTwin(kernel.def);
     if (!twin || !preferTextures(this.gpu)) return [kernel, resources];

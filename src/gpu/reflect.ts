@@ -18,10 +18,20 @@
 import { WgslReflect } from "wgsl_reflect/wgsl_reflect.module.js";
 
 /**
- * How a shader resource is accessed: a uniform buffer, read-only storage, read-write storage, or
- * a sampled 2-D texture read with `textureLoad` (`texture_2d<f32>` / `texture_2d<u32>`).
+ * How a shader resource is accessed: a uniform buffer, read-only storage, read-write storage, a
+ * sampled 2-D texture read with `textureLoad` (`texture_2d<f32>` / `texture_2d<u32>`), or a
+ * read-only storage texture of a format (`texture_storage_2d<format, read>`, src/gpu/storage_textures.ts).
  */
-export type BindingKind = "uniform" | "read" | "read_write" | "texture_f32" | "texture_u32";
+export type BindingKind =
+  | "uniform"
+  | "read"
+  | "read_write"
+  | "texture_f32"
+  | "texture_u32"
+  | "stex_r32float"
+  | "stex_r32uint"
+  | "stex_rgba32float"
+  | "stex_rgba32uint";
 
 /** One `@group(g) @binding(b) var<...> name` declaration as the shader sees it. */
 export interface ReflectedBinding {
@@ -45,6 +55,8 @@ export interface ShaderReflection {
 function toBinding(v: any): ReflectedBinding {
   const kind: BindingKind = v.resourceType === TEXTURE
     ? (v.type?.format?.name === "u32" ? "texture_u32" : "texture_f32")
+    : v.resourceType === STORAGE_TEXTURE
+    ? `stex_${v.type?.format?.name}` as BindingKind
     : v.resourceType === 0
     ? "uniform"
     : v.access === "read"
@@ -53,9 +65,10 @@ function toBinding(v: any): ReflectedBinding {
   return { group: v.group, binding: v.binding, name: v.name, kind };
 }
 
-/** wgsl_reflect's resource types: 0 uniform, 1 storage, 3 sampled texture. */
+/** wgsl_reflect's resource types: 0 uniform, 1 storage, 3 sampled texture, 5 storage texture. */
 const TEXTURE = 3;
-const bound = (t: number) => t <= 1 || t === TEXTURE;
+const STORAGE_TEXTURE = 5;
+const bound = (t: number) => t <= 1 || t === TEXTURE || t === STORAGE_TEXTURE;
 
 /** Parses WGSL with wgsl_reflect (syntax only: the adapter's compiler validates semantics). */
 export function reflectShader(code: string): ShaderReflection {

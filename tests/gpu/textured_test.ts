@@ -8,7 +8,10 @@ import {
   defineKernel,
   type Gpu,
   type KernelDef,
+  storageReadSlots,
+  storageTextureDef,
   type Tensor,
+  type TextureRead,
   textureTwin,
 } from "../../src/gpu/mod.ts";
 import { ACT_BWD, activationBackward } from "../../src/kernels/activation.ts";
@@ -55,7 +58,7 @@ Deno.test("textureTwin: nested loads, vec4 and u32 arrays, comments; pointers an
 });
 
 gpuTest(
-  "every opted-in kernel has a texture twin that compiles and matches its bindings",
+  "every opted-in kernel has a texture twin (and a storage-read twin) that compiles and matches its bindings",
   async (gpu) => {
     const opted = (await allKernelDefs()).filter((d) => d.textureInputs);
     assert.ok(opted.length >= 20, `only ${opted.length} kernels opt in`);
@@ -72,14 +75,21 @@ gpuTest(
       seen.add(twin.def.code);
       const msgs = await gpu.compileMessages(twin.def.shader, twin.def.code);
       problems.push(...msgs.filter((m) => m.includes(": error: ")));
+      // Its storage-read twin (src/gpu/storage_textures.ts) for the mirrors' formats.
+      if (storageReadSlots(gpu) === 0) continue;
+      const st = storageTextureDef(twin.def, twin.formats);
+      problems.push(...bindingProblems(st));
+      const stMsgs = await gpu.compileMessages(st.shader, st.code);
+      problems.push(...stMsgs.filter((m) => m.includes(": error: ")));
     }
     assert.deepEqual(problems, []);
   },
 );
 
 /**
- * Runs `body` with FILIGREE_INPUTS set to each source (checking on `probe`, the activation
- * backward's z and dy, that the source switched); returns the outputs read back.
+ * Runs `body` with FILIGREE_INPUTS set to each source and, for textures, each way of reading them
+ * (FILIGREE_TEXTURE_READS: sampled, storage where the device has storage reads), checking on `probe` (the
+ * activation backward's z and dy) that the choice took; returns the outputs read back per mode.
  */
 async function bothSources(
   gpu: Gpu,
@@ -87,24 +97,36 @@ async function bothSources(
   body: () => Tensor[],
 ): Promise<Record<string, Float32Array[]>> {
   const saved = Deno.env.get("FILIGREE_INPUTS");
+  const savedReads = Deno.env.get("FILIGREE_TEXTURE_READS");
   const out: Record<string, Float32Array[]> = {};
+  const modes: [string, "buffer" | "texture", TextureRead][] = [
+    ["buffer", "buffer", "sampled"],
+    ["texture", "texture", "sampled"],
+  ];
+  if (storageReadSlots(gpu) >= 2) modes.push(["storage texture", "texture", "storage"]);
   try {
-    for (const src of ["buffer", "texture"]) {
+    for (const [mode, src, read] of modes) {
       Deno.env.set("FILIGREE_INPUTS", src);
-      // The override takes: the activation kernel resolves to its twin only under "texture".
+      Deno.env.set("FILIGREE_TEXTURE_READS", read);
+      // The override takes: the activation kernel resolves to its twin only under "texture",
+      // and to the twin's storage-read twin only under "storage".
       const k = gpu.kernel(ACT_BWD, { ACT: 0, WG: 64 });
       const [ran] = gpu.recorder().resolveTextures(k, probe);
-      assert.equal(
-        ran.def.shader,
-        src === "texture" ? "activation.wgsl+textures" : "activation.wgsl",
-      );
+      const want = src === "buffer"
+        ? "activation.wgsl"
+        : read === "sampled"
+        ? "activation.wgsl+textures"
+        : "activation.wgsl+textures+stex(dy=rgba32float,z=rgba32float)";
+      assert.equal(ran.def.shader, want, mode);
       const ts = body();
-      out[src] = [];
-      for (const t of ts) out[src].push(new Float32Array(await gpu.read(t)));
+      out[mode] = [];
+      for (const t of ts) out[mode].push(new Float32Array(await gpu.read(t)));
     }
   } finally {
-    if (saved === undefined) Deno.env.delete("FILIGREE_INPUTS");
-    else Deno.env.set("FILIGREE_INPUTS", saved);
+    for (const [name, v] of [["FILIGREE_INPUTS", saved], ["FILIGREE_TEXTURE_READS", savedReads]]) {
+      if (v === undefined) Deno.env.delete(name!);
+      else Deno.env.set(name!, v);
+    }
   }
   return out;
 }
@@ -131,7 +153,9 @@ gpuTest(
     });
     for (let i = 0; i < 3; i++) {
       assert.ok(got.buffer[i].every((v) => Number.isFinite(v)), `output ${i} has poison left`);
-      assert.deepEqual(got.texture[i], got.buffer[i], `output ${i}`);
+      for (const mode of Object.keys(got)) {
+        assert.deepEqual(got[mode][i], got.buffer[i], `output ${i}, ${mode}`);
+      }
     }
   },
 );

@@ -1,4 +1,10 @@
-import { FiligreeError, type Gpu, roundUp4, type Tensor } from "../../src/gpu/mod.ts";
+import {
+  FiligreeError,
+  type Gpu,
+  roundUp4,
+  storageReadSlots,
+  type Tensor,
+} from "../../src/gpu/mod.ts";
 import {
   checkCsr,
   csrFromCoo,
@@ -1155,5 +1161,89 @@ gpuTest(
       releaseCsr(gpu, l);
     }
     if (seen.size !== 2) throw new Error(`rule exercised only ${[...seen]}`);
+  },
+);
+
+gpuTest(
+  "texture reads: sampled and read-only storage textures give bit-identical results (every sparse kernel)",
+  async (gpu, rng) => {
+    if (storageReadSlots(gpu) === 0) return; // no storage reads here: nothing to compare
+    const h = layer(rng, 131, 67, 0.1, { denseOut: 3, emptyIn: 5 });
+    const l = uploadCsr(gpu, h);
+    const batch = 129;
+    const tx = upload(gpu, asF32(rng.normal(h.nIn * batch)), h.nIn, batch, "x");
+    const tdy = upload(gpu, asF32(rng.normal(h.nOut * batch)), h.nOut, batch, "dy");
+    const tz = upload(gpu, asF32(rng.normal(h.nIn * batch)), h.nIn, batch, "z");
+    const saved = Deno.env.get("FILIGREE_TEXTURE_READS");
+    const got: Record<string, Float32Array[]> = {};
+    try {
+      for (const read of ["sampled", "storage"]) {
+        Deno.env.set("FILIGREE_TEXTURE_READS", read);
+        const outs = [
+          output(gpu, h.nOut, batch, "y"),
+          output(gpu, h.nIn, batch, "dx"),
+          gpu.tensor("f32", [h.nnz]),
+          gpu.tensor("f32", [h.nnz]),
+          gpu.tensor("f32", [h.nnz]),
+          output(gpu, h.nIn, batch, "dx2"),
+        ];
+        for (const t of outs.slice(2, 5)) gpu.poison(t);
+        const [y, dx, dvWide, dvRow, dvFused, dx2] = outs;
+        const rec = gpu.recorder();
+        // Which kernel each dispatch ran: storage twins ("+stex(...)") only under "storage".
+        const ran: string[] = [];
+        const resolve = rec.resolveTextures.bind(rec);
+        rec.resolveTextures = (k, r) => {
+          const out = resolve(k, r);
+          ran.push(out[0].def.shader);
+          return out;
+        };
+        const inputs = "texture" as const;
+        spmm(rec, { layer: l, x: tx, y, batch, activation: "relu", inputs });
+        spmmT(rec, { layer: l, dy: tdy, dx, z: tz, batch, activation: "relu", inputs });
+        sddmm(rec, { layer: l, x: tx, dy: tdy, dvalues: dvWide, batch, inputs });
+        sddmm(rec, {
+          layer: l,
+          x: tx,
+          dy: tdy,
+          dvalues: dvRow,
+          batch,
+          inputs,
+          tune: SDDMM_VARIANTS.row8,
+        });
+        sparseBackward(rec, {
+          layer: l,
+          x: tx,
+          dy: tdy,
+          dx: dx2,
+          dvalues: dvFused,
+          batch,
+          path: "fused",
+          inputs,
+        });
+        rec.submit();
+        const stex = ran.filter((n) => n.includes("+stex(")).length;
+        if (ran.length < 5 || stex !== (read === "storage" ? ran.length : 0)) {
+          throw new Error(`${read}: ran ${ran.join(", ")}`);
+        }
+        got[read] = [];
+        for (const t of outs) got[read].push(new Float32Array(await gpu.read(t)));
+      }
+    } finally {
+      if (saved === undefined) Deno.env.delete("FILIGREE_TEXTURE_READS");
+      else Deno.env.set("FILIGREE_TEXTURE_READS", saved);
+    }
+    const names = ["spmm y", "spmmT dx", "sddmm wide", "sddmm row8", "grad_t dw", "grad_t dx"];
+    names.forEach((n, i) => {
+      if (!got.sampled[i].every(Number.isFinite)) throw new Error(`${n}: not finite`);
+      for (let k = 0; k < got.sampled[i].length; k++) {
+        if (got.sampled[i][k] !== got.storage[i][k]) {
+          throw new Error(
+            `${n}[${k}]: sampled ${got.sampled[i][k]} vs storage ${got.storage[i][k]}`,
+          );
+        }
+      }
+    });
+    releaseCsr(gpu, l);
   },
 );
