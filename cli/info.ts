@@ -70,6 +70,9 @@ export function infoCommand() {
           if (quirks.length) console.log(`  quirks  ${quirks.join(", ")} (src/gpu/quirks.ts)`);
           console.log(`inputs    ${report.inputs}`);
           console.log(`  why     ${report.inputsReason}`);
+          if (report.inputs === "texture") {
+            console.log(`  read    ${report.textureReads}: ${report.textureReadsReason}`);
+          }
           console.log(`gc        ${report.collect}`);
           console.log(`features  ${report.features.join(", ")}`);
           console.log("limits");

@@ -23,6 +23,7 @@ import { Recorder } from "./recorder.ts";
 import { type BackendChoice, selectBackend } from "./backend.ts";
 import { paramsToStorage, type Quirks, quirksFor } from "./quirks.ts";
 import { inputSourceChoice, touch } from "./mirror.ts";
+import { textureReadChoice } from "./storage_textures.ts";
 import { Collector } from "./collect.ts";
 
 /** The limits Filigree requests from the adapter (the WebGPU defaults are far smaller). */
@@ -69,6 +70,9 @@ export interface AdapterReport {
   /** Where kernels read their read-only arrays (src/gpu/mirror.ts) and why. */
   inputs: string;
   inputsReason: string;
+  /** How kernels read texture mirrors (src/gpu/storage_textures.ts) and why. */
+  textureReads: string;
+  textureReadsReason: string;
   /** Whether garbage GPU wrappers are collected by force (src/gpu/collect.ts) and how often. */
   collect: string;
   isFallbackAdapter: boolean;
@@ -193,6 +197,8 @@ export class Gpu {
       quirks: { ...this.quirks },
       inputs: inputSourceChoice(this).source,
       inputsReason: inputSourceChoice(this).reason,
+      textureReads: textureReadChoice(this).read,
+      textureReadsReason: textureReadChoice(this).reason,
       collect: this.collector.active
         ? `a full collection at most every ${this.collector.intervalMs} ms of submits (gc exposed)`
         : "not forced (run with --v8-flags=--expose-gc, as every deno task does: without it host memory can grow ~10 KB per training step)",
