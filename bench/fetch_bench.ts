@@ -6,6 +6,8 @@
  * - an rgba32float texture (`textureLoad`, lane-varying rows: the sparse kernels' x and dy),
  * - the same with every lane on the same texels (uniform addresses),
  * - an r32float texture (the index and value arrays),
+ * - the same two formats as read-only storage textures (src/gpu/storage_textures.ts), where the
+ *   device has them,
  * - a storage buffer of vec4 and of f32 (the `FILIGREE_INPUTS=buffer` path),
  * - no load at all (the loop and one vec4 FMA per trip: the kernel-side floor).
  *
@@ -19,11 +21,13 @@
  * ```
  * @module
  */
-import { getGpu } from "../src/gpu/mod.ts";
+import { getGpu, storageReadSlots } from "../src/gpu/mod.ts";
 
 const SHADER = `
 @group(0) @binding(0) var t4: texture_2d<f32>;
 @group(0) @binding(0) var t1: texture_2d<f32>;
+@group(0) @binding(0) var s4: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(0) var s1: texture_storage_2d<r32float, read>;
 @group(0) @binding(0) var<storage, read> b4: array<vec4f>;
 @group(0) @binding(0) var<storage, read> b1: array<f32>;
 @group(0) @binding(1) var<storage, read_write> o: array<vec4f>;
@@ -61,6 +65,24 @@ fn tex1(@builtin(global_invocation_id) g: vec3u) {
   o[g.x] = vec4f(acc);
 }
 @compute @workgroup_size(64)
+fn stex4(@builtin(global_invocation_id) g: vec3u) {
+  var acc = vec4f(0.0);
+  for (var k = 0u; k < 32u; k++) {
+    let b = first(g.x, k, false);
+    for (var u = 0u; u < 32u; u++) { acc += textureLoad(s4, at(b + u)); }
+  }
+  o[g.x] = acc;
+}
+@compute @workgroup_size(64)
+fn stex1(@builtin(global_invocation_id) g: vec3u) {
+  var acc = 0.0;
+  for (var k = 0u; k < 32u; k++) {
+    let b = first(g.x, k, false);
+    for (var u = 0u; u < 32u; u++) { acc += textureLoad(s1, at(b + u)).x; }
+  }
+  o[g.x] = vec4f(acc);
+}
+@compute @workgroup_size(64)
 fn buf4(@builtin(global_invocation_id) g: vec3u) {
   var acc = vec4f(0.0);
   for (var k = 0u; k < 32u; k++) {
@@ -88,23 +110,25 @@ fn none(@builtin(global_invocation_id) g: vec3u) {
 }
 `;
 
-const loadavg = async () => {
+const loadavg = () => {
   try {
-    return (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+    return Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
   } catch {
     return "n/a";
   }
 };
-const load0 = await loadavg();
+const load0 = loadavg();
 const gpu = await getGpu();
 const device = gpu.device;
 const W = 4096, H = 32; // 131,072 texels: 4,096 rows of 32 (row-major), 2 MiB as rgba32float
 const GROUPS = 256, LOADS = 32 * 32;
+const storage = storageReadSlots(gpu) > 0;
 const texture = (format: "rgba32float" | "r32float", comps: number) => {
   const t = device.createTexture({
     size: [W, H],
     format,
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
+      (storage ? GPUTextureUsage.STORAGE_BINDING : 0),
   });
   const data = new Float32Array(W * H * comps).map((_, i) => (i % 7) * 0.1);
   device.queue.writeTexture({ texture: t }, data, { bytesPerRow: W * 4 * comps }, [W, H]);
@@ -123,11 +147,23 @@ const CASES: [string, string, GPUBindingResource | null, number][] = [
   ["rgba32float texture, lane-varying rows", "tex4", texture("rgba32float", 4), 16],
   ["rgba32float texture, uniform addresses", "tex4_same", texture("rgba32float", 4), 16],
   ["r32float texture, lane-varying rows", "tex1", texture("r32float", 1), 4],
+  ...(storage
+    ? [
+      ["rgba32float storage texture, lane-varying", "stex4", texture("rgba32float", 4), 16],
+      ["r32float storage texture, lane-varying", "stex1", texture("r32float", 1), 4],
+    ] as [string, string, GPUBindingResource, number][]
+    : []),
   ["storage vec4, lane-varying rows", "buf4", buffer(4), 16],
   ["storage f32, lane-varying rows", "buf1", buffer(1), 4],
   ["no load (loop + vec4 FMA)", "none", null, 0],
 ];
-const module = device.createShaderModule({ code: SHADER });
+// Without storage reads the module must not declare storage textures.
+const module = device.createShaderModule({
+  code: storage ? SHADER : SHADER.replace(/.*texture_storage_2d.*\n/g, "").replace(
+    /@compute @workgroup_size\(64\)\nfn stex[\s\S]*?\n}\n/g,
+    "",
+  ),
+});
 const rows: string[] = [];
 for (const [name, entry, input, bytes] of CASES) {
   const pipeline = device.createComputePipeline({
@@ -160,6 +196,6 @@ for (const [name, entry, input, bytes] of CASES) {
 }
 console.log(
   `raw load rates, ${GROUPS * 64} invocations x ${LOADS} loads, ${gpu.info.description} ` +
-    `[${gpu.backend}]; load average before ${load0}, after ${await loadavg()}`,
+    `[${gpu.backend}]; load average before ${load0}, after ${loadavg()}`,
 );
 for (const r of rows) console.log(r);
