@@ -63,6 +63,17 @@ export class Recorder {
   dispatches = 0;
   /** Command buffers submitted so far: what is recorded now goes into number `generation`. */
   generation = 0;
+  /** Buffers written by the command buffer being recorded (touched again when it is submitted). */
+  #written = new Set<GPUBuffer>();
+
+  /**
+   * Marks a buffer written: now (a mirror recorded later must copy it again) and again at submit
+   * (a mirror copied meanwhile by another command buffer, submitted first, holds the old values).
+   */
+  #wrote(b: GPUBuffer): void {
+    touch(b);
+    this.#written.add(b);
+  }
 
   constructor(readonly gpu: Gpu, readonly label: string) {}
 
@@ -103,8 +114,8 @@ export class Recorder {
     for (const [name, kind] of kernel.def.bindings) {
       if (kind !== "read_write") continue;
       const r = resources[name];
-      if (r instanceof GPUBuffer) touch(r);
-      else if (r && !(r instanceof GPUTexture)) touch(r.buffer);
+      if (r instanceof GPUBuffer) this.#wrote(r);
+      else if (r && !(r instanceof GPUTexture)) this.#wrote(r.buffer);
     }
     if (x === 0 || y === 0 || z === 0) return;
     const pass = this.#pass ?? this.beginPass();
@@ -156,14 +167,14 @@ export class Recorder {
     this.endPass();
     const bytes = Math.ceil((count * 4) / 4) * 4;
     if (bytes === 0) return;
-    touch(dst.buffer);
+    this.#wrote(dst.buffer);
     this.encoder.copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, bytes);
   }
 
   /** Zeroes a tensor's whole buffer. */
   clear(t: Tensor): void {
     this.endPass();
-    touch(t.buffer);
+    this.#wrote(t.buffer);
     this.encoder.clearBuffer(t.buffer);
   }
 
@@ -173,6 +184,8 @@ export class Recorder {
     const enc = this.encoder; // an empty submit still flushes queued writeBuffer calls
     this.#encoder = null;
     this.generation++;
+    for (const b of this.#written) touch(b);
+    this.#written.clear();
     this.gpu.submit(enc.finish());
   }
 }
