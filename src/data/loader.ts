@@ -75,6 +75,7 @@ export const GATHER_U8: KernelDef = defineKernel({
   code,
   entry: "gather_u8",
   bindings: BINDINGS("images_u8"),
+  textureInputs: true,
 });
 /**
  * Gather + normalize for u8 datasets whose feature count is a multiple of 4: one invocation
@@ -85,6 +86,7 @@ export const GATHER_U8X4: KernelDef = defineKernel({
   code,
   entry: "gather_u8x4",
   bindings: BINDINGS("images_u8"),
+  textureInputs: true,
 });
 /** Gather + normalize for f32 datasets. */
 export const GATHER_F32: KernelDef = defineKernel({
@@ -92,6 +94,7 @@ export const GATHER_F32: KernelDef = defineKernel({
   code,
   entry: "gather_f32",
   bindings: BINDINGS("images_f32"),
+  textureInputs: true,
 });
 /**
  * Gather + normalize for f32 datasets whose feature count is a multiple of 4: one invocation
@@ -102,6 +105,7 @@ export const GATHER_F32X4: KernelDef = defineKernel({
   code,
   entry: "gather_f32x4",
   bindings: BINDINGS("images_f32x4"),
+  textureInputs: true,
 });
 
 const MODE_ID: Record<NormMode, number> = { none: 0, unit: 0, standard: 1, sample: 2 };
