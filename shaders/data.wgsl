@@ -80,6 +80,14 @@ fn gather_u8(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   x[i] = out;
 }
 
+// The 4 x 4 block of the block gathers: features f0..f0+3 at quad q.
+fn store_block(f0: u32, q: u32, quads: u32, o0: vec4f, o1: vec4f, o2: vec4f, o3: vec4f) {
+  x[f0 * quads + q] = o0;
+  x[(f0 + 1u) * quads + q] = o1;
+  x[(f0 + 2u) * quads + q] = o2;
+  x[(f0 + 3u) * quads + q] = o3;
+}
+
 // u8 data with features % 4 == 0 (every sample's pixels start on a word): one invocation writes a
 // 4 x 4 block, features f0..f0+3 (one u32 word per sample) x batch columns c0..c0+3, so it loads
 // 4 words for 16 values where gather_u8 loads one word per value.
@@ -107,10 +115,7 @@ fn gather_u8x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
       if (f0 == 0u) { labels[c] = labels_in[s]; }
     }
   }
-  x[f0 * quads + q] = o0;
-  x[(f0 + 1u) * quads + q] = o1;
-  x[(f0 + 2u) * quads + q] = o2;
-  x[(f0 + 3u) * quads + q] = o3;
+  store_block(f0, q, quads, o0, o1, o2, o3);
 }
 
 @compute @workgroup_size(WG)
@@ -158,8 +163,5 @@ fn gather_f32x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
       if (f0 == 0u) { labels[c] = labels_in[s]; }
     }
   }
-  x[f0 * quads + q] = o0;
-  x[(f0 + 1u) * quads + q] = o1;
-  x[(f0 + 2u) * quads + q] = o2;
-  x[(f0 + 3u) * quads + q] = o3;
+  store_block(f0, q, quads, o0, o1, o2, o3);
 }

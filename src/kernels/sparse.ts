@@ -771,31 +771,7 @@ export function sddmm(rec: Recorder, a: SddmmArgs): void {
   if (wch) {
     checkLayer(op, layer, "W");
     rec.gpu.checkLimit("maxComputeWorkgroupSizeX", rs, `${op} workgroup`);
-    const tex = sparseInputs(rec.gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) ===
-      "texture";
-    // dy's padding lanes need masking only when the batch has some (x's are always masked).
-    const k = rec.gpu.kernel(tex ? WGRAD_T_TEX : WGRAD_T, {
-      CHT: wch,
-      GR: rs,
-      MASK_DY: a.batch % 4 ? 1 : 0,
-    });
-    const groups = grid(rec.gpu, Math.ceil(layer.nIn / rs));
-    const operands: Record<string, Resource> = tex
-      ? {
-        col: flat(rec, layer.col, layer.nnz),
-        vals: flat(rec, layer.values, layer.nnz),
-        perm: flat(rec, layer.perm, layer.nnz),
-        dy_in: rows4(rec, a.dy, layer.nOut, ld),
-        xw_in: rows4(rec, a.x, layer.nIn, ld),
-      }
-      : { col: layer.col, vals: layer.values, perm: layer.perm, dy_in: a.dy, xw_in: a.x };
-    operands.dx_out = placeholder(rec.gpu).write;
-    for (let q0 = 0; q0 < ld4; q0 += wideStep) {
-      const q1 = Math.min(ld4, q0 + wideStep);
-      const acc = q0 > 0 || a.accumulate ? 1 : 0;
-      const p = rec.gpu.uniform(packParams([layer.nIn, a.batch, ld4, 0, q0, q1, acc, f32(0)]));
-      rec.dispatch(k, { p, row_ptr: layer.rowPtr, dw_out: a.dvalues, ...operands }, groups);
-    }
+    walkRowsOfW(rec, a, [WGRAD_T, WGRAD_T_TEX], { CHT: wch, GR: rs }, wideStep, undefined);
     return;
   }
   rec.gpu.checkLimit("maxComputeWorkgroupSizeX", s.sg, `${op} workgroup`);
@@ -1164,14 +1140,30 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
   need(a.dvalues, layer.nnz, `${op} dvalues`);
   distinct(op, [["x", a.x], ["dy", a.dy], ["dx", a.dx], ["dvalues", a.dvalues]]);
   gpu.checkLimit("maxComputeWorkgroupSizeX", t.gr, `${op} workgroup`);
-  const tex = sparseInputs(gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
-  const k = gpu.kernel(tex ? GRAD_T_TEX : GRAD_T, {
-    CHT: t.ch,
-    GR: t.gr,
-    MASK_DY: a.batch % 4 ? 1 : 0,
-  });
-  const groups = grid(gpu, Math.ceil(layer.nIn / t.gr));
+  walkRowsOfW(rec, a, [GRAD_T, GRAD_T_TEX], { CHT: t.ch, GR: t.gr }, step, a.dx);
+  return "fused";
+}
+
+/**
+ * Records `grad_t` (with `dx`) or `wgrad_t` (without: a placeholder is bound), which both walk
+ * CSR(W) with one invocation per input row and take GRAD_T's bindings, over the batch in
+ * dispatches of `step` quads (`overrides` carries CHT and GR).
+ */
+function walkRowsOfW(
+  rec: Recorder,
+  a: SddmmArgs,
+  [def, texDef]: [KernelDef, KernelDef],
+  overrides: { CHT: number; GR: number },
+  step: number,
+  dx: Tensor | undefined,
+): void {
+  const { layer } = a;
+  const ld = roundUp4(a.batch);
   const ld4 = ld / 4;
+  const tex = sparseInputs(rec.gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
+  // dy's padding lanes need masking only when the batch has some (x's are always masked).
+  const k = rec.gpu.kernel(tex ? texDef : def, { ...overrides, MASK_DY: a.batch % 4 ? 1 : 0 });
+  const groups = grid(rec.gpu, Math.ceil(layer.nIn / overrides.GR));
   const operands: Record<string, Resource> = tex
     ? {
       col: flat(rec, layer.col, layer.nnz),
@@ -1181,15 +1173,15 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
       xw_in: rows4(rec, a.x, layer.nIn, ld),
     }
     : { col: layer.col, vals: layer.values, perm: layer.perm, dy_in: a.dy, xw_in: a.x };
+  const dxOut = dx ?? placeholder(rec.gpu).write;
   for (let q0 = 0; q0 < ld4; q0 += step) {
     const q1 = Math.min(ld4, q0 + step);
     const acc = q0 > 0 || a.accumulate ? 1 : 0;
-    const p = gpu.uniform(packParams([layer.nIn, a.batch, ld4, 0, q0, q1, acc, f32(0)]));
+    const p = rec.gpu.uniform(packParams([layer.nIn, a.batch, ld4, 0, q0, q1, acc, f32(0)]));
     rec.dispatch(
       k,
-      { p, row_ptr: layer.rowPtr, dx_out: a.dx, dw_out: a.dvalues, ...operands },
+      { p, row_ptr: layer.rowPtr, dx_out: dxOut, dw_out: a.dvalues, ...operands },
       groups,
     );
   }
-  return "fused";
 }
