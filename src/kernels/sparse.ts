@@ -557,6 +557,15 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
   const act = a.activation ?? "identity";
   const tex = sparseInputs(rec.gpu, [layer.nIn], ld, layer.nnz, a.inputs) === "texture";
   const ld4 = ld / 4;
+  const spmmOperands = () => ({
+    row_ptr_t: layer.rowPtrT,
+    col_t: tex ? flat(rec, layer.colT, layer.nnz) : layer.colT,
+    vals: tex ? flat(rec, layer.values, layer.nnz) : layer.values,
+    x_in: tex ? rows4(rec, a.x, layer.nIn, ld) : a.x,
+    bias: a.bias ?? ph.read,
+    y_out: a.y,
+    z_out: a.z ?? ph.write,
+  });
   const ch = wideChunk(g.wide, ld4, layer.nIn);
   const wideStep = ch ? chunkedQuadsPerDispatch(layer.nIn, ch) : 0;
   if (ch) {
@@ -569,15 +578,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
       SKIP_ZERO: g.skipZero ? 1 : 0,
     });
     const groups = grid(rec.gpu, Math.ceil(layer.nOut / g.rj));
-    const operands = {
-      row_ptr_t: layer.rowPtrT,
-      col_t: tex ? flat(rec, layer.colT, layer.nnz) : layer.colT,
-      vals: tex ? flat(rec, layer.values, layer.nnz) : layer.values,
-      x_in: tex ? rows4(rec, a.x, layer.nIn, ld) : a.x,
-      bias: a.bias ?? ph.read,
-      y_out: a.y,
-      z_out: a.z ?? ph.write,
-    };
+    const operands = spmmOperands();
     for (let q0 = 0; q0 < ld4; q0 += wideStep) {
       const q1 = Math.min(ld4, q0 + wideStep);
       const p = rec.gpu.uniform(
@@ -610,16 +611,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
     CONTIG: g.contiguous ? 1 : 0,
     SKIP_ZERO: g.skipZero ? 1 : 0,
   });
-  rec.dispatch(k, {
-    p,
-    row_ptr_t: layer.rowPtrT,
-    col_t: tex ? flat(rec, layer.colT, layer.nnz) : layer.colT,
-    vals: tex ? flat(rec, layer.values, layer.nnz) : layer.values,
-    x_in: tex ? rows4(rec, a.x, layer.nIn, ld) : a.x,
-    bias: a.bias ?? ph.read,
-    y_out: a.y,
-    z_out: a.z ?? ph.write,
-  }, groups);
+  rec.dispatch(k, { p, ...spmmOperands() }, groups);
 }
 
 /**
