@@ -26,9 +26,9 @@
  */
 import type { Gpu } from "./device.ts";
 import { LimitError } from "./errors.ts";
-import type { Kernel, Resource } from "./kernel.ts";
+import type { Kernel, KernelDef, Resource } from "./kernel.ts";
 import { canMirror, mirror, type MirrorFormat, preferTextures, touch } from "./mirror.ts";
-import { storageTwinFor } from "./storage_textures.ts";
+import { storageTwinDef } from "./storage_textures.ts";
 import { TEXTURE_TWINS, textureTwin } from "./textured.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -137,29 +137,36 @@ export class Recorder {
     kernel: Kernel,
     resources: Record<string, Resource>,
   ): [Kernel, Record<string, Resource>] {
-    const [k, r] = this.#twin(kernel, resources);
-    return [storageTwinFor(this.gpu, k, r), r];
+    // The definition to run is settled before compiling: a texture twin read through storage
+    // textures never compiles its sampled form.
+    const [twin, r] = this.#twin(kernel, resources);
+    const def = storageTwinDef(this.gpu, twin ?? kernel.def, r) ?? twin;
+    return [def ? this.gpu.kernel(def, kernel.overrides) : kernel, r];
   }
 
-  #twin(kernel: Kernel, resources: Record<string, Resource>): [Kernel, Record<string, Resource>] {
-    if (!kernel.def.textureInputs || !TEXTURE_TWINS.enabled) return [kernel, resources];
+  /** The texture twin's definition with the mirrored resources, or `null` and the resources. */
+  #twin(
+    kernel: Kernel,
+    resources: Record<string, Resource>,
+  ): [KernelDef | null, Record<string, Resource>] {
+    if (!kernel.def.textureInputs || !TEXTURE_TWINS.enabled) return [null, resources];
     const twin = textureTwin(kernel.def);
-    if (!twin || !preferTextures(this.gpu)) return [kernel, resources];
+    if (!twin || !preferTextures(this.gpu)) return [null, resources];
     // Whole texels: a vec4 view reads the last quad up to the buffer's 16-byte padding.
     const views: [string, Tensor, MirrorFormat][] = [];
     for (const [name, format] of Object.entries(twin.formats)) {
       const r = resources[name];
-      if (!r || r instanceof GPUTexture) return [kernel, resources];
+      if (!r || r instanceof GPUTexture) return [null, resources];
       const buffer = r instanceof GPUBuffer ? r : r.buffer;
       const e = format.startsWith("rgba") ? 4 : 1;
       const size = r instanceof GPUBuffer ? r.size / 4 : r.size;
       const n = Math.min(Math.ceil(size / e) * e, Math.floor(buffer.size / 4 / e) * e);
-      if (n < size || n === 0 || !canMirror(this.gpu, n, format)) return [kernel, resources];
+      if (n < size || n === 0 || !canMirror(this.gpu, n, format)) return [null, resources];
       views.push([name, { buffer, shape: [n], dtype: "f32", size: n, label: name }, format]);
     }
     const out: Record<string, Resource> = { ...resources };
     for (const [name, t, format] of views) out[name] = mirror(this, t, { n: t.size, format });
-    return [this.gpu.kernel(twin.def, kernel.overrides), out];
+    return [twin.def, out];
   }
 
   /** Copies `count` 4-byte elements between tensors. */

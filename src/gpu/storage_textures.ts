@@ -35,7 +35,7 @@
  */
 import type { Gpu } from "./device.ts";
 import { FiligreeError } from "./errors.ts";
-import type { Kernel, KernelDef, Resource } from "./kernel.ts";
+import type { KernelDef, Resource } from "./kernel.ts";
 import { adapterClass, type MirrorFormat } from "./mirror.ts";
 import type { BindingKind } from "./reflect.ts";
 
@@ -100,7 +100,7 @@ function querySlots(gpu: Gpu): number {
  */
 export function textureReadChoice(gpu: Gpu): { read: TextureRead; reason: string } {
   const env = envReads();
-  const want = env ?? TEXTURE_READS[adapterClass(gpu)];
+  const want = wanted(gpu);
   const why = env ? "FILIGREE_TEXTURE_READS" : `${adapterClass(gpu)}-class default`;
   if (want === "storage" && storageReadSlots(gpu) === 0) {
     return {
@@ -114,6 +114,14 @@ export function textureReadChoice(gpu: Gpu): { read: TextureRead; reason: string
       ? `${why}: read-only storage textures (llvmpipe fetches them ~2x faster than sampled ones)`
       : `${why}: sampled textures`,
   };
+}
+
+/** The texture reads asked for: the environment override, else the adapter class's default. */
+const wanted = (gpu: Gpu): TextureRead => envReads() ?? TEXTURE_READS[adapterClass(gpu)];
+
+/** How kernels read mirrors on this device: {@link textureReadChoice} without the reason. */
+export function textureReads(gpu: Gpu): TextureRead {
+  return wanted(gpu) === "storage" && storageReadSlots(gpu) > 0 ? "storage" : "sampled";
 }
 
 const SAMPLED = /^texture_(f32|u32)$/;
@@ -194,26 +202,24 @@ export function storageTextureDef(
 }
 
 /**
- * The kernel {@link Recorder.dispatch} runs for these resources: the storage-read twin where this
- * device reads mirrors through storage textures and every texture the kernel binds is a mirror
- * format within the storage-texture limit; else the kernel itself.
+ * The storage-read twin of `def` that {@link Recorder.dispatch} runs for these resources, where
+ * this device reads mirrors through storage textures and every texture `def` binds is a mirror
+ * format within the storage-texture limit; else `null` (run `def` itself).
  */
-export function storageTwinFor(
+export function storageTwinDef(
   gpu: Gpu,
-  kernel: Kernel,
+  def: KernelDef,
   resources: Record<string, Resource>,
-): Kernel {
+): KernelDef | null {
   const formats: Record<string, MirrorFormat> = {};
   let n = 0;
-  for (const [name, kind] of kernel.def.bindings) {
+  for (const [name, kind] of def.bindings) {
     if (!SAMPLED.test(kind)) continue;
     const r = resources[name];
-    if (!(r instanceof GPUTexture) || !(r.format in STORAGE_KINDS)) return kernel;
+    if (!(r instanceof GPUTexture) || !(r.format in STORAGE_KINDS)) return null;
     formats[name] = r.format as MirrorFormat;
     n++;
   }
-  if (n === 0 || n > storageReadSlots(gpu) || textureReadChoice(gpu).read !== "storage") {
-    return kernel;
-  }
-  return gpu.kernel(storageTextureDef(kernel.def, formats), kernel.overrides);
+  if (n === 0 || n > storageReadSlots(gpu) || textureReads(gpu) !== "storage") return null;
+  return storageTextureDef(def, formats);
 }
