@@ -557,7 +557,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
   const act = a.activation ?? "identity";
   const tex = sparseInputs(rec.gpu, [layer.nIn], ld, layer.nnz, a.inputs) === "texture";
   const ld4 = ld / 4;
-  const spmmOperands = () => ({
+  const operands = {
     row_ptr_t: layer.rowPtrT,
     col_t: tex ? flat(rec, layer.colT, layer.nnz) : layer.colT,
     vals: tex ? flat(rec, layer.values, layer.nnz) : layer.values,
@@ -565,7 +565,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
     bias: a.bias ?? ph.read,
     y_out: a.y,
     z_out: a.z ?? ph.write,
-  });
+  };
   const ch = wideChunk(g.wide, ld4, layer.nIn);
   const wideStep = ch ? chunkedQuadsPerDispatch(layer.nIn, ch) : 0;
   if (ch) {
@@ -578,7 +578,6 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
       SKIP_ZERO: g.skipZero ? 1 : 0,
     });
     const groups = grid(rec.gpu, Math.ceil(layer.nOut / g.rj));
-    const operands = spmmOperands();
     for (let q0 = 0; q0 < ld4; q0 += wideStep) {
       const q1 = Math.min(ld4, q0 + wideStep);
       const p = rec.gpu.uniform(
@@ -611,7 +610,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
     CONTIG: g.contiguous ? 1 : 0,
     SKIP_ZERO: g.skipZero ? 1 : 0,
   });
-  rec.dispatch(k, { p, ...spmmOperands() }, groups);
+  rec.dispatch(k, { p, ...operands }, groups);
 }
 
 /**
