@@ -120,6 +120,7 @@ export class Gpu {
   readonly quirks: Quirks;
   readonly info: GPUAdapterInfo;
   #kernels = new Map<string, Kernel>();
+  #kernelsByDef = new WeakMap<KernelDef, Map<string, Kernel>>();
   #modules = new Map<string, { module: GPUShaderModule; def: KernelDef }>();
   #uniforms = new Map<string, GPUBuffer>();
   #errors: string[] = [];
@@ -385,15 +386,25 @@ export class Gpu {
    * Binding declarations are checked against the reflected WGSL before anything compiles.
    */
   kernel(def: KernelDef, overrides: Record<string, number> = {}): Kernel {
+    // Fast path (a step asks for ~25 kernels): per definition, the overrides in the caller's
+    // key order. A miss falls back to the canonical (sorted) key, so key order never compiles
+    // a second pipeline.
+    let byDef = this.#kernelsByDef.get(def);
+    if (!byDef) this.#kernelsByDef.set(def, byDef = new Map());
+    let quick = "";
+    for (const name in overrides) quick += `${name}=${overrides[name]};`;
+    let k = byDef.get(quick);
+    if (k) return k;
     const key = `${def.shader}:${def.entry}:${
       JSON.stringify(overrides, Object.keys(overrides).sort())
     }`;
-    let k = this.#kernels.get(key);
+    k = this.#kernels.get(key);
     if (!k) {
       const module = this.#module(def);
       k = new Kernel(this, def, module, overrides, key);
       this.#kernels.set(key, k);
     }
+    byDef.set(quick, k);
     return k;
   }
 

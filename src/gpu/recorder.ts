@@ -28,7 +28,7 @@ import type { Gpu } from "./device.ts";
 import { LimitError } from "./errors.ts";
 import type { Kernel, KernelDef, Resource } from "./kernel.ts";
 import { canMirror, mirror, type MirrorFormat, preferTextures, touch } from "./mirror.ts";
-import { storageTwinDef } from "./storage_textures.ts";
+import { storageTwinDef, type TextureRead, textureReads } from "./storage_textures.ts";
 import { TEXTURE_TWINS, textureTwin } from "./textured.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -73,6 +73,18 @@ export class Recorder {
   #wrote(b: GPUBuffer): void {
     touch(b);
     this.#written.add(b);
+  }
+
+  /**
+   * Operand decisions read once per recorder (the environment overrides are an op call each;
+   * a step asks them for every dispatch): whether texture twins read mirrors, and how.
+   */
+  #choice?: { textures: boolean; reads: TextureRead };
+  get #decided(): { textures: boolean; reads: TextureRead } {
+    return this.#choice ??= {
+      textures: preferTextures(this.gpu),
+      reads: textureReads(this.gpu),
+    };
   }
 
   constructor(readonly gpu: Gpu, readonly label: string) {}
@@ -140,7 +152,7 @@ export class Recorder {
     // The definition to run is settled before compiling: a texture twin read through storage
     // textures never compiles its sampled form.
     const [twin, r] = this.#twin(kernel, resources);
-    const def = storageTwinDef(this.gpu, twin ?? kernel.def, r) ?? twin;
+    const def = storageTwinDef(this.gpu, twin ?? kernel.def, r, this.#decided.reads) ?? twin;
     return [def ? this.gpu.kernel(def, kernel.overrides) : kernel, r];
   }
 
@@ -151,7 +163,7 @@ export class Recorder {
   ): [KernelDef | null, Record<string, Resource>] {
     if (!kernel.def.textureInputs || !TEXTURE_TWINS.enabled) return [null, resources];
     const twin = textureTwin(kernel.def);
-    if (!twin || !preferTextures(this.gpu)) return [null, resources];
+    if (!twin || !this.#decided.textures) return [null, resources];
     // Whole texels: a vec4 view reads the last quad up to the buffer's 16-byte padding.
     const views: [string, Tensor, MirrorFormat][] = [];
     for (const [name, format] of Object.entries(twin.formats)) {

@@ -204,12 +204,14 @@ export function storageTextureDef(
 /**
  * The storage-read twin of `def` that {@link Recorder.dispatch} runs for these resources, where
  * this device reads mirrors through storage textures and every texture `def` binds is a mirror
- * format within the storage-texture limit; else `null` (run `def` itself).
+ * format within the storage-texture limit; else `null` (run `def` itself). `reads` is
+ * {@link textureReads} when the caller has it already.
  */
 export function storageTwinDef(
   gpu: Gpu,
   def: KernelDef,
   resources: Record<string, Resource>,
+  reads: TextureRead = textureReads(gpu),
 ): KernelDef | null {
   const formats: Record<string, MirrorFormat> = {};
   let n = 0;
@@ -220,6 +222,6 @@ export function storageTwinDef(
     formats[name] = r.format as MirrorFormat;
     n++;
   }
-  if (n === 0 || n > storageReadSlots(gpu) || textureReads(gpu) !== "storage") return null;
+  if (n === 0 || n > storageReadSlots(gpu) || reads !== "storage") return null;
   return storageTextureDef(def, formats);
 }

@@ -170,6 +170,29 @@ export function getMatmulTuning(): MatmulTuning {
   return { ...defaultTuning };
 }
 
+function workgroups(t: MatmulTuning, m: number, n: number): number {
+  return Math.ceil(Math.ceil(n / (4 * t.cv)) / t.wgX) * Math.ceil(Math.ceil(m / t.rm) / t.wgY);
+}
+
+/**
+ * The blocking for an untuned call: the default, unless it puts the whole product in one
+ * workgroup (one CPU thread on llvmpipe) where 4-row, 1-vec4 blocks make several; e.g. an output
+ * layer's weight gradient [100][10] over a batch of 128: 160 -> 88 us on llvmpipe.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getMatmulTuning, smallShapeTuning } from "./matmul.ts";
+ * assert.equal(smallShapeTuning(getMatmulTuning(), 100, 10).rm, 4);
+ * assert.equal(smallShapeTuning(getMatmulTuning(), 1000, 1000).rm, getMatmulTuning().rm);
+ * ```
+ */
+export function smallShapeTuning(t: MatmulTuning, m: number, n: number): MatmulTuning {
+  if (workgroups(t, m, n) > 1) return t;
+  const small = { ...t, rm: 4, cv: 1 };
+  return workgroups(small, m, n) > 1 ? small : t;
+}
+
 function checkTuning(t: MatmulTuning): void {
   const ok = Number.isInteger(t.rm) && t.rm >= 4 && t.rm <= 16 && t.rm % 4 === 0 &&
     Number.isInteger(t.cv) && t.cv >= 1 && t.cv <= 4 &&
@@ -270,7 +293,8 @@ export function matmul(rec: Recorder, args: MatmulArgs): void {
   const lda = dim(args.lda ?? (transA ? m : k), "lda");
   const ldb = dim(args.ldb ?? (transB ? k : n), "ldb");
   const ldc = dim(args.ldc ?? n, "ldc");
-  const t = { ...defaultTuning, ...args.tuning };
+  let t = { ...defaultTuning, ...args.tuning };
+  if (!args.tuning) t = smallShapeTuning(t, m, n);
   checkTuning(t);
   const trips = Math.floor(k / 4) + (k % 4);
   if (trips > MAX_LOOP_TRIPS) {

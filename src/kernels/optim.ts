@@ -5,7 +5,9 @@
  *
  * {@link Optimizer} owns the optimizer state of one parameter tensor (velocity, or Adam's m and
  * v) and the uniform blocks holding the hyperparameters, which it rewrites (with
- * `device.queue.writeBuffer`) every time {@link Optimizer.step} records a step.
+ * `device.queue.writeBuffer`) when {@link Optimizer.step} records a step whose block differs from
+ * what that uniform last received (SGD's block only changes with the learning rate; Adam's with
+ * every step).
  *
  * **Ordering of the hyperparameter uniform.** A `writeBuffer` takes effect at the next
  * `queue.submit`, for everything in that submit. The optimizer therefore uses one uniform
@@ -297,6 +299,8 @@ export class Optimizer {
   #uniforms: GPUBuffer[] = [];
   #encoder: GPUCommandEncoder | null = null;
   #slot = 0;
+  /** What was last written to each uniform (SGD's stay the same while the rate does). */
+  #bytes: Uint8Array[] = [];
 
   constructor(readonly gpu: Gpu, readonly n: number, config: OptimizerConfig, label = "param") {
     checkN(n, "optimizer");
@@ -309,14 +313,17 @@ export class Optimizer {
     }
   }
 
-  /** The uniform for the next step recorded into `rec` (one per step per encoder). */
-  #uniform(rec: Recorder): GPUBuffer {
+  /** The uniform slot for the next step recorded into `rec` (one per step per encoder). */
+  #uniform(rec: Recorder): number {
     if (rec.encoder !== this.#encoder) {
       this.#encoder = rec.encoder;
       this.#slot = 0;
     }
-    if (this.#slot === this.#uniforms.length) this.#uniforms.push(this.gpu.mutableUniform(48));
-    return this.#uniforms[this.#slot++];
+    if (this.#slot === this.#uniforms.length) {
+      this.#uniforms.push(this.gpu.mutableUniform(48));
+      this.#bytes.push(new Uint8Array(0));
+    }
+    return this.#slot++;
   }
 
   /** Records one step: `param -= update(grad, state)`; increments `t`. */
@@ -337,8 +344,15 @@ export class Optimizer {
     }
     const bytes = packOptParams(h, this.n, a.lr, this.t + 1);
     this.t++;
-    const p = this.#uniform(rec);
-    this.gpu.device.queue.writeBuffer(p, 0, bytes);
+    const slot = this.#uniform(rec);
+    const p = this.#uniforms[slot];
+    const was = this.#bytes[slot];
+    const b = new Uint8Array(bytes);
+    // Queue writes land in order, so an unchanged block needs no second write.
+    if (was.length !== b.length || was.some((v, i) => v !== b[i])) {
+      this.gpu.device.queue.writeBuffer(p, 0, bytes);
+      this.#bytes[slot] = b;
+    }
     const groups = grid(rec.gpu, Math.ceil(Math.ceil(this.n / 4) / WG));
     const { param, grad } = a;
     if (h.kind !== "sgd") {
@@ -363,6 +377,7 @@ export class Optimizer {
     this.state.length = 0;
     for (const u of this.#uniforms) u.destroy();
     this.#uniforms = [];
+    this.#bytes = [];
   }
 }
 

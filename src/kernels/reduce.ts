@@ -141,6 +141,26 @@ function checkTensor(t: Tensor, dtype: "f32" | "u32", need: number, what: string
 }
 
 /**
+ * Workgroup shape for one workgroup summing `m` elements: about 4 vec4 loads per invocation
+ * and the fewest invocations (a training step's 128-sample loss sum: 8 x 4, 22 us on llvmpipe
+ * against 138 us with the 256 x 16 default, whose 8 barrier levels dominate).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { smallSum } from "./reduce.ts";
+ * assert.deepEqual(smallSum(128), { WG: 8, ITEMS: 4 });
+ * assert.deepEqual(smallSum(16_384), { WG: 256, ITEMS: 16 });
+ * ```
+ */
+export function smallSum(m: number): { WG: number; ITEMS: number } {
+  const quads = Math.max(1, Math.ceil(m / 4));
+  let wg = 1;
+  while (wg < 256 && wg * 4 < quads) wg *= 2;
+  return { WG: wg, ITEMS: Math.ceil(quads / wg) };
+}
+
+/**
  * Number of dispatches (tree levels) {@link sum} records for `n` elements.
  *
  * @example
@@ -208,7 +228,9 @@ export function sum(rec: Recorder, a: SumArgs): void {
     const groups = Math.max(1, Math.ceil(m / per));
     if (groups === 1) {
       const p = gpu.uniform(packParams([m, index, a.accumulate ? 1 : 0, f32(scale)]));
-      rec.dispatch(k, { p, x: src, out: a.out }, 1);
+      // The last level sums at most one workgroup's elements: untuned, it is sized to them.
+      const last = a.tune ? k : gpu.kernel(SUM_LEVEL, smallSum(m));
+      rec.dispatch(last, { p, x: src, out: a.out }, 1);
       return;
     }
     const dst = scratch(gpu, level % 2 === 0 ? "a" : "b", groups);
