@@ -213,15 +213,38 @@ export function storageTwinDef(
   resources: Record<string, Resource>,
   reads: TextureRead = textureReads(gpu),
 ): KernelDef | null {
-  const formats: Record<string, MirrorFormat> = {};
-  let n = 0;
+  if (reads !== "storage") return null;
+  // Per definition, the texture formats in binding order (a step asks for every dispatch).
+  let key = `${storageReadSlots(gpu)}:`;
   for (const [name, kind] of def.bindings) {
     if (!SAMPLED.test(kind)) continue;
     const r = resources[name];
-    if (!(r instanceof GPUTexture) || !(r.format in STORAGE_KINDS)) return null;
-    formats[name] = r.format as MirrorFormat;
+    if (!(r instanceof GPUTexture)) return null;
+    key += `${formatOf(r)},`;
+  }
+  let byKey = chosen.get(def);
+  if (!byKey) chosen.set(def, byKey = new Map());
+  const known = byKey.get(key);
+  if (known !== undefined) return known;
+  const formats: Record<string, MirrorFormat> = {};
+  let n = 0, ok = true;
+  for (const [name, kind] of def.bindings) {
+    if (!SAMPLED.test(kind)) continue;
+    const f = formatOf(resources[name] as GPUTexture);
+    if (!(f in STORAGE_KINDS)) ok = false;
+    formats[name] = f as MirrorFormat;
     n++;
   }
-  if (n === 0 || n > storageReadSlots(gpu) || reads !== "storage") return null;
-  return storageTextureDef(def, formats);
+  const twin = ok && n > 0 && n <= storageReadSlots(gpu) ? storageTextureDef(def, formats) : null;
+  byKey.set(key, twin);
+  return twin;
+}
+
+const chosen = new WeakMap<KernelDef, Map<string, KernelDef | null>>();
+const formats = new WeakMap<GPUTexture, GPUTextureFormat>();
+/** A texture's format, asked of the runtime once per texture (the getter is a native call). */
+function formatOf(t: GPUTexture): GPUTextureFormat {
+  let f = formats.get(t);
+  if (f === undefined) formats.set(t, f = t.format);
+  return f;
 }

@@ -27,6 +27,7 @@
  * @module
  */
 import { FiligreeError } from "../gpu/errors.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { readSafetensors, type StTensor, writeSafetensors } from "../io/safetensors.ts";
 import { csrFromCoo } from "../sparse/csr.ts";
 import type { SparseLinear } from "../nn/layers.ts";
@@ -42,6 +43,22 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
   const gpu = t.gpu;
   const out = new Map<string, StTensor>();
   const params = t.model.params;
+  // Every read is issued before the first is awaited: a Deno read waits ~11 ms however small,
+  // and concurrent ones share that wait.
+  const reads = new Map<Tensor, Promise<Float32Array | Uint32Array | Int32Array>>();
+  const read = (x: Tensor) => {
+    let r = reads.get(x);
+    if (!r) reads.set(x, r = gpu.read(x));
+    return r;
+  };
+  params.forEach((p, i) => {
+    const c = p.sparse?.csr;
+    const own = c ? [c.rowPtr, c.col, c.perm, c.values, p.sparse!.bornStep] : [p.value];
+    for (const x of [...own, ...t.optims[i].opt.state]) read(x);
+  });
+  for (const l of t.model.layers) {
+    for (const b of analysisOf(l).persistentBuffers?.() ?? []) read(b.tensor);
+  }
   for (let i = 0; i < params.length; i++) {
     const p = params[i];
     const opt = t.optims[i].opt;
@@ -50,11 +67,11 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
       const c = L.csr;
       const name = L.name;
       const [rowPtr, col, perm, vals, born] = await Promise.all([
-        gpu.read(c.rowPtr),
-        gpu.read(c.col),
-        gpu.read(c.perm),
-        gpu.read(c.values),
-        gpu.read(L.bornStep),
+        read(c.rowPtr),
+        read(c.col),
+        read(c.perm),
+        read(c.values),
+        read(L.bornStep),
       ]) as [Uint32Array, Uint32Array, Uint32Array, Float32Array, Uint32Array];
       const nnz = c.nnz;
       const wv = new Float32Array(nnz), wb = new Uint32Array(nnz);
@@ -71,7 +88,7 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
       out.set(`${name}.values`, { dtype: "F32", shape: [nnz], data: wv });
       out.set(`${name}.born_step`, { dtype: "U32", shape: [nnz], data: wb });
       for (let s = 0; s < opt.state.length; s++) {
-        const st = await gpu.read(opt.state[s]) as Float32Array;
+        const st = await read(opt.state[s]) as Float32Array;
         const ws = new Float32Array(nnz);
         for (let w = 0; w < nnz; w++) ws[w] = st[perm[w]];
         out.set(`${name}.values.opt${s}`, { dtype: "F32", shape: [nnz], data: ws });
@@ -80,13 +97,13 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
       out.set(p.name, {
         dtype: "F32",
         shape: [...p.value.shape],
-        data: await gpu.read(p.value) as Float32Array,
+        data: await read(p.value) as Float32Array,
       });
       for (let s = 0; s < opt.state.length; s++) {
         out.set(`${p.name}.opt${s}`, {
           dtype: "F32",
           shape: [opt.state[s].size],
-          data: await gpu.read(opt.state[s]) as Float32Array,
+          data: await read(opt.state[s]) as Float32Array,
         });
       }
     }
@@ -97,7 +114,7 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
       out.set(b.name, {
         dtype: "F32",
         shape: [b.tensor.size],
-        data: await gpu.read(b.tensor) as Float32Array,
+        data: await read(b.tensor) as Float32Array,
       });
     }
   }

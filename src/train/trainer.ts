@@ -246,8 +246,7 @@ export class Trainer {
 
   /** Reads the accumulated training loss sum and correct count. */
   async readTrainMetrics(samples: number): Promise<{ loss: number; accuracy: number }> {
-    const m = await this.gpu.read(this.metrics);
-    const c = await this.gpu.read(this.counters);
+    const [m, c] = await Promise.all([this.gpu.read(this.metrics), this.gpu.read(this.counters)]);
     return { loss: m[0] / Math.max(1, samples), accuracy: c[0] / Math.max(1, samples) };
   }
 
@@ -266,8 +265,7 @@ export class Trainer {
       this.#lossAndMetrics(rec, logits, b.labels, scratch, 1);
     }
     rec.submit();
-    const m = await gpu.read(this.metrics);
-    const c = await gpu.read(this.counters);
+    const [m, c] = await Promise.all([gpu.read(this.metrics), gpu.read(this.counters)]);
     const size = this.data.size(split);
     return { loss: m[1] / size, accuracy: c[1] / size };
   }
