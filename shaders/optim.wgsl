@@ -47,20 +47,29 @@ fn liveLanes(i: u32) -> vec4<bool> {
 fn sgd_plain(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= (p.n + 3u) / 4u) { return; }
-  let live = liveLanes(i);
-  let w = param[i];
-  let g = grad[i] + p.l2 * w;
-  param[i] = select(w, w - p.lr * g, live);
+  sgd_plain_update(i, param[i]);
 }
 
-// SGD with momentum (heavy ball or Nesterov), velocity in `vel`.
+fn sgd_plain_update(i: u32, w: vec4f) {
+  let g = grad[i] + p.l2 * w;
+  param[i] = select(w, w - p.lr * g, liveLanes(i));
+}
+
+// Plain SGD reading the old weights through a read-only alias (texture twin only, as
+// sgd_momentum_in below).
+@group(0) @binding(3) var<storage, read> plain_param_in: array<vec4<f32>>;
+
 @compute @workgroup_size(WG)
-fn sgd_momentum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn sgd_plain_in(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= (p.n + 3u) / 4u) { return; }
+  sgd_plain_update(i, plain_param_in[i]);
+}
+
+// SGD with momentum (heavy ball or Nesterov), velocity in `vel`, from the old values w, v0 of
+// vec4 number i.
+fn sgd_momentum_update(i: u32, w: vec4f, v0: vec4f) {
   let live = liveLanes(i);
-  let w = param[i];
-  let v0 = vel[i];
   let g = grad[i] + p.l2 * w;
   let v = p.mu * v0 + g;
   var d = v;
@@ -69,15 +78,31 @@ fn sgd_momentum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   vel[i] = select(v0, v, live);
 }
 
-// Adam / AdamW with bias correction, first moment in `m1`, second in `m2`.
 @compute @workgroup_size(WG)
-fn adam(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn sgd_momentum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= (p.n + 3u) / 4u) { return; }
+  sgd_momentum_update(i, param[i], vel[i]);
+}
+
+// The same update reading the old values through read-only aliases of param and vel: only as a
+// texture twin (src/gpu/textured.ts), whose mirrors of them are copied before the dispatch (as
+// buffers the aliases would bind one buffer twice). On llvmpipe a texel fetch is ~10x faster
+// than a storage-buffer load, and the loads, not the stores, set this kernel's time.
+@group(0) @binding(4) var<storage, read> param_in: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> vel_in: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn sgd_momentum_in(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= (p.n + 3u) / 4u) { return; }
+  sgd_momentum_update(i, param_in[i], vel_in[i]);
+}
+
+// Adam / AdamW with bias correction, first moment in `m1`, second in `m2`, from the old values
+// w, a0, b0 of vec4 number i.
+fn adam_update(i: u32, w: vec4f, a0: vec4f, b0: vec4f) {
   let live = liveLanes(i);
-  let w = param[i];
-  let a0 = m1[i];
-  let b0 = m2[i];
   let g = grad[i] + p.l2 * w;
   let a = p.mu * a0 + (1.0 - p.mu) * g;
   let b = p.beta2 * b0 + (1.0 - p.beta2) * (g * g);
@@ -85,6 +110,25 @@ fn adam(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   param[i] = select(w, wNew, live);
   m1[i] = select(a0, a, live);
   m2[i] = select(b0, b, live);
+}
+
+@compute @workgroup_size(WG)
+fn adam(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= (p.n + 3u) / 4u) { return; }
+  adam_update(i, param[i], m1[i], m2[i]);
+}
+
+// Adam reading the old values through read-only aliases (texture twin only, as sgd_momentum_in).
+@group(0) @binding(5) var<storage, read> adam_param_in: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> adam_m1_in: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> adam_m2_in: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn adam_in(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= (p.n + 3u) / 4u) { return; }
+  adam_update(i, adam_param_in[i], adam_m1_in[i], adam_m2_in[i]);
 }
 
 // ---------------------------------------------------------------- state maintenance

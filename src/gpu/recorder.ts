@@ -156,29 +156,51 @@ export class Recorder {
     return [def ? this.gpu.kernel(def, kernel.overrides) : kernel, r];
   }
 
+  /**
+   * Whether {@link Recorder.dispatch} would run `kernel`'s texture twin for these resources
+   * (records nothing). A kernel that reads a read-write array's old values through a read-only
+   * alias of the same buffer (e.g. the optimizer's `*_in` variants) may only be dispatched when
+   * this is true: as buffers, the two bindings would alias.
+   */
+  runsTwin(kernel: Kernel, resources: Record<string, Resource>): boolean {
+    return this.#twinViews(kernel, resources) !== null;
+  }
+
   /** The texture twin's definition with the mirrored resources, or `null` and the resources. */
   #twin(
     kernel: Kernel,
     resources: Record<string, Resource>,
   ): [KernelDef | null, Record<string, Resource>] {
-    if (!kernel.def.textureInputs || !TEXTURE_TWINS.enabled) return [null, resources];
+    const t = this.#twinViews(kernel, resources);
+    if (!t) return [null, resources];
+    const out: Record<string, Resource> = { ...resources };
+    for (const [name, view, format] of t.views) {
+      out[name] = mirror(this, view, { n: view.size, format });
+    }
+    return [t.def, out];
+  }
+
+  /** The twin and the views its mirrors copy, where the twin runs. */
+  #twinViews(
+    kernel: Kernel,
+    resources: Record<string, Resource>,
+  ): { def: KernelDef; views: [string, Tensor, MirrorFormat][] } | null {
+    if (!kernel.def.textureInputs || !TEXTURE_TWINS.enabled) return null;
     const twin = textureTwin(kernel.def);
-    if (!twin || !this.#decided.textures) return [null, resources];
+    if (!twin || !this.#decided.textures) return null;
     // Whole texels: a vec4 view reads the last quad up to the buffer's 16-byte padding.
     const views: [string, Tensor, MirrorFormat][] = [];
     for (const [name, format] of Object.entries(twin.formats)) {
       const r = resources[name];
-      if (!r || r instanceof GPUTexture) return [null, resources];
+      if (!r || r instanceof GPUTexture) return null;
       const buffer = r instanceof GPUBuffer ? r : r.buffer;
       const e = format.startsWith("rgba") ? 4 : 1;
       const size = r instanceof GPUBuffer ? r.size / 4 : r.size;
       const n = Math.min(Math.ceil(size / e) * e, Math.floor(buffer.size / 4 / e) * e);
-      if (n < size || n === 0 || !canMirror(this.gpu, n, format)) return [null, resources];
+      if (n < size || n === 0 || !canMirror(this.gpu, n, format)) return null;
       views.push([name, { buffer, shape: [n], dtype: "f32", size: n, label: name }, format]);
     }
-    const out: Record<string, Resource> = { ...resources };
-    for (const [name, t, format] of views) out[name] = mirror(this, t, { n: t.size, format });
-    return [twin.def, out];
+    return { def: twin.def, views };
   }
 
   /** Copies `count` 4-byte elements between tensors. */

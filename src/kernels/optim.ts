@@ -49,6 +49,7 @@ import {
   FiligreeError,
   type Gpu,
   grid,
+  type KernelDef,
   packParams,
   type Recorder,
   type Tensor,
@@ -84,6 +85,60 @@ export const ADAM = defineKernel({
     ["grad", "read"],
     ["m1", "read_write"],
     ["m2", "read_write"],
+  ],
+});
+/**
+ * Parameters from which {@link Optimizer.step} reads the old values through mirrors where it
+ * can (below, the copies cost more than the storage loads they save). Mutable for benchmarks.
+ */
+export const OPTIM_MIRRORS = { from: 4096 };
+
+/**
+ * The update kernels reading the old values through read-only aliases of the arrays they
+ * write (`*_in` bindings, the same buffers): run only as texture twins, whose mirrors of those
+ * arrays are copied before the dispatch (see shaders/optim.wgsl); {@link Optimizer.step} picks
+ * them where {@link Recorder.runsTwin} says the twin runs.
+ */
+export const SGD_PLAIN_IN = defineKernel({
+  shader: "optim.wgsl",
+  code,
+  entry: "sgd_plain_in",
+  textureInputs: true,
+  bindings: [["p", "uniform"], ["param", "read_write"], ["grad", "read"], [
+    "plain_param_in",
+    "read",
+  ]],
+});
+/** {@link SGD_MOMENTUM} reading `param` and `vel` through mirrors (see {@link SGD_PLAIN_IN}). */
+export const SGD_MOMENTUM_IN = defineKernel({
+  shader: "optim.wgsl",
+  code,
+  entry: "sgd_momentum_in",
+  textureInputs: true,
+  bindings: [
+    ["p", "uniform"],
+    ["param", "read_write"],
+    ["grad", "read"],
+    ["vel", "read_write"],
+    ["param_in", "read"],
+    ["vel_in", "read"],
+  ],
+});
+/** {@link ADAM} reading `param`, `m1` and `m2` through mirrors (see {@link SGD_PLAIN_IN}). */
+export const ADAM_IN = defineKernel({
+  shader: "optim.wgsl",
+  code,
+  entry: "adam_in",
+  textureInputs: true,
+  bindings: [
+    ["p", "uniform"],
+    ["param", "read_write"],
+    ["grad", "read"],
+    ["m1", "read_write"],
+    ["m2", "read_write"],
+    ["adam_param_in", "read"],
+    ["adam_m1_in", "read"],
+    ["adam_m2_in", "read"],
   ],
 });
 /** `tgt[k] = 0` where `mask[k] != 0`. */
@@ -355,15 +410,34 @@ export class Optimizer {
     }
     const groups = grid(rec.gpu, Math.ceil(Math.ceil(this.n / 4) / WG));
     const { param, grad } = a;
-    if (h.kind !== "sgd") {
-      const k = rec.gpu.kernel(ADAM, { WG });
-      rec.dispatch(k, { p, param, grad, m1: this.state[0], m2: this.state[1] }, groups);
-    } else if (h.momentum > 0) {
-      const k = rec.gpu.kernel(SGD_MOMENTUM, { WG, NESTEROV: h.nesterov ? 1 : 0 });
-      rec.dispatch(k, { p, param, grad, vel: this.state[0] }, groups);
-    } else {
-      rec.dispatch(rec.gpu.kernel(SGD_PLAIN, { WG }), { p, param, grad }, groups);
-    }
+    const [m1, m2] = this.state;
+    const [plain, fromMirrors, overrides, res, viaIn]: [
+      KernelDef,
+      KernelDef,
+      Record<string, number>,
+      Record<string, Tensor | GPUBuffer>,
+      Record<string, Tensor>,
+    ] = h.kind !== "sgd"
+      ? [ADAM, ADAM_IN, { WG }, { p, param, grad, m1, m2 }, {
+        adam_param_in: param,
+        adam_m1_in: m1,
+        adam_m2_in: m2,
+      }]
+      : h.momentum > 0
+      ? [
+        SGD_MOMENTUM,
+        SGD_MOMENTUM_IN,
+        { WG, NESTEROV: h.nesterov ? 1 : 0 },
+        { p, param, grad, vel: m1 },
+        { param_in: param, vel_in: m1 },
+      ]
+      : [SGD_PLAIN, SGD_PLAIN_IN, { WG }, { p, param, grad }, { plain_param_in: param }];
+    // Old values through mirrors where the twin runs (texel fetches, not storage loads) and
+    // the array is long enough for the loads saved to outweigh the copies.
+    const k = rec.gpu.kernel(fromMirrors, overrides);
+    const withIn = { ...res, ...viaIn };
+    if (this.n >= OPTIM_MIRRORS.from && rec.runsTwin(k, withIn)) rec.dispatch(k, withIn, groups);
+    else rec.dispatch(rec.gpu.kernel(plain, overrides), res, groups);
   }
 
   /** Zeroes every state tensor where `mask[k] != 0` (regrown weights lose their state). */

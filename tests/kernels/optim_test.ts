@@ -1,4 +1,11 @@
-import { FiligreeError, type Gpu, type Tensor } from "../../src/gpu/mod.ts";
+import {
+  FiligreeError,
+  type Gpu,
+  preferTextures,
+  Recorder,
+  type Tensor,
+  TEXTURE_TWINS,
+} from "../../src/gpu/mod.ts";
 import {
   NEW_ENTRY,
   Optimizer,
@@ -87,51 +94,81 @@ function gradTensor(gpu: Gpu, g: Float64Array): Tensor {
 }
 
 gpuTest(
-  "optimizer steps match float64 references (all variants, state carried)",
+  "optimizer steps match float64 references (all variants, state carried; old values read " +
+    "from mirrors and from the buffers)",
   async (gpu, rng) => {
-    for (const { name, config } of VARIANTS) {
-      for (const n of SIZES) {
-        const opt = new Optimizer(gpu, n, config, `w${n}`);
-        const w0 = asF32(rng.normal(n + EXTRA));
-        const tw = gpu.tensor("f32", [n + EXTRA], { data: Float32Array.from(w0) });
-        const w = w0.slice(0, n);
-        const state = opt.state.map(() => new Float64Array(n));
-        const grads = LRS.map(() => asF32(rng.normal(n)));
-        const tg = grads.map((g) => gradTensor(gpu, g));
-        let rec = gpu.recorder();
-        for (let s = 0; s < STEPS; s++) {
-          opt.step(rec, { param: tw, grad: tg[s], lr: LRS[s] });
-          refStep(opt, w, grads[s], state, LRS[s]);
-          // Steps 1 and 2 are submitted alone; steps 3..5 share one encoder (one uniform each).
-          if (s < 2) {
-            rec.submit();
-            rec = gpu.recorder();
+    // Which entries ran: the `*_in` kernels read the old values through texture mirrors where
+    // twins run (the software adapter), the plain ones from the buffers.
+    const entries = new Set<string>();
+    const dispatch = Recorder.prototype.dispatch;
+    Recorder.prototype.dispatch = function (k, r, g) {
+      entries.add(k.def.entry);
+      dispatch.call(this, k, r, g);
+    };
+    const twinsWere = TEXTURE_TWINS.enabled;
+    try {
+      for (const twins of [true, false]) {
+        TEXTURE_TWINS.enabled = twins;
+        entries.clear();
+        await allVariants(gpu, rng);
+        const viaMirrors = twins && preferTextures(gpu);
+        for (const e of ["sgd_plain", "sgd_momentum", "adam"]) {
+          const want = viaMirrors ? `${e}_in` : e;
+          if (!entries.has(want)) {
+            throw new Error(`twins ${twins}: ${want} never ran (ran: ${[...entries].join(", ")})`);
           }
         }
-        rec.submit();
-        const label = `${name} n=${n}`;
-        const got = await gpu.read(tw);
-        assertClose(got, w, { ...TOL, label: `${label} param` });
-        for (let k = n; k < n + EXTRA; k++) {
-          if (got[k] !== w0[k]) {
-            throw new Error(
-              `${label}: element ${k} past n changed: ${w0[k]} -> ${got[k]}`,
-            );
-          }
-        }
-        for (let k = 0; k < state.length; k++) {
-          assertClose(await gpu.read(opt.state[k]), state[k], {
-            ...TOL,
-            label: `${label} state ${k}`,
-          });
-        }
-        if (opt.t !== STEPS) throw new Error(`${label}: t = ${opt.t}`);
-        opt.release();
-        for (const t of [tw, ...tg]) gpu.release(t);
       }
+    } finally {
+      Recorder.prototype.dispatch = dispatch;
+      TEXTURE_TWINS.enabled = twinsWere;
     }
   },
 );
+
+async function allVariants(gpu: Gpu, rng: Rng) {
+  for (const { name, config } of VARIANTS) {
+    for (const n of SIZES) {
+      const opt = new Optimizer(gpu, n, config, `w${n}`);
+      const w0 = asF32(rng.normal(n + EXTRA));
+      const tw = gpu.tensor("f32", [n + EXTRA], { data: Float32Array.from(w0) });
+      const w = w0.slice(0, n);
+      const state = opt.state.map(() => new Float64Array(n));
+      const grads = LRS.map(() => asF32(rng.normal(n)));
+      const tg = grads.map((g) => gradTensor(gpu, g));
+      let rec = gpu.recorder();
+      for (let s = 0; s < STEPS; s++) {
+        opt.step(rec, { param: tw, grad: tg[s], lr: LRS[s] });
+        refStep(opt, w, grads[s], state, LRS[s]);
+        // Steps 1 and 2 are submitted alone; steps 3..5 share one encoder (one uniform each).
+        if (s < 2) {
+          rec.submit();
+          rec = gpu.recorder();
+        }
+      }
+      rec.submit();
+      const label = `${name} n=${n}`;
+      const got = await gpu.read(tw);
+      assertClose(got, w, { ...TOL, label: `${label} param` });
+      for (let k = n; k < n + EXTRA; k++) {
+        if (got[k] !== w0[k]) {
+          throw new Error(
+            `${label}: element ${k} past n changed: ${w0[k]} -> ${got[k]}`,
+          );
+        }
+      }
+      for (let k = 0; k < state.length; k++) {
+        assertClose(await gpu.read(opt.state[k]), state[k], {
+          ...TOL,
+          label: `${label} state ${k}`,
+        });
+      }
+      if (opt.t !== STEPS) throw new Error(`${label}: t = ${opt.t}`);
+      opt.release();
+      for (const t of [tw, ...tg]) gpu.release(t);
+    }
+  }
+}
 
 gpuTest(
   "sgd nesterov on 16,776,961 parameters (2-D grid: 65,536 workgroups of 64)",
