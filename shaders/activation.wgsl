@@ -61,6 +61,30 @@ fn act_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   dz[i] = select(vec4f(0.0), dy[i] * d, live_lanes(i % quads));
 }
 
+@group(0) @binding(4) var<storage, read_write> dbias: array<f32>; // act_bwd_bias
+
+// act_bwd and the bias gradient of the same layer in one pass: one invocation per row r writes
+// dz[r] = dy[r] * f'(z[r]) and dbias[r] = the sum of dz[r] over the batch, added in the order of
+// bias.wgsl's bias_grad (quads in order, then x + y + z + w), so both paths give the same bits.
+// Loops ld/4 times: the wrapper keeps that under llvmpipe's 65,535-iteration cap.
+@compute @workgroup_size(WG)
+fn act_bwd_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = flat(gid, nwg);
+  if (r >= p.rows) { return; }
+  let quads = p.ld / 4u;
+  var acc = vec4f(0.0);
+  for (var q = 0u; q < quads; q++) { // quads < MAX_LOOP_TRIPS (wrapper)
+    let i = r * quads + q;
+    let v = z[i];
+    let d = vec4f(act_derivative(ACT, v.x, p.a), act_derivative(ACT, v.y, p.a),
+      act_derivative(ACT, v.z, p.a), act_derivative(ACT, v.w, p.a));
+    let g = select(vec4f(0.0), dy[i] * d, live_lanes(q));
+    dz[i] = g;
+    acc += g;
+  }
+  dbias[r] = acc.x + acc.y + acc.z + acc.w;
+}
+
 // ---------------------------------------------------------------------------------------------
 // SReLU (Jin et al. 2016), per row r with parameters (t_l, a_l, t_r, a_r) stored as
 // prm[r], prm[rows + r], prm[2 rows + r], prm[3 rows + r]:

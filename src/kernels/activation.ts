@@ -37,6 +37,7 @@ import {
   type Tensor,
 } from "../gpu/mod.ts";
 import { activationId, activationParam, withActivations } from "./activation_ids.ts";
+import { biasGrad } from "./bias.ts";
 
 const WG = 64;
 /** llvmpipe stops a loop after 65,535 iterations: the SReLU parameter gradient loops ld/4 times per row. */
@@ -60,6 +61,25 @@ export const ACT_BWD = defineKernel({
   textureInputs: true,
   bindings: [["p", "uniform"], ["z", "read"], ["dy", "read"], ["dz", "read_write"]],
 });
+/** `dz = dy * f'(z)` and `dbias = row sums of dz`, one invocation per row. */
+export const ACT_BWD_BIAS = defineKernel({
+  shader: "activation.wgsl",
+  code: full,
+  entry: "act_bwd_bias",
+  textureInputs: true,
+  bindings: [["p", "uniform"], ["z", "read"], ["dy", "read"], ["dz", "read_write"], [
+    "dbias",
+    "read_write",
+  ]],
+});
+/**
+ * Whether {@link activationBackward} with `dbias` runs {@link ACT_BWD_BIAS} (else `act_bwd`
+ * and `biasGrad`, the same bits). Mutable so a benchmark can compare both in one process.
+ */
+export const ACT_BIAS_FUSION = { enabled: true };
+/** Invocations per workgroup of {@link ACT_BWD_BIAS}: one row each, so a few hundred rows still
+ * make enough workgroups for every thread. */
+const ROW_WG = 16;
 /** SReLU forward. */
 export const SRELU_FWD = defineKernel({
   shader: "activation.wgsl",
@@ -164,7 +184,9 @@ export function activationForward(
 
 /**
  * `dz = dy · f'(z)` element-wise (f' evaluated at the pre-activation `z`); padding columns of
- * `dz` become 0. `dz` must not alias `z` or `dy`.
+ * `dz` become 0. `dz` must not alias `z` or `dy`. With `dbias`, also the layer's bias gradient
+ * `dbias[r] = Σ_batch dz[r]` (overwritten), in the same pass (one invocation per row: one
+ * dispatch instead of two), bit-identical to {@link biasGrad} on `dz`.
  *
  * @example
  * ```ts
@@ -183,7 +205,7 @@ export function activationForward(
  */
 export function activationBackward(
   rec: Recorder,
-  a: ActShape & ActChoice & { z: Tensor; dy: Tensor; dz: Tensor },
+  a: ActShape & ActChoice & { z: Tensor; dy: Tensor; dz: Tensor; dbias?: Tensor },
 ): void {
   const ld = checkShape(a, "activationBackward");
   const id = activationId(a.activation);
@@ -192,12 +214,20 @@ export function activationBackward(
   check(a.dy, a.rows * ld, "activationBackward dy");
   check(a.dz, a.rows * ld, "activationBackward dz");
   distinct(a.dz, [a.z, a.dy], "activationBackward");
+  const p = params(rec, a, ld, param);
+  if (a.dbias) {
+    check(a.dbias, a.rows, "activationBackward dbias");
+    distinct(a.dbias, [a.z, a.dy, a.dz], "activationBackward");
+    if (ACT_BIAS_FUSION.enabled && ld / 4 < MAX_LOOP_TRIPS) {
+      const k = rec.gpu.kernel(ACT_BWD_BIAS, { ACT: id, WG: ROW_WG });
+      const res = { p, z: a.z, dy: a.dy, dz: a.dz, dbias: a.dbias };
+      rec.dispatch(k, res, grid(rec.gpu, Math.ceil(a.rows / ROW_WG)));
+      return;
+    }
+  }
   const k = rec.gpu.kernel(ACT_BWD, { ACT: id, WG });
-  rec.dispatch(
-    k,
-    { p: params(rec, a, ld, param), z: a.z, dy: a.dy, dz: a.dz },
-    elementGroups(rec, a, ld),
-  );
+  rec.dispatch(k, { p, z: a.z, dy: a.dy, dz: a.dz }, elementGroups(rec, a, ld));
+  if (a.dbias) biasGrad(rec, { dy: a.dz, dbias: a.dbias, rows: a.rows, batch: a.batch });
 }
 
 // ------------------------------------------------------------------------------------- SReLU

@@ -344,12 +344,14 @@ export class Linear implements WeightLayer {
       const needDx = tape.requiresGrad(x);
       tape.push(this.name, () => {
         let dz = gradOf(tape, this.cache, y, "y");
+        const dbias = this.params[1].grad;
         if (this.act !== "identity") {
           const g = this.cache.get("dz", this.outFeatures, B);
           activationBackward(rec, {
             z: z.t,
             dy: dz.t,
             dz: g.t,
+            dbias, // the bias gradient in the same pass
             rows: this.outFeatures,
             batch: B,
             activation: this.act,
@@ -370,7 +372,9 @@ export class Linear implements WeightLayer {
           lda: ld,
           ldb: ld,
         });
-        biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
+        if (this.act === "identity") {
+          biasGrad(rec, { dy: dz.t, dbias, rows: this.outFeatures, batch: B });
+        }
         if (needDx) {
           const dx = gradOf(tape, this.cache, x, "x");
           // dX[in][ld] = W·dZ.
@@ -519,12 +523,14 @@ export class SparseLinear implements WeightLayer {
       const needDx = tape.requiresGrad(x);
       tape.push(this.name, () => {
         let dz = gradOf(tape, this.cache, y, "y");
+        const dbias = this.params[1].grad;
         if (fused) {
           const g = this.cache.get("dz", this.outFeatures, B);
           activationBackward(rec, {
             z: z.t,
             dy: dz.t,
             dz: g.t,
+            dbias, // the bias gradient in the same pass
             rows: this.outFeatures,
             batch: B,
             activation: this.act,
@@ -543,7 +549,7 @@ export class SparseLinear implements WeightLayer {
           // SDDMM or dense X·dZᵀ picked at the nonzeros, whichever is faster here (WGRAD_RULES).
           weightGrad(rec, wgrad);
         }
-        biasGrad(rec, { dy: dz.t, dbias: this.params[1].grad, rows: this.outFeatures, batch: B });
+        if (!fused) biasGrad(rec, { dy: dz.t, dbias, rows: this.outFeatures, batch: B });
       });
     }
     return y;

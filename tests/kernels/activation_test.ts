@@ -11,9 +11,12 @@
 import {
   activationBackward,
   activationForward,
+  MAX_LOOP_TRIPS,
   sreluBackward,
   sreluForward,
 } from "../../src/kernels/activation.ts";
+import { biasGrad } from "../../src/kernels/bias.ts";
+import { biasGradRef } from "../../src/kernels/bias_ref.ts";
 import {
   ACTIVATION_IDS,
   ACTIVATION_NAMES,
@@ -33,7 +36,14 @@ import {
   sreluBackwardRef,
   sreluForwardRef,
 } from "../../src/kernels/activation_ref.ts";
-import { FiligreeError, type Gpu, grid, roundUp4, type Tensor } from "../../src/gpu/mod.ts";
+import {
+  FiligreeError,
+  type Gpu,
+  grid,
+  Recorder,
+  roundUp4,
+  type Tensor,
+} from "../../src/gpu/mod.ts";
 import {
   asF32,
   assertClose,
@@ -220,6 +230,74 @@ gpuTest(
           label: `${label} bwd`,
         });
       }
+    }
+  },
+);
+
+gpuTest(
+  "activationBackward with dbias (act_bwd_bias): dz and the bias gradient match float64 for " +
+    "every activation (odd sizes, NaN-poisoned outputs), bit for bit the separate act_bwd + " +
+    "biasGrad; past the loop cap the separate kernels run",
+  async (gpu, rng) => {
+    const entries: string[] = [];
+    const dispatch = Recorder.prototype.dispatch;
+    Recorder.prototype.dispatch = function (k, r, g) {
+      entries.push(k.def.entry);
+      dispatch.call(this, k, r, g);
+    };
+    try {
+      for (const [rows, batch] of [...SHAPES, [2, 4 * MAX_LOOP_TRIPS + 3]] as [number, number][]) {
+        const capped = roundUp4(batch) / 4 >= MAX_LOOP_TRIPS;
+        for (const name of capped ? ["tanh"] : ACTIVATION_NAMES) {
+          const param = rows === 1 ? undefined : someParam(rng, name);
+          const z = inputs(rng, rows * batch, name);
+          const dy = asF32(rng.normal(rows * batch));
+          const tz = upload(gpu, z, rows, batch);
+          const tdy = upload(gpu, dy, rows, batch);
+          const [dz, db, dz2, db2] = [tz.shape, [rows], tz.shape, [rows]].map((s) => {
+            const t = gpu.tensor("f32", s);
+            gpu.poison(t);
+            return t;
+          });
+          entries.length = 0;
+          const rec = gpu.recorder();
+          const args = { z: tz, dy: tdy, rows, batch, activation: name, param };
+          activationBackward(rec, { ...args, dz, dbias: db });
+          const fusedRan = [...entries];
+          activationBackward(rec, { ...args, dz: dz2 });
+          biasGrad(rec, { dy: dz2, dbias: db2, rows, batch });
+          rec.submit();
+          // Past the cap, biasGrad itself splits the batch into chunks (one dispatch each).
+          const want = capped ? ["act_bwd", "bias_grad", "bias_grad"] : ["act_bwd_bias"];
+          if (fusedRan.join() !== want.join()) {
+            throw new Error(`${name} ${rows}x${batch}: ran ${fusedRan.join()}, want ${want}`);
+          }
+          const a = activationParam(name, param);
+          const label = `${name}(a=${a}) ${rows}x${batch}`;
+          const dzRef = activationBackwardRef(z, dy, name, param);
+          const [gz, gb, gz2, gb2] = await Promise.all([dz, db, dz2, db2].map((t) => gpu.read(t)));
+          assertClose(fromPadded(gz, rows, batch, `${label} dz`), dzRef, {
+            ...tol(name, true, a),
+            label: `${label} dz`,
+          });
+          assertClose(gb, biasGradRef(dzRef, rows, batch), {
+            rtol: 1e-5,
+            atol: 1e-5 * Math.sqrt(batch),
+            label: `${label} dbias`,
+          });
+          const same = (x: Float32Array, y: Float32Array) =>
+            x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+          if (!same(gz as Float32Array, gz2 as Float32Array)) {
+            throw new Error(`${label}: dz differs`);
+          }
+          if (!same(gb as Float32Array, gb2 as Float32Array)) {
+            throw new Error(`${label}: dbias differs from biasGrad's bits`);
+          }
+          for (const t of [tz, tdy, dz, db, dz2, db2]) gpu.release(t);
+        }
+      }
+    } finally {
+      Recorder.prototype.dispatch = dispatch;
     }
   },
 );
