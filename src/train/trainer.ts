@@ -236,8 +236,14 @@ export class Trainer {
     this.tape.backward();
     const lr = this.lr;
     phase?.(rec, "optimizer");
-    this.model.params.forEach((p, i) =>
-      this.optims[i].opt.step(rec, { param: p.value, grad: p.grad, lr })
+    Optimizer.stepMany(
+      rec,
+      this.model.params.map((p, i) => ({
+        opt: this.optims[i].opt,
+        param: p.value,
+        grad: p.grad,
+        lr,
+      })),
     );
     beforeSubmit?.(rec);
     rec.submit();

@@ -7,6 +7,7 @@ import {
   TEXTURE_TWINS,
 } from "../../src/gpu/mod.ts";
 import {
+  MULTI_STEP,
   NEW_ENTRY,
   Optimizer,
   type OptimizerConfig,
@@ -169,6 +170,87 @@ async function allVariants(gpu: Gpu, rng: Rng) {
     }
   }
 }
+
+gpuTest(
+  "Optimizer.stepMany: small SGD-momentum arrays four to a dispatch, bit for bit one step each " +
+    "and float64; others, and a group's fifth, step alone",
+  async (gpu, rng) => {
+    const entries: string[] = [];
+    const dispatch = Recorder.prototype.dispatch;
+    Recorder.prototype.dispatch = function (k, r, g) {
+      entries.push(k.def.entry);
+      dispatch.call(this, k, r, g);
+    };
+    const twinsWere = TEXTURE_TWINS.enabled;
+    try {
+      for (const twins of [true, false]) {
+        TEXTURE_TWINS.enabled = twins;
+        for (const nesterov of [false, true]) {
+          const config: OptimizerConfig = {
+            kind: "sgd",
+            momentum: 0.85,
+            nesterov,
+            weightDecay: 0.01,
+          };
+          // 5 small arrays (odd sizes; the fifth steps alone), one large, one Adam.
+          const sizes = [1, 7, 301, 1031, 97, MULTI_STEP.below + 5, 13];
+          const configs = sizes.map((_, i): OptimizerConfig => i === 6 ? { kind: "adam" } : config);
+          const w0 = sizes.map((n) => asF32(rng.normal(n + EXTRA)));
+          const make = () =>
+            sizes.map((n, i) => ({
+              opt: new Optimizer(gpu, n, configs[i]),
+              param: gpu.tensor("f32", [n + EXTRA], { data: Float32Array.from(w0[i]) }),
+            }));
+          const [many, one] = [make(), make()];
+          const refW = sizes.map((n, i) => w0[i].slice(0, n));
+          const refS = sizes.map((n, i) => many[i].opt.state.map(() => new Float64Array(n)));
+          for (let s = 0; s < 3; s++) {
+            const lr = LRS[s];
+            const grads = sizes.map((n) => asF32(rng.normal(n)));
+            const tg = grads.map((g) => gradTensor(gpu, g));
+            entries.length = 0;
+            const rec = gpu.recorder();
+            Optimizer.stepMany(rec, many.map((m, i) => ({ ...m, grad: tg[i], lr })));
+            const ran = [...entries];
+            one.forEach((m, i) => m.opt.step(rec, { param: m.param, grad: tg[i], lr }));
+            rec.submit();
+            sizes.forEach((_, i) => refStep(many[i].opt, refW[i], grads[i], refS[i], lr));
+            const x4 = ran.filter((e) => e === "sgd_momentum_x4").length;
+            if (x4 !== 1 || ran.length !== 4) {
+              throw new Error(`stepMany ran ${ran.join(", ")}: want one x4 dispatch and 3 others`);
+            }
+            tg.forEach((t) => gpu.release(t));
+          }
+          for (let i = 0; i < sizes.length; i++) {
+            const label = `twins ${twins} nesterov ${nesterov} n=${sizes[i]}`;
+            const [a, b] = await Promise.all([gpu.read(many[i].param), gpu.read(one[i].param)]);
+            if (!a.every((v, k) => Object.is(v, b[k]))) throw new Error(`${label}: bits differ`);
+            assertClose(a.slice(0, sizes[i]), refW[i], { ...TOL, label });
+            for (let k = sizes[i]; k < sizes[i] + EXTRA; k++) {
+              if (a[k] !== w0[i][k]) throw new Error(`${label}: element ${k} past n changed`);
+            }
+            for (let k = 0; k < refS[i].length; k++) {
+              const [sa, sb] = await Promise.all([
+                gpu.read(many[i].opt.state[k]),
+                gpu.read(one[i].opt.state[k]),
+              ]);
+              if (!sa.every((v, e) => Object.is(v, sb[e]))) throw new Error(`${label}: state bits`);
+              assertClose(sa, refS[i][k], { ...TOL, label: `${label} state ${k}` });
+            }
+            if (many[i].opt.t !== 3) throw new Error(`${label}: t = ${many[i].opt.t}`);
+          }
+          for (const m of [...many, ...one]) {
+            m.opt.release();
+            gpu.release(m.param);
+          }
+        }
+      }
+    } finally {
+      Recorder.prototype.dispatch = dispatch;
+      TEXTURE_TWINS.enabled = twinsWere;
+    }
+  },
+);
 
 gpuTest(
   "sgd nesterov on 16,776,961 parameters (2-D grid: 65,536 workgroups of 64)",
