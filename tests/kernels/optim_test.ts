@@ -172,7 +172,7 @@ async function allVariants(gpu: Gpu, rng: Rng) {
 }
 
 gpuTest(
-  "Optimizer.stepMany: small SGD-momentum arrays four to a dispatch, bit for bit one step each " +
+  "Optimizer.stepMany (optim_multi.wgsl): small SGD-momentum arrays four to a dispatch, bit for bit one step each " +
     "and float64; others, and a group's fifth, step alone",
   async (gpu, rng) => {
     const entries: string[] = [];
