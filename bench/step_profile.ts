@@ -114,18 +114,18 @@ const MAX = 512;
 const qs = gpu.device.createQuerySet({ type: "timestamp", count: 2 * MAX });
 const names: string[] = [];
 const plain = Recorder.prototype.dispatch;
-Recorder.prototype.dispatch = function (kernel, resources, groups) {
+Recorder.prototype.dispatch = function (kernel, resources, groups, opts) {
   const i = names.length;
   if (i >= MAX) fail(`more than ${MAX} dispatches in a step`);
   // A texture twin's mirror copies go before the timed pass (as the sparse wrappers' do).
-  [kernel, resources] = this.resolveTextures(kernel, resources);
+  [kernel, resources] = this.resolveTextures(kernel, resources, opts);
   this.beginPass({
     querySet: qs,
     beginningOfPassWriteIndex: 2 * i,
     endOfPassWriteIndex: 2 * i + 1,
   });
   names.push(`${kernel.def.shader}:${kernel.def.entry}`);
-  plain.call(this, kernel, resources, groups);
+  plain.call(this, kernel, resources, groups, opts);
   this.endPass();
 };
 const perDispatch: number[][] = [];

@@ -157,6 +157,28 @@ export function canMirror(gpu: Gpu, n: number, format: MirrorFormat): boolean {
   return n % e === 0 && Math.ceil(n / e / MIRROR_WIDTH) <= gpu.limits.maxTextureDimension2D;
 }
 
+const placeholders = new WeakMap<Gpu, Map<MirrorFormat, GPUTexture>>();
+/**
+ * A one-texel texture of `format` (zero), usable wherever a mirror of that format is: bound for
+ * an array a dispatch never reads (`Recorder.dispatch`'s `unread`), so nothing is copied.
+ */
+export function placeholderMirror(gpu: Gpu, format: MirrorFormat): GPUTexture {
+  let byFormat = placeholders.get(gpu);
+  if (!byFormat) placeholders.set(gpu, byFormat = new Map());
+  let t = byFormat.get(format);
+  if (!t) {
+    t = gpu.device.createTexture({
+      label: `placeholder ${format}`,
+      size: { width: 1, height: 1 },
+      format,
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
+        (storageReadSlots(gpu) > 0 ? GPUTextureUsage.STORAGE_BINDING : 0),
+    });
+    byFormat.set(format, t);
+  }
+  return t;
+}
+
 const versions = new WeakMap<GPUBuffer, number>();
 /**
  * Marks a buffer as (possibly) written: the recorder calls it for every read-write binding, copy

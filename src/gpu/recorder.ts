@@ -27,10 +27,23 @@
 import type { Gpu } from "./device.ts";
 import { LimitError } from "./errors.ts";
 import type { Kernel, KernelDef, Resource } from "./kernel.ts";
-import { canMirror, mirror, type MirrorFormat, preferTextures, touch } from "./mirror.ts";
+import {
+  canMirror,
+  mirror,
+  type MirrorFormat,
+  placeholderMirror,
+  preferTextures,
+  touch,
+} from "./mirror.ts";
 import { storageTwinDef, type TextureRead, textureReads } from "./storage_textures.ts";
 import { TEXTURE_TWINS, textureTwin } from "./textured.ts";
 import type { Tensor } from "./tensor.ts";
+
+/** Options of {@link Recorder.dispatch}. */
+export interface DispatchOptions {
+  /** Read-only arrays the dispatch never reads (their texture twins bind a placeholder). */
+  unread?: readonly string[];
+}
 
 /** Workgroup counts: a number (x only) or `[x, y, z]`. */
 export type Groups = number | readonly [number, number?, number?];
@@ -108,8 +121,17 @@ export class Recorder {
     this.#pass = null;
   }
 
-  /** Records one dispatch of `kernel` with named resources. */
-  dispatch(kernel: Kernel, resources: Record<string, Resource>, groups: Groups): void {
+  /**
+   * Records one dispatch of `kernel` with named resources. `opts.unread` names read-only arrays
+   * this dispatch never reads (a branch its overrides or sizes rule out): a texture twin binds a
+   * one-texel placeholder for them instead of copying a mirror.
+   */
+  dispatch(
+    kernel: Kernel,
+    resources: Record<string, Resource>,
+    groups: Groups,
+    opts?: DispatchOptions,
+  ): void {
     const [x, y = 1, z = 1] = typeof groups === "number" ? [groups] : groups;
     const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     const worst = Math.max(x, y, z);
@@ -121,7 +143,7 @@ export class Recorder {
         `dispatch of ${kernel.def.shader}:${kernel.def.entry}`,
       );
     }
-    [kernel, resources] = this.resolveTextures(kernel, resources);
+    [kernel, resources] = this.resolveTextures(kernel, resources, opts);
     const bg = kernel.bindGroup(resources);
     for (const [name, kind] of kernel.def.bindings) {
       if (kind !== "read_write") continue;
@@ -148,10 +170,11 @@ export class Recorder {
   resolveTextures(
     kernel: Kernel,
     resources: Record<string, Resource>,
+    opts?: DispatchOptions,
   ): [Kernel, Record<string, Resource>] {
     // The definition to run is settled before compiling: a texture twin read through storage
     // textures never compiles its sampled form.
-    const [twin, r] = this.#twin(kernel, resources);
+    const [twin, r] = this.#twin(kernel, resources, opts?.unread);
     const def = storageTwinDef(this.gpu, twin ?? kernel.def, r, this.#decided.reads) ?? twin;
     return [def ? this.gpu.kernel(def, kernel.overrides) : kernel, r];
   }
@@ -170,12 +193,15 @@ export class Recorder {
   #twin(
     kernel: Kernel,
     resources: Record<string, Resource>,
+    unread: readonly string[] = [],
   ): [KernelDef | null, Record<string, Resource>] {
     const t = this.#twinViews(kernel, resources);
     if (!t) return [null, resources];
     const out: Record<string, Resource> = { ...resources };
     for (const [name, view, format] of t.views) {
-      out[name] = mirror(this, view, { n: view.size, format });
+      out[name] = unread.includes(name)
+        ? placeholderMirror(this.gpu, format)
+        : mirror(this, view, { n: view.size, format });
     }
     return [t.def, out];
   }

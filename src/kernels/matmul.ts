@@ -341,5 +341,11 @@ export function matmul(rec: Recorder, args: MatmulArgs): void {
     b4: args.b,
   };
   res[vecC ? "c4" : "c"] = args.c;
-  rec.dispatch(kernel, res, grid(gpu, groups));
+  // Each operand is read as vec4s (VEC_*) with a scalar K tail, or as scalars only: the view
+  // not read gets no mirror copy.
+  const unread = [
+    ...(lda % 4 === 0 ? (k % 4 === 0 ? ["a"] : []) : ["a4"]),
+    ...(ldb % 4 === 0 ? (k % 4 === 0 ? ["b"] : []) : ["b4"]),
+  ];
+  rec.dispatch(kernel, res, grid(gpu, groups), { unread });
 }

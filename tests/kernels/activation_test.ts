@@ -241,9 +241,9 @@ gpuTest(
   async (gpu, rng) => {
     const entries: string[] = [];
     const dispatch = Recorder.prototype.dispatch;
-    Recorder.prototype.dispatch = function (k, r, g) {
+    Recorder.prototype.dispatch = function (k, r, g, o) {
       entries.push(k.def.entry);
-      dispatch.call(this, k, r, g);
+      dispatch.call(this, k, r, g, o);
     };
     try {
       for (const [rows, batch] of [...SHAPES, [2, 4 * MAX_LOOP_TRIPS + 3]] as [number, number][]) {

@@ -102,9 +102,9 @@ gpuTest(
     // twins run (the software adapter), the plain ones from the buffers.
     const entries = new Set<string>();
     const dispatch = Recorder.prototype.dispatch;
-    Recorder.prototype.dispatch = function (k, r, g) {
+    Recorder.prototype.dispatch = function (k, r, g, o) {
       entries.add(k.def.entry);
-      dispatch.call(this, k, r, g);
+      dispatch.call(this, k, r, g, o);
     };
     const twinsWere = TEXTURE_TWINS.enabled;
     try {
@@ -177,9 +177,9 @@ gpuTest(
   async (gpu, rng) => {
     const entries: string[] = [];
     const dispatch = Recorder.prototype.dispatch;
-    Recorder.prototype.dispatch = function (k, r, g) {
+    Recorder.prototype.dispatch = function (k, r, g, o) {
       entries.push(k.def.entry);
-      dispatch.call(this, k, r, g);
+      dispatch.call(this, k, r, g, o);
     };
     const twinsWere = TEXTURE_TWINS.enabled;
     try {
