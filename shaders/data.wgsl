@@ -88,6 +88,33 @@ fn store_block(f0: u32, q: u32, quads: u32, o0: vec4f, o1: vec4f, o2: vec4f, o3:
   x[(f0 + 3u) * quads + q] = o3;
 }
 
+// The 4 x 4 block gathers are branch-free (on llvmpipe a loop over the 4 columns with a
+// per-column branch cost as much as the loads): every column reads a sample, padding columns
+// (>= size) the last real one, and `live` zeroes them.
+fn live4(c0: u32) -> vec4<bool> {
+  return (vec4u(c0) + vec4u(0u, 1u, 2u, 3u)) < vec4u(p.size);
+}
+
+fn samples4(c0: u32) -> vec4u {
+  let last = max(p.size, 1u) - 1u;
+  return vec4u(sample_of(min(c0, last)), sample_of(min(c0 + 1u, last)),
+    sample_of(min(c0 + 2u, last)), sample_of(min(c0 + 3u, last)));
+}
+
+// Feature f of the 4 samples s (values v), normalized; 0 in padding columns.
+fn norm4(v: vec4f, f: u32, s: vec4u, live: vec4<bool>) -> vec4f {
+  let n = vec4f(normalize(v.x, f, s.x), normalize(v.y, f, s.y), normalize(v.z, f, s.z),
+    normalize(v.w, f, s.w));
+  return select(vec4f(0.0), n, live);
+}
+
+fn labels4(c0: u32, s: vec4u, live: vec4<bool>) {
+  if (live.x) { labels[c0] = labels_in[s.x]; }
+  if (live.y) { labels[c0 + 1u] = labels_in[s.y]; }
+  if (live.z) { labels[c0 + 2u] = labels_in[s.z]; }
+  if (live.w) { labels[c0 + 3u] = labels_in[s.w]; }
+}
+
 // u8 data with features % 4 == 0 (every sample's pixels start on a word): one invocation writes a
 // 4 x 4 block, features f0..f0+3 (one u32 word per sample) x batch columns c0..c0+3, so it loads
 // 4 words for 16 values where gather_u8 loads one word per value.
@@ -99,22 +126,16 @@ fn gather_u8x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let f0 = (i / quads) * 4u;
   let q = i % quads;
   let c0 = q * 4u;
-  var o0 = vec4f(0.0);
-  var o1 = vec4f(0.0);
-  var o2 = vec4f(0.0);
-  var o3 = vec4f(0.0);
-  for (var k = 0u; k < 4u; k++) { // 4 trips
-    let c = c0 + k;
-    if (c < p.size) {
-      let s = sample_of(c);
-      let w = images_u8[(s * p.features + f0) >> 2u];
-      o0[k] = normalize(f32(w & 0xffu), f0, s);
-      o1[k] = normalize(f32((w >> 8u) & 0xffu), f0 + 1u, s);
-      o2[k] = normalize(f32((w >> 16u) & 0xffu), f0 + 2u, s);
-      o3[k] = normalize(f32(w >> 24u), f0 + 3u, s);
-      if (f0 == 0u) { labels[c] = labels_in[s]; }
-    }
-  }
+  let s = samples4(c0);
+  let live = live4(c0);
+  // Word of features f0..f0+3 of each sample (byte j = feature f0 + j).
+  let w = vec4u(images_u8[(s.x * p.features + f0) >> 2u], images_u8[(s.y * p.features + f0) >> 2u],
+    images_u8[(s.z * p.features + f0) >> 2u], images_u8[(s.w * p.features + f0) >> 2u]);
+  let o0 = norm4(vec4f(w & vec4u(0xffu)), f0, s, live);
+  let o1 = norm4(vec4f((w >> vec4u(8u)) & vec4u(0xffu)), f0 + 1u, s, live);
+  let o2 = norm4(vec4f((w >> vec4u(16u)) & vec4u(0xffu)), f0 + 2u, s, live);
+  let o3 = norm4(vec4f(w >> vec4u(24u)), f0 + 3u, s, live);
+  if (f0 == 0u) { labels4(c0, s, live); }
   store_block(f0, q, quads, o0, o1, o2, o3);
 }
 
@@ -147,21 +168,16 @@ fn gather_f32x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let f0 = (i / quads) * 4u;
   let q = i % quads;
   let c0 = q * 4u;
-  var o0 = vec4f(0.0);
-  var o1 = vec4f(0.0);
-  var o2 = vec4f(0.0);
-  var o3 = vec4f(0.0);
-  for (var k = 0u; k < 4u; k++) { // 4 trips
-    let c = c0 + k;
-    if (c < p.size) {
-      let s = sample_of(c);
-      let v = images_f32x4[(s * p.features + f0) >> 2u];
-      o0[k] = normalize(v.x, f0, s);
-      o1[k] = normalize(v.y, f0 + 1u, s);
-      o2[k] = normalize(v.z, f0 + 2u, s);
-      o3[k] = normalize(v.w, f0 + 3u, s);
-      if (f0 == 0u) { labels[c] = labels_in[s]; }
-    }
-  }
+  let s = samples4(c0);
+  let live = live4(c0);
+  let v0 = images_f32x4[(s.x * p.features + f0) >> 2u];
+  let v1 = images_f32x4[(s.y * p.features + f0) >> 2u];
+  let v2 = images_f32x4[(s.z * p.features + f0) >> 2u];
+  let v3 = images_f32x4[(s.w * p.features + f0) >> 2u];
+  let o0 = norm4(vec4f(v0.x, v1.x, v2.x, v3.x), f0, s, live);
+  let o1 = norm4(vec4f(v0.y, v1.y, v2.y, v3.y), f0 + 1u, s, live);
+  let o2 = norm4(vec4f(v0.z, v1.z, v2.z, v3.z), f0 + 2u, s, live);
+  let o3 = norm4(vec4f(v0.w, v1.w, v2.w, v3.w), f0 + 3u, s, live);
+  if (f0 == 0u) { labels4(c0, s, live); }
   store_block(f0, q, quads, o0, o1, o2, o3);
 }
