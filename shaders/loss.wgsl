@@ -9,6 +9,7 @@ struct Params {
   ld: u32, // row stride in floats, a multiple of 4
   scale: f32, // gradient scale: 1/batch gives the gradient of the batch-mean loss
   act: u32, // MSE output activation: 0 identity, 1 sigmoid
+  index: u32, // softmax_xent with COUNT: the counter element to add the correct predictions to
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,6 +23,15 @@ struct Params {
 override WG: u32 = 8u;
 // 0: do not write `argmax` (a placeholder buffer is bound).
 override WRITE_ARGMAX: u32 = 1u;
+// softmax_xent: also add the number of correct predictions to counter[p.index] (reduce.wgsl's
+// count_correct in the same pass over the logits).
+override COUNT: u32 = 0u;
+@group(0) @binding(6) var<storage, read_write> counter: array<atomic<u32>>;
+
+// NaN test on the bits (reduce.wgsl's is_nan4: GLSL backends may assume no NaNs in comparisons).
+fn is_nan4(v: vec4f) -> vec4<bool> {
+  return (bitcast<vec4u>(v) & vec4u(0x7fffffffu)) > vec4u(0x7f800000u);
+}
 
 fn flat(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
@@ -61,6 +71,9 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   var s = vec4f(1.0);
   var zt = select(vec4f(0.0), m, lab == vec4u(0u));
   var am = vec4u(0u);
+  // The counted prediction follows count_correct's argmax exactly: a NaN never wins.
+  var cb = m;
+  var ca = vec4u(0u);
   for (var k = 1u; k < p.classes; k++) { // classes - 1 trips
     let v = z[k * quads + q];
     let up = v > m;
@@ -70,8 +83,18 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     m = select(m, v, up);
     am = select(am, vec4u(k), up);
     zt = select(zt, v, lab == vec4u(k));
+    if (COUNT != 0u) {
+      let better = (v > cb) & !is_nan4(v) & !is_nan4(cb);
+      cb = select(cb, v, better);
+      ca = select(ca, vec4u(k), better);
+    }
   }
   store_lanes(c, (m - zt) + log(s));
+  if (COUNT != 0u) {
+    let hit = live_lanes(c) & (ca == lab);
+    let hits = u32(hit.x) + u32(hit.y) + u32(hit.z) + u32(hit.w);
+    if (hits > 0u) { atomicAdd(&counter[p.index], hits); }
+  }
   if (WRITE_ARGMAX != 0u) {
     let live = live_lanes(c);
     if (live.x) { argmax[c] = am.x; }

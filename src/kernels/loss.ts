@@ -63,6 +63,7 @@ export const SOFTMAX_XENT = defineKernel({
     ["dz", "read_write"],
     ["loss", "read_write"],
     ["argmax", "read_write"],
+    ["counter", "read_write"],
   ],
 });
 /** MSE against one-hot labels. */
@@ -110,6 +111,12 @@ export interface SoftmaxXentArgs extends LossShape {
   dlogits: Tensor;
   /** Optional u32, >= batch elements: index of the largest logit per sample. */
   argmax?: Tensor;
+  /**
+   * Optional: add the number of samples whose prediction is their label to `counter[index]`
+   * (u32), as `countCorrect` on the same logits would (its argmax: lowest index on ties, a NaN
+   * never wins), in the same pass.
+   */
+  count?: { counter: Tensor; index: number };
 }
 
 /** Arguments of {@link mseLoss}: give exactly one of `labels` and `target`. */
@@ -157,12 +164,14 @@ function shape(op: string, a: LossShape, trips: number): { ld: number; scale: nu
   return { ld: roundUp4(a.batch), scale, wg };
 }
 
-const placeholders = new WeakMap<Gpu, Tensor>();
-function placeholder(gpu: Gpu): Tensor {
-  let t = placeholders.get(gpu);
+const placeholders = new WeakMap<Gpu, Map<string, Tensor>>();
+function placeholder(gpu: Gpu, what: "argmax" | "counter"): Tensor {
+  let byWhat = placeholders.get(gpu);
+  if (!byWhat) placeholders.set(gpu, byWhat = new Map());
+  let t = byWhat.get(what);
   if (!t) {
-    t = gpu.tensor("u32", [4], { label: "argmax placeholder" });
-    placeholders.set(gpu, t);
+    t = gpu.tensor("u32", [4], { label: `${what} placeholder` });
+    byWhat.set(what, t);
   }
   return t;
 }
@@ -184,14 +193,26 @@ export function softmaxXent(rec: Recorder, a: SoftmaxXentArgs): void {
   need(a.labels, "u32", a.batch, `${op} labels`);
   need(a.loss, "f32", a.batch, `${op} loss`);
   if (a.argmax) need(a.argmax, "u32", a.batch, `${op} argmax`);
-  const k = rec.gpu.kernel(SOFTMAX_XENT, { WG: wg, WRITE_ARGMAX: a.argmax ? 1 : 0 });
+  const index = a.count?.index ?? 0;
+  if (a.count) {
+    if (!Number.isInteger(index) || index < 0) {
+      throw new FiligreeError(`${op}: bad counter index ${index}`);
+    }
+    need(a.count.counter, "u32", index + 1, `${op} counter`);
+  }
+  const k = rec.gpu.kernel(SOFTMAX_XENT, {
+    WG: wg,
+    WRITE_ARGMAX: a.argmax ? 1 : 0,
+    COUNT: a.count ? 1 : 0,
+  });
   rec.dispatch(k, {
-    p: rec.gpu.uniform(packParams([a.classes, a.batch, ld, f32(scale), 0])),
+    p: rec.gpu.uniform(packParams([a.classes, a.batch, ld, f32(scale), 0, index])),
     z: a.logits,
     labels: a.labels,
     dz: a.dlogits,
     loss: a.loss,
-    argmax: a.argmax ?? placeholder(rec.gpu),
+    argmax: a.argmax ?? placeholder(rec.gpu, "argmax"),
+    counter: a.count?.counter ?? placeholder(rec.gpu, "counter"),
   }, grid(rec.gpu, Math.ceil(ld / 4 / wg)));
 }
 
@@ -220,7 +241,7 @@ export function mseLoss(rec: Recorder, a: MseArgs): void {
   need(a.dpred, "f32", a.classes * ld, `${op} dpred`);
   need(a.loss, "f32", a.batch, `${op} loss`);
   const p = rec.gpu.uniform(
-    packParams([a.classes, a.batch, ld, f32(scale), act === "sigmoid" ? 1 : 0]),
+    packParams([a.classes, a.batch, ld, f32(scale), act === "sigmoid" ? 1 : 0, 0]),
   );
   const groups = grid(rec.gpu, Math.ceil(ld / 4 / wg));
   if (a.labels) {

@@ -185,7 +185,8 @@ export class Trainer {
     slot: number,
   ): void {
     const classes = logits.rows, batch = logits.batch;
-    if (this.cfg.loss === "xent") {
+    const xent = this.cfg.loss === "xent";
+    if (xent) {
       softmaxXent(rec, {
         logits: logits.t,
         labels,
@@ -193,6 +194,7 @@ export class Trainer {
         dlogits: dlogits.t,
         classes,
         batch,
+        count: { counter: this.counters, index: slot }, // count_correct in the same pass
       });
     } else {
       mseLoss(rec, {
@@ -206,6 +208,7 @@ export class Trainer {
       });
     }
     accumulateSum(rec, { x: this.lossBuf, n: batch, acc: this.metrics, index: slot });
+    if (xent) return;
     countCorrect(rec, {
       logits: logits.t,
       labels,

@@ -1,5 +1,6 @@
 import { FiligreeError, type Gpu, roundUp4, type Tensor } from "../../src/gpu/mod.ts";
 import { mseLoss, softmaxXent } from "../../src/kernels/loss.ts";
+import { countCorrect } from "../../src/kernels/reduce.ts";
 import {
   mseBackwardRef,
   mseRef,
@@ -113,6 +114,66 @@ gpuTest("softmax cross-entropy matches float64 (loss, gradient, argmax)", async 
   const z = asF32(rng.normal(10 * 13, 3));
   await runXent(gpu, z, randomLabels(rng, 10, 13), 10, 13, { scale: 1, argmax: false });
 });
+
+gpuTest(
+  "softmax cross-entropy with count: adds exactly countCorrect's count (ties, NaN logits, " +
+    "padding), loss and gradient unchanged",
+  async (gpu, rng) => {
+    for (const [classes, batch] of SHAPES) {
+      // Integer logits make ties; a few NaNs test that a NaN never wins.
+      const z = new Float64Array(classes * batch).map(() => rng.int(4));
+      for (let i = 0; i < z.length; i += 7) z[i] = NaN;
+      const labels = randomLabels(rng, classes, batch);
+      const logits = upload(gpu, z, classes, batch);
+      const tlab = gpu.tensor("u32", [batch], { data: labels });
+      const counter = gpu.tensor("u32", [3], { data: new Uint32Array([5, 9, 5]) });
+      const ref = gpu.tensor("u32", [3], { data: new Uint32Array([5, 9, 5]) });
+      const out = () => ({
+        loss: poisoned(gpu, "f32", batch),
+        dlogits: poisoned(gpu, "f32", classes * roundUp4(batch)),
+      });
+      const [a, b] = [out(), out()];
+      const rec = gpu.recorder();
+      softmaxXent(rec, {
+        logits,
+        labels: tlab,
+        ...a,
+        classes,
+        batch,
+        count: { counter, index: 1 },
+      });
+      softmaxXent(rec, { logits, labels: tlab, ...b, classes, batch });
+      countCorrect(rec, { logits, labels: tlab, classes, batch, counter: ref, index: 1 });
+      rec.submit();
+      const label = `xent+count ${classes}x${batch}`;
+      const [got, want] = await Promise.all([gpu.read(counter), gpu.read(ref)]);
+      assertClose(got, want, { rtol: 0, atol: 0, label });
+      for (const k of ["loss", "dlogits"] as const) {
+        const [x, y] = await Promise.all([gpu.read(a[k]), gpu.read(b[k])]);
+        if (!x.every((v, i) => Object.is(v, y[i]))) throw new Error(`${label}: ${k} changed`);
+      }
+    }
+    // Finite logits: the count matches the float64 reference's argmax.
+    const [classes, batch] = [10, 130];
+    const z = asF32(rng.normal(classes * batch, 3));
+    const labels = randomLabels(rng, classes, batch);
+    const counter = gpu.tensor("u32", [1], { zero: true });
+    const rec = gpu.recorder();
+    softmaxXent(rec, {
+      logits: upload(gpu, z, classes, batch),
+      labels: gpu.tensor("u32", [batch], { data: labels }),
+      loss: poisoned(gpu, "f32", batch),
+      dlogits: poisoned(gpu, "f32", classes * roundUp4(batch)),
+      classes,
+      batch,
+      count: { counter, index: 0 },
+    });
+    rec.submit();
+    const am = softmaxXentRef(z, labels, classes, batch).argmax;
+    const want = labels.reduce((n, t, c) => n + (am[c] === t ? 1 : 0), 0);
+    assertClose(await gpu.read(counter), [want], { rtol: 0, atol: 0, label: "count vs float64" });
+  },
+);
 
 gpuTest(
   "softmax cross-entropy on a 2-D grid (workgroup size 1, batch 262,150)",
