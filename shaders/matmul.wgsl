@@ -26,6 +26,7 @@ struct Params {
   accumulate: u32, // 1: C += op(A)·op(B)
   col_groups: u32, // workgroups along n
   groups: u32, // col_groups * row groups (flat workgroup count)
+  bias_cols: u32, // BIAS: columns that get bias[row]; the others are written as 0
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,6 +36,10 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>; // same buffer as b
 @group(0) @binding(5) var<storage, read_write> c4: array<vec4<f32>>; // entry matmul
 @group(0) @binding(5) var<storage, read_write> c: array<f32>; // entry matmul_c1
+// Entry matmul with BIAS: C[i][j] = op(A)·op(B)[i][j] + bias[i] for j < bias_cols, 0 for the
+// other columns (a layer's forward z = Wᵀx + b, padding columns zero, in one pass).
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
+override BIAS: bool = false;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -370,6 +375,9 @@ fn store4(r: u32, cv: u32, m0: u32, n0: u32) {
   }
   let idx = (i * p.ldc + jj) / 4u;
   var v = acc[r * MAX_CV + cv];
+  if (BIAS) { // never with accumulate (wrapper)
+    v = select(vec4f(0.0), v + vec4f(bias[i]), vec4u(jj) + vec4u(0u, 1u, 2u, 3u) < vec4u(p.bias_cols));
+  }
   if (p.accumulate != 0u || jj + 4u > p.n) {
     let old = c4[idx];
     if (p.accumulate != 0u) {

@@ -74,7 +74,7 @@ export const MATMUL = defineKernel({
   code,
   entry: "matmul",
   textureInputs: true,
-  bindings: [...BINDINGS, ["c4", "read_write"]],
+  bindings: [...BINDINGS, ["c4", "read_write"], ["bias", "read"]],
 });
 /**
  * Entry writing C as scalars (any `ldc`); {@link matmul} picks it.
@@ -238,6 +238,12 @@ export interface MatmulArgs {
   ldc?: number;
   /** `C += op(A)·op(B)` instead of `C = op(A)·op(B)`. */
   accumulate?: boolean;
+  /**
+   * `C[i][j] = op(A)·op(B)[i][j] + bias.t[i]` for columns `j < bias.cols`, `0` for the other
+   * columns below n (a feature-major layer's forward with its padding columns): the bias add
+   * in the same pass. Needs `ldc % 4 == 0` and no `accumulate`.
+   */
+  bias?: { t: Tensor; cols: number };
   /** Blocking for this call (default: {@link getMatmulTuning}). */
   tuning?: Partial<MatmulTuning>;
 }
@@ -310,6 +316,15 @@ export function matmul(rec: Recorder, args: MatmulArgs): void {
   if (args.c.buffer === args.a.buffer || args.c.buffer === args.b.buffer) {
     throw new FiligreeError(`matmul: C (${args.c.label}) must not alias A or B`);
   }
+  if (args.bias) {
+    if (ldc % 4 !== 0 || args.accumulate) {
+      throw new FiligreeError("matmul: a bias needs ldc % 4 == 0 and no accumulate");
+    }
+    need(args.bias.t, 1, m, m, "bias");
+    if (!Number.isInteger(args.bias.cols) || args.bias.cols < 0 || args.bias.cols > n) {
+      throw new FiligreeError(`matmul: bias columns ${args.bias.cols} not in 0..${n}`);
+    }
+  }
   if (m === 0 || n === 0) return;
 
   const colGroups = Math.ceil(Math.ceil(n / (4 * t.cv)) / t.wgX);
@@ -320,7 +335,18 @@ export function matmul(rec: Recorder, args: MatmulArgs): void {
   gpu.checkLimit("maxComputeWorkgroupSizeX", t.wgX, "matmul workgroup");
   gpu.checkLimit("maxComputeWorkgroupSizeY", t.wgY, "matmul workgroup");
   const p = gpu.uniform(
-    packParams([m, n, k, lda, ldb, ldc, args.accumulate ? 1 : 0, colGroups, groups]),
+    packParams([
+      m,
+      n,
+      k,
+      lda,
+      ldb,
+      ldc,
+      args.accumulate ? 1 : 0,
+      colGroups,
+      groups,
+      args.bias?.cols ?? 0,
+    ]),
   );
   const vecC = ldc % 4 === 0;
   const kernel = gpu.kernel(vecC ? MATMUL : MATMUL_C1, {
@@ -332,6 +358,7 @@ export function matmul(rec: Recorder, args: MatmulArgs): void {
     CV: t.cv,
     WG_X: t.wgX,
     WG_Y: t.wgY,
+    ...(vecC ? { BIAS: args.bias ? 1 : 0 } : {}),
   });
   const res: Record<string, Tensor | GPUBuffer> = {
     p,
@@ -341,11 +368,13 @@ export function matmul(rec: Recorder, args: MatmulArgs): void {
     b4: args.b,
   };
   res[vecC ? "c4" : "c"] = args.c;
+  if (vecC) res.bias = args.bias?.t ?? args.a; // without BIAS never read (a placeholder)
   // Each operand is read as vec4s (VEC_*) with a scalar K tail, or as scalars only: the view
   // not read gets no mirror copy.
   const unread = [
     ...(lda % 4 === 0 ? (k % 4 === 0 ? ["a"] : []) : ["a4"]),
     ...(ldb % 4 === 0 ? (k % 4 === 0 ? ["b"] : []) : ["b4"]),
+    ...(args.bias ? [] : ["bias"]),
   ];
   rec.dispatch(kernel, res, grid(gpu, groups), { unread });
 }

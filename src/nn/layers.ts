@@ -22,7 +22,7 @@
  * @module
  */
 import { FiligreeError, type Gpu, type Recorder, roundUp4, type Tensor } from "../gpu/mod.ts";
-import { biasAdd, biasGrad } from "../kernels/bias.ts";
+import { biasGrad } from "../kernels/bias.ts";
 import { matmul } from "../kernels/matmul.ts";
 import {
   activationBackward,
@@ -311,21 +311,20 @@ export class Linear implements WeightLayer {
     const B = x.batch;
     const ld = roundUp4(x.batch);
     this.inputs.set(B, x);
-    const mm = this.cache.get("mm", this.outFeatures, B);
     const z = this.cache.get("z", this.outFeatures, B);
-    // Y[out][ld] = Wᵀ·X: A = W stored [in][out] read transposed.
+    // Z[out][ld] = Wᵀ·X + b (A = W stored [in][out] read transposed), padding columns zero.
     matmul(rec, {
       a: this.weight,
       b: x.t,
-      c: mm.t,
+      c: z.t,
       m: this.outFeatures,
       n: ld,
       k: this.inFeatures,
       transA: true,
       ldb: ld,
       ldc: ld,
+      bias: { t: this.bias, cols: B },
     });
-    biasAdd(rec, { x: mm.t, bias: this.bias, y: z.t, rows: this.outFeatures, batch: B });
     let y = z;
     if (this.act !== "identity") {
       y = this.cache.get("y", this.outFeatures, B);

@@ -295,6 +295,66 @@ function assertCloseK(
 }
 
 gpuTest(
+  "matmul with a bias (a layer's forward Z = WᵀX + b in one pass): float64, padding columns " +
+    "zero over NaN-poisoned output, several blockings; bad combinations are one-line errors",
+  async (gpu, rng) => {
+    const tunings: (Partial<MatmulTuning> | undefined)[] = [undefined, { rm: 4, cv: 1, wgX: 2 }];
+    for (const [inF, outF, batch] of [[784, 10, 13], [31, 67, 5], [9, 4, 1], [130, 33, 128]]) {
+      for (const tuning of tunings) {
+        const ld = roundUp4(batch);
+        const X = asF32(rng.normal(inF * batch));
+        const W = asF32(rng.normal(inF * outF));
+        const b = asF32(rng.normal(outF));
+        const tx = gpu.tensor("f32", [inF, ld], { data: toPadded(X, inF, batch) });
+        const tw = gpu.tensor("f32", [inF, outF], { data: Float32Array.from(W) });
+        const tb = gpu.tensor("f32", [outF], { data: Float32Array.from(b) });
+        const tz = gpu.tensor("f32", [outF, ld]);
+        gpu.poison(tz);
+        const rec = gpu.recorder();
+        matmul(rec, {
+          a: tw,
+          b: tx,
+          c: tz,
+          m: outF,
+          n: ld,
+          k: inF,
+          transA: true,
+          bias: { t: tb, cols: batch },
+          tuning,
+        });
+        rec.submit();
+        const label = `bias ${inF}->${outF} batch ${batch} ${JSON.stringify(tuning ?? {})}`;
+        const got = await gpu.read(tz);
+        for (let r = 0; r < outF; r++) {
+          for (let c = batch; c < ld; c++) {
+            if (got[r * ld + c] !== 0) throw new Error(`${label}: padding [${r}][${c}] not 0`);
+          }
+        }
+        const want = matmulRef(W, X, outF, batch, inF, { transA: true }).map((v, i) =>
+          v + b[Math.floor(i / batch)]
+        );
+        assertCloseK(fromPadded(got, outF, batch, label), want, inF, label);
+        for (const t of [tx, tw, tb, tz]) gpu.release(t);
+      }
+    }
+    const t = gpu.tensor("f32", [16]);
+    const c = gpu.tensor("f32", [16]);
+    const rec = gpu.recorder();
+    assertThrows(
+      () =>
+        matmul(rec, { a: t, b: t, c, m: 4, n: 4, k: 4, accumulate: true, bias: { t, cols: 4 } }),
+      FiligreeError,
+      "no accumulate",
+    );
+    assertThrows(
+      () => matmul(rec, { a: t, b: t, c, m: 4, n: 4, k: 4, bias: { t, cols: 5 } }),
+      FiligreeError,
+      "bias columns 5",
+    );
+  },
+);
+
+gpuTest(
   "matmul backward (dA = dC·Bᵀ via NT, dB = Aᵀ·dC via TN on the GPU) vs finite differences",
   async (gpu, rng) => {
     for (const [m, n, k] of [[6, 7, 5], [3, 1, 9]]) {
