@@ -22,7 +22,7 @@ import { Kernel, type KernelDef } from "./kernel.ts";
 import { Recorder } from "./recorder.ts";
 import { type BackendChoice, selectBackend } from "./backend.ts";
 import { paramsToStorage, type Quirks, quirksFor } from "./quirks.ts";
-import { inputSourceChoice, touch } from "./mirror.ts";
+import { inputSourceChoice, MIRROR_WIDTH, touch } from "./mirror.ts";
 import { textureReadChoice } from "./storage_textures.ts";
 import { Collector } from "./collect.ts";
 
@@ -109,6 +109,28 @@ function detectBackend(): string {
 }
 
 /** The device and everything cached on it. Create one per process with {@link Gpu.create}. */
+/**
+ * Bytes of a tensor's buffer: its elements padded to 16 bytes; above 16 KiB, whole 64 KiB rows
+ * (one rgba32 mirror row, four r32 ones) where the limits allow, so that a mirror copy
+ * (src/gpu/mirror.ts) is one copy, not full rows plus a partial one (at most 64 KiB more a
+ * tensor, under 4x only for tensors of 16-64 KiB).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { allocationBytes } from "./device.ts";
+ * assert.equal(allocationBytes(10, 1 << 27), 48);
+ * assert.equal(allocationBytes(23_520, 1 << 27), 131_072); // 94,080 bytes -> two 64 KiB rows
+ * ```
+ */
+export function allocationBytes(size: number, limit: number): number {
+  const exact = Math.max(16, Math.ceil((size * 4) / 16) * 16);
+  const row = MIRROR_WIDTH * 16;
+  if (exact <= MIRROR_WIDTH * 4) return exact;
+  const rows = Math.ceil(exact / row) * row;
+  return rows <= limit ? rows : exact;
+}
+
 export class Gpu {
   readonly limits: Record<LimitName, number>;
   readonly features: ReadonlySet<string>;
@@ -232,7 +254,10 @@ export class Gpu {
       throw new FiligreeError(`tensor ${opts.label ?? ""}: bad shape [${shape.join(", ")}]`);
     }
     const label = opts.label ?? `${dtype}[${shape.join("x")}]`;
-    const bytes = Math.max(16, Math.ceil((size * 4) / 16) * 16);
+    const bytes = allocationBytes(
+      size,
+      Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize),
+    );
     this.checkLimit("maxBufferSize", bytes, `tensor ${label} (${bytes} bytes)`);
     this.checkLimit("maxStorageBufferBindingSize", bytes, `tensor ${label} (${bytes} bytes)`);
     const buffer = this.#acquire(bytes, label);
