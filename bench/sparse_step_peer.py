@@ -3,7 +3,9 @@ update; ReLU hidden layers, softmax cross-entropy, batch B) of an MLP whose spar
 the given nonzero counts, 1 thread, timed as the median of 7 steps after 2 warm-ups.
 
 - torch (if `import torch` works): "torch masked dense" (dense W·mask products) and "torch CSR"
-  (CSR forward and backward-data products, weight gradient = dense Xᵀ·dY picked at the nonzeros).
+  (CSR forward and backward-data products, weight gradient = dense Xᵀ·dY picked at the nonzeros);
+  "torch masked dense, same work" adds what Filigree's step also does: the batch gathered from a
+  resident dataset by a shuffled order, biases, weight decay, and the loss and correct-count sums.
 - numpy/scipy (if they import): the same two algorithms.
 
 Reads {"batch": B, "nets": {name: [[nIn, nOut, nnz or null], ...]}} on stdin; prints
@@ -220,7 +222,55 @@ def torch_steps(layers, ms, batch, rng, torch):
                 vel.mul_(mom).add_(g)
                 v.sub_(lr * vel)
 
-    return {"torch masked dense": median_ms(dense_step), "torch CSR + dense dW": median_ms(csr_step)}
+    # The same work as Filigree's step (src/train/trainer.ts trainStep): the batch gathered from a
+    # resident dataset by a shuffled order, biases, weight decay on every parameter (PyTorch's
+    # SGD default), and the loss and correct-prediction sums kept on the device.
+    n_data = 100 * batch
+    x_all = torch.from_numpy(rng.standard_normal((n_data, layers[0][0])).astype(np.float32))
+    y_all = torch.from_numpy(rng.integers(0, layers[-1][1], n_data))
+    order = torch.randperm(n_data)
+    Ws2 = [W.clone() for W in Ws]
+    Bs = [torch.zeros(b) for _, b, _ in layers]
+    VWs = [torch.zeros_like(w) for w in Ws2]
+    VBs = [torch.zeros_like(b) for b in Bs]
+    wd = 2e-4  # bench/sparse_step_bench.ts's weightDecay
+    sums = {"loss": torch.zeros(()), "correct": torch.zeros((), dtype=torch.int64), "step": 0}
+
+    @torch.no_grad()
+    def dense_full_step():
+        s0 = (sums["step"] * batch) % n_data
+        sums["step"] += 1
+        idx = order[s0:s0 + batch]
+        h, yb = x_all[idx], y_all[idx]
+        acts, zs = [h], []
+        for i, W in enumerate(Ws2):
+            z = torch.addmm(Bs[i], h, W)
+            zs.append(z)
+            h = torch.relu(z) if i < len(Ws2) - 1 else z
+            acts.append(h)
+        logp = torch.log_softmax(h, 1)
+        sums["loss"] += -logp[torch.arange(batch), yb].sum()
+        sums["correct"] += (h.argmax(1) == yb).sum()
+        d = logp.exp()
+        d[torch.arange(batch), yb] -= 1
+        d /= batch
+        for i in range(len(Ws2) - 1, -1, -1):
+            if i < len(Ws2) - 1:
+                d = d * (zs[i] > 0)
+            g = (acts[i].t() @ d) * Ms[i] + wd * Ws2[i]
+            gb = d.sum(0) + wd * Bs[i]
+            if i > 0:
+                d = d @ Ws2[i].t()
+            VWs[i].mul_(mom).add_(g)
+            Ws2[i].sub_(lr * VWs[i])
+            VBs[i].mul_(mom).add_(gb)
+            Bs[i].sub_(lr * VBs[i])
+
+    return {
+        "torch masked dense": median_ms(dense_step),
+        "torch masked dense, same work": median_ms(dense_full_step),
+        "torch CSR + dense dW": median_ms(csr_step),
+    }
 
 
 def main():
