@@ -174,6 +174,11 @@ export function placeholderMirror(gpu: Gpu, format: MirrorFormat): GPUTexture {
       usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST |
         (storageReadSlots(gpu) > 0 ? GPUTextureUsage.STORAGE_BINDING : 0),
     });
+    // Zeros written once (otherwise wgpu zero-initializes it lazily at its first use).
+    gpu.device.queue.writeTexture({ texture: t }, new Uint8Array(16), { bytesPerRow: 256 }, {
+      width: 1,
+      height: 1,
+    });
     byFormat.set(format, t);
   }
   return t;
