@@ -4,6 +4,7 @@ import {
   roundUp4,
   storageReadSlots,
   type Tensor,
+  TEXTURE_READS,
 } from "../../src/gpu/mod.ts";
 import {
   checkCsr,
@@ -1174,11 +1175,14 @@ gpuTest(
     const tx = upload(gpu, asF32(rng.normal(h.nIn * batch)), h.nIn, batch, "x");
     const tdy = upload(gpu, asF32(rng.normal(h.nOut * batch)), h.nOut, batch, "dy");
     const tz = upload(gpu, asF32(rng.normal(h.nIn * batch)), h.nIn, batch, "z");
-    const saved = Deno.env.get("FILIGREE_TEXTURE_READS");
+    // The adapter-class table, not the environment: test files run in parallel workers of one
+    // process, which share its environment but not their modules.
+    const cls = adapterClass(gpu);
+    const saved = TEXTURE_READS[cls];
     const got: Record<string, Float32Array[]> = {};
     try {
-      for (const read of ["sampled", "storage"]) {
-        Deno.env.set("FILIGREE_TEXTURE_READS", read);
+      for (const read of ["sampled", "storage"] as const) {
+        TEXTURE_READS[cls] = read;
         const outs = [
           output(gpu, h.nOut, batch, "y"),
           output(gpu, h.nIn, batch, "dx"),
@@ -1230,8 +1234,7 @@ gpuTest(
         for (const t of outs) got[read].push(new Float32Array(await gpu.read(t)));
       }
     } finally {
-      if (saved === undefined) Deno.env.delete("FILIGREE_TEXTURE_READS");
-      else Deno.env.set("FILIGREE_TEXTURE_READS", saved);
+      TEXTURE_READS[cls] = saved;
     }
     const names = ["spmm y", "spmmT dx", "sddmm wide", "sddmm row8", "grad_t dw", "grad_t dx"];
     names.forEach((n, i) => {
