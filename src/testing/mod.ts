@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { getGpu, type Gpu, type KernelDef, roundUp4 } from "../gpu/mod.ts";
+import { getGpu, type Gpu, type KernelDef, Recorder, roundUp4 } from "../gpu/mod.ts";
 
 /** Small, fast, seeded PRNG (mulberry32) with uniform and normal draws. */
 export class Rng {
@@ -220,6 +220,29 @@ export function gpuTest(name: string, fn: (gpu: Gpu, rng: Rng) => Promise<void> 
       }
     },
   });
+}
+
+/**
+ * Records the entry point of every kernel `Recorder.dispatch` runs until `restore()` (what a
+ * test asserts when a wrapper chooses between kernels). Use in `try ... finally`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { spyDispatches } from "./mod.ts";
+ * const spy = spyDispatches();
+ * spy.restore();
+ * assert.deepEqual(spy.entries, []);
+ * ```
+ */
+export function spyDispatches(): { entries: string[]; restore: () => void } {
+  const entries: string[] = [];
+  const dispatch = Recorder.prototype.dispatch;
+  Recorder.prototype.dispatch = function (k, r, g, o) {
+    entries.push(k.def.entry);
+    dispatch.call(this, k, r, g, o);
+  };
+  return { entries, restore: () => void (Recorder.prototype.dispatch = dispatch) };
 }
 
 function isKernelDef(v: unknown): v is KernelDef {

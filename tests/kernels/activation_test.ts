@@ -36,14 +36,7 @@ import {
   sreluBackwardRef,
   sreluForwardRef,
 } from "../../src/kernels/activation_ref.ts";
-import {
-  FiligreeError,
-  type Gpu,
-  grid,
-  Recorder,
-  roundUp4,
-  type Tensor,
-} from "../../src/gpu/mod.ts";
+import { FiligreeError, type Gpu, grid, roundUp4, type Tensor } from "../../src/gpu/mod.ts";
 import {
   asF32,
   assertClose,
@@ -51,6 +44,7 @@ import {
   gpuTest,
   gradCheck,
   type Rng,
+  spyDispatches,
   toPadded,
 } from "../../src/testing/mod.ts";
 
@@ -239,12 +233,8 @@ gpuTest(
     "every activation (odd sizes, NaN-poisoned outputs), bit for bit the separate act_bwd + " +
     "biasGrad; past the loop cap the separate kernels run",
   async (gpu, rng) => {
-    const entries: string[] = [];
-    const dispatch = Recorder.prototype.dispatch;
-    Recorder.prototype.dispatch = function (k, r, g, o) {
-      entries.push(k.def.entry);
-      dispatch.call(this, k, r, g, o);
-    };
+    const spy = spyDispatches();
+    const entries = spy.entries;
     try {
       for (const [rows, batch] of [...SHAPES, [2, 4 * MAX_LOOP_TRIPS + 3]] as [number, number][]) {
         const capped = roundUp4(batch) / 4 >= MAX_LOOP_TRIPS;
@@ -297,7 +287,7 @@ gpuTest(
         }
       }
     } finally {
-      Recorder.prototype.dispatch = dispatch;
+      spy.restore();
     }
   },
 );

@@ -2,7 +2,6 @@ import {
   FiligreeError,
   type Gpu,
   preferTextures,
-  Recorder,
   type Tensor,
   TEXTURE_TWINS,
 } from "../../src/gpu/mod.ts";
@@ -15,7 +14,7 @@ import {
   zeroAt,
 } from "../../src/kernels/optim.ts";
 import { adamRef, remapRef, sgdRef, zeroAtRef } from "../../src/kernels/optim_ref.ts";
-import { asF32, assertClose, gpuTest, type Rng } from "../../src/testing/mod.ts";
+import { asF32, assertClose, gpuTest, type Rng, spyDispatches } from "../../src/testing/mod.ts";
 
 // Sizes: 1, primes, non-multiples of the vec4 and of the 64 x 4 elements one workgroup covers.
 const SIZES = [1, 7, 97, 1031, 4099];
@@ -100,28 +99,24 @@ gpuTest(
   async (gpu, rng) => {
     // Which entries ran: the `*_in` kernels read the old values through texture mirrors where
     // twins run (the software adapter), the plain ones from the buffers.
-    const entries = new Set<string>();
-    const dispatch = Recorder.prototype.dispatch;
-    Recorder.prototype.dispatch = function (k, r, g, o) {
-      entries.add(k.def.entry);
-      dispatch.call(this, k, r, g, o);
-    };
+    const spy = spyDispatches();
+    const entries = spy.entries;
     const twinsWere = TEXTURE_TWINS.enabled;
     try {
       for (const twins of [true, false]) {
         TEXTURE_TWINS.enabled = twins;
-        entries.clear();
+        entries.length = 0;
         await allVariants(gpu, rng);
         const viaMirrors = twins && preferTextures(gpu);
         for (const e of ["sgd_plain", "sgd_momentum", "adam"]) {
           const want = viaMirrors ? `${e}_in` : e;
-          if (!entries.has(want)) {
+          if (!entries.includes(want)) {
             throw new Error(`twins ${twins}: ${want} never ran (ran: ${[...entries].join(", ")})`);
           }
         }
       }
     } finally {
-      Recorder.prototype.dispatch = dispatch;
+      spy.restore();
       TEXTURE_TWINS.enabled = twinsWere;
     }
   },
@@ -175,12 +170,8 @@ gpuTest(
   "Optimizer.stepMany (optim_multi.wgsl): small SGD-momentum arrays four to a dispatch, bit for bit one step each " +
     "and float64; others, and a group's fifth, step alone",
   async (gpu, rng) => {
-    const entries: string[] = [];
-    const dispatch = Recorder.prototype.dispatch;
-    Recorder.prototype.dispatch = function (k, r, g, o) {
-      entries.push(k.def.entry);
-      dispatch.call(this, k, r, g, o);
-    };
+    const spy = spyDispatches();
+    const entries = spy.entries;
     const twinsWere = TEXTURE_TWINS.enabled;
     try {
       for (const twins of [true, false]) {
@@ -246,7 +237,7 @@ gpuTest(
         }
       }
     } finally {
-      Recorder.prototype.dispatch = dispatch;
+      spy.restore();
       TEXTURE_TWINS.enabled = twinsWere;
     }
   },
