@@ -81,11 +81,29 @@ fn gather_u8(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 }
 
 // The 4 x 4 block of the block gathers: features f0..f0+3 at quad q.
-fn store_block(f0: u32, q: u32, quads: u32, o0: vec4f, o1: vec4f, o2: vec4f, o3: vec4f) {
-  x[f0 * quads + q] = o0;
-  x[(f0 + 1u) * quads + q] = o1;
-  x[(f0 + 2u) * quads + q] = o2;
-  x[(f0 + 3u) * quads + q] = o3;
+// The 4 x 4 block of invocation i: features f0..f0+3 x batch columns c0..c0+3 (quad q), the
+// columns' samples and which columns are real.
+struct Block {
+  f0: u32,
+  q: u32,
+  c0: u32,
+  s: vec4u,
+  live: vec4<bool>,
+}
+
+fn block_of(i: u32, quads: u32) -> Block {
+  let q = i % quads;
+  return Block((i / quads) * 4u, q, q * 4u, samples4(q * 4u), live4(q * 4u));
+}
+
+// Writes the block from the raw values r_j of features f0 + j (one lane per column), normalized
+// and zero in padding columns, and the labels with the first feature row.
+fn store_block(b: Block, quads: u32, r0: vec4f, r1: vec4f, r2: vec4f, r3: vec4f) {
+  x[b.f0 * quads + b.q] = norm4(r0, b.f0, b.s, b.live);
+  x[(b.f0 + 1u) * quads + b.q] = norm4(r1, b.f0 + 1u, b.s, b.live);
+  x[(b.f0 + 2u) * quads + b.q] = norm4(r2, b.f0 + 2u, b.s, b.live);
+  x[(b.f0 + 3u) * quads + b.q] = norm4(r3, b.f0 + 3u, b.s, b.live);
+  if (b.f0 == 0u) { labels4(b.c0, b.s, b.live); }
 }
 
 // The 4 x 4 block gathers are branch-free (on llvmpipe a loop over the 4 columns with a
@@ -123,20 +141,14 @@ fn gather_u8x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let quads = p.ld / 4u;
   let i = quad_index(gid, nwg);
   if (i >= (p.features / 4u) * quads) { return; }
-  let f0 = (i / quads) * 4u;
-  let q = i % quads;
-  let c0 = q * 4u;
-  let s = samples4(c0);
-  let live = live4(c0);
+  let b = block_of(i, quads);
+  let s = b.s;
   // Word of features f0..f0+3 of each sample (byte j = feature f0 + j).
-  let w = vec4u(images_u8[(s.x * p.features + f0) >> 2u], images_u8[(s.y * p.features + f0) >> 2u],
-    images_u8[(s.z * p.features + f0) >> 2u], images_u8[(s.w * p.features + f0) >> 2u]);
-  let o0 = norm4(vec4f(w & vec4u(0xffu)), f0, s, live);
-  let o1 = norm4(vec4f((w >> vec4u(8u)) & vec4u(0xffu)), f0 + 1u, s, live);
-  let o2 = norm4(vec4f((w >> vec4u(16u)) & vec4u(0xffu)), f0 + 2u, s, live);
-  let o3 = norm4(vec4f(w >> vec4u(24u)), f0 + 3u, s, live);
-  if (f0 == 0u) { labels4(c0, s, live); }
-  store_block(f0, q, quads, o0, o1, o2, o3);
+  let w = vec4u(images_u8[(s.x * p.features + b.f0) >> 2u],
+    images_u8[(s.y * p.features + b.f0) >> 2u], images_u8[(s.z * p.features + b.f0) >> 2u],
+    images_u8[(s.w * p.features + b.f0) >> 2u]);
+  store_block(b, quads, vec4f(w & vec4u(0xffu)), vec4f((w >> vec4u(8u)) & vec4u(0xffu)),
+    vec4f((w >> vec4u(16u)) & vec4u(0xffu)), vec4f(w >> vec4u(24u)));
 }
 
 @compute @workgroup_size(WG)
@@ -165,19 +177,12 @@ fn gather_f32x4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let quads = p.ld / 4u;
   let i = quad_index(gid, nwg);
   if (i >= (p.features / 4u) * quads) { return; }
-  let f0 = (i / quads) * 4u;
-  let q = i % quads;
-  let c0 = q * 4u;
-  let s = samples4(c0);
-  let live = live4(c0);
-  let v0 = images_f32x4[(s.x * p.features + f0) >> 2u];
-  let v1 = images_f32x4[(s.y * p.features + f0) >> 2u];
-  let v2 = images_f32x4[(s.z * p.features + f0) >> 2u];
-  let v3 = images_f32x4[(s.w * p.features + f0) >> 2u];
-  let o0 = norm4(vec4f(v0.x, v1.x, v2.x, v3.x), f0, s, live);
-  let o1 = norm4(vec4f(v0.y, v1.y, v2.y, v3.y), f0 + 1u, s, live);
-  let o2 = norm4(vec4f(v0.z, v1.z, v2.z, v3.z), f0 + 2u, s, live);
-  let o3 = norm4(vec4f(v0.w, v1.w, v2.w, v3.w), f0 + 3u, s, live);
-  if (f0 == 0u) { labels4(c0, s, live); }
-  store_block(f0, q, quads, o0, o1, o2, o3);
+  let b = block_of(i, quads);
+  let s = b.s;
+  let v0 = images_f32x4[(s.x * p.features + b.f0) >> 2u];
+  let v1 = images_f32x4[(s.y * p.features + b.f0) >> 2u];
+  let v2 = images_f32x4[(s.z * p.features + b.f0) >> 2u];
+  let v3 = images_f32x4[(s.w * p.features + b.f0) >> 2u];
+  store_block(b, quads, vec4f(v0.x, v1.x, v2.x, v3.x), vec4f(v0.y, v1.y, v2.y, v3.y),
+    vec4f(v0.z, v1.z, v2.z, v3.z), vec4f(v0.w, v1.w, v2.w, v3.w));
 }
