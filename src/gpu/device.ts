@@ -108,7 +108,6 @@ function detectBackend(): string {
   return "unknown";
 }
 
-/** The device and everything cached on it. Create one per process with {@link Gpu.create}. */
 /**
  * Bytes of a tensor's buffer: its elements padded to 16 bytes; above 16 KiB, whole 64 KiB rows
  * (one rgba32 mirror row, four r32 ones) where the limits allow, so that a mirror copy
@@ -131,6 +130,7 @@ export function allocationBytes(size: number, limit: number): number {
   return rows <= limit ? rows : exact;
 }
 
+/** The device and everything cached on it. Create one per process with {@link Gpu.create}. */
 export class Gpu {
   readonly limits: Record<LimitName, number>;
   readonly features: ReadonlySet<string>;
