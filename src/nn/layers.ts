@@ -505,10 +505,15 @@ export class SparseLinear implements WeightLayer {
     const z = this.cache.get("z", this.outFeatures, B);
     const fused = this.act !== "identity";
     const y = fused ? this.cache.get("y", this.outFeatures, B) : z;
+    const tape = ctx.tape;
+    // A training step with ReLU takes the derivative from y (relu'(y) = relu'(z): y > 0 exactly
+    // where z > 0), so it does not store z; forwards without a tape (evaluation, the analysis
+    // probe, which reads the pre-activation afterwards) do.
+    const keepZ = fused && !(tape && this.act === "relu");
     spmm(rec, {
       layer: this.csr,
       x: x.t,
-      z: fused ? z.t : undefined,
+      z: keepZ ? z.t : undefined,
       y: y.t,
       batch: B,
       bias: this.bias,
@@ -516,7 +521,6 @@ export class SparseLinear implements WeightLayer {
       actParam: this.actParam,
       tune: this.skipZeros ? { skipZero: true } : undefined,
     });
-    const tape = ctx.tape;
     if (tape) {
       tape.markProduced(y);
       const needDx = tape.requiresGrad(x);
@@ -526,7 +530,7 @@ export class SparseLinear implements WeightLayer {
         if (fused) {
           const g = this.cache.get("dz", this.outFeatures, B);
           activationBackward(rec, {
-            z: z.t,
+            z: keepZ ? z.t : y.t,
             dy: dz.t,
             dz: g.t,
             dbias, // the bias gradient in the same pass
