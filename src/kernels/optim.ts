@@ -142,12 +142,15 @@ export const ADAM_IN = defineKernel({
     ["adam_m2_in", "read"],
   ],
 });
-/** SGD with momentum on up to four arrays in one dispatch (see shaders/optim_multi.wgsl). */
+/**
+ * SGD with momentum on up to four arrays in one dispatch (see shaders/optim_multi.wgsl). No
+ * texture twin: its arrays are small, so mirroring the gradients (a GL upload each) costs more
+ * than the storage loads it would save.
+ */
 export const SGD_MOMENTUM_X4 = defineKernel({
   shader: "optim_multi.wgsl",
   code: multiCode,
   entry: "sgd_momentum_x4",
-  textureInputs: true,
   bindings: [
     ["p", "uniform"],
     ...[0, 1, 2, 3].flatMap((k) =>
