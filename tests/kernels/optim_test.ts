@@ -99,28 +99,37 @@ gpuTest(
   async (gpu, rng) => {
     // Which entries ran: the `*_in` kernels read the old values through texture mirrors where
     // twins run (the software adapter), the plain ones from the buffers.
-    const spy = spyDispatches();
-    const entries = spy.entries;
-    const twinsWere = TEXTURE_TWINS.enabled;
-    try {
-      for (const twins of [true, false]) {
-        TEXTURE_TWINS.enabled = twins;
-        entries.length = 0;
-        await allVariants(gpu, rng);
-        const viaMirrors = twins && preferTextures(gpu);
-        for (const e of ["sgd_plain", "sgd_momentum", "adam"]) {
-          const want = viaMirrors ? `${e}_in` : e;
-          if (!entries.includes(want)) {
-            throw new Error(`twins ${twins}: ${want} never ran (ran: ${[...entries].join(", ")})`);
-          }
+    await withAndWithoutTwins(async (twins, entries) => {
+      await allVariants(gpu, rng);
+      const viaMirrors = twins && preferTextures(gpu);
+      for (const e of ["sgd_plain", "sgd_momentum", "adam"]) {
+        const want = viaMirrors ? `${e}_in` : e;
+        if (!entries.includes(want)) {
+          throw new Error(`twins ${twins}: ${want} never ran (ran: ${entries.join(", ")})`);
         }
       }
-    } finally {
-      spy.restore();
-      TEXTURE_TWINS.enabled = twinsWere;
-    }
+    });
   },
 );
+
+/**
+ * Runs `body` with texture twins on, then off, passing the entries dispatched so far in that
+ * pass (reset before each), and restores the switch.
+ */
+async function withAndWithoutTwins(body: (twins: boolean, entries: string[]) => Promise<void>) {
+  const spy = spyDispatches();
+  const twinsWere = TEXTURE_TWINS.enabled;
+  try {
+    for (const twins of [true, false]) {
+      TEXTURE_TWINS.enabled = twins;
+      spy.entries.length = 0;
+      await body(twins, spy.entries);
+    }
+  } finally {
+    spy.restore();
+    TEXTURE_TWINS.enabled = twinsWere;
+  }
+}
 
 async function allVariants(gpu: Gpu, rng: Rng) {
   for (const { name, config } of VARIANTS) {
@@ -170,84 +179,75 @@ gpuTest(
   "Optimizer.stepMany (optim_multi.wgsl): small SGD-momentum arrays four to a dispatch, bit for bit one step each " +
     "and float64 (groups of four, two and one); others step alone",
   async (gpu, rng) => {
-    const spy = spyDispatches();
-    const entries = spy.entries;
-    const twinsWere = TEXTURE_TWINS.enabled;
-    try {
-      for (const twins of [true, false]) {
-        TEXTURE_TWINS.enabled = twins;
-        for (const nesterov of [false, true]) {
-          const config: OptimizerConfig = {
-            kind: "sgd",
-            momentum: 0.85,
-            nesterov,
-            weightDecay: 0.01,
-          };
-          // Small arrays of odd sizes (5: four to a dispatch, the fifth alone; 6: four, then two
-          // with two slots unused), one large, one Adam.
-          const smalls = nesterov ? 6 : 5;
-          const sizes = [...[1, 7, 301, 1031, 97, 2].slice(0, smalls), MULTI_STEP.below + 5, 13];
-          const adam = sizes.length - 1;
-          const configs = sizes.map((_, i): OptimizerConfig =>
-            i === adam ? { kind: "adam" } : config
-          );
-          const w0 = sizes.map((n) => asF32(rng.normal(n + EXTRA)));
-          const make = () =>
-            sizes.map((n, i) => ({
-              opt: new Optimizer(gpu, n, configs[i]),
-              param: gpu.tensor("f32", [n + EXTRA], { data: Float32Array.from(w0[i]) }),
-            }));
-          const [many, one] = [make(), make()];
-          const refW = sizes.map((n, i) => w0[i].slice(0, n));
-          const refS = sizes.map((n, i) => many[i].opt.state.map(() => new Float64Array(n)));
-          for (let s = 0; s < 3; s++) {
-            const lr = LRS[s];
-            const grads = sizes.map((n) => asF32(rng.normal(n)));
-            const tg = grads.map((g) => gradTensor(gpu, g));
-            entries.length = 0;
-            const rec = gpu.recorder();
-            Optimizer.stepMany(rec, many.map((m, i) => ({ ...m, grad: tg[i], lr })));
-            const ran = [...entries];
-            one.forEach((m, i) => m.opt.step(rec, { param: m.param, grad: tg[i], lr }));
-            rec.submit();
-            sizes.forEach((_, i) => refStep(many[i].opt, refW[i], grads[i], refS[i], lr));
-            const x4 = ran.filter((e) => e === "sgd_momentum_x4").length;
-            const [wantX4, others] = smalls === 5 ? [1, 3] : [2, 2];
-            if (x4 !== wantX4 || ran.length !== wantX4 + others) {
-              throw new Error(
-                `stepMany ran ${ran.join(", ")}: want ${wantX4} x4 dispatches and ${others} others`,
-              );
-            }
-            tg.forEach((t) => gpu.release(t));
+    await withAndWithoutTwins(async (twins, entries) => {
+      for (const nesterov of [false, true]) {
+        const config: OptimizerConfig = {
+          kind: "sgd",
+          momentum: 0.85,
+          nesterov,
+          weightDecay: 0.01,
+        };
+        // Small arrays of odd sizes (5: four to a dispatch, the fifth alone; 6: four, then two
+        // with two slots unused), one large, one Adam.
+        const smalls = nesterov ? 6 : 5;
+        const sizes = [...[1, 7, 301, 1031, 97, 2].slice(0, smalls), MULTI_STEP.below + 5, 13];
+        const adam = sizes.length - 1;
+        const configs = sizes.map((_, i): OptimizerConfig =>
+          i === adam ? { kind: "adam" } : config
+        );
+        const w0 = sizes.map((n) => asF32(rng.normal(n + EXTRA)));
+        const make = () =>
+          sizes.map((n, i) => ({
+            opt: new Optimizer(gpu, n, configs[i]),
+            param: gpu.tensor("f32", [n + EXTRA], { data: Float32Array.from(w0[i]) }),
+          }));
+        const [many, one] = [make(), make()];
+        const refW = sizes.map((n, i) => w0[i].slice(0, n));
+        const refS = sizes.map((n, i) => many[i].opt.state.map(() => new Float64Array(n)));
+        for (let s = 0; s < 3; s++) {
+          const lr = LRS[s];
+          const grads = sizes.map((n) => asF32(rng.normal(n)));
+          const tg = grads.map((g) => gradTensor(gpu, g));
+          entries.length = 0;
+          const rec = gpu.recorder();
+          Optimizer.stepMany(rec, many.map((m, i) => ({ ...m, grad: tg[i], lr })));
+          const ran = [...entries];
+          one.forEach((m, i) => m.opt.step(rec, { param: m.param, grad: tg[i], lr }));
+          rec.submit();
+          sizes.forEach((_, i) => refStep(many[i].opt, refW[i], grads[i], refS[i], lr));
+          const x4 = ran.filter((e) => e === "sgd_momentum_x4").length;
+          const [wantX4, others] = smalls === 5 ? [1, 3] : [2, 2];
+          if (x4 !== wantX4 || ran.length !== wantX4 + others) {
+            throw new Error(
+              `stepMany ran ${ran.join(", ")}: want ${wantX4} x4 dispatches and ${others} others`,
+            );
           }
-          for (let i = 0; i < sizes.length; i++) {
-            const label = `twins ${twins} nesterov ${nesterov} n=${sizes[i]}`;
-            const [a, b] = await Promise.all([gpu.read(many[i].param), gpu.read(one[i].param)]);
-            if (!a.every((v, k) => Object.is(v, b[k]))) throw new Error(`${label}: bits differ`);
-            assertClose(a.slice(0, sizes[i]), refW[i], { ...TOL, label });
-            for (let k = sizes[i]; k < sizes[i] + EXTRA; k++) {
-              if (a[k] !== w0[i][k]) throw new Error(`${label}: element ${k} past n changed`);
-            }
-            for (let k = 0; k < refS[i].length; k++) {
-              const [sa, sb] = await Promise.all([
-                gpu.read(many[i].opt.state[k]),
-                gpu.read(one[i].opt.state[k]),
-              ]);
-              if (!sa.every((v, e) => Object.is(v, sb[e]))) throw new Error(`${label}: state bits`);
-              assertClose(sa, refS[i][k], { ...TOL, label: `${label} state ${k}` });
-            }
-            if (many[i].opt.t !== 3) throw new Error(`${label}: t = ${many[i].opt.t}`);
+          tg.forEach((t) => gpu.release(t));
+        }
+        for (let i = 0; i < sizes.length; i++) {
+          const label = `twins ${twins} nesterov ${nesterov} n=${sizes[i]}`;
+          const [a, b] = await Promise.all([gpu.read(many[i].param), gpu.read(one[i].param)]);
+          if (!a.every((v, k) => Object.is(v, b[k]))) throw new Error(`${label}: bits differ`);
+          assertClose(a.slice(0, sizes[i]), refW[i], { ...TOL, label });
+          for (let k = sizes[i]; k < sizes[i] + EXTRA; k++) {
+            if (a[k] !== w0[i][k]) throw new Error(`${label}: element ${k} past n changed`);
           }
-          for (const m of [...many, ...one]) {
-            m.opt.release();
-            gpu.release(m.param);
+          for (let k = 0; k < refS[i].length; k++) {
+            const [sa, sb] = await Promise.all([
+              gpu.read(many[i].opt.state[k]),
+              gpu.read(one[i].opt.state[k]),
+            ]);
+            if (!sa.every((v, e) => Object.is(v, sb[e]))) throw new Error(`${label}: state bits`);
+            assertClose(sa, refS[i][k], { ...TOL, label: `${label} state ${k}` });
           }
+          if (many[i].opt.t !== 3) throw new Error(`${label}: t = ${many[i].opt.t}`);
+        }
+        for (const m of [...many, ...one]) {
+          m.opt.release();
+          gpu.release(m.param);
         }
       }
-    } finally {
-      spy.restore();
-      TEXTURE_TWINS.enabled = twinsWere;
-    }
+    });
   },
 );
 
