@@ -29,6 +29,8 @@ struct Params {
   q1: u32, // sddmm: end quad of this dispatch (<= ld4)
   accumulate: u32, // sddmm: 1 = the first chunk adds to dvals instead of overwriting
   act_param: f32, // the activation's scalar parameter
+  len_lo: u32, // row kernels (spmm_wide, grad_t, wgrad_t): rows shorter than this are left to
+  len_hi: u32, // another pass, and so are rows longer than this (the wrapper's row passes)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -54,8 +56,16 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> dvals: array<f32>;
 @group(0) @binding(4) var<storage, read> dense_in: array<f32>;
 
-// grad_t: 1 row_ptr, 2 col, 3 vals, 4 perm, 5 dy_in, 6 dx_out, 7 xw_in, 8 dw_out
+// grad_t: 1 row_ptr, 2 col, 3 vals, 4 perm, 5 dy_in, 6 dx_out, 7 xw_in, 8 dw_out, 9 row_order
 @group(0) @binding(8) var<storage, read_write> dw_out: array<f32>;
+
+// The row kernels' walk order (ORDERED; src/kernels/row_order.ts): slot s of the grid takes row
+// row_order[s], rows sorted by length, so the lanes of a workgroup get rows of about the same
+// length (a workgroup runs as long as its longest row). spmm_wide: rows of Wᵀ at binding 8
+// (beside its 0-7); grad_t, wgrad_t: rows of W at binding 9. Mirrors, 4096 texels a row.
+@group(0) @binding(8) var row_order_t: texture_2d<u32>;
+@group(0) @binding(9) var row_order: texture_2d<u32>;
+override ORDERED: bool = false;
 
 override ACT: u32 = 0u; // activation id (activation_fns.wgsl)
 override HAS_BIAS: bool = false; // spmm: add bias[j] (else `bias` is a placeholder)
@@ -74,6 +84,13 @@ override CHT: u32 = 8u; // grad_t, spmm_wide, wgrad_t: quads per chunk, 1..MAX_C
 // bound: the same kernels with the chunk in the uniform block ran 1.3-1.9x slower on llvmpipe)
 override MASK_DY: bool = true; // grad_t, wgrad_t: mask dy's padding lanes (off: the batch has none)
 const MAX_CH: u32 = 32u;
+
+// Row kernels: whether a row of `len` nonzeros belongs to this dispatch's pass (the wrapper runs
+// the short rows with a whole-batch chunk and the rare long ones with a chunk that fits the loop
+// bound: sparse.ts rowPasses).
+fn in_pass(len: u32) -> bool {
+  return len >= p.len_lo && len <= p.len_hi;
+}
 
 fn live(q: u32) -> vec4<bool> {
   return (vec4u(q * 4u) + vec4u(0u, 1u, 2u, 3u)) < vec4u(p.batch);
@@ -322,18 +339,22 @@ fn pick(
 // overwrites unless p.accumulate). Padding lanes of x and dy are masked; dx's are written as 0.
 // A chunk of the whole batch (CHT 32 at batch 128) loads each nonzero's index and value once and
 // never reads dw_out back. Loop bound per invocation: ceil((q1 - q0) / CHT) * (rowlen + 2) *
-// (CHT + 1) with rowlen <= nOut (the quad loops counted as not unrolled); the wrapper splits the
-// batch into several dispatches to keep it under llvmpipe's cap.
+// (CHT + 1) with rowlen <= min(nOut, len_hi) (the quad loops counted as not unrolled); the wrapper
+// splits the batch into several dispatches, or the rows into passes by length, to keep it under
+// llvmpipe's cap.
 @compute @workgroup_size(GR)
 fn grad_t(
   @builtin(local_invocation_id) lid: vec3u,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let i = (wid.x + wid.y * nwg.x) * GR + lid.x;
-  if (i >= p.rows) { return; }
+  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  if (slot >= p.rows) { return; }
+  var i = slot;
+  if (ORDERED) { i = textureLoad(row_order, vec2u(slot & 4095u, slot >> 12u), 0).x; }
   let s = row_ptr[i];
   let e = row_ptr[i + 1u];
+  if (!in_pass(e - s)) { return; }
   let xr = i * p.ld4;
   var xq: array<vec4f, MAX_CH>;
   var aq: array<vec4f, MAX_CH>;
@@ -371,17 +392,21 @@ fn grad_t_store(xr: u32, q: u32, acc: vec4f) {
 // row j (GR per workgroup, lanes on different rows); the chunk's accumulators live in a private
 // array, so each nonzero's column and value are loaded once per CHT quads (the lane-per-quad
 // gathers load them once per VB quads). Quads [q0, q1) in chunks. Loop bound per invocation:
-// ceil((q1 - q0) / CHT) * (rowlen + 2) * (CHT + 1), rowlen <= nIn (the wrapper splits the batch).
+// ceil((q1 - q0) / CHT) * (rowlen + 2) * (CHT + 1), rowlen <= min(nIn, len_hi) (the wrapper
+// splits the batch, or the rows into passes by length).
 @compute @workgroup_size(GR)
 fn spmm_wide(
   @builtin(local_invocation_id) lid: vec3u,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let j = (wid.x + wid.y * nwg.x) * GR + lid.x;
-  if (j >= p.rows) { return; }
+  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  if (slot >= p.rows) { return; }
+  var j = slot;
+  if (ORDERED) { j = textureLoad(row_order_t, vec2u(slot & 4095u, slot >> 12u), 0).x; }
   let s = row_ptr_t[j];
   let e = row_ptr_t[j + 1u];
+  if (!in_pass(e - s)) { return; }
   var b = 0.0;
   if (HAS_BIAS) { b = bias[j]; }
   var aq: array<vec4f, MAX_CH>;
@@ -411,10 +436,13 @@ fn wgrad_t(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let i = (wid.x + wid.y * nwg.x) * GR + lid.x;
-  if (i >= p.rows) { return; }
+  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  if (slot >= p.rows) { return; }
+  var i = slot;
+  if (ORDERED) { i = textureLoad(row_order, vec2u(slot & 4095u, slot >> 12u), 0).x; }
   let s = row_ptr[i];
   let e = row_ptr[i + 1u];
+  if (!in_pass(e - s)) { return; }
   var xq: array<vec4f, MAX_CH>;
   for (var c = p.q0; c < p.q1; c += CHT) {
     for (var u = 0u; u < CHT; u++) {

@@ -194,6 +194,14 @@ export function touch(b: GPUBuffer): void {
   versions.set(b, (versions.get(b) ?? 0) + 1);
 }
 
+/**
+ * How many times `b` has been marked written ({@link touch}): data derived from a buffer on the
+ * GPU (a mirror, a row order) is recomputed when this has changed since.
+ */
+export function bufferVersion(b: GPUBuffer): number {
+  return versions.get(b) ?? 0;
+}
+
 interface MirrorEntry {
   tex: GPUTexture;
   /** The recorder and command-buffer generation of the last recorded copy, and the version. */
@@ -243,7 +251,7 @@ export function mirror(rec: Recorder, t: Tensor, layout: MirrorLayout): GPUTextu
     byKey.set(key, entry = { tex, rec: null, gen: -1, version: -1 });
   }
   const tex = entry.tex;
-  const version = versions.get(t.buffer) ?? 0;
+  const version = bufferVersion(t.buffer);
   // Reuse: the same command buffer copied it, or (across submits) the command buffer that copied
   // it has been submitted; either way nothing has written the buffer since.
   if (

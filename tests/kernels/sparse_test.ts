@@ -1,6 +1,7 @@
 import {
   FiligreeError,
   type Gpu,
+  placeholderMirror,
   roundUp4,
   storageReadSlots,
   type Tensor,
@@ -10,6 +11,7 @@ import {
   checkCsr,
   csrFromCoo,
   type CsrHost,
+  type CsrLayer,
   downloadCsr,
   maxRowLengths,
   randomCsr,
@@ -27,14 +29,18 @@ import {
   type GradTTuning,
   type InputSource,
   pickDense,
+  ROW_ORDER,
+  rowPasses,
   sddmm,
   SDDMM_VARIANTS,
   sddmmQuadsPerDispatch,
   type SddmmTuning,
   sparseBackward,
   sparseInputs,
+  sparseParams,
   spmm,
   SPMM_VARIANTS,
+  SPMM_WIDE,
   spmmT,
   weightGrad,
   type WeightGradPath,
@@ -43,6 +49,8 @@ import {
   wideChunk,
 } from "../../src/kernels/sparse.ts";
 import { sddmmRef, spmmAbsRef, spmmRef, spmmTRef } from "../../src/kernels/sparse_ref.ts";
+import { rowOrder } from "../../src/kernels/row_order.ts";
+import { f32 } from "../../src/gpu/mod.ts";
 import { asF32, fromPadded, gpuTest, gradCheck, type Rng } from "../../src/testing/mod.ts";
 
 // Tolerance (all three kernels): float32 sums of n products, checked per element as
@@ -86,6 +94,18 @@ function output(gpu: Gpu, rows: number, batch: number, label: string): Tensor {
 }
 
 const abs = (a: Float64Array) => a.map(Math.abs);
+
+/**
+ * Records and submits both row orders of a layer (the row kernels compute them once per
+ * structure, then reuse them), so that a later dispatch count covers the kernels alone.
+ */
+function withOrders(gpu: Gpu, l: CsrLayer): CsrLayer {
+  const r = gpu.recorder();
+  rowOrder(r, l.rowPtrT, l.nOut, l.nIn);
+  rowOrder(r, l.rowPtr, l.nIn, l.nOut);
+  r.submit();
+  return l;
+}
 
 /** Random layer with optional forced structure; weights N(0, 1) rounded to f32. */
 function layer(
@@ -556,7 +576,7 @@ gpuTest(
     const h = layer(rng, 5, 1000, 0.01, { denseIn: 2 });
     if (maxRowLengths(h).in !== 1000) throw new Error("test layer: row 2 should be dense");
     if (gradTQuadsPerDispatch(1000, { ch: 1 }) !== 32) throw new Error("quads per dispatch");
-    const l = uploadCsr(gpu, h);
+    const l = withOrders(gpu, uploadCsr(gpu, h));
     const dense = csrFromCoo(3, 2, [0, 0, 1, 1, 2, 2], [0, 1, 0, 1, 0, 1], [1, -2, 3, 0.5, -1, 2]);
     const ld = uploadCsr(gpu, dense);
     for (const [hh, ll, batch] of [[h, l, 300], [dense, ld, 9]] as const) {
@@ -715,8 +735,8 @@ gpuTest(
     const batch = 300;
     const hs = layer(rng, 1000, 3, 0.01, { denseOut: 1 }); // spmm: row 1 of Wᵀ is dense
     const hw = layer(rng, 3, 1000, 0.01, { denseIn: 1 }); // wgrad_t: row 1 of W is dense
-    const ls = uploadCsr(gpu, hs);
-    const lw = uploadCsr(gpu, hw);
+    const ls = withOrders(gpu, uploadCsr(gpu, hs));
+    const lw = withOrders(gpu, uploadCsr(gpu, hw));
     const x = asF32(rng.normal(1000 * batch));
     const x3 = asF32(rng.normal(3 * batch));
     const dy = asF32(rng.normal(1000 * batch));
@@ -746,15 +766,23 @@ gpuTest(
       sddmmRef(hw, abs(x3), abs(dy), batch),
       "sddmm wide split",
     );
-    // Rows of 2,000 cannot take a 32-quad chunk (2,002 · 33 > 65,000): 16-quad chunks, one per
-    // dispatch, so batch 128 takes 2 dispatches per kernel.
+    // Rows of 2,000 cannot take a 32-quad chunk (2,002 · 33 > 65,000): rows up to 1,967 take one
+    // pass at 32 quads, longer ones (here the dense row) a second in 16-quad chunks, one per
+    // dispatch, so batch 128 takes 1 + 2 dispatches per kernel; the short row is in the first.
     if (wideChunk(32, 32, 2000) !== 16 || chunkedQuadsPerDispatch(2000, 16) !== 16) {
       throw new Error("chunk-16 bound");
     }
+    const passes = rowPasses(32, 32, 2000);
+    if (
+      JSON.stringify(passes.map((s) => [s.lo, s.hi, s.ch, s.step])) !==
+        "[[0,1967,32,32],[1968,4294967295,16,16]]"
+    ) {
+      throw new Error(`row passes ${JSON.stringify(passes)}`);
+    }
     const hs8 = layer(rng, 2000, 2, 0.01, { denseOut: 1 });
     const hw8 = layer(rng, 2, 2000, 0.01, { denseIn: 1 });
-    const ls8 = uploadCsr(gpu, hs8);
-    const lw8 = uploadCsr(gpu, hw8);
+    const ls8 = withOrders(gpu, uploadCsr(gpu, hs8));
+    const lw8 = withOrders(gpu, uploadCsr(gpu, hw8));
     const x8 = asF32(rng.normal(2000 * 128));
     const x2 = asF32(rng.normal(2 * 128));
     const dy8 = asF32(rng.normal(2000 * 128));
@@ -774,7 +802,23 @@ gpuTest(
       batch: 128,
       tune: SDDMM_VARIANTS.wide,
     });
-    if (r8.dispatches !== 4) throw new Error(`chunk 16: ${r8.dispatches} dispatches, not 4`);
+    // The fused backward over the same W: the short row at 32 quads, the dense one at 8 quads
+    // (gradTChunk; 24 quads a dispatch: 2 dispatches).
+    const tdx2 = output(gpu, 2, 128, "dx2");
+    const tdvF = gpu.tensor("f32", [hw8.nnz]);
+    gpu.poison(tdvF);
+    const took = sparseBackward(r8, {
+      layer: lw8,
+      x: tx2,
+      dy: tdy8,
+      dx: tdx2,
+      dvalues: tdvF,
+      batch: 128,
+      path: "fused",
+    });
+    if (took !== "fused" || r8.dispatches !== 9) {
+      throw new Error(`passes: ${took}, ${r8.dispatches} dispatches, not fused in 3 + 3 + 3`);
+    }
     r8.submit();
     const v8 = Float64Array.from(hs8.values);
     assertScaled(
@@ -789,6 +833,19 @@ gpuTest(
       sddmmRef(hw8, abs(x2), abs(dy8), 128),
       "sddmm wide chunk 16",
     );
+    const vw8 = Float64Array.from(hw8.values);
+    assertScaled(
+      fromPadded(await gpu.read(tdx2), 2, 128, "grad_t passes"),
+      spmmTRef(hw8, vw8, dy8, 128),
+      spmmTRef(hw8, abs(vw8), abs(dy8), 128),
+      "grad_t passes dx",
+    );
+    assertScaled(
+      await gpu.read(tdvF),
+      sddmmRef(hw8, x2, dy8, 128),
+      sddmmRef(hw8, abs(x2), abs(dy8), 128),
+      "grad_t passes dW",
+    );
     // Rows of 8,000 fit no chunk: the lane gather and the Wᵀ-row SDDMM run (one dispatch each).
     const big = uploadCsr(gpu, csrFromCoo(8000, 1, [0, 7999], [0, 0], [1, 2]));
     const bigW = uploadCsr(gpu, csrFromCoo(1, 8000, [0, 0], [0, 7999], [1, 2]));
@@ -801,6 +858,123 @@ gpuTest(
     r.submit();
     await gpu.sync();
     for (const l of [ls, lw, ls8, lw8, big, bigW]) releaseCsr(gpu, l);
+  },
+);
+
+gpuTest(
+  "row passes: a pass of spmm_wide writes exactly the rows of its length band",
+  async (gpu, rng) => {
+    // W (30 x 4): row j of Wᵀ has 2j + 1 nonzeros (1, 3, 5, 7); the band [3, 5] is rows 1 and 2.
+    const rows: number[] = [];
+    const cols: number[] = [];
+    for (let j = 0; j < 4; j++) {
+      for (let i = 0; i < 2 * j + 1; i++) {
+        (rows.push(i * 4 + j), cols.push(j));
+      }
+    }
+    const h = csrFromCoo(30, 4, rows, cols, Array.from(rows, () => rng.next() - 0.5));
+    const l = uploadCsr(gpu, h);
+    const batch = 37;
+    const x = asF32(rng.normal(30 * batch));
+    const tx = upload(gpu, x, 30, batch, "x");
+    const ty = output(gpu, 4, batch, "y");
+    const ld4 = roundUp4(batch) / 4;
+    const rec = gpu.recorder();
+    const k = gpu.kernel(SPMM_WIDE, {
+      ACT: 0,
+      HAS_BIAS: 0,
+      STORE_Z: 0,
+      GR: 8,
+      CHT: 8,
+      SKIP_ZERO: 0,
+    });
+    const pass = { lo: 3, hi: 5, ch: 8, step: ld4 };
+    rec.dispatch(k, {
+      p: gpu.uniform(sparseParams([4, batch, ld4, 0, 0, ld4, 0, f32(0)], pass)),
+      row_ptr_t: l.rowPtrT,
+      col_t: l.colT,
+      vals: l.values,
+      x_in: tx,
+      bias: gpu.tensor("f32", [4], { zero: true }),
+      y_out: ty,
+      z_out: gpu.tensor("f32", [4 * 4 * ld4], { zero: true }),
+      row_order_t: placeholderMirror(gpu, "r32uint"),
+    }, [1, 1, 1]);
+    rec.submit();
+    const y = await gpu.read(ty); // padded rows of 4 · ld4; rows outside the band keep the poison
+    const want = spmmRef(h, Float64Array.from(h.values), x, batch).z;
+    for (let j = 0; j < 4; j++) {
+      for (let b = 0; b < batch; b++) {
+        const v = y[j * 4 * ld4 + b];
+        const inBand = j === 1 || j === 2;
+        if (inBand ? !(Math.abs(v - want[j * batch + b]) <= 1e-5) : !Number.isNaN(v)) {
+          throw new Error(`row ${j} (length ${2 * j + 1}), sample ${b}: ${v}`);
+        }
+      }
+    }
+    releaseCsr(gpu, l);
+  },
+);
+
+gpuTest(
+  "row order: spmm_wide, wgrad_t and grad_t give bit-identical results walking rows longest first or in index order",
+  async (gpu, rng) => {
+    const saved = { ...ROW_ORDER };
+    try {
+      for (const batch of [37, 128]) {
+        const h = layer(rng, 301, 257, 0.07, { denseOut: 5, denseIn: 7, emptyOut: 9, emptyIn: 11 });
+        const xs = asF32(rng.normal(301 * batch));
+        const x = upload(gpu, xs, 301, batch, "x");
+        const dy = upload(gpu, asF32(rng.normal(257 * batch)), 257, batch, "dy");
+        const runs: ArrayLike<number>[][] = [];
+        for (const on of [true, false]) {
+          ROW_ORDER.cpu = ROW_ORDER.gpu = on;
+          const l = uploadCsr(gpu, h); // a fresh structure: its orders are not cached yet
+          const y = output(gpu, 257, batch, "y");
+          const dx = output(gpu, 301, batch, "dx");
+          const dw = gpu.tensor("f32", [h.nnz]);
+          const dwF = gpu.tensor("f32", [h.nnz]);
+          gpu.poison(dw);
+          gpu.poison(dwF);
+          const rec = gpu.recorder();
+          spmm(rec, { layer: l, x, y, batch, activation: "relu", tune: SPMM_VARIANTS.wide });
+          sddmm(rec, { layer: l, x, dy, dvalues: dw, batch, tune: SDDMM_VARIANTS.wide });
+          const took = sparseBackward(rec, {
+            layer: l,
+            x,
+            dy,
+            dx,
+            dvalues: dwF,
+            batch,
+            path: "fused",
+          });
+          // spmm 1 + wgrad_t 1 + grad_t 1 dispatches, plus two sorts when ordered
+          if (took !== "fused" || (rec.dispatches > 3) !== on) {
+            throw new Error(`ordered ${on}: ${took}, ${rec.dispatches} dispatches`);
+          }
+          rec.submit();
+          runs.push(await Promise.all([y, dw, dx, dwF].map((t) => gpu.read(t))));
+          releaseCsr(gpu, l);
+        }
+        runs[0].forEach((a, n) => {
+          const b = runs[1][n];
+          for (let e = 0; e < a.length; e++) {
+            if (!Object.is(a[e], b[e])) {
+              throw new Error(`batch ${batch}, output ${n}, element ${e}: ${a[e]} vs ${b[e]}`);
+            }
+          }
+        });
+        const v = Float64Array.from(h.values);
+        assertScaled(
+          fromPadded(runs[0][0], 257, batch, "y"),
+          spmmRef(h, v, xs, batch, undefined, "relu").y,
+          spmmAbsRef(h, v, xs, batch),
+          "ordered spmm",
+        );
+      }
+    } finally {
+      Object.assign(ROW_ORDER, saved);
+    }
   },
 );
 
