@@ -7,6 +7,7 @@
 //   sddmm   weight gradient at the nonzeros: dvals[k] = sum_b x[col_t[k]][b] dy[j][b], k in row j
 //   pick    the same weight gradient picked from a dense product D = X·dYᵀ ([nIn][nOut], computed
 //           by the dense matmul): dvals[k] = D[col_t[k]][j], k in row j (sparse.ts decides which)
+//   spmm_t_wide  spmm_t with a whole-batch chunk per row (software adapters)
 //   grad_t  spmm_t (no act') and sddmm in one pass over CSR(W): each dy row a nonzero gathers
 //           feeds both dx[i] += w·dy[j] and dvals[perm[m]] = x[i]·dy[j], halving the gathers
 //
@@ -60,11 +61,12 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> dw_out: array<f32>;
 
 // The row kernels' walk order (ORDERED; src/kernels/row_order.ts): slot s of the grid takes row
-// row_order[s], rows sorted by length, so the lanes of a workgroup get rows of about the same
-// length (a workgroup runs as long as its longest row). spmm_wide: rows of Wᵀ at binding 8
-// (beside its 0-7); grad_t, wgrad_t: rows of W at binding 9. Mirrors, 4096 texels a row.
-@group(0) @binding(8) var row_order_t: texture_2d<u32>;
-@group(0) @binding(9) var row_order: texture_2d<u32>;
+// order[s], rows sorted by length, so the lanes of a workgroup get rows of about the same length
+// (a workgroup runs as long as its longest row). Named by binding, the one after each entry's
+// others: spmm_wide (rows of Wᵀ) and spmm_t_wide (rows of W) at 8, grad_t and wgrad_t (rows of
+// W) at 9. Mirrors, 4096 texels a row.
+@group(0) @binding(8) var row_order8: texture_2d<u32>;
+@group(0) @binding(9) var row_order9: texture_2d<u32>;
 override ORDERED: bool = false;
 
 override ACT: u32 = 0u; // activation id (activation_fns.wgsl)
@@ -351,7 +353,7 @@ fn grad_t(
   let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
   if (slot >= p.rows) { return; }
   var i = slot;
-  if (ORDERED) { i = textureLoad(row_order, vec2u(slot & 4095u, slot >> 12u), 0).x; }
+  if (ORDERED) { i = textureLoad(row_order9, vec2u(slot & 4095u, slot >> 12u), 0).x; }
   let s = row_ptr[i];
   let e = row_ptr[i + 1u];
   if (!in_pass(e - s)) { return; }
@@ -403,7 +405,7 @@ fn spmm_wide(
   let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
   if (slot >= p.rows) { return; }
   var j = slot;
-  if (ORDERED) { j = textureLoad(row_order_t, vec2u(slot & 4095u, slot >> 12u), 0).x; }
+  if (ORDERED) { j = textureLoad(row_order8, vec2u(slot & 4095u, slot >> 12u), 0).x; }
   let s = row_ptr_t[j];
   let e = row_ptr_t[j + 1u];
   if (!in_pass(e - s)) { return; }
@@ -425,6 +427,44 @@ fn spmm_wide(
   }
 }
 
+// spmmT with a chunk of CHT quads of the batch per invocation, as spmm_wide: invocation = input
+// row i of CSR(W) (GR per workgroup); per nonzero m its value vals[perm[m]] and dy row col[m] are
+// loaded once per chunk; dx[i] = sum * act'(z[i]) where HAS_ZP (z, the pre-activation of the
+// layer below, is bound at 7 as xw_in: a mirror where the operands are textures). grad_t's walk
+// without the weight gradient. Loop bound as spmm_wide with rowlen <= min(nOut, len_hi).
+@compute @workgroup_size(GR)
+fn spmm_t_wide(
+  @builtin(local_invocation_id) lid: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  if (slot >= p.rows) { return; }
+  var i = slot;
+  if (ORDERED) { i = textureLoad(row_order8, vec2u(slot & 4095u, slot >> 12u), 0).x; }
+  let s = row_ptr[i];
+  let e = row_ptr[i + 1u];
+  if (!in_pass(e - s)) { return; }
+  var aq: array<vec4f, MAX_CH>;
+  for (var c = p.q0; c < p.q1; c += CHT) {
+    for (var u = 0u; u < CHT; u++) { aq[u] = vec4f(0.0); }
+    for (var m = s; m < e; m++) {
+      let w = vec4f(ld_vals(ld_perm(m)));
+      let j = ld_col(m);
+      // Quads >= ld4 read the next row (or are clamped by robust access); never stored.
+      for (var u = 0u; u < CHT; u++) { aq[u] = fma(w, ld_dy(j, c + u), aq[u]); }
+    }
+    for (var u = 0u; u < CHT; u++) {
+      let q = c + u;
+      if (q < p.q1) {
+        var g = aq[u];
+        if (HAS_ZP) { g *= dact4(ld_xw(i, q)); }
+        dx_out[i * p.ld4 + q] = select(vec4f(0.0), g, live(q));
+      }
+    }
+  }
+}
+
 // The weight gradient alone in grad_t's layout (sddmm over CSR(W) rows): invocation = input row
 // i (GR per workgroup); per chunk x[i] is held in a private array and every nonzero m = (i, j)
 // loads its dy[j] chunk once: dw_out[perm[m]] (+)= x[i]·dy[j]. With whole-batch chunks each
@@ -439,7 +479,7 @@ fn wgrad_t(
   let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
   if (slot >= p.rows) { return; }
   var i = slot;
-  if (ORDERED) { i = textureLoad(row_order, vec2u(slot & 4095u, slot >> 12u), 0).x; }
+  if (ORDERED) { i = textureLoad(row_order9, vec2u(slot & 4095u, slot >> 12u), 0).x; }
   let s = row_ptr[i];
   let e = row_ptr[i + 1u];
   if (!in_pass(e - s)) { return; }

@@ -306,7 +306,7 @@ export const GRAD_T = defineKernel({
     ["dx_out", "read_write"],
     ["xw_in", "read"],
     ["dw_out", "read_write"],
-    ["row_order", "texture_u32"],
+    ["row_order9", "texture_u32"],
   ],
 });
 
@@ -314,7 +314,19 @@ export const GRAD_T = defineKernel({
 export const SPMM_WIDE = defineKernel({
   ...SPMM,
   entry: "spmm_wide",
-  bindings: [...SPMM.bindings, ["row_order_t", "texture_u32"]],
+  bindings: [...SPMM.bindings, ["row_order8", "texture_u32"]],
+});
+/**
+ * Backward data gather with a chunk of the batch per invocation (`spmm_t_wide` entry): see
+ * {@link spmmT}. The pre-activation of the layer below is bound at 7 as `xw_in`.
+ */
+export const SPMM_T_WIDE = defineKernel({
+  ...SPMM_T,
+  entry: "spmm_t_wide",
+  bindings: [
+    ...SPMM_T.bindings.map(([n, k]) => (n === "zp_in" ? ["xw_in", k] as const : [n, k] as const)),
+    ["row_order8", "texture_u32"],
+  ],
 });
 /**
  * Weight gradient over CSR(W) rows (`wgrad_t` entry): see {@link sddmm}. It declares
@@ -349,6 +361,8 @@ export const SPMM_T_TEX = withTextures(SPMM_T);
 export const SDDMM_TEX = withTextures(SDDMM);
 /** {@link GRAD_T} reading dy, x, CSR(W) and the values from texture mirrors. */
 export const GRAD_T_TEX = withTextures(GRAD_T);
+/** {@link SPMM_T_WIDE} reading dy, z, CSR(W) and the values from texture mirrors. */
+export const SPMM_T_WIDE_TEX = withTextures(SPMM_T_WIDE);
 /** {@link SPMM_WIDE} reading x, the CSR(Wᵀ) columns and the values from texture mirrors. */
 export const SPMM_WIDE_TEX = withTextures(SPMM_WIDE);
 /** {@link WGRAD_T} reading x, dy and CSR(W) from texture mirrors. */
@@ -405,9 +419,10 @@ export interface GatherTuning {
   /** spmm only: skip stored zeros (a row-uniform branch before the x loads). */
   skipZero?: boolean;
   /**
-   * spmm only: quads of the batch per invocation (1..32; 0 or absent: off), held in a private
-   * array, lanes on `rj` rows (`spmm_wide`); `wg`, `vb` and `contiguous` then apply to spmmT
-   * alone. spmm falls back to the lane gather where one chunk would exceed the loop bound.
+   * Quads of the batch per invocation (1..32; 0 or absent: off), held in a private array, lanes
+   * on `rj` rows (`spmm_wide`, `spmm_t_wide`; `wg`, `vb` and `contiguous` are then unused). Both
+   * fall back to the lane gather where no chunk fits the batch or the loop bound
+   * ({@link rowPasses}).
    */
   wide?: number;
 }
@@ -701,7 +716,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
           f32(activationParam(act, a.actParam)),
         ];
         const p = rec.gpu.uniform(sparseParams(fields, pass));
-        rec.dispatch(k, { p, ...operands, row_order_t: order.texture }, groups);
+        rec.dispatch(k, { p, ...operands, row_order8: order.texture }, groups);
       }
     }
     return;
@@ -779,6 +794,58 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
     );
   }
   const g = gatherTuning(rec.gpu, op, a.tune);
+  const tex = sparseInputs(rec.gpu, [layer.nOut], ld, layer.nnz, a.inputs) === "texture";
+  const ld4 = ld / 4;
+  const passes = rowPasses(g.wide, ld4, layer.nOut);
+  if (passes.length) {
+    const z = useZ && a.z ? a.z : undefined;
+    const operands: Record<string, Resource> = tex
+      ? {
+        col: flat(rec, layer.col, layer.nnz),
+        vals: flat(rec, layer.values, layer.nnz),
+        perm: flat(rec, layer.perm, layer.nnz),
+        dy_in: rows4(rec, a.dy, layer.nOut, ld),
+        xw_in: z ? rows4(rec, z, layer.nIn, ld) : placeholderMirror(rec.gpu, "rgba32float"),
+      }
+      : {
+        col: layer.col,
+        vals: layer.values,
+        perm: layer.perm,
+        dy_in: a.dy,
+        xw_in: z ?? placeholder(rec.gpu).read,
+      };
+    const groups = grid(rec.gpu, Math.ceil(layer.nIn / g.rj));
+    const order = orderOf(rec, layer.rowPtr, layer.nIn, layer.nOut);
+    for (const pass of passes) {
+      const k = rec.gpu.kernel(tex ? SPMM_T_WIDE_TEX : SPMM_T_WIDE, {
+        ACT: act,
+        HAS_ZP: z ? 1 : 0,
+        GR: g.rj,
+        CHT: pass.ch,
+        ORDERED: order.ORDERED,
+      });
+      for (let q0 = 0; q0 < ld4; q0 += pass.step) {
+        const q1 = Math.min(ld4, q0 + pass.step);
+        const fields = [
+          layer.nIn,
+          a.batch,
+          ld4,
+          0,
+          q0,
+          q1,
+          0,
+          f32(activationParam(actName, a.actParam)),
+        ];
+        const p = rec.gpu.uniform(sparseParams(fields, pass));
+        rec.dispatch(
+          k,
+          { p, row_ptr: layer.rowPtr, dx_out: a.dx, row_order8: order.texture, ...operands },
+          groups,
+        );
+      }
+    }
+    return;
+  }
   const { blocks, groups } = gatherGrid(rec, layer.nIn, ld / 4, g);
   const p = rec.gpu.uniform(
     sparseParams([
@@ -792,7 +859,6 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
       f32(activationParam(actName, a.actParam)),
     ]),
   );
-  const tex = sparseInputs(rec.gpu, [layer.nOut], ld, layer.nnz, a.inputs) === "texture";
   const k = rec.gpu.kernel(tex ? SPMM_T_TEX : SPMM_T, {
     ACT: act,
     HAS_ZP: useZ ? 1 : 0,
@@ -1306,7 +1372,7 @@ function walkRowsOfW(
           row_ptr: layer.rowPtr,
           dx_out: dxOut,
           dw_out: a.dvalues,
-          row_order: order.texture,
+          row_order9: order.texture,
           ...operands,
         },
         groups,

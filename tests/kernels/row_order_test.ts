@@ -1,3 +1,4 @@
+// shaders/row_order.wgsl (sort keys) + sort.wgsl: the row order of the row kernels.
 import { ROW_ORDER_CAP, rowOrder, rowOrderRef } from "../../src/kernels/row_order.ts";
 import { gpuTest, type Rng } from "../../src/testing/mod.ts";
 

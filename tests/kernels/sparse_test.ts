@@ -898,7 +898,7 @@ gpuTest(
       bias: gpu.tensor("f32", [4], { zero: true }),
       y_out: ty,
       z_out: gpu.tensor("f32", [4 * 4 * ld4], { zero: true }),
-      row_order_t: placeholderMirror(gpu, "r32uint"),
+      row_order8: placeholderMirror(gpu, "r32uint"),
     }, [1, 1, 1]);
     rec.submit();
     const y = await gpu.read(ty); // padded rows of 4 · ld4; rows outside the band keep the poison
