@@ -9,7 +9,9 @@
  * - the same two formats as read-only storage textures (src/gpu/storage_textures.ts), where the
  *   device has them,
  * - a storage buffer of vec4 and of f32 (the `FILIGREE_INPUTS=buffer` path),
- * - no load at all (the loop and one vec4 FMA per trip: the kernel-side floor).
+ * - no load at all (the loop and one vec4 FMA per trip: the kernel-side floor),
+ * - stores instead of loads: 32 consecutive vec4 per lane into a storage buffer (a row kernel's
+ *   output row) and the same into a write-only rgba32float storage texture.
  *
  * Wall time of one dispatch, median of 5 after a warm-up, loads per second and GB/s; the load
  * average before and after. On Mesa llvmpipe a gather SpMM does one vec4 load per 4 FMAs, so
@@ -100,6 +102,25 @@ fn buf1(@builtin(global_invocation_id) g: vec3u) {
   }
   o[g.x] = vec4f(acc);
 }
+// Stores: 32 consecutive vec4 per lane (a row kernel's output row), 32 times over.
+@group(0) @binding(2) var<storage, read_write> sb: array<vec4f>;
+@group(0) @binding(3) var st: texture_storage_2d<rgba32float, write>;
+@compute @workgroup_size(64)
+fn store4(@builtin(global_invocation_id) g: vec3u) {
+  for (var k = 0u; k < 32u; k++) {
+    for (var u = 0u; u < 32u; u++) { sb[g.x * 32u + ((u + k) & 31u)] = vec4f(f32(k), f32(u), 0.0, 1.0); }
+  }
+  o[g.x] = vec4f(1.0);
+}
+@compute @workgroup_size(64)
+fn storet(@builtin(global_invocation_id) g: vec3u) {
+  for (var k = 0u; k < 32u; k++) {
+    for (var u = 0u; u < 32u; u++) {
+      textureStore(st, at(g.x * 32u + ((u + k) & 31u)), vec4f(f32(k), f32(u), 0.0, 1.0));
+    }
+  }
+  o[g.x] = vec4f(1.0);
+}
 @compute @workgroup_size(64)
 fn none(@builtin(global_invocation_id) g: vec3u) {
   var acc = vec4f(f32(g.x));
@@ -143,7 +164,16 @@ const buffer = (comps: number) => {
   return { buffer: b };
 };
 const out = device.createBuffer({ size: GROUPS * 64 * 16, usage: GPUBufferUsage.STORAGE });
-const CASES: [string, string, GPUBindingResource | null, number][] = [
+// One row of 32 quads per lane: GROUPS · 64 · 32 quads (8 MiB), as a buffer and a texture.
+const storeBuffer = {
+  buffer: device.createBuffer({ size: GROUPS * 64 * 32 * 16, usage: GPUBufferUsage.STORAGE }),
+};
+const storeTexture = device.createTexture({
+  size: [W, (GROUPS * 64 * 32) / W],
+  format: "rgba32float",
+  usage: GPUTextureUsage.STORAGE_BINDING,
+}).createView();
+const CASES: [string, string, GPUBindingResource | null, number, number?][] = [
   ["rgba32float texture, lane-varying rows", "tex4", texture("rgba32float", 4), 16],
   ["rgba32float texture, uniform addresses", "tex4_same", texture("rgba32float", 4), 16],
   ["r32float texture, lane-varying rows", "tex1", texture("r32float", 1), 4],
@@ -155,6 +185,8 @@ const CASES: [string, string, GPUBindingResource | null, number][] = [
     : []),
   ["storage vec4, lane-varying rows", "buf4", buffer(4), 16],
   ["storage f32, lane-varying rows", "buf1", buffer(1), 4],
+  ["vec4 stores, 32 consecutive per lane", "store4", storeBuffer, 16, 2],
+  ["rgba32float storage-texture stores", "storet", storeTexture, 16, 3],
   ["no load (loop + vec4 FMA)", "none", null, 0],
 ];
 // Without storage reads the module must not declare storage textures.
@@ -165,13 +197,13 @@ const module = device.createShaderModule({
   ),
 });
 const rows: string[] = [];
-for (const [name, entry, input, bytes] of CASES) {
+for (const [name, entry, input, bytes, binding = 0] of CASES) {
   const pipeline = device.createComputePipeline({
     layout: "auto",
     compute: { module, entryPoint: entry },
   });
   const entries: GPUBindGroupEntry[] = [{ binding: 1, resource: { buffer: out } }];
-  if (input) entries.push({ binding: 0, resource: input });
+  if (input) entries.push({ binding, resource: input });
   const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   const ts: number[] = [];
   for (let r = 0; r < 6; r++) {

@@ -12,7 +12,8 @@
  * SDDMM_DEFAULTS, WGRAD_RULES, FUSE_BACKWARD, INPUT_SOURCES); `new unfused` / `new fused` = the
  * defaults with FUSE_BACKWARD flipped; `new buffers` / `new textures` = the defaults with the
  * other operand source (INPUT_SOURCES); `new without texture twins` = the defaults with the
- * element-wise, matmul and reduction kernels on buffers (TEXTURE_TWINS). A step is
+ * element-wise, matmul and reduction kernels on buffers (TEXTURE_TWINS); `new rows in index
+ * order` = the defaults with the row kernels' row order off (ROW_ORDER). A step is
  * forward + backward + SGD-momentum update on synthetic data (784 features, 10 classes); time =
  * wall clock of a round of recorded steps (25 SET, 100 LeNet) and one sync (on GL `submit()` runs the work), per step,
  * median and min over `ROUNDS` rounds. Prints the load average before and after.
@@ -29,6 +30,7 @@ import {
   FUSE_BACKWARD,
   GATHER_DEFAULTS,
   INPUT_SOURCES,
+  ROW_ORDER,
   SDDMM_DEFAULTS,
   WGRAD_RULES,
 } from "../src/kernels/sparse.ts";
@@ -88,6 +90,7 @@ const NEW = {
   fuse: FUSE_BACKWARD[cls],
   inputs: INPUT_SOURCES[cls],
   twins: TEXTURE_TWINS.enabled,
+  order: ROW_ORDER[cls],
 };
 const otherInputs = NEW.inputs === "texture" ? "buffer" : "texture";
 // "new" stays last: the ratios below divide by it.
@@ -99,10 +102,15 @@ const CONFIGS: [string, typeof NEW][] = [
     fuse: false,
     inputs: "buffer",
     twins: false,
+    order: false,
   }],
   [`new ${otherInputs}s`, { ...NEW, inputs: otherInputs }],
   [`new ${NEW.fuse ? "unfused" : "fused"}`, { ...NEW, fuse: !NEW.fuse }],
   [`new ${NEW.twins ? "without" : "with"} texture twins`, { ...NEW, twins: !NEW.twins }],
+  [`new ${NEW.order ? "rows in index order" : "rows longest first"}`, {
+    ...NEW,
+    order: !NEW.order,
+  }],
   ["new", NEW],
 ];
 const NEWI = CONFIGS.length - 1;
@@ -113,6 +121,7 @@ function use(c: typeof NEW) {
   FUSE_BACKWARD[cls] = c.fuse;
   INPUT_SOURCES[cls] = c.inputs;
   TEXTURE_TWINS.enabled = c.twins;
+  ROW_ORDER[cls] = c.order;
 }
 
 const load0 = await loadavg();

@@ -207,14 +207,14 @@ export function sparseParams(fields: readonly ParamField[], pass?: RowPass): Arr
 }
 
 /**
- * Whether the chunked row kernels (`spmm_wide`, `grad_t`, `wgrad_t`) walk rows longest first
- * ({@link rowOrder}), per adapter class. llvmpipe: yes: its 8 lanes run a workgroup's rows in lock
- * step, and with rows in index order a workgroup of uniformly random rows takes as long as its
- * longest; ordered, the kernels ran 5-13 % faster at the training shapes (Zen 2 host, GL,
- * 2026-12-07, 7 interleaved rounds; spmm 784x300 10 % 0.688 → 0.652 ms, 1000x1000 4 % 1.346 →
- * 1.235; wgrad_t 784x1000 4.6 % 1.021 → 0.948; grad_t 1000x1000 4 % 2.234 → 2.032). The order is
- * recomputed only after the structure changes. A GPU: no until measured (the row kernels are not
- * its defaults). Mutable so that a benchmark can compare both.
+ * Whether the chunked row kernels (`spmm_wide`, `spmm_t_wide`, `grad_t`, `wgrad_t`) walk rows
+ * longest first ({@link rowOrder}), per adapter class. llvmpipe: yes: its 8 lanes run a
+ * workgroup's rows in lock step, so a workgroup takes as long as its longest row. Measured (Zen 2
+ * host, GL, 2026-12-07, `deno task bench:rows`, `sparse_step_bench`): rows of very unequal length
+ * 2.6-3.0x faster; uniformly random rows -7 % to +16 % per kernel; a LeNet-300-100 step 4.47 →
+ * 4.26 ms, a SET-MLP step 21.70 → 21.21. The order is recomputed only after the structure
+ * changes. A GPU: no until measured (the row kernels are not its defaults). Mutable so that a
+ * benchmark can compare both.
  */
 export const ROW_ORDER: Record<"cpu" | "gpu", boolean> = { cpu: true, gpu: false };
 

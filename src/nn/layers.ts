@@ -64,8 +64,11 @@ export interface StepContext {
   rec: Recorder;
   /** null in evaluation mode. */
   tape: Tape | null;
-  /** Uniform with the dropout RNG (seed, step) of this step. */
-  dropoutRng?: GPUBuffer;
+  /**
+   * The uniform with the dropout RNG (seed, step) of this step, written when first asked (a step
+   * without dropout writes nothing).
+   */
+  dropoutRng?: () => GPUBuffer;
   /**
    * Record gradients of the model in evaluation mode (analysis): batch norm uses its running
    * statistics and dropout is the identity, in the forward and the backward pass.
@@ -931,7 +934,8 @@ export class Dropout implements Layer {
   forward(ctx: StepContext, x: Act): Act {
     const tape = ctx.tape;
     if (!tape || this.p === 0 || ctx.evalMode) return x;
-    if (!ctx.dropoutRng) {
+    const rng = ctx.dropoutRng?.();
+    if (!rng) {
       throw new FiligreeError(`${this.name}: training step without a dropout RNG uniform`);
     }
     const y = this.cache.get("y", x.rows, x.batch);
@@ -941,7 +945,7 @@ export class Dropout implements Layer {
       rows: x.rows,
       batch: x.batch,
       p: this.p,
-      rng: ctx.dropoutRng,
+      rng,
       stream: this.stream,
     });
     tape.markProduced(y);
@@ -955,7 +959,7 @@ export class Dropout implements Layer {
           rows: x.rows,
           batch: x.batch,
           p: this.p,
-          rng: ctx.dropoutRng,
+          rng,
           stream: this.stream,
         });
       });

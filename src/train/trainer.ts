@@ -227,12 +227,17 @@ export class Trainer {
   ): void {
     const gpu = this.gpu;
     const rec = gpu.recorder("train step");
-    writeDropoutRng(gpu, this.dropoutRng, this.cfg.seed, this.step);
+    let rngWritten = false;
+    const dropoutRng = () => {
+      if (!rngWritten) writeDropoutRng(gpu, this.dropoutRng, this.cfg.seed, this.step);
+      rngWritten = true;
+      return this.dropoutRng;
+    };
     const b = this.data.batch(rec, index);
     const x = this.#act(b.x, this.dataset.features, b.size);
     this.tape.reset();
     phase?.(rec, "forward");
-    const logits = this.model.forward({ rec, tape: this.tape, dropoutRng: this.dropoutRng }, x);
+    const logits = this.model.forward({ rec, tape: this.tape, dropoutRng }, x);
     const dlogits = this.#dlogitsFor(logits);
     this.#lossAndMetrics(rec, logits, b.labels, dlogits, 0);
     phase?.(rec, "backward");

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { trainRun, withSparsityDefaults } from "../../cli/train.ts";
 import { parseTrainConfig } from "../../src/train/config.ts";
 import { readCheckpoint } from "../../src/train/checkpoint.ts";
+import { Trainer } from "../../src/train/trainer.ts";
 import { gpuTest } from "../../src/testing/mod.ts";
 
 const base = {
@@ -87,3 +88,23 @@ Deno.test("config: bad keys and values give one-line errors naming the key", () 
     /either "density" or "epsilon"/,
   );
 });
+
+gpuTest(
+  "train: a dropout step draws its mask from (seed, step): the same batch twice gives two losses",
+  async (gpu) => {
+    // lr ~0: the weights do not move, so two steps on one batch differ only by their masks.
+    const losses = async (dropout: number) => {
+      const cfg = parseTrainConfig({ ...base, method: "dense", dropout, lr: 1e-9, momentum: 0 });
+      const t = await Trainer.create(gpu, cfg);
+      t.data.epochOrder(0, cfg.seed);
+      t.trainStep(0);
+      const first = (await t.readTrainMetrics(1)).loss; // summed over the batch
+      t.trainStep(0);
+      return [first, (await t.readTrainMetrics(1)).loss - first];
+    };
+    const [a, b] = await losses(0);
+    assert.ok(Math.abs(a - b) <= 1e-4 * Math.abs(a), `no dropout: ${a} vs ${b}`);
+    const [c, d] = await losses(0.5);
+    assert.ok(Math.abs(c - d) > 1e-3 * Math.abs(c), `dropout 0.5, steps 0 and 1: ${c} vs ${d}`);
+  },
+);
