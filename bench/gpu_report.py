@@ -2,7 +2,7 @@
 results, exit status, time, load average, device) and the same as markdown tables in
 gpu_results.md. Standard library only (runs on the GPU host's python3 and here).
 
-Usage: python3 bench/gpu_report.py --work DIR --out DIR --mode gpu|dry [--note TEXT]
+Usage: python3 bench/gpu_report.py --work DIR --out DIR --mode gpu|dry [--note TEXT] [--data-note TEXT]
 """
 import json
 import os
@@ -87,12 +87,15 @@ def main():
     device = tail(os.path.join(work, "device.txt"), 20).strip()
     logs = {s["step"]: tail(os.path.join(work, s["step"] + ".log"), 25) for s in steps}
     note = arg("--note", "") or None
+    data_note = arg("--data-note", "") or None
     md = []
     md.append(f"# bench/gpu.sh results ({mode})\n")
     md.append(f"Written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.\n")
     md.append("```text\n" + device + "\n```\n")
     if note:
         md.append(f"**PyTorch peers:** {note}\n")
+    if data_note:
+        md.append(f"**Data:** {data_note}\n")
     md.append("| step | exit | seconds | limit | load average after |")
     md.append("| --- | --- | --- | --- | --- |")
     for s in steps:
@@ -191,6 +194,7 @@ def main():
         "written": datetime.now(timezone.utc).isoformat(),
         "device": device,
         "peerNote": note,
+        "dataNote": data_note,
         "steps": steps,
         "kernels": kernels,
         "peers": peers,

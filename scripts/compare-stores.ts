@@ -10,6 +10,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
+import { readablePath } from "../src/study/packed.ts";
 
 const CELL_SKIP = new Set([
   "train_seconds",
@@ -23,7 +24,7 @@ const ANALYSIS_SKIP = new Set(["run", "seconds", "ablationsPerSecond"]);
 
 /** Cell id -> a canonical JSON of what must agree. */
 export function storeResults(path: string): Map<string, string> {
-  const db = new DatabaseSync(path, { readOnly: true });
+  const db = new DatabaseSync(readablePath(path), { readOnly: true });
   try {
     const out = new Map<string, string>();
     const epochs = db.prepare(

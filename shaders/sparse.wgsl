@@ -87,11 +87,43 @@ override CHT: u32 = 8u; // grad_t, spmm_wide, wgrad_t: quads per chunk, 1..MAX_C
 override MASK_DY: bool = true; // grad_t, wgrad_t: mask dy's padding lanes (off: the batch has none)
 const MAX_CH: u32 = 32u;
 
-// Row kernels: whether a row of `len` nonzeros belongs to this dispatch's pass (the wrapper runs
-// the short rows with a whole-batch chunk and the rare long ones with a chunk that fits the loop
-// bound: sparse.ts rowPasses).
-fn in_pass(len: u32) -> bool {
-  return len >= p.len_lo && len <= p.len_hi;
+// Row kernels (spmm_wide, spmm_t_wide, grad_t, wgrad_t): one invocation per row, GR per workgroup.
+// A row's span [s, e) in its pointer array, and whether it belongs to this dispatch's pass (the
+// wrapper runs the short rows with a whole-batch chunk and the rare long ones with a chunk that
+// fits the loop bound: sparse.ts rowPasses).
+struct RowSpan {
+  row: u32,
+  s: u32,
+  e: u32,
+  ok: bool,
+}
+
+fn row_slot(lid: vec3u, wid: vec3u, nwg: vec3u) -> u32 {
+  return (wid.x + wid.y * nwg.x) * GR + lid.x;
+}
+
+fn in_pass(r: u32, s: u32, e: u32) -> RowSpan {
+  return RowSpan(r, s, e, e - s >= p.len_lo && e - s <= p.len_hi);
+}
+
+// The row a slot takes: itself, or (ORDERED) its entry in the row order at binding 8 or 9.
+fn ordered8(slot: u32) -> u32 {
+  if (ORDERED) { return textureLoad(row_order8, vec2u(slot & 4095u, slot >> 12u), 0).x; }
+  return slot;
+}
+
+fn ordered9(slot: u32) -> u32 {
+  if (ORDERED) { return textureLoad(row_order9, vec2u(slot & 4095u, slot >> 12u), 0).x; }
+  return slot;
+}
+
+// Spans of a row of CSR(Wᵀ) (spmm_wide) and of CSR(W) (the others).
+fn span_t(r: u32) -> RowSpan {
+  return in_pass(r, row_ptr_t[r], row_ptr_t[r + 1u]);
+}
+
+fn span_w(r: u32) -> RowSpan {
+  return in_pass(r, row_ptr[r], row_ptr[r + 1u]);
 }
 
 fn live(q: u32) -> vec4<bool> {
@@ -350,13 +382,13 @@ fn grad_t(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  let slot = row_slot(lid, wid, nwg);
   if (slot >= p.rows) { return; }
-  var i = slot;
-  if (ORDERED) { i = textureLoad(row_order9, vec2u(slot & 4095u, slot >> 12u), 0).x; }
-  let s = row_ptr[i];
-  let e = row_ptr[i + 1u];
-  if (!in_pass(e - s)) { return; }
+  let span = span_w(ordered9(slot));
+  if (!span.ok) { return; }
+  let i = span.row;
+  let s = span.s;
+  let e = span.e;
   let xr = i * p.ld4;
   var xq: array<vec4f, MAX_CH>;
   var aq: array<vec4f, MAX_CH>;
@@ -402,13 +434,13 @@ fn spmm_wide(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  let slot = row_slot(lid, wid, nwg);
   if (slot >= p.rows) { return; }
-  var j = slot;
-  if (ORDERED) { j = textureLoad(row_order8, vec2u(slot & 4095u, slot >> 12u), 0).x; }
-  let s = row_ptr_t[j];
-  let e = row_ptr_t[j + 1u];
-  if (!in_pass(e - s)) { return; }
+  let span = span_t(ordered8(slot));
+  if (!span.ok) { return; }
+  let j = span.row;
+  let s = span.s;
+  let e = span.e;
   var b = 0.0;
   if (HAS_BIAS) { b = bias[j]; }
   var aq: array<vec4f, MAX_CH>;
@@ -438,13 +470,13 @@ fn spmm_t_wide(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  let slot = row_slot(lid, wid, nwg);
   if (slot >= p.rows) { return; }
-  var i = slot;
-  if (ORDERED) { i = textureLoad(row_order8, vec2u(slot & 4095u, slot >> 12u), 0).x; }
-  let s = row_ptr[i];
-  let e = row_ptr[i + 1u];
-  if (!in_pass(e - s)) { return; }
+  let span = span_w(ordered8(slot));
+  if (!span.ok) { return; }
+  let i = span.row;
+  let s = span.s;
+  let e = span.e;
   var aq: array<vec4f, MAX_CH>;
   for (var c = p.q0; c < p.q1; c += CHT) {
     for (var u = 0u; u < CHT; u++) { aq[u] = vec4f(0.0); }
@@ -476,13 +508,13 @@ fn wgrad_t(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
 ) {
-  let slot = (wid.x + wid.y * nwg.x) * GR + lid.x;
+  let slot = row_slot(lid, wid, nwg);
   if (slot >= p.rows) { return; }
-  var i = slot;
-  if (ORDERED) { i = textureLoad(row_order9, vec2u(slot & 4095u, slot >> 12u), 0).x; }
-  let s = row_ptr[i];
-  let e = row_ptr[i + 1u];
-  if (!in_pass(e - s)) { return; }
+  let span = span_w(ordered9(slot));
+  if (!span.ok) { return; }
+  let i = span.row;
+  let s = span.s;
+  let e = span.e;
   var xq: array<vec4f, MAX_CH>;
   for (var c = p.q0; c < p.q1; c += CHT) {
     for (var u = 0u; u < CHT; u++) {

@@ -231,6 +231,31 @@ function orderOf(
     : { texture: placeholderMirror(rec.gpu, "r32uint"), ORDERED: 0 };
 }
 
+/**
+ * Records a row kernel (`spmm_wide`, `spmm_t_wide`, `grad_t`, `wgrad_t`) over its row passes: per
+ * pass the kernel with `overrides` and the pass's chunk (CHT), over the batch in dispatches of the
+ * pass's step; `fields(q0, q1)` gives the 8 `Params` fields of a dispatch.
+ */
+function recordRowPasses(
+  rec: Recorder,
+  def: KernelDef,
+  overrides: Record<string, number>,
+  passes: readonly RowPass[],
+  ld4: number,
+  fields: (q0: number, q1: number) => ParamField[],
+  resources: Record<string, Resource>,
+  groups: [number, number, number],
+): void {
+  for (const pass of passes) {
+    const k = rec.gpu.kernel(def, { ...overrides, CHT: pass.ch });
+    for (let q0 = 0; q0 < ld4; q0 += pass.step) {
+      const q1 = Math.min(ld4, q0 + pass.step);
+      const p = rec.gpu.uniform(sparseParams(fields(q0, q1), pass));
+      rec.dispatch(k, { p, ...resources }, groups);
+    }
+  }
+}
+
 /** Forward gather kernel (`spmm` entry of shaders/sparse.wgsl). */
 export const SPMM = defineKernel({
   shader: "sparse.wgsl",
@@ -693,32 +718,24 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
   if (passes.length) {
     const groups = grid(rec.gpu, Math.ceil(layer.nOut / g.rj));
     const order = orderOf(rec, layer.rowPtrT, layer.nOut, layer.nIn);
-    for (const pass of passes) {
-      const k = rec.gpu.kernel(tex ? SPMM_WIDE_TEX : SPMM_WIDE, {
+    const actParam = f32(activationParam(act, a.actParam));
+    recordRowPasses(
+      rec,
+      tex ? SPMM_WIDE_TEX : SPMM_WIDE,
+      {
         ACT: actId,
         HAS_BIAS: a.bias ? 1 : 0,
         STORE_Z: a.z ? 1 : 0,
         GR: g.rj,
-        CHT: pass.ch,
         SKIP_ZERO: g.skipZero ? 1 : 0,
         ORDERED: order.ORDERED,
-      });
-      for (let q0 = 0; q0 < ld4; q0 += pass.step) {
-        const q1 = Math.min(ld4, q0 + pass.step);
-        const fields = [
-          layer.nOut,
-          a.batch,
-          ld4,
-          0,
-          q0,
-          q1,
-          0,
-          f32(activationParam(act, a.actParam)),
-        ];
-        const p = rec.gpu.uniform(sparseParams(fields, pass));
-        rec.dispatch(k, { p, ...operands, row_order8: order.texture }, groups);
-      }
-    }
+      },
+      passes,
+      ld4,
+      (q0, q1) => [layer.nOut, a.batch, ld4, 0, q0, q1, 0, actParam],
+      { ...operands, row_order8: order.texture },
+      groups,
+    );
     return;
   }
   const { blocks, groups } = gatherGrid(rec, layer.nOut, ld4, g);
@@ -799,51 +816,20 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
   const passes = rowPasses(g.wide, ld4, layer.nOut);
   if (passes.length) {
     const z = useZ && a.z ? a.z : undefined;
-    const operands: Record<string, Resource> = tex
-      ? {
-        col: flat(rec, layer.col, layer.nnz),
-        vals: flat(rec, layer.values, layer.nnz),
-        perm: flat(rec, layer.perm, layer.nnz),
-        dy_in: rows4(rec, a.dy, layer.nOut, ld),
-        xw_in: z ? rows4(rec, z, layer.nIn, ld) : placeholderMirror(rec.gpu, "rgba32float"),
-      }
-      : {
-        col: layer.col,
-        vals: layer.values,
-        perm: layer.perm,
-        dy_in: a.dy,
-        xw_in: z ?? placeholder(rec.gpu).read,
-      };
+    const operands = rowsOfWOperands(rec, layer, a.dy, z, ld, tex);
     const groups = grid(rec.gpu, Math.ceil(layer.nIn / g.rj));
     const order = orderOf(rec, layer.rowPtr, layer.nIn, layer.nOut);
-    for (const pass of passes) {
-      const k = rec.gpu.kernel(tex ? SPMM_T_WIDE_TEX : SPMM_T_WIDE, {
-        ACT: act,
-        HAS_ZP: z ? 1 : 0,
-        GR: g.rj,
-        CHT: pass.ch,
-        ORDERED: order.ORDERED,
-      });
-      for (let q0 = 0; q0 < ld4; q0 += pass.step) {
-        const q1 = Math.min(ld4, q0 + pass.step);
-        const fields = [
-          layer.nIn,
-          a.batch,
-          ld4,
-          0,
-          q0,
-          q1,
-          0,
-          f32(activationParam(actName, a.actParam)),
-        ];
-        const p = rec.gpu.uniform(sparseParams(fields, pass));
-        rec.dispatch(
-          k,
-          { p, row_ptr: layer.rowPtr, dx_out: a.dx, row_order8: order.texture, ...operands },
-          groups,
-        );
-      }
-    }
+    const actParam = f32(activationParam(actName, a.actParam));
+    recordRowPasses(
+      rec,
+      tex ? SPMM_T_WIDE_TEX : SPMM_T_WIDE,
+      { ACT: act, HAS_ZP: z ? 1 : 0, GR: g.rj, ORDERED: order.ORDERED },
+      passes,
+      ld4,
+      (q0, q1) => [layer.nIn, a.batch, ld4, 0, q0, q1, 0, actParam],
+      { row_ptr: layer.rowPtr, dx_out: a.dx, row_order8: order.texture, ...operands },
+      groups,
+    );
     return;
   }
   const { blocks, groups } = gatherGrid(rec, layer.nIn, ld / 4, g);
@@ -1324,6 +1310,37 @@ export function sparseBackward(rec: Recorder, a: SparseBackwardArgs): "fused" | 
 }
 
 /**
+ * The gathered operands of the kernels that walk CSR(W) (`spmm_t_wide`, `grad_t`, `wgrad_t`):
+ * CSR(W)'s columns, the values and `perm`, dy, and at binding 7 (`xw_in`) x or z (a placeholder
+ * when absent), as mirrors where `tex`.
+ */
+function rowsOfWOperands(
+  rec: Recorder,
+  layer: CsrLayer,
+  dy: Tensor,
+  xw: Tensor | undefined,
+  ld: number,
+  tex: boolean,
+): Record<string, Resource> {
+  if (!tex) {
+    return {
+      col: layer.col,
+      vals: layer.values,
+      perm: layer.perm,
+      dy_in: dy,
+      xw_in: xw ?? placeholder(rec.gpu).read,
+    };
+  }
+  return {
+    col: flat(rec, layer.col, layer.nnz),
+    vals: flat(rec, layer.values, layer.nnz),
+    perm: flat(rec, layer.perm, layer.nnz),
+    dy_in: rows4(rec, dy, layer.nOut, ld),
+    xw_in: xw ? rows4(rec, xw, layer.nIn, ld) : placeholderMirror(rec.gpu, "rgba32float"),
+  };
+}
+
+/**
  * Records `grad_t` (with `dx`) or `wgrad_t` (without: a placeholder is bound), which both walk
  * CSR(W) with one invocation per input row (`gr` per workgroup) and take GRAD_T's bindings: each
  * row pass over the batch in dispatches of its `step` quads.
@@ -1341,42 +1358,23 @@ function walkRowsOfW(
   const ld4 = ld / 4;
   const tex = sparseInputs(rec.gpu, [layer.nIn, layer.nOut], ld, layer.nnz, a.inputs) === "texture";
   const groups = grid(rec.gpu, Math.ceil(layer.nIn / gr));
-  const operands: Record<string, Resource> = tex
-    ? {
-      col: flat(rec, layer.col, layer.nnz),
-      vals: flat(rec, layer.values, layer.nnz),
-      perm: flat(rec, layer.perm, layer.nnz),
-      dy_in: rows4(rec, a.dy, layer.nOut, ld),
-      xw_in: rows4(rec, a.x, layer.nIn, ld),
-    }
-    : { col: layer.col, vals: layer.values, perm: layer.perm, dy_in: a.dy, xw_in: a.x };
-  const dxOut = dx ?? placeholder(rec.gpu).write;
+  const operands = rowsOfWOperands(rec, layer, a.dy, a.x, ld, tex);
   const order = orderOf(rec, layer.rowPtr, layer.nIn, layer.nOut);
-  for (const pass of passes) {
+  recordRowPasses(
+    rec,
+    tex ? texDef : def,
     // dy's padding lanes need masking only when the batch has some (x's are always masked).
-    const k = rec.gpu.kernel(tex ? texDef : def, {
-      CHT: pass.ch,
-      GR: gr,
-      MASK_DY: a.batch % 4 ? 1 : 0,
-      ORDERED: order.ORDERED,
-    });
-    for (let q0 = 0; q0 < ld4; q0 += pass.step) {
-      const q1 = Math.min(ld4, q0 + pass.step);
-      const acc = q0 > 0 || a.accumulate ? 1 : 0;
-      const fields = [layer.nIn, a.batch, ld4, 0, q0, q1, acc, f32(0)];
-      const p = rec.gpu.uniform(sparseParams(fields, pass));
-      rec.dispatch(
-        k,
-        {
-          p,
-          row_ptr: layer.rowPtr,
-          dx_out: dxOut,
-          dw_out: a.dvalues,
-          row_order9: order.texture,
-          ...operands,
-        },
-        groups,
-      );
-    }
-  }
+    { GR: gr, MASK_DY: a.batch % 4 ? 1 : 0, ORDERED: order.ORDERED },
+    passes,
+    ld4,
+    (q0, q1) => [layer.nIn, a.batch, ld4, 0, q0, q1, q0 > 0 || a.accumulate ? 1 : 0, f32(0)],
+    {
+      row_ptr: layer.rowPtr,
+      dx_out: dx ?? placeholder(rec.gpu).write,
+      dw_out: a.dvalues,
+      row_order9: order.texture,
+      ...operands,
+    },
+    groups,
+  );
 }

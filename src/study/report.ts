@@ -50,6 +50,7 @@ import {
   type LinePoint,
   writeChart,
 } from "../report/plot.ts";
+import { readablePath } from "./packed.ts";
 import { type CellRow, READABLE_STORE_VERSIONS } from "./schema.ts";
 import { failedCells, type FailureRow } from "./failures.ts";
 import {
@@ -124,7 +125,7 @@ export function readStore(path: string): StoreData {
   }
   let db: DatabaseSync | undefined;
   try {
-    db = new DatabaseSync(path, { readOnly: true });
+    db = new DatabaseSync(readablePath(path), { readOnly: true });
     const meta: Record<string, string> = {};
     for (const r of db.prepare("select key, value from meta").all()) {
       meta[String(r.key)] = String(r.value);

@@ -16,6 +16,7 @@
  */
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { FiligreeError } from "../gpu/errors.ts";
+import { readablePath, refuseWrite } from "./packed.ts";
 import {
   type AnalysisRow,
   type CellRow,
@@ -196,6 +197,7 @@ export class StudyStore {
    * ```
    */
   static open(path: string, meta: StoreMeta): StudyStore {
+    refuseWrite(path);
     if (path !== ":memory:") {
       const dir = path.replace(/[\\/][^\\/]*$/, "");
       if (dir !== path && dir) Deno.mkdirSync(dir, { recursive: true });
@@ -265,8 +267,9 @@ export class StudyStore {
       throw new FiligreeError(`${path}: no such store`);
     }
     let db: DatabaseSync;
+    const file = readablePath(path); // a packed store (*.br): its unpacked temporary copy
     try {
-      db = new DatabaseSync(path, { readOnly: true });
+      db = new DatabaseSync(file, { readOnly: true });
       db.exec("pragma busy_timeout = 30000");
     } catch (e) {
       throw sqlError(path, e);

@@ -1,0 +1,140 @@
+/**
+ * Packed study stores: a finished store committed brotli-compressed (`store.sqlite.br`, about a
+ * tenth of the SQLite file), read in place by everything that only reads a store (the report,
+ * `--reuse` sources, merge inputs, progress): the first read in a process unpacks it into a
+ * temporary file, removed when the process ends. Writing to a packed store is refused with the
+ * command that unpacks it. `deno task store:pack` / `store:unpack` convert either way (lossless:
+ * the unpacked file is byte-identical).
+ *
+ * Why: the repository travels whole to a lent GPU machine, whose limit (64 MiB with the Deno
+ * bundle) the completed studies' SQLite files alone exceeded.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isPacked, packStore } from "./packed.ts";
+ * import { StudyStore } from "./store.ts";
+ * const dir = await Deno.makeTempDir();
+ * StudyStore.open(`${dir}/s.sqlite`, { study: "demo" }).close();
+ * packStore(`${dir}/s.sqlite`, `${dir}/s.sqlite.br`);
+ * assert.ok(isPacked(`${dir}/s.sqlite.br`));
+ * const ro = StudyStore.openReadOnly(`${dir}/s.sqlite.br`); // read in place
+ * assert.equal(ro.meta().study, "demo");
+ * ro.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @module
+ */
+import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
+import { FiligreeError } from "../gpu/errors.ts";
+
+/** The file name suffix of a packed store. */
+export const PACKED_SUFFIX = ".br";
+
+/** Whether `path` names a packed store (by its suffix). */
+export function isPacked(path: string): boolean {
+  return path.endsWith(PACKED_SUFFIX);
+}
+
+/** Packed path -> its unpacked temporary copy, with the packed file's mtime when unpacked. */
+const unpacked = new Map<string, { path: string; mtime: number }>();
+let cleanupRegistered = false;
+
+function removeTemporaries(): void {
+  for (const { path } of unpacked.values()) {
+    try {
+      Deno.removeSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    } catch {
+      // already gone
+    }
+  }
+  unpacked.clear();
+}
+
+/**
+ * The path to open read-only for the store at `path`: `path` itself, or for a packed store its
+ * unpacked temporary copy (made once per process and packed file version). Throws a
+ * {@link FiligreeError} naming `path` when it is missing or not brotli data.
+ */
+export function readablePath(path: string): string {
+  if (!isPacked(path)) return path;
+  let mtime: number;
+  try {
+    mtime = Deno.statSync(path).mtime?.getTime() ?? 0;
+  } catch {
+    throw new FiligreeError(`${path}: no such store`);
+  }
+  const have = unpacked.get(path);
+  if (have && have.mtime === mtime) return have.path;
+  const dir = Deno.makeTempDirSync({ prefix: "filigree-store-" });
+  const out = `${dir}/${path.slice(path.lastIndexOf("/") + 1, -PACKED_SUFFIX.length)}`;
+  try {
+    unpackStore(path, out);
+  } catch (e) {
+    Deno.removeSync(dir, { recursive: true });
+    throw e;
+  }
+  unpacked.set(path, { path: out, mtime });
+  if (!cleanupRegistered) {
+    globalThis.addEventListener("unload", removeTemporaries);
+    cleanupRegistered = true;
+  }
+  return out;
+}
+
+/** Throws the one-line error for a write to a packed store. */
+export function refuseWrite(path: string): void {
+  if (isPacked(path)) {
+    throw new FiligreeError(
+      `${path}: a packed store is read-only; unpack it to write to it: deno task store:unpack ${path}`,
+    );
+  }
+}
+
+/**
+ * Writes `src` brotli-compressed (quality 11, 16 MiB window) to `dst`, atomically (a temporary
+ * file beside it, then a rename).
+ */
+export function packStore(src: string, dst: string): void {
+  let data: Uint8Array;
+  try {
+    data = Deno.readFileSync(src);
+  } catch {
+    throw new FiligreeError(`${src}: no such store`);
+  }
+  const packed = brotliCompressSync(data, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: 11,
+      [constants.BROTLI_PARAM_LGWIN]: 24,
+      [constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+    },
+  });
+  writeAtomic(dst, packed);
+}
+
+/** Writes the unpacked bytes of the packed store `src` to `dst`, atomically. */
+export function unpackStore(src: string, dst: string): void {
+  let data: Uint8Array;
+  try {
+    data = Deno.readFileSync(src);
+  } catch {
+    throw new FiligreeError(`${src}: no such store`);
+  }
+  let raw: Uint8Array | undefined;
+  try {
+    raw = brotliDecompressSync(data);
+  } catch {
+    // not brotli data
+  }
+  // Brotli streams carry no signature: a SQLite file's header says whether this was a store.
+  if (!raw || new TextDecoder().decode(raw.subarray(0, 16)) !== "SQLite format 3\0") {
+    throw new FiligreeError(`${src}: not a packed store (brotli-compressed SQLite expected)`);
+  }
+  writeAtomic(dst, raw);
+}
+
+function writeAtomic(dst: string, data: Uint8Array): void {
+  const tmp = `${dst}.tmp-${Deno.pid}`;
+  Deno.writeFileSync(tmp, data);
+  Deno.renameSync(tmp, dst);
+}
