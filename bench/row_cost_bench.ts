@@ -5,7 +5,8 @@
  * - spmm over 1000x1000 layers whose rows all hold k = 0, 1, 2, 5, 10, 20 nonzeros: a
  *   least-squares line through the times splits them into a cost per row (storing its 32 output
  *   quads, whatever its nonzeros) and a cost per nonzero (32 texel fetches);
- * - the row order (`ROW_ORDER`, src/kernels/row_order.ts) on and off, for the three kernels, on
+ * - the row order (`ROW_ORDER`, src/kernels/row_order.ts) over all rows, in blocks of 16-256 rows
+ *   (`ROW_ORDER_SCOPE`) and off, for the three kernels, on
  *   uniformly random layers (1000x1000 at 1 % and 4 %, 784x300 at 10 %) and on a skewed one (one
  *   row of 64 nonzeros in every 8, the others empty).
  *
@@ -29,15 +30,12 @@ import {
 } from "../src/kernels/sparse.ts";
 import { csrFromCoo, type CsrHost, randomCsr, uploadCsr } from "../src/sparse/csr.ts";
 import { Rng } from "../src/testing/mod.ts";
+import { median } from "../src/analysis/stats.ts";
+import { ROW_ORDER_SCOPE } from "../src/kernels/row_order.ts";
 
 const B = 128;
 const ROUNDS = Number(Deno.env.get("FILIGREE_BENCH_ROUNDS") ?? 7);
 const loadavg = () => Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const gpu = await getGpu();
 const cls = adapterClass(gpu);
@@ -124,7 +122,11 @@ const cases: [string, CsrHost][] = [
   ["skewed rows of W (the same, transposed)", transposed(skewed())],
 ];
 const saved = ROW_ORDER[cls];
-out.push(`row order (${cls}: ${saved ? "on" : "off"} by default), ms per call, on / off:`);
+out.push(
+  `row order (${cls}: ${saved ? `on, blocks of ${ROW_ORDER_SCOPE.block || "all"}` : "off"} by ` +
+    `default), ms per call: rows sorted over all rows / in blocks of 16 / 32 / 64 / 128 / 256 / ` +
+    `in index order:`,
+);
 for (const [name, h] of cases) {
   const layer = uploadCsr(gpu, h);
   const xi = act(h.nIn), dy = act(h.nOut), yo = gpu.tensor("f32", [h.nOut, roundUp4(B)]);
@@ -146,10 +148,15 @@ for (const [name, h] of cases) {
   ];
   const cells: string[] = [];
   for (const [op, enc] of ops) {
-    const on = (rec: Recorder) => (ROW_ORDER[cls] = true, enc(rec));
+    const scoped = (b: number) =>
+    (
+      rec: Recorder,
+    ) => (ROW_ORDER[cls] = true, ROW_ORDER_SCOPE.block = b, enc(rec));
     const off = (rec: Recorder) => (ROW_ORDER[cls] = false, enc(rec));
-    const [a, b] = await interleaved([on, off]);
-    cells.push(`${op} ${a.toFixed(3)} / ${b.toFixed(3)} (${(b / a).toFixed(2)}x)`);
+    const savedScope = ROW_ORDER_SCOPE.block;
+    const t = await interleaved([...[0, 16, 32, 64, 128, 256].map(scoped), off]);
+    ROW_ORDER_SCOPE.block = savedScope;
+    cells.push(`${op} ${t.map((v) => v.toFixed(3)).join(" / ")}`);
   }
   ROW_ORDER[cls] = saved;
   out.push(`  ${name}: ${cells.join("; ")}`);

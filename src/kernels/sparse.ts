@@ -208,13 +208,13 @@ export function sparseParams(fields: readonly ParamField[], pass?: RowPass): Arr
 
 /**
  * Whether the chunked row kernels (`spmm_wide`, `spmm_t_wide`, `grad_t`, `wgrad_t`) walk rows
- * longest first ({@link rowOrder}), per adapter class. llvmpipe: yes: its 8 lanes run a
- * workgroup's rows in lock step, so a workgroup takes as long as its longest row. Measured (Zen 2
- * host, GL, 2026-12-07, `deno task bench:rows`, `sparse_step_bench`): rows of very unequal length
- * 2.6-3.0x faster; uniformly random rows -7 % to +16 % per kernel; a LeNet-300-100 step 4.47 →
- * 4.26 ms, a SET-MLP step 21.70 → 21.21. The order is recomputed only after the structure
- * changes. A GPU: no until measured (the row kernels are not its defaults). Mutable so that a
- * benchmark can compare both.
+ * longest first within blocks of 64 ({@link rowOrder}), per adapter class. llvmpipe: yes: its 8
+ * lanes run a workgroup's rows in lock step, so a workgroup takes as long as its longest row.
+ * Measured (Zen 2 host, GL, 2026-12-07, `deno task bench:rows`, `sparse_step_bench`, interleaved):
+ * uniformly random rows 1.07-1.18x per kernel (1000x1000 1-4 %, 784x300 10 %), rows of very
+ * unequal length 3.7-4.6x; a LeNet-300-100 step 4.33 → 4.01 ms, a SET-MLP step 16.65 → 15.72. The
+ * order is recomputed only after the structure changes. A GPU: no until measured (the row kernels
+ * are not its defaults). Mutable so that a benchmark can compare both.
  */
 export const ROW_ORDER: Record<"cpu" | "gpu", boolean> = { cpu: true, gpu: false };
 
