@@ -85,6 +85,7 @@ override GR: u32 = 8u; // grad_t: rows (invocations) per workgroup
 override CHT: u32 = 8u; // grad_t, spmm_wide, wgrad_t: quads per chunk, 1..MAX_CH (a constant
 // bound: the same kernels with the chunk in the uniform block ran 1.3-1.9x slower on llvmpipe)
 override MASK_DY: bool = true; // grad_t, wgrad_t: mask dy's padding lanes (off: the batch has none)
+override PAD: bool = true; // row kernels: zero the outputs' padding lanes (off: the batch has none)
 const MAX_CH: u32 = 32u;
 
 // Row kernels (spmm_wide, spmm_t_wide, grad_t, wgrad_t): one invocation per row, GR per workgroup.
@@ -419,7 +420,13 @@ fn grad_t(
 // dx quad q of row base xr (chunk quads past q1 belong to the next dispatch: not written).
 fn grad_t_store(xr: u32, q: u32, acc: vec4f) {
   if (q >= p.q1) { return; }
-  dx_out[xr + q] = select(vec4f(0.0), acc, live(q));
+  dx_out[xr + q] = padded(acc, q);
+}
+
+// The row kernels' output quad q with its padding lanes zeroed where the batch has some (PAD).
+fn padded(v: vec4f, q: u32) -> vec4f {
+  if (PAD) { return select(vec4f(0.0), v, live(q)); }
+  return v;
 }
 
 // spmm with a chunk of CHT quads of the batch per invocation ("wide" gather): invocation = output
@@ -454,9 +461,17 @@ fn spmm_wide(
       for (var u = 0u; u < CHT; u++) { aq[u] = fma(w, ld_x(r, c + u), aq[u]); }
     }
     for (var u = 0u; u < CHT; u++) {
-      if (c + u < p.q1) { spmm_store(j, c + u, aq[u], b); }
+      if (c + u < p.q1) { wide_store(j * p.ld4 + c + u, c + u, aq[u], b); }
     }
   }
+}
+
+// spmm_wide's store of quad q at o (q < q1 <= ld4): bias, activation, and the padding lanes set
+// to 0 only where the batch has some (PAD).
+fn wide_store(o: u32, q: u32, acc: vec4f, b: f32) {
+  let pre = acc + vec4f(b);
+  y_out[o] = padded(act4(pre), q);
+  if (STORE_Z) { z_out[o] = padded(pre, q); }
 }
 
 // spmmT with a chunk of CHT quads of the batch per invocation, as spmm_wide: invocation = input
@@ -491,7 +506,7 @@ fn spmm_t_wide(
       if (q < p.q1) {
         var g = aq[u];
         if (HAS_ZP) { g *= dact4(ld_xw(i, q)); }
-        dx_out[i * p.ld4 + q] = select(vec4f(0.0), g, live(q));
+        dx_out[i * p.ld4 + q] = padded(g, q);
       }
     }
   }

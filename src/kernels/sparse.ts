@@ -729,6 +729,7 @@ export function spmm(rec: Recorder, a: SpmmArgs): void {
         GR: g.rj,
         SKIP_ZERO: g.skipZero ? 1 : 0,
         ORDERED: order.ORDERED,
+        PAD: a.batch % 4 ? 1 : 0,
       },
       passes,
       ld4,
@@ -823,7 +824,7 @@ export function spmmT(rec: Recorder, a: SpmmTArgs): void {
     recordRowPasses(
       rec,
       tex ? SPMM_T_WIDE_TEX : SPMM_T_WIDE,
-      { ACT: act, HAS_ZP: z ? 1 : 0, GR: g.rj, ORDERED: order.ORDERED },
+      { ACT: act, HAS_ZP: z ? 1 : 0, GR: g.rj, ORDERED: order.ORDERED, PAD: a.batch % 4 ? 1 : 0 },
       passes,
       ld4,
       (q0, q1) => [layer.nIn, a.batch, ld4, 0, q0, q1, 0, actParam],
@@ -1364,7 +1365,7 @@ function walkRowsOfW(
     rec,
     tex ? texDef : def,
     // dy's padding lanes need masking only when the batch has some (x's are always masked).
-    { GR: gr, MASK_DY: a.batch % 4 ? 1 : 0, ORDERED: order.ORDERED },
+    { GR: gr, MASK_DY: a.batch % 4 ? 1 : 0, PAD: a.batch % 4 ? 1 : 0, ORDERED: order.ORDERED },
     passes,
     ld4,
     (q0, q1) => [layer.nIn, a.batch, ld4, 0, q0, q1, q0 > 0 || a.accumulate ? 1 : 0, f32(0)],
