@@ -136,9 +136,9 @@ export function chunkedQuadsPerDispatch(rowMax: number, ch: number): number {
 export const ALL_ROWS = 0xffff_ffff;
 
 /**
- * One pass of a chunked row kernel (`spmm_wide`, `grad_t`, `wgrad_t`): the rows whose length
- * (nonzeros) is in `[lo, hi]`, walked with a chunk of `ch` quads, over the batch in dispatches of
- * `step` quads.
+ * One pass of a chunked row kernel (`spmm_wide`, `spmm_t_wide`, `grad_t`, `wgrad_t`): the rows
+ * whose length (nonzeros) is in `[lo, hi]`, walked with a chunk of `ch` quads, over the batch in
+ * dispatches of `step` quads.
  */
 export interface RowPass {
   lo: number;
@@ -212,7 +212,7 @@ export function sparseParams(fields: readonly ParamField[], pass?: RowPass): Arr
  * lanes run a workgroup's rows in lock step, so a workgroup takes as long as its longest row.
  * Measured (Zen 2 host, GL, 2026-12-07, `deno task bench:rows`, `sparse_step_bench`, interleaved):
  * uniformly random rows 1.07-1.18x per kernel (1000x1000 1-4 %, 784x300 10 %), rows of very
- * unequal length 3.7-4.6x; a LeNet-300-100 step 4.33 → 4.01 ms, a SET-MLP step 16.65 → 15.72. The
+ * unequal length 3.7-4.6x; a LeNet-300-100 step 1.03-1.08x (4.33 → 4.01 ms), a SET-MLP step 1.06x. The
  * order is recomputed only after the structure changes. A GPU: no until measured (the row kernels
  * are not its defaults). Mutable so that a benchmark can compare both.
  */
