@@ -101,46 +101,24 @@ export const OPTIM_MIRRORS = { from: 4096 };
  * them where {@link Recorder.runsTwin} says the twin runs.
  */
 export const SGD_PLAIN_IN = defineKernel({
-  shader: "optim.wgsl",
-  code,
+  ...SGD_PLAIN,
   entry: "sgd_plain_in",
-  textureInputs: true,
-  bindings: [["p", "uniform"], ["param", "read_write"], ["grad", "read"], [
-    "plain_param_in",
-    "read",
-  ]],
+  bindings: [...SGD_PLAIN.bindings, ["plain_param_in", "read"]],
 });
 /** {@link SGD_MOMENTUM} reading `param` and `vel` through mirrors (see {@link SGD_PLAIN_IN}). */
 export const SGD_MOMENTUM_IN = defineKernel({
-  shader: "optim.wgsl",
-  code,
+  ...SGD_MOMENTUM,
   entry: "sgd_momentum_in",
-  textureInputs: true,
-  bindings: [
-    ["p", "uniform"],
-    ["param", "read_write"],
-    ["grad", "read"],
-    ["vel", "read_write"],
-    ["param_in", "read"],
-    ["vel_in", "read"],
-  ],
+  bindings: [...SGD_MOMENTUM.bindings, ["param_in", "read"], ["vel_in", "read"]],
 });
 /** {@link ADAM} reading `param`, `m1` and `m2` through mirrors (see {@link SGD_PLAIN_IN}). */
 export const ADAM_IN = defineKernel({
-  shader: "optim.wgsl",
-  code,
+  ...ADAM,
   entry: "adam_in",
-  textureInputs: true,
-  bindings: [
-    ["p", "uniform"],
-    ["param", "read_write"],
-    ["grad", "read"],
-    ["m1", "read_write"],
-    ["m2", "read_write"],
-    ["adam_param_in", "read"],
-    ["adam_m1_in", "read"],
-    ["adam_m2_in", "read"],
-  ],
+  bindings: [...ADAM.bindings, ["adam_param_in", "read"], ["adam_m1_in", "read"], [
+    "adam_m2_in",
+    "read",
+  ]],
 });
 /**
  * SGD with momentum on up to four arrays in one dispatch (see shaders/optim_multi.wgsl). No
