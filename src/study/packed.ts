@@ -2,7 +2,8 @@
  * Packed study stores: a finished store committed brotli-compressed (`store.sqlite.br`, about a
  * tenth of the SQLite file), read in place by everything that only reads a store (the report,
  * `--reuse` sources, merge inputs, progress): the first read in a process unpacks it into a
- * temporary file, removed when the process ends. Writing to a packed store is refused with the
+ * temporary file, removed when the process ends (the copies a killed process left behind are
+ * removed by the next process that unpacks one). Writing to a packed store is refused with the
  * command that unpacks it. `deno task store:pack` / `store:unpack` convert either way (lossless:
  * the unpacked file is byte-identical).
  *
@@ -27,6 +28,7 @@
  */
 import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
 import { FiligreeError } from "../gpu/errors.ts";
+import { processAlive } from "./lock.ts";
 
 /** The file name suffix of a packed store. */
 export const PACKED_SUFFIX = ".br";
@@ -51,6 +53,47 @@ function removeTemporaries(): void {
   unpacked.clear();
 }
 
+/** The temporary directories of unpacked copies: `filigree-store-<pid>-<random>`. */
+const TEMP_PREFIX = "filigree-store-";
+const TEMP_NAME = /^filigree-store-(\d+)-/;
+
+/**
+ * Removes the unpacked copies in `tmpDir` that a process no longer running left behind (killed
+ * before its unload handler ran); returns the directories removed. Copies of running processes,
+ * and everything else in `tmpDir`, are kept. Where liveness cannot be told (no /proc) nothing is
+ * removed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { removeStaleCopies } from "./packed.ts";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/filigree-store-${Deno.pid}-mine`); // this process: kept
+ * assert.deepEqual(removeStaleCopies(tmp), []);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export function removeStaleCopies(tmpDir: string): string[] {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(tmpDir)];
+  } catch {
+    return removed;
+  }
+  for (const e of entries) {
+    const m = e.isDirectory ? TEMP_NAME.exec(e.name) : null;
+    if (!m || Number(m[1]) === Deno.pid || processAlive(Number(m[1]))) continue;
+    try {
+      Deno.removeSync(`${tmpDir}/${e.name}`, { recursive: true });
+      removed.push(`${tmpDir}/${e.name}`);
+    } catch {
+      // another process removed it first, or it is not ours to remove
+    }
+  }
+  return removed;
+}
+
 /**
  * The path to open read-only for the store at `path`: `path` itself, or for a packed store its
  * unpacked temporary copy (made once per process and packed file version). Throws a
@@ -66,7 +109,7 @@ export function readablePath(path: string): string {
   }
   const have = unpacked.get(path);
   if (have && have.mtime === mtime) return have.path;
-  const dir = Deno.makeTempDirSync({ prefix: "filigree-store-" });
+  const dir = Deno.makeTempDirSync({ prefix: `${TEMP_PREFIX}${Deno.pid}-` });
   const out = `${dir}/${path.slice(path.lastIndexOf("/") + 1, -PACKED_SUFFIX.length)}`;
   try {
     unpackStore(path, out);
@@ -78,6 +121,7 @@ export function readablePath(path: string): string {
   if (!cleanupRegistered) {
     globalThis.addEventListener("unload", removeTemporaries);
     cleanupRegistered = true;
+    removeStaleCopies(dir.slice(0, dir.lastIndexOf("/")));
   }
   return out;
 }

@@ -1,7 +1,13 @@
 /** Packed (brotli) study stores: read in place, never written, byte-identical when unpacked. */
 import assert from "node:assert/strict";
 import { FiligreeError } from "../../src/gpu/errors.ts";
-import { isPacked, packStore, readablePath, unpackStore } from "../../src/study/packed.ts";
+import {
+  isPacked,
+  packStore,
+  readablePath,
+  removeStaleCopies,
+  unpackStore,
+} from "../../src/study/packed.ts";
 import { readStore } from "../../src/study/report.ts";
 import { StudyStore } from "../../src/study/store.ts";
 
@@ -71,5 +77,26 @@ Deno.test("store:pack / store:unpack: round trip, never overwrite, one-line erro
     assert.equal(missing.err.split("\n").length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("packed stores: the copies a killed process left behind are removed, live ones kept", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const child = new Deno.Command("true").spawn();
+    await child.status; // its pid now names no running process (reaped)
+    const dead = `${tmp}/filigree-store-${child.pid}-x1`;
+    const mine = `${tmp}/filigree-store-${Deno.pid}-x2`;
+    const other = `${tmp}/filigree-store-unrelated`;
+    for (const d of [dead, mine, other]) await Deno.mkdir(d);
+    await Deno.writeTextFile(`${dead}/store.sqlite`, "left behind");
+    assert.deepEqual(removeStaleCopies(tmp), [dead]);
+    assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), [
+      `filigree-store-${Deno.pid}-x2`,
+      "filigree-store-unrelated",
+    ]);
+    assert.deepEqual(removeStaleCopies(`${tmp}/missing`), []);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
 });
