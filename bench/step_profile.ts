@@ -1,11 +1,13 @@
 /**
- * Where a training step's time goes: every dispatch of one step of a sparse MLP in its own
+ * Where a training step's time goes: every dispatch of one step of a sparse model in its own
  * timestamped compute pass, median over `--reps` steps, grouped by kernel, beside the wall time
  * of the same step recorded normally (`--steps` steps, one sync). The difference between the
  * wall time and the sum of kernel times is what the runtime and the backend add (recording,
  * submit, pass boundaries).
  *
- * Options: `--hidden 300,100` (hidden widths), `--density 0.1` or `--epsilon 20` (SET's ε: the
+ * Options: `--model mlp|cnn|lstm` (default mlp; the CNN and LSTM at their config defaults,
+ * convChannels 16,32 and kernel 5, LSTM hidden 128, with `--hidden` as their dense head; both
+ * need an image dataset), `--hidden 300,100` (hidden widths), `--density 0.1` or `--epsilon 20` (SET's ε: the
  * hidden layers sparse, the output dense), `--activation relu`, `--batch 128`, `--reps 7`,
  * `--steps 100` (steps per wall-time round: each round ends with one sync, ~11 ms in Deno however
  * little is pending, so short rounds overstate the step), `--json FILE` (also write the table), `--dataset synthetic|mnist|fashion-mnist`
@@ -30,6 +32,7 @@ const fail = (msg: string): never => {
   Deno.exit(2);
 };
 const OPTIONS = {
+  model: { type: "string", default: "mlp" },
   hidden: { type: "string", default: "300,100" },
   density: { type: "string" },
   epsilon: { type: "string" },
@@ -50,7 +53,7 @@ try {
 const a = parsed.values;
 if (a.help) {
   console.log(
-    "deno task bench:profile [--hidden 300,100] [--density 0.1 | --epsilon 20] [--activation relu]\n" +
+    "deno task bench:profile [--model mlp|cnn|lstm] [--hidden 300,100] [--density 0.1 | --epsilon 20] [--activation relu]\n" +
       "  [--batch 128] [--reps 7] [--steps 100] [--dataset synthetic|mnist|fashion-mnist] [--json FILE]",
   );
   Deno.exit(0);
@@ -71,7 +74,12 @@ if (!gpu.hasTimestamps) fail(`${gpu.info.description} has no timestamp queries`)
 if (!["synthetic", "mnist", "fashion-mnist"].includes(a.dataset)) {
   fail(`--dataset ${a.dataset}: synthetic, mnist or fashion-mnist`);
 }
+if (!["mlp", "cnn", "lstm"].includes(a.model)) fail(`--model ${a.model}: mlp, cnn or lstm`);
+if (a.model !== "mlp" && a.dataset === "synthetic") {
+  fail(`--model ${a.model} needs images: --dataset mnist or fashion-mnist`);
+}
 const cfg = parseTrainConfig({
+  model: a.model,
   dataset: a.dataset,
   ...(a.dataset === "synthetic"
     ? { syntheticFeatures: 784, syntheticClasses: 10, syntheticSamples: batch * (steps + reps + 4) }
@@ -171,7 +179,7 @@ names.forEach((name, i) => {
 });
 const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
 const wallMs = median(wall);
-const net = `784-${hidden.join("-")}-10 ` +
+const net = `${a.model === "mlp" ? "" : `${a.model} + `}784-${hidden.join("-")}-10 ` +
   ("epsilon" in sparsity ? `ε ${sparsity.epsilon}` : `at ${100 * sparsity.density} %`);
 console.log(
   `training step of ${net}, ${a.activation}, batch ${batch}, ${a.dataset}; ${gpu.info.description} ` +

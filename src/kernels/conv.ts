@@ -33,8 +33,10 @@
  */
 import code from "../../shaders/conv.wgsl" with { type: "text" };
 import {
+  adapterClass,
   defineKernel,
   FiligreeError,
+  type Gpu,
   grid,
   packParams,
   type Recorder,
@@ -52,22 +54,27 @@ export const MAX_LOOP_TRIPS = 65_000;
 /** Default workgroup size (the `WG` override). */
 export const CONV_WG = 64;
 /**
- * Default quads (vec4 of the batch) per invocation (the `QB` override): index arithmetic is
- * paid once per QB quads (integer division is scalarised on CPU backends); 1 suits GPUs.
+ * Default quads (vec4 of the batch) per invocation (the `QB` override) per adapter class: index
+ * arithmetic is paid once per QB quads (integer division is scalarised on CPU backends), and on
+ * llvmpipe 32 (a whole batch of 128) beat 8 by 10-20 % on the MNIST CNN's im2col and col2im
+ * (docs/KERNELS.md). Hardware GPUs keep 8 (not measured here). Lowered where a window's loop
+ * would pass {@link MAX_LOOP_TRIPS}. Mutable so that a benchmark can compare whole steps.
  */
-export const CONV_QB = 8;
+export const CONV_QB: Record<"cpu" | "gpu", number> = { cpu: 32, gpu: 8 };
 
 export const IM2COL = defineKernel({
   shader: "conv.wgsl",
   code,
   entry: "im2col",
   bindings: [["p", "uniform"], ["x_img", "read"], ["cols_out", "read_write"]],
+  textureInputs: true,
 });
 export const COL2IM = defineKernel({
   shader: "conv.wgsl",
   code,
   entry: "col2im",
   bindings: [["p", "uniform"], ["dcols_in", "read"], ["dx_img", "read_write"]],
+  textureInputs: true,
 });
 export const MAXPOOL_FWD = defineKernel({
   shader: "conv.wgsl",
@@ -77,6 +84,7 @@ export const MAXPOOL_FWD = defineKernel({
     "arg_out",
     "read_write",
   ]],
+  textureInputs: true,
 });
 export const MAXPOOL_BWD = defineKernel({
   shader: "conv.wgsl",
@@ -86,6 +94,7 @@ export const MAXPOOL_BWD = defineKernel({
     "dx_pool",
     "read_write",
   ]],
+  textureInputs: true,
 });
 export const PAD_MASK = defineKernel({
   shader: "conv.wgsl",
@@ -239,6 +248,7 @@ function distinct(op: string, a: Tensor, b: Tensor): void {
 /** Checked tuning; `window` = loop iterations per quad (1 for im2col / pool backward). */
 function tuning(
   op: string,
+  gpu: Gpu,
   t: ConvTuning,
   ld4: number,
   window: number,
@@ -247,7 +257,8 @@ function tuning(
   if (!Number.isInteger(wg) || wg < 1) {
     throw new FiligreeError(`${op}: workgroup size must be an integer >= 1, got ${wg}`);
   }
-  const qb = t.qb ?? CONV_QB;
+  const qb = t.qb ??
+    Math.max(1, Math.min(CONV_QB[adapterClass(gpu)], Math.floor(MAX_LOOP_TRIPS / (window + 1))));
   if (!Number.isInteger(qb) || qb < 1) {
     throw new FiligreeError(`${op}: quads per invocation must be an integer >= 1, got ${qb}`);
   }
@@ -284,7 +295,7 @@ export function im2col(
   need(a.x, d.c * d.h * d.w * ld4 * 4, `${op} x`);
   need(a.cols, d.rows * d.positions * ld4 * 4, `${op} cols`);
   distinct(op, a.x, a.cols);
-  const { wg, qb, chunks } = tuning(op, a, ld4, 0);
+  const { wg, qb, chunks } = tuning(op, rec.gpu, a, ld4, 0);
   const total = d.rows * d.positions * chunks;
   const p = rec.gpu.uniform(
     params(total, a.batch, ld4, [d.c, d.h, d.w, d.oh, d.ow, d.k, d.stride, d.pad]),
@@ -308,7 +319,7 @@ export function col2im(
   const op = "col2im";
   const d = convDims(a);
   const ld4 = checkBatch(op, a.batch);
-  const { wg, qb, chunks } = tuning(op, a, ld4, d.k * d.k + d.k);
+  const { wg, qb, chunks } = tuning(op, rec.gpu, a, ld4, d.k * d.k + d.k);
   need(a.dcols, d.rows * d.positions * ld4 * 4, `${op} dcols`);
   need(a.dx, d.c * d.h * d.w * ld4 * 4, `${op} dx`);
   distinct(op, a.dcols, a.dx);
@@ -340,7 +351,7 @@ export function maxPoolForward(
   need(a.y, outN, `${op} y`);
   need(a.argmax, outN, `${op} argmax`, "u32");
   distinct(op, a.x, a.y);
-  const { wg, qb, chunks } = tuning(op, a, ld4, a.size * a.size + a.size);
+  const { wg, qb, chunks } = tuning(op, rec.gpu, a, ld4, a.size * a.size + a.size);
   const total = a.channels * oh * ow * chunks;
   const p = rec.gpu.uniform(
     params(total, a.batch, ld4, [a.channels, a.height, a.width, oh, ow, a.size, a.size, 0]),
@@ -368,7 +379,7 @@ export function maxPoolBackward(
   need(a.argmax, outN, `${op} argmax`, "u32");
   need(a.dx, a.channels * a.height * a.width * ld4 * 4, `${op} dx`);
   distinct(op, a.dy, a.dx);
-  const { wg, qb, chunks } = tuning(op, a, ld4, 0);
+  const { wg, qb, chunks } = tuning(op, rec.gpu, a, ld4, 0);
   const total = a.channels * a.height * a.width * chunks;
   const p = rec.gpu.uniform(
     params(total, a.batch, ld4, [a.channels, a.height, a.width, oh, ow, a.size, a.size, 0]),
@@ -393,7 +404,7 @@ export function zeroBatchPadding(
   posInt(a.blocks, `${op} blocks`, 0);
   need(a.t, a.blocks * ld4 * 4, `${op} t`);
   if (a.batch % 4 === 0 || a.blocks === 0) return;
-  const { wg } = tuning(op, { wg: a.wg }, ld4, 0);
+  const { wg } = tuning(op, rec.gpu, { wg: a.wg }, ld4, 0);
   const p = rec.gpu.uniform(params(a.blocks, a.batch, ld4, []));
   rec.dispatch(
     rec.gpu.kernel(PAD_MASK, { WG: wg }),

@@ -60,6 +60,7 @@ export const LSTM_SEQ = defineKernel({
   code: CODE,
   entry: "lstm_seq",
   bindings: [["p", "uniform"], ["x_in", "read"], ["xs_out", "read_write"]],
+  textureInputs: true,
 });
 /** Inverse input re-layout (`lstm_seq_t`), for the input gradient. */
 export const LSTM_SEQ_T = defineKernel({
@@ -67,6 +68,7 @@ export const LSTM_SEQ_T = defineKernel({
   code: CODE,
   entry: "lstm_seq_t",
   bindings: [["p", "uniform"], ["dxs_in", "read"], ["dx_out", "read_write"]],
+  textureInputs: true,
 });
 /** Forward cell kernel (`lstm_fwd`). */
 export const LSTM_FWD = defineKernel({
@@ -82,6 +84,7 @@ export const LSTM_FWD = defineKernel({
     ["h_out", "read_write"],
     ["hs_out", "read_write"],
   ],
+  textureInputs: true,
 });
 /** Backward cell kernel (`lstm_bwd`). */
 export const LSTM_BWD = defineKernel({
@@ -98,6 +101,7 @@ export const LSTM_BWD = defineKernel({
     ["dz_out", "read_write"],
     ["dzs_out", "read_write"],
   ],
+  textureInputs: true,
 });
 
 /** Tuning of the three kernels: invocations per workgroup (1-D). */

@@ -15,7 +15,15 @@
  * ```
  * @module
  */
-import { getGpu, type Gpu, type KernelDef, Recorder, roundUp4 } from "../gpu/mod.ts";
+import {
+  getGpu,
+  type Gpu,
+  type KernelDef,
+  preferTextures,
+  Recorder,
+  roundUp4,
+  TEXTURE_TWINS,
+} from "../gpu/mod.ts";
 
 /** Small, fast, seeded PRNG (mulberry32) with uniform and normal draws. */
 export class Rng {
@@ -243,6 +251,58 @@ export function spyDispatches(): { entries: string[]; restore: () => void } {
     dispatch.call(this, k, r, g, o);
   };
   return { entries, restore: () => void (Recorder.prototype.dispatch = dispatch) };
+}
+
+/**
+ * Runs `body` with every kernel reading its inputs from storage buffers, then, where the adapter
+ * prefers texture mirrors, again through the kernels' texture twins (src/gpu/textured.ts), so
+ * that a kernel test checks both paths. Asserts that the named entry points really ran as twins
+ * on the second pass, and as themselves on the first. Use for kernels that opt in
+ * (`textureInputs: true`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu, preferTextures } from "../gpu/mod.ts";
+ * import { eachInputPath } from "./mod.ts";
+ * const gpu = await getGpu();
+ * const paths: string[] = [];
+ * await eachInputPath(gpu, [], (path) => Promise.resolve(void paths.push(path)));
+ * assert.deepEqual(paths, preferTextures(gpu) ? ["buffers", "textures"] : ["buffers"]);
+ * ```
+ */
+export async function eachInputPath(
+  gpu: Gpu,
+  entries: readonly string[],
+  body: (path: "buffers" | "textures") => Promise<void>,
+): Promise<void> {
+  const was = TEXTURE_TWINS.enabled;
+  const resolve = Recorder.prototype.resolveTextures;
+  const ran = new Map<string, boolean>();
+  Recorder.prototype.resolveTextures = function (k, r, o) {
+    const out = resolve.call(this, k, r, o);
+    ran.set(k.def.entry, out[0].def.shader.includes("+textures"));
+    return out;
+  };
+  try {
+    for (const twins of preferTextures(gpu) ? [false, true] : [false]) {
+      TEXTURE_TWINS.enabled = twins;
+      ran.clear();
+      await body(twins ? "textures" : "buffers");
+      for (const e of entries) {
+        if (ran.get(e) !== twins) {
+          throw new Error(
+            `${e}: ${
+              ran.has(e) ? `ran ${twins ? "without" : "as"} its texture twin` : "never ran"
+            }`,
+          );
+        }
+      }
+    }
+  } finally {
+    TEXTURE_TWINS.enabled = was;
+    Recorder.prototype.resolveTextures = resolve;
+  }
 }
 
 function isKernelDef(v: unknown): v is KernelDef {

@@ -18,6 +18,7 @@ import { FiligreeError, grid, roundUp4 } from "../../src/gpu/mod.ts";
 import {
   asF32,
   assertClose,
+  eachInputPath,
   fromPadded,
   gpuTest,
   gradCheck,
@@ -56,51 +57,57 @@ gpuTest("conv: the wg-1 cases really need a 2-D grid", (gpu) => {
 });
 
 gpuTest("im2col matches the float64 reference (exact copy), padding zero", async (gpu, rng) => {
-  for (const [channels, height, width, kernel, stride, pad, batch, wg, qb] of CONVS) {
-    const g = { channels, height, width, kernel, stride, pad };
-    const d = convDims(g);
-    const ld = roundUp4(batch);
-    const xs = asF32(rng.normal(channels * height * width * batch));
-    const x = gpu.tensor("f32", [channels * height * width, ld], {
-      data: toPadded(xs, channels * height * width, batch),
-    });
-    const cols = gpu.tensor("f32", [d.rows, d.positions * ld]);
-    gpu.poison(cols);
-    const rec = gpu.recorder();
-    im2col(rec, { ...g, x, cols, batch, wg, qb });
-    rec.submit();
-    // [rows][P·ld] is [rows·P][ld]: unpad per position.
-    const got = fromPadded(await gpu.read(cols), d.rows * d.positions, batch, "im2col cols");
-    assertClose(got, im2colRef(xs, g, batch), {
-      rtol: 0,
-      atol: 0,
-      label: `im2col ${g.channels}x${height}x${width} k${kernel} s${stride} p${pad} b${batch}`,
-    });
-  }
+  await eachInputPath(gpu, ["im2col"], async (source) => {
+    for (const [channels, height, width, kernel, stride, pad, batch, wg, qb] of CONVS) {
+      const g = { channels, height, width, kernel, stride, pad };
+      const d = convDims(g);
+      const ld = roundUp4(batch);
+      const xs = asF32(rng.normal(channels * height * width * batch));
+      const x = gpu.tensor("f32", [channels * height * width, ld], {
+        data: toPadded(xs, channels * height * width, batch),
+      });
+      const cols = gpu.tensor("f32", [d.rows, d.positions * ld]);
+      gpu.poison(cols);
+      const rec = gpu.recorder();
+      im2col(rec, { ...g, x, cols, batch, wg, qb });
+      rec.submit();
+      // [rows][P·ld] is [rows·P][ld]: unpad per position.
+      const got = fromPadded(await gpu.read(cols), d.rows * d.positions, batch, "im2col cols");
+      assertClose(got, im2colRef(xs, g, batch), {
+        rtol: 0,
+        atol: 0,
+        label:
+          `${source} im2col ${g.channels}x${height}x${width} k${kernel} s${stride} p${pad} b${batch}`,
+      });
+    }
+  });
 });
 
 gpuTest("col2im matches the float64 reference and is the adjoint of im2col", async (gpu, rng) => {
-  for (const [channels, height, width, kernel, stride, pad, batch, wg, qb] of CONVS) {
-    const g = { channels, height, width, kernel, stride, pad };
-    const d = convDims(g);
-    const ld = roundUp4(batch);
-    const dcs = asF32(rng.normal(d.rows * d.positions * batch));
-    const dcols = gpu.tensor("f32", [d.rows, d.positions * ld], {
-      data: toPadded(dcs, d.rows * d.positions, batch),
-    });
-    const dx = gpu.tensor("f32", [channels * height * width, ld]);
-    gpu.poison(dx);
-    const rec = gpu.recorder();
-    col2im(rec, { ...g, dcols, dx, batch, wg, qb });
-    rec.submit();
-    const got = fromPadded(await gpu.read(dx), channels * height * width, batch, "col2im dx");
-    // Each input element sums at most k·k float32 terms.
-    assertClose(got, col2imRef(dcs, g, batch), {
-      rtol: 1e-6,
-      atol: 1e-6 * kernel,
-      label: `col2im ${channels}x${height}x${width} k${kernel} s${stride} p${pad} b${batch}`,
-    });
-  }
+  await eachInputPath(gpu, ["col2im"], async (source) => {
+    for (const [channels, height, width, kernel, stride, pad, batch, wg, qb] of CONVS) {
+      const g = { channels, height, width, kernel, stride, pad };
+      const d = convDims(g);
+      const ld = roundUp4(batch);
+      const dcs = asF32(rng.normal(d.rows * d.positions * batch));
+      const dcols = gpu.tensor("f32", [d.rows, d.positions * ld], {
+        data: toPadded(dcs, d.rows * d.positions, batch),
+      });
+      const dx = gpu.tensor("f32", [channels * height * width, ld]);
+      gpu.poison(dx);
+      const rec = gpu.recorder();
+      col2im(rec, { ...g, dcols, dx, batch, wg, qb });
+      rec.submit();
+      const got = fromPadded(await gpu.read(dx), channels * height * width, batch, "col2im dx");
+      // Each input element sums at most k·k float32 terms.
+      assertClose(got, col2imRef(dcs, g, batch), {
+        rtol: 1e-6,
+        atol: 1e-6 * kernel,
+        label:
+          `${source} col2im ${channels}x${height}x${width} k${kernel} s${stride} p${pad} b${batch}`,
+      });
+    }
+  });
   for (const [channels, height, width, kernel, stride, pad] of CONVS.slice(0, 6)) {
     const g = { channels, height, width, kernel, stride, pad };
     const batch = 3;
@@ -114,44 +121,46 @@ gpuTest("col2im matches the float64 reference and is the adjoint of im2col", asy
 });
 
 gpuTest("maxpool forward and backward match float64 references and FD", async (gpu, rng) => {
-  for (const [channels, height, width, size, batch, wg, qb] of POOLS) {
-    const g = { channels, height, width, size };
-    const { oh, ow } = poolDims(g);
-    const ld = roundUp4(batch);
-    const inRows = channels * height * width, outRows = channels * oh * ow;
-    const xs = asF32(rng.normal(inRows * batch));
-    const x = gpu.tensor("f32", [inRows, ld], { data: toPadded(xs, inRows, batch) });
-    const y = gpu.tensor("f32", [outRows, ld]);
-    const arg = gpu.tensor("u32", [outRows, ld]);
-    const dys = asF32(rng.normal(outRows * batch));
-    const dy = gpu.tensor("f32", [outRows, ld], { data: toPadded(dys, outRows, batch) });
-    const dx = gpu.tensor("f32", [inRows, ld]);
-    gpu.poison(y);
-    gpu.poison(arg);
-    gpu.poison(dx);
-    const rec = gpu.recorder();
-    maxPoolForward(rec, { ...g, x, y, argmax: arg, batch, wg, qb });
-    maxPoolBackward(rec, { ...g, dy, argmax: arg, dx, batch, wg, qb });
-    rec.submit();
-    const label = `maxpool ${channels}x${height}x${width} s${size} b${batch}`;
-    const ref = maxPoolRef(xs, g, batch);
-    // A copy of one input element: exact.
-    assertClose(fromPadded(await gpu.read(y), outRows, batch, `${label} y`), ref.y, {
-      rtol: 0,
-      atol: 0,
-      label: `${label} y`,
-    });
-    assertClose(fromPadded(await gpu.read(arg), outRows, batch, `${label} argmax`), ref.argmax, {
-      rtol: 0,
-      atol: 0,
-      label: `${label} argmax`,
-    });
-    assertClose(
-      fromPadded(await gpu.read(dx), inRows, batch, `${label} dx`),
-      maxPoolBackwardRef(dys, ref.argmax, g, batch),
-      { rtol: 0, atol: 0, label: `${label} dx` },
-    );
-  }
+  await eachInputPath(gpu, ["maxpool_fwd", "maxpool_bwd"], async (source) => {
+    for (const [channels, height, width, size, batch, wg, qb] of POOLS) {
+      const g = { channels, height, width, size };
+      const { oh, ow } = poolDims(g);
+      const ld = roundUp4(batch);
+      const inRows = channels * height * width, outRows = channels * oh * ow;
+      const xs = asF32(rng.normal(inRows * batch));
+      const x = gpu.tensor("f32", [inRows, ld], { data: toPadded(xs, inRows, batch) });
+      const y = gpu.tensor("f32", [outRows, ld]);
+      const arg = gpu.tensor("u32", [outRows, ld]);
+      const dys = asF32(rng.normal(outRows * batch));
+      const dy = gpu.tensor("f32", [outRows, ld], { data: toPadded(dys, outRows, batch) });
+      const dx = gpu.tensor("f32", [inRows, ld]);
+      gpu.poison(y);
+      gpu.poison(arg);
+      gpu.poison(dx);
+      const rec = gpu.recorder();
+      maxPoolForward(rec, { ...g, x, y, argmax: arg, batch, wg, qb });
+      maxPoolBackward(rec, { ...g, dy, argmax: arg, dx, batch, wg, qb });
+      rec.submit();
+      const label = `${source} maxpool ${channels}x${height}x${width} s${size} b${batch}`;
+      const ref = maxPoolRef(xs, g, batch);
+      // A copy of one input element: exact.
+      assertClose(fromPadded(await gpu.read(y), outRows, batch, `${label} y`), ref.y, {
+        rtol: 0,
+        atol: 0,
+        label: `${label} y`,
+      });
+      assertClose(fromPadded(await gpu.read(arg), outRows, batch, `${label} argmax`), ref.argmax, {
+        rtol: 0,
+        atol: 0,
+        label: `${label} argmax`,
+      });
+      assertClose(
+        fromPadded(await gpu.read(dx), inRows, batch, `${label} dx`),
+        maxPoolBackwardRef(dys, ref.argmax, g, batch),
+        { rtol: 0, atol: 0, label: `${label} dx` },
+      );
+    }
+  });
   for (const [channels, height, width, size] of POOLS.slice(0, 5)) {
     const g = { channels, height, width, size };
     const batch = 3;
