@@ -17,8 +17,10 @@
 // the removed weight's term; subtracting it exactly gives the copy's pre-activation. The change
 // then propagates through time by the recurrence itself.
 //
-// No loops: one invocation per (unit j, column n); nothing grows with the problem size
-// (llvmpipe's 65,535-iteration cap does not apply). Padding columns n >= K*S are written as 0.
+// No loops: one invocation per (unit j, column n), or per (unit j, quad of columns n..n+3) in
+// abl_lstm_step4 (S a multiple of 4, so that a quad never straddles two copies); nothing grows
+// with the problem size (llvmpipe's 65,535-iteration cap does not apply). Padding columns
+// n >= K*S (only where S % 4 != 0) are written as 0.
 
 struct Params {
   hidden: u32, // H
@@ -90,4 +92,67 @@ fn abl_lstm_step(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   let c = fg * cp + ig * gg;
   c_io[i] = c;
   h_next[i] = select(og * act_tanh(c), 0.0, kind == 3u && a == j);
+}
+
+// abl_lstm_step with four columns per invocation (the same arithmetic per column, so the same
+// bits): every load and store a vec4. Needs S % 4 == 0 (the wrapper picks it then): columns
+// n..n+3 (n = 4q) are samples s..s+3 of one copy k, and x, zx and every per-copy row hold them
+// as one aligned quad.
+
+@group(0) @binding(1) var<storage, read> x4_in: array<vec4f>; // [T * F][ld_s / 4]
+@group(0) @binding(2) var<storage, read> zx4_in: array<vec4f>; // [4H][zx_blocks * ld_s / 4]
+@group(0) @binding(3) var<storage, read> zh4_in: array<vec4f>; // [4H][ld_n / 4]
+@group(0) @binding(4) var<storage, read> hp4_in: array<vec4f>; // [H][ld_n / 4]
+@group(0) @binding(5) var<storage, read> abl4_in: array<vec4u>; // [K]
+@group(0) @binding(6) var<storage, read_write> c4_io: array<vec4f>; // [H][ld_n / 4]
+@group(0) @binding(7) var<storage, read_write> h4_next: array<vec4f>; // [H][ld_n / 4]
+
+@compute @workgroup_size(WG)
+fn abl_lstm_step4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) li: u32) {
+  let i = (wid.x + wid.y * nwg.x) * WG + li;
+  let H = ap.hidden;
+  let lq = ap.ld_n / 4u;
+  if (i >= H * lq) { return; }
+  let j = i / lq;
+  let q = i % lq;
+  let n = 4u * q; // < K * S = ld_n: with S % 4 == 0 there are no padding columns
+  let k = n / ap.samples;
+  let s = n % ap.samples;
+  let sq = ap.zx_blocks * ap.ld_s / 4u;
+  let col = ((ap.t % ap.zx_blocks) * ap.ld_s + s) / 4u;
+  var zi = zx4_in[j * sq + col];
+  var zf = zx4_in[(H + j) * sq + col];
+  var zg = zx4_in[(2u * H + j) * sq + col];
+  var zo = zx4_in[(3u * H + j) * sq + col];
+  var cp = vec4f(0.0);
+  if (ap.t > 0u) {
+    zi += zh4_in[j * lq + q];
+    zf += zh4_in[(H + j) * lq + q];
+    zg += zh4_in[(2u * H + j) * lq + q];
+    zo += zh4_in[(3u * H + j) * lq + q];
+    cp = c4_io[i];
+  }
+  let ab = abl4_in[k];
+  let kind = ab.x;
+  let a = ab.y;
+  let b = ab.z;
+  let w = bitcast<f32>(ab.w);
+  if (kind <= 2u && b % H == j) {
+    var d = vec4f(w);
+    if (kind == 0u) {
+      d = w * x4_in[((ap.t * ap.feats + a) * ap.ld_s + s) / 4u];
+    } else if (kind == 1u) {
+      d = select(vec4f(0.0), w * hp4_in[a * lq + q], ap.t > 0u);
+    }
+    let g = b / H;
+    if (g == 0u) { zi -= d; } else if (g == 1u) { zf -= d; } else if (g == 2u) { zg -= d; } else { zo -= d; }
+  }
+  let ig = act_sigmoid4(zi);
+  let fg = act_sigmoid4(zf);
+  let gg = act_tanh4(zg);
+  let og = act_sigmoid4(zo);
+  let c = fg * cp + ig * gg;
+  c4_io[i] = c;
+  h4_next[i] = select(og * act_tanh4(c), vec4f(0.0), kind == 3u && a == j);
 }

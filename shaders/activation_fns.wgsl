@@ -78,6 +78,15 @@ fn act_tanh(z: f32) -> f32 {
   return sign(z) * (1.0 - e) / (1.0 + e);
 }
 
+// The two above per component (the LSTM kernels' gates).
+fn act_sigmoid4(z: vec4f) -> vec4f {
+  return vec4f(act_sigmoid(z.x), act_sigmoid(z.y), act_sigmoid(z.z), act_sigmoid(z.w));
+}
+
+fn act_tanh4(z: vec4f) -> vec4f {
+  return vec4f(act_tanh(z.x), act_tanh(z.y), act_tanh(z.z), act_tanh(z.w));
+}
+
 // softplus(z) = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)).
 fn act_softplus(z: f32) -> f32 {
   return max(z, 0.0) + act_log1p(exp(-abs(z)));

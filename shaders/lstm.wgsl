@@ -30,14 +30,6 @@ fn lstm_live(q: u32) -> vec4<bool> {
   return (vec4u(q * 4u) + vec4u(0u, 1u, 2u, 3u)) < vec4u(p.batch);
 }
 
-fn sig4(z: vec4f) -> vec4f {
-  return vec4f(act_sigmoid(z.x), act_sigmoid(z.y), act_sigmoid(z.z), act_sigmoid(z.w));
-}
-
-fn tanh4(z: vec4f) -> vec4f {
-  return vec4f(act_tanh(z.x), act_tanh(z.y), act_tanh(z.z), act_tanh(z.w));
-}
-
 @group(0) @binding(0) var<uniform> p: Params;
 
 // ---------------------------------------------------------------- lstm_seq
@@ -115,12 +107,12 @@ fn lstm_fwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     zo += zh_in[(3u * H + j) * p.ld4 + q];
     cp = select(vec4f(0.0), c_all[j * sq + col - p.ld4], live);
   }
-  let ig = sig4(zi);
-  let fg = sig4(zf);
-  let gg = tanh4(zg);
-  let og = sig4(zo);
+  let ig = act_sigmoid4(zi);
+  let fg = act_sigmoid4(zf);
+  let gg = act_tanh4(zg);
+  let og = act_sigmoid4(zo);
   let c = fg * cp + ig * gg;
-  let h = select(vec4f(0.0), og * tanh4(c), live);
+  let h = select(vec4f(0.0), og * act_tanh4(c), live);
   c_all[j * sq + col] = select(vec4f(0.0), c, live);
   gates_out[j * sq + col] = select(vec4f(0.0), ig, live);
   gates_out[(H + j) * sq + col] = select(vec4f(0.0), fg, live);
@@ -181,7 +173,7 @@ fn lstm_bwd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   }
   dh = select(vec4f(0.0), dh, live);
   dcn = select(vec4f(0.0), dcn, live);
-  let tc = tanh4(c);
+  let tc = act_tanh4(c);
   let dc = dcn + dh * og * (1.0 - tc * tc);
   let dzi = select(vec4f(0.0), dc * gg * ig * (1.0 - ig), live);
   let dzf = select(vec4f(0.0), dc * cp * fg * (1.0 - fg), live);

@@ -58,6 +58,28 @@ export const ABL_LSTM_STEP = defineKernel({
     ["c_io", "read_write"],
     ["h_next", "read_write"],
   ],
+  textureInputs: true,
+});
+
+/**
+ * The step kernel with four columns per invocation (`abl_lstm_step4`, vec4 loads and stores);
+ * {@link ablationLstmStep} runs it when the sample count is a multiple of 4. Same bits.
+ */
+export const ABL_LSTM_STEP4 = defineKernel({
+  shader: "ablation_lstm.wgsl",
+  code: withActivations(code),
+  entry: "abl_lstm_step4",
+  bindings: [
+    ["ap", "uniform"],
+    ["x4_in", "read"],
+    ["zx4_in", "read"],
+    ["zh4_in", "read"],
+    ["hp4_in", "read"],
+    ["abl4_in", "read"],
+    ["c4_io", "read_write"],
+    ["h4_next", "read_write"],
+  ],
+  textureInputs: true,
 });
 
 /** Ablation kinds and their shader codes (one row per kind). */
@@ -116,6 +138,11 @@ export interface AblationLstmStepArgs {
   samples: number;
   count: number;
   wg?: number;
+  /**
+   * `vec4`: four columns per invocation (needs `samples % 4 == 0`); `scalar`: one. Default:
+   * `vec4` where it applies.
+   */
+  variant?: "scalar" | "vec4";
 }
 
 function posInt(what: string, v: number) {
@@ -201,13 +228,31 @@ export function ablationLstmStep(rec: Recorder, a: AblationLstmStepArgs): void {
   const p = rec.gpu.uniform(
     packParams([H, a.features, a.steps, a.t, a.samples, ldS, a.count, ldN, zxSteps]),
   );
+  const vec4 = (a.variant ?? (a.samples % 4 === 0 ? "vec4" : "scalar")) === "vec4";
+  if (vec4 && a.samples % 4 !== 0) {
+    throw new FiligreeError(`${op}: the vec4 variant needs samples % 4 == 0, got ${a.samples}`);
+  }
+  // zh and hPrev are not read at t = 0 (h_{-1} = 0): bound to read-only inputs there.
+  const zh = a.t > 0 ? a.zh! : a.zx, hp = a.t > 0 ? a.hPrev! : a.x;
+  if (vec4) {
+    rec.dispatch(rec.gpu.kernel(ABL_LSTM_STEP4, { WG: wg }), {
+      ap: p,
+      x4_in: a.x,
+      zx4_in: a.zx,
+      zh4_in: zh,
+      hp4_in: hp,
+      abl4_in: a.ablations,
+      c4_io: a.c,
+      h4_next: a.h,
+    }, grid(rec.gpu, Math.ceil((H * ldN) / 4 / wg)));
+    return;
+  }
   rec.dispatch(rec.gpu.kernel(ABL_LSTM_STEP, { WG: wg }), {
     ap: p,
     x_in: a.x,
     zx_in: a.zx,
-    // Not read at t = 0 (h_{-1} = 0): bound to a read-only input there.
-    zh_in: a.t > 0 ? a.zh! : a.zx,
-    hp_in: a.t > 0 ? a.hPrev! : a.x,
+    zh_in: zh,
+    hp_in: hp,
     abl_in: a.ablations,
     c_io: a.c,
     h_next: a.h,

@@ -19,7 +19,13 @@ import {
   lstmMetricsRef,
   type LstmRefModel,
 } from "../../src/kernels/ablation_lstm_ref.ts";
-import { assertClose, fromPadded, gpuTest, type Rng } from "../../src/testing/mod.ts";
+import {
+  assertClose,
+  eachInputPath,
+  fromPadded,
+  gpuTest,
+  type Rng,
+} from "../../src/testing/mod.ts";
 import { computeScores } from "../../src/analysis/scores.ts";
 import { Probe } from "../../src/analysis/probe.ts";
 import { Trainer } from "../../src/train/trainer.ts";
@@ -264,6 +270,22 @@ gpuTest(
   },
 );
 
+gpuTest(
+  "LSTM ablation: 12 samples (the vec4 step kernel) vs float64 and naive",
+  async (gpu, rng) => {
+    await checkCase(gpu, rng, {
+      steps: 4,
+      features: 5,
+      hidden: 11,
+      classes: 3,
+      samples: 12,
+      head: [5],
+      method: "set",
+      density: 0.5,
+    });
+  },
+);
+
 gpuTest("LSTM ablation: dense LSTM, output layer reading h_T directly, MSE", async (gpu, rng) => {
   await checkCase(gpu, rng, {
     steps: 3,
@@ -291,42 +313,81 @@ gpuTest("LSTM ablation: tanh head, one step, one sample", async (gpu, rng) => {
   });
 });
 
-gpuTest(
-  "LSTM ablation step kernel vs float64 (poisoned outputs, odd sizes, t = 0 and t > 0)",
-  async (gpu, rng) => {
-    const H = 7, F = 3, T = 4, S = 5, K = 6, N = K * S;
-    const ldS = roundUp4(S), ldN = roundUp4(N);
-    const specs: LstmAblationSpec[] = [
-      { kind: "none" },
-      { kind: "wx", a: 2, b: 3 * H + 4, w: 0.7 },
-      { kind: "wh", a: 5, b: H + 1, w: -1.3 },
-      { kind: "bias", b: 2 * H + 6, w: 0.4 },
-      { kind: "unit", a: 3 },
-      { kind: "wh", a: 0, b: 0, w: 2.1 },
-    ];
-    const pad = (a: Float64Array, rows: number, cols: number, ld: number) => {
-      const o = new Float32Array(rows * ld).fill(NaN);
-      for (let r = 0; r < rows; r++) for (let s = 0; s < cols; s++) o[r * ld + s] = a[r * cols + s];
+/**
+ * One step-kernel case (H 7, F 3, T 4, K 6 copies, one of each kind): random operands with NaN
+ * in every padding column, steps t = 0 and 2, each variant on the same operands checked against
+ * the float64 step; returns c and h of both steps as read, per variant.
+ */
+async function stepCase(
+  gpu: Gpu,
+  rng: Rng,
+  S: number,
+  variants: ("scalar" | "vec4")[],
+  label: string,
+): Promise<Record<string, Float32Array[]>> {
+  const H = 7, F = 3, T = 4, K = 6, N = K * S;
+  const ldS = roundUp4(S), ldN = roundUp4(N);
+  const out: Record<string, Float32Array[]> = {};
+  const specs: LstmAblationSpec[] = [
+    { kind: "none" },
+    { kind: "wx", a: 2, b: 3 * H + 4, w: 0.7 },
+    { kind: "wh", a: 5, b: H + 1, w: -1.3 },
+    { kind: "bias", b: 2 * H + 6, w: 0.4 },
+    { kind: "unit", a: 3 },
+    { kind: "wh", a: 0, b: 0, w: 2.1 },
+  ];
+  const pad = (a: Float64Array, rows: number, cols: number, ld: number) => {
+    const o = new Float32Array(rows * ld).fill(NaN);
+    for (let r = 0; r < rows; r++) for (let s = 0; s < cols; s++) o[r * ld + s] = a[r * cols + s];
+    return o;
+  };
+  const f = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
+  const x = f(rng.normal(T * F * S)); // [T·F][S]
+  const zxAll = f(rng.normal(4 * H * T * S)); // [4H][T][S]
+  const zxPad = new Float32Array(4 * H * T * ldS).fill(NaN);
+  for (let r = 0; r < 4 * H; r++) {
+    for (let t = 0; t < T; t++) {
+      for (let s = 0; s < S; s++) zxPad[(r * T + t) * ldS + s] = zxAll[(r * T + t) * S + s];
+    }
+  }
+  const xT = gpu.tensor("f32", [T * F, ldS], { data: pad(x, T * F, S, ldS) });
+  const zxT = gpu.tensor("f32", [4 * H, T * ldS], { data: zxPad });
+  const abl = gpu.tensor("u32", [4 * K], { data: packLstmAblations(specs) });
+  for (const t of [0, 2]) {
+    const zh = f(rng.normal(4 * H * N)),
+      hPrev = f(rng.normal(H * N)),
+      cPrev = f(rng.normal(H * N));
+    const zhT = gpu.tensor("f32", [4 * H, ldN], { data: pad(zh, 4 * H, N, ldN) });
+    const hpT = gpu.tensor("f32", [H, ldN], { data: pad(hPrev, H, N, ldN) });
+    const zxt = new Float64Array(4 * H * S);
+    for (let r = 0; r < 4 * H; r++) {
+      for (let s = 0; s < S; s++) zxt[r * S + s] = zxAll[(r * T + t) * S + s];
+    }
+    const want = ablationLstmStepRef({
+      zx: zxt,
+      zh: t > 0 ? zh : null,
+      hPrev: t > 0 ? hPrev : null,
+      cPrev: t > 0 ? cPrev : null,
+      xt: x.subarray(t * F * S, (t + 1) * F * S),
+      hidden: H,
+      samples: S,
+      ablations: specs,
+    });
+    const unpad = (a: ArrayLike<number>) => {
+      const o = new Float64Array(H * N);
+      for (let r = 0; r < H; r++) {
+        for (let n = 0; n < ldN; n++) {
+          if (n < N) o[r * N + n] = a[r * ldN + n];
+          else if (a[r * ldN + n] !== 0) {
+            throw new Error(
+              `padding [${r}][${n}] = ${a[r * ldN + n]}`,
+            );
+          }
+        }
+      }
       return o;
     };
-    const f = (a: Float64Array) => Float64Array.from(Float32Array.from(a));
-    const x = f(rng.normal(T * F * S)); // [T·F][S]
-    const zxAll = f(rng.normal(4 * H * T * S)); // [4H][T][S]
-    const zxPad = new Float32Array(4 * H * T * ldS).fill(NaN);
-    for (let r = 0; r < 4 * H; r++) {
-      for (let t = 0; t < T; t++) {
-        for (let s = 0; s < S; s++) zxPad[(r * T + t) * ldS + s] = zxAll[(r * T + t) * S + s];
-      }
-    }
-    const xT = gpu.tensor("f32", [T * F, ldS], { data: pad(x, T * F, S, ldS) });
-    const zxT = gpu.tensor("f32", [4 * H, T * ldS], { data: zxPad });
-    const abl = gpu.tensor("u32", [4 * K], { data: packLstmAblations(specs) });
-    for (const t of [0, 2]) {
-      const zh = f(rng.normal(4 * H * N)),
-        hPrev = f(rng.normal(H * N)),
-        cPrev = f(rng.normal(H * N));
-      const zhT = gpu.tensor("f32", [4 * H, ldN], { data: pad(zh, 4 * H, N, ldN) });
-      const hpT = gpu.tensor("f32", [H, ldN], { data: pad(hPrev, H, N, ldN) });
+    for (const variant of variants) {
       const cT = gpu.tensor("f32", [H, ldN]);
       const hT = gpu.tensor("f32", [H, ldN]);
       if (t > 0) gpu.write(cT, pad(cPrev, H, N, ldN));
@@ -347,41 +408,45 @@ gpuTest(
         t,
         samples: S,
         count: K,
+        variant,
       });
       rec.submit();
-      const zxt = new Float64Array(4 * H * S);
-      for (let r = 0; r < 4 * H; r++) {
-        for (let s = 0; s < S; s++) zxt[r * S + s] = zxAll[(r * T + t) * S + s];
-      }
-      const want = ablationLstmStepRef({
-        zx: zxt,
-        zh: t > 0 ? zh : null,
-        hPrev: t > 0 ? hPrev : null,
-        cPrev: t > 0 ? cPrev : null,
-        xt: x.subarray(t * F * S, (t + 1) * F * S),
-        hidden: H,
-        samples: S,
-        ablations: specs,
-      });
       const [gc, gh] = [await gpu.read(cT), await gpu.read(hT)];
-      const unpad = (a: ArrayLike<number>) => {
-        const o = new Float64Array(H * N);
-        for (let r = 0; r < H; r++) {
-          for (let n = 0; n < ldN; n++) {
-            if (n < N) o[r * N + n] = a[r * ldN + n];
-            else if (a[r * ldN + n] !== 0) {
-              throw new Error(
-                `padding [${r}][${n}] = ${a[r * ldN + n]}`,
-              );
-            }
-          }
-        }
-        return o;
-      };
-      assertClose(unpad(gc), want.c, { atol: 2e-6, rtol: 2e-5, label: `c at t=${t}` });
-      assertClose(unpad(gh), want.h, { atol: 2e-6, rtol: 2e-5, label: `h at t=${t}` });
-      for (const tt of [zhT, hpT, cT, hT]) gpu.release(tt);
+      const tol = (what: string) => ({
+        atol: 2e-6,
+        rtol: 2e-5,
+        label: `${label} ${variant} ${what}`,
+      });
+      assertClose(unpad(gc), want.c, tol(`c at t=${t}`));
+      assertClose(unpad(gh), want.h, tol(`h at t=${t}`));
+      (out[variant] ??= []).push(new Float32Array(gc), new Float32Array(gh));
+      for (const tt of [cT, hT]) gpu.release(tt);
     }
+    for (const tt of [zhT, hpT]) gpu.release(tt);
+  }
+  for (const tt of [xT, zxT, abl]) gpu.release(tt);
+  return out;
+}
+
+gpuTest(
+  "LSTM ablation step kernel vs float64 (poisoned outputs, odd sizes, t = 0 and t > 0, both variants and input paths)",
+  async (gpu, rng) => {
+    await eachInputPath(gpu, ["abl_lstm_step", "abl_lstm_step4"], async (path) => {
+      // S = 5: the scalar kernel only (padding columns); S = 8: the vec4 kernel (the default)
+      // and the scalar one, which must agree bit for bit.
+      for (const S of [5, 8]) {
+        const variants: ("scalar" | "vec4")[] = S % 4 ? ["scalar"] : ["vec4", "scalar"];
+        const bits = await stepCase(gpu, rng, S, variants, `${path} S${S}`);
+        bits.vec4?.forEach((v, i) =>
+          assertClose(v, bits.scalar[i], { rtol: 0, atol: 0, label: `${path} vec4 = scalar` })
+        );
+      }
+    });
+    const H = 7, F = 3, T = 4, S = 5, K = 6;
+    const ldS = roundUp4(S), ldN = roundUp4(K * S);
+    const xT = gpu.tensor("f32", [T * F, ldS]);
+    const zxT = gpu.tensor("f32", [4 * H, T * ldS]);
+    const abl = gpu.tensor("u32", [4 * K]);
     let threw = false;
     try {
       const rec = gpu.recorder();
@@ -403,6 +468,22 @@ gpuTest(
       threw = e instanceof FiligreeError && /different tensors/.test((e as Error).message);
     }
     if (!threw) throw new Error("aliased c and h were accepted");
+    const c2 = gpu.tensor("f32", [H, ldN]), h2 = gpu.tensor("f32", [H, ldN]);
+    const args = { x: xT, zx: zxT, ablations: abl, c: c2, h: h2, hidden: H, features: F };
+    let vecThrew = false;
+    try {
+      ablationLstmStep(gpu.recorder(), {
+        ...args,
+        steps: T,
+        t: 0,
+        samples: S,
+        count: K,
+        variant: "vec4",
+      });
+    } catch (e) {
+      vecThrew = e instanceof FiligreeError && /samples % 4 == 0, got 5/.test((e as Error).message);
+    }
+    if (!vecThrew) throw new Error("the vec4 variant accepted 5 samples");
   },
 );
 
