@@ -84,3 +84,32 @@ fn conv_channel_next(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
   }
   z_out[e] = acc;
 }
+
+// conv_channel_next with four columns per invocation (the same arithmetic per column, so the same
+// bits): vec4 loads of pooled and x_cached, one weight load per four columns, vec4 stores. Needs
+// S % 4 == 0 (the wrapper picks it then): columns c..c+3 (c = 4q') are samples s..s+3 of one
+// ablation, and K*S = ld_n leaves no padding columns.
+@group(0) @binding(1) var<storage, read> z4_cached: array<vec4f>;
+@group(0) @binding(2) var<storage, read> x4_cached: array<vec4f>;
+@group(0) @binding(3) var<storage, read> pooled4: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> z4_out: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn conv_channel_next4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  let lq = np.ld_n / 4u;
+  if (e >= np.rows * lq) { return; }
+  let r = e / lq;
+  let cq = e % lq;
+  let c = 4u * cq;
+  let k = c / np.s;
+  let s4 = (c % np.s) / 4u;
+  let lqs = np.ld_s / 4u;
+  let j = abl_n[3u * k + 1u];
+  var acc = z4_cached[r * lqs + s4];
+  for (var q = 0u; q < np.q; q++) {
+    let row = j * np.q + q;
+    acc += w_next[row * np.rows + r] * (pooled4[q * lq + cq] - x4_cached[row * lqs + s4]);
+  }
+  z4_out[e] = acc;
+}

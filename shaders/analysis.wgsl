@@ -56,6 +56,42 @@ fn patch_columns(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   patched[e] = v;
 }
 
+// patch_columns with four columns per invocation (the same arithmetic per column, so the same
+// bits): vec4 loads and stores. Needs S % 4 == 0 (the wrapper picks it then): columns c..c+3
+// (c = 4q) are samples s..s+3 of one ablation, and K*S = ld_n leaves no padding columns.
+@group(0) @binding(1) var<storage, read> cached4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> x4_in: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> patched4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn patch_columns4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  let lq = pp.ld_n / 4u;
+  if (e >= pp.rows * lq) { return; }
+  let r = e / lq;
+  let c = 4u * (e % lq);
+  let k = c / pp.s;
+  let s4 = (c % pp.s) / 4u;
+  let lqs = pp.ld_s / 4u;
+  let w = bitcast<f32>(abl[3u * k + 2u]);
+  if (pp.mode == 2u) {
+    let row = abl[3u * k + 1u] * pp.group + r;
+    let xr = abl[3u * k] * pp.group + r;
+    patched4[e] = cached4[row * lqs + s4] - w * x4_in[xr * lqs + s4];
+    return;
+  }
+  var v = cached4[r * lqs + s4];
+  if (r / pp.group == abl[3u * k + 1u]) {
+    if (pp.mode == 0u) {
+      let xr = abl[3u * k] * pp.group + r % pp.group;
+      v -= w * x4_in[xr * lqs + s4];
+    } else {
+      v = vec4f(0.0);
+    }
+  }
+  patched4[e] = v;
+}
+
 struct MetricParams {
   classes: u32,
   s: u32,       // samples per ablation

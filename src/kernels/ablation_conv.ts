@@ -88,6 +88,27 @@ export const CONV_CHANNEL_NEXT = defineKernel({
     ["abl_n", "read"],
     ["z_out", "read_write"],
   ],
+  textureInputs: true,
+});
+
+/**
+ * `conv_channel_next` with four columns per invocation (vec4 loads and stores, the same bits);
+ * {@link convChannelNext} runs it when the sample count is a multiple of 4.
+ */
+export const CONV_CHANNEL_NEXT4 = defineKernel({
+  shader: "ablation_conv.wgsl",
+  code,
+  entry: "conv_channel_next4",
+  bindings: [
+    ["np", "uniform"],
+    ["z4_cached", "read"],
+    ["x4_cached", "read"],
+    ["pooled4", "read"],
+    ["w_next", "read"],
+    ["abl_n", "read"],
+    ["z4_out", "read_write"],
+  ],
+  textureInputs: true,
 });
 
 /** Arguments of {@link convChannelNext}. */
@@ -108,6 +129,11 @@ export interface ChannelNextArgs {
   count: number;
   /** `[rows][roundUp4(K·S)]`. */
   out: Tensor;
+  /**
+   * `vec4`: four columns per invocation (needs `samples % 4 == 0`); `scalar`: one. Default:
+   * `vec4` where it applies.
+   */
+  variant?: "scalar" | "vec4";
 }
 
 /**
@@ -125,18 +151,34 @@ export function convChannelNext(rec: Recorder, a: ChannelNextArgs): void {
   requireTensor(a.ablations, 3 * a.count, "convChannelNext ablations");
   requireTensor(a.out, a.rows * ldN, "convChannelNext out");
   const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, a.count, a.q]));
+  const vec4 = (a.variant ?? (a.samples % 4 === 0 ? "vec4" : "scalar")) === "vec4";
+  if (vec4 && a.samples % 4 !== 0) {
+    throw new FiligreeError(
+      `convChannelNext: the vec4 variant needs samples % 4 == 0, got ${a.samples}`,
+    );
+  }
   rec.dispatch(
-    gpu.kernel(CONV_CHANNEL_NEXT, { WG }),
-    {
-      np: p,
-      z_cached: a.zCached,
-      x_cached: a.xCached,
-      pooled: a.pooled,
-      w_next: a.wNext,
-      abl_n: a.ablations,
-      z_out: a.out,
-    },
-    grid(gpu, Math.ceil((a.rows * ldN) / WG)),
+    gpu.kernel(vec4 ? CONV_CHANNEL_NEXT4 : CONV_CHANNEL_NEXT, { WG }),
+    vec4
+      ? {
+        np: p,
+        z4_cached: a.zCached,
+        x4_cached: a.xCached,
+        pooled4: a.pooled,
+        w_next: a.wNext,
+        abl_n: a.ablations,
+        z4_out: a.out,
+      }
+      : {
+        np: p,
+        z_cached: a.zCached,
+        x_cached: a.xCached,
+        pooled: a.pooled,
+        w_next: a.wNext,
+        abl_n: a.ablations,
+        z_out: a.out,
+      },
+    grid(gpu, Math.ceil((a.rows * ldN) / (vec4 ? 4 : 1) / WG)),
   );
 }
 

@@ -70,6 +70,24 @@ export const PATCH_COLUMNS = defineKernel({
     ["abl", "read"],
     ["patched", "read_write"],
   ],
+  textureInputs: true,
+});
+/**
+ * `patch_columns` with four columns per invocation (vec4 loads and stores, the same bits);
+ * {@link patchColumns} runs it when the sample count is a multiple of 4.
+ */
+export const PATCH_COLUMNS4 = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "patch_columns4",
+  bindings: [
+    ["pp", "uniform"],
+    ["cached4", "read"],
+    ["x4_in", "read"],
+    ["abl", "read"],
+    ["patched4", "read_write"],
+  ],
+  textureInputs: true,
 });
 export const ABLATION_METRICS = defineKernel({
   shader: "analysis.wgsl",
@@ -167,6 +185,11 @@ export interface PatchArgs {
   mode?: "rank1" | "zero" | "channel";
   /** `[rows][roundUp4(K·samples)]`, column `k·samples + s`. */
   out: Tensor;
+  /**
+   * `vec4`: four columns per invocation (needs `samples % 4 == 0`); `scalar`: one. Default:
+   * `vec4` where it applies.
+   */
+  variant?: "scalar" | "vec4";
 }
 
 /**
@@ -194,10 +217,17 @@ export function patchColumns(rec: Recorder, a: PatchArgs, name = "patchColumns")
   const mode = a.mode === "zero" ? 1 : a.mode === "channel" ? 2 : 0;
   if (mode !== 1 && !a.x) throw new FiligreeError(`${name}: rank-1 mode needs the input x`);
   const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, k, mode, group]));
+  const vec4 = (a.variant ?? (a.samples % 4 === 0 ? "vec4" : "scalar")) === "vec4";
+  if (vec4 && a.samples % 4 !== 0) {
+    throw new FiligreeError(`${name}: the vec4 variant needs samples % 4 == 0, got ${a.samples}`);
+  }
+  const x = a.x ?? a.cached;
   rec.dispatch(
-    gpu.kernel(PATCH_COLUMNS, { WG }),
-    { pp: p, cached: a.cached, x_in: a.x ?? a.cached, abl, patched: a.out },
-    grid(gpu, Math.ceil((a.rows * ldN) / WG)),
+    gpu.kernel(vec4 ? PATCH_COLUMNS4 : PATCH_COLUMNS, { WG }),
+    vec4
+      ? { pp: p, cached4: a.cached, x4_in: x, abl, patched4: a.out }
+      : { pp: p, cached: a.cached, x_in: x, abl, patched: a.out },
+    grid(gpu, Math.ceil((a.rows * ldN) / (vec4 ? 4 : 1) / WG)),
   );
 }
 

@@ -18,9 +18,10 @@ import { packAblations } from "../../src/kernels/analysis.ts";
 import { Probe } from "../../src/analysis/probe.ts";
 import type { TrainConfig } from "../../src/train/config.ts";
 import { trainedCnn } from "./cnn_fixture.ts";
-import { roundUp4 } from "../../src/gpu/mod.ts";
+import { type Gpu, roundUp4 } from "../../src/gpu/mod.ts";
 import {
   assertClose,
+  eachInputPath,
   f64,
   fromPadded,
   gpuTest,
@@ -29,17 +30,40 @@ import {
 } from "../../src/testing/mod.ts";
 
 gpuTest(
-  "convPatch (analysis.wgsl patch_columns with ablation_fns.wgsl) equals its float64 reference (rank-1 over positions, zero per channel, group 1)",
+  "convPatch (analysis.wgsl patch_columns with ablation_fns.wgsl) equals its float64 reference (rank-1 over positions, zero per channel, group 1; both variants and input paths)",
   async (gpu, rng) => {
-    for (
-      const [mode, rows, group, S, K] of [
-        ["rank1", 5 * 35, 35, 13, 7],
-        ["rank1", 3 * 9, 9, 6, 5],
-        ["zero", 4 * 21, 21, 11, 3],
-        ["rank1", 9, 1, 5, 2],
-        ["channel", 35, 35, 13, 7],
-      ] as const
-    ) {
+    await eachInputPath(gpu, ["patch_columns", "patch_columns4"], async (path) => {
+      for (
+        const [mode, rows, group, S, K] of [
+          ["rank1", 5 * 35, 35, 13, 7],
+          ["rank1", 3 * 9, 9, 6, 5],
+          ["zero", 4 * 21, 21, 11, 3],
+          ["rank1", 9, 1, 5, 2],
+          ["channel", 35, 35, 13, 7],
+          // S % 4 == 0: the vec4 kernel
+          ["rank1", 5 * 35, 35, 12, 7],
+          ["zero", 4 * 21, 21, 8, 3],
+          ["channel", 35, 35, 16, 5],
+        ] as const
+      ) {
+        await convPatchCase(gpu, rng, mode, rows, group, S, K, path);
+      }
+    });
+  },
+);
+
+async function convPatchCase(
+  gpu: Gpu,
+  rng: Rng,
+  mode: "rank1" | "zero" | "channel",
+  rows: number,
+  group: number,
+  S: number,
+  K: number,
+  path: string,
+) {
+  {
+    {
       const xRows = mode === "zero" ? rows : 6 * group;
       // Channel mode reads channel j of a 5-channel cached tensor and writes `group` rows.
       const cRows = mode === "channel" ? 5 * group : rows;
@@ -61,40 +85,53 @@ gpuTest(
       assertClose(got, want, {
         rtol: 1e-6,
         atol: 1e-6,
-        label: `convPatch ${mode} ${rows}/${group}`,
+        label: `${path} convPatch ${mode} ${rows}/${group} S${S}`,
       });
     }
+  }
+}
+
+gpuTest(
+  "convChannelNext equals its float64 reference (both variants and input paths)",
+  async (gpu, rng) => {
+    await eachInputPath(gpu, ["conv_channel_next", "conv_channel_next4"], async (path) => {
+      // S = 13, 6: the scalar kernel; S = 8: the vec4 kernel and the scalar one (same bits).
+      for (const [rows, C, q, S, K] of [[7, 5, 9, 13, 6], [3, 2, 49, 6, 3], [5, 3, 7, 8, 4]]) {
+        const zc = rng.normal(rows * S), xc = rng.normal(C * q * S), w = rng.normal(C * q * rows);
+        const pooled = rng.normal(q * K * S);
+        const abl = Array.from({ length: K }, () => ({ i: 0, j: rng.int(C), w: 0 }));
+        const want = convChannelNextRef(zc, xc, pooled, w, abl, rows, q, S);
+        const t = (a: Float64Array, r: number, b: number) =>
+          gpu.tensor("f32", [r, roundUp4(b)], { data: toPadded(a, r, b) });
+        const ins = {
+          zCached: t(zc, rows, S),
+          xCached: t(xc, C * q, S),
+          pooled: t(pooled, q, K * S),
+          wNext: gpu.tensor("f32", [C * q * rows], { data: Float32Array.from(w) }),
+          ablations: gpu.tensor("u32", [3 * K], { data: packAblations(abl) }),
+        };
+        const bits: Float32Array[] = [];
+        for (const variant of S % 4 ? ["scalar" as const] : ["vec4" as const, "scalar" as const]) {
+          const out = gpu.tensor("f32", [rows, roundUp4(K * S)]);
+          gpu.poison(out);
+          const rec = gpu.recorder();
+          convChannelNext(rec, { ...ins, rows, q, samples: S, count: K, out, variant });
+          rec.submit();
+          const raw = new Float32Array(await gpu.read(out));
+          bits.push(raw);
+          assertClose(fromPadded(raw, rows, K * S, "convChannelNext"), want, {
+            rtol: 1e-5,
+            atol: 1e-5,
+            label: `${path} ${variant} convChannelNext q=${q} S=${S}`,
+          });
+        }
+        if (bits.length === 2) {
+          assertClose(bits[0], bits[1], { rtol: 0, atol: 0, label: `${path} vec4 = scalar` });
+        }
+      }
+    });
   },
 );
-
-gpuTest("convChannelNext equals its float64 reference", async (gpu, rng) => {
-  for (const [rows, C, q, S, K] of [[7, 5, 9, 13, 6], [3, 2, 49, 6, 3]]) {
-    const zc = rng.normal(rows * S), xc = rng.normal(C * q * S), w = rng.normal(C * q * rows);
-    const pooled = rng.normal(q * K * S);
-    const abl = Array.from({ length: K }, () => ({ i: 0, j: rng.int(C), w: 0 }));
-    const want = convChannelNextRef(zc, xc, pooled, w, abl, rows, q, S);
-    const t = (a: Float64Array, r: number, b: number) =>
-      gpu.tensor("f32", [r, roundUp4(b)], { data: toPadded(a, r, b) });
-    const out = gpu.tensor("f32", [rows, roundUp4(K * S)]);
-    gpu.poison(out);
-    const rec = gpu.recorder();
-    convChannelNext(rec, {
-      zCached: t(zc, rows, S),
-      xCached: t(xc, C * q, S),
-      pooled: t(pooled, q, K * S),
-      wNext: gpu.tensor("f32", [C * q * rows], { data: Float32Array.from(w) }),
-      ablations: gpu.tensor("u32", [3 * K], { data: packAblations(abl) }),
-      rows,
-      q,
-      samples: S,
-      count: K,
-      out,
-    });
-    rec.submit();
-    const got = fromPadded(await gpu.read(out), rows, K * S, "convChannelNext");
-    assertClose(got, want, { rtol: 1e-5, atol: 1e-5, label: `convChannelNext q=${q}` });
-  }
-});
 
 gpuTest(
   "per-sample gradients and Fisher of shared weights equal float64 references",
@@ -240,10 +277,12 @@ gpuTest(
       { activation: "elu", dropout: 0.2, convChannels: [5, 3] },
     ];
     let locals = 0;
-    for (const c of cases) {
+    for (const [n, c] of cases.entries()) {
       const t = await trainedCnn(gpu, { ...c, seed: rng.int(1000) });
-      // 37 samples (not a multiple of 4); a budget that forces several batches.
-      const probe = await Probe.fromTrainer(t, { evalSamples: 37, seed: 3, budgetMB: 2 });
+      // 37 samples (not a multiple of 4), or 36 (the vec4 kernels) in every other case; a budget
+      // that forces several batches.
+      const evalSamples = n % 2 ? 36 : 37;
+      const probe = await Probe.fromTrainer(t, { evalSamples, seed: 3, budgetMB: 2 });
       const kinds = probe.layers.map((l) => l.kind).join(",");
       if (!kinds.startsWith("conv")) throw new Error(`${JSON.stringify(c)}: layers ${kinds}`);
       locals += await checkCnn(probe, rng, JSON.stringify(c), 4);

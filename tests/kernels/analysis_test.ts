@@ -24,10 +24,11 @@ import {
   patchColumnsRef,
   rowSumSqRef,
 } from "../../src/kernels/analysis_ref.ts";
-import { roundUp4 } from "../../src/gpu/mod.ts";
+import { FiligreeError, roundUp4 } from "../../src/gpu/mod.ts";
 import {
   asF32,
   assertClose,
+  eachInputPath,
   fromPadded,
   gpuTest,
   gradCheck,
@@ -35,33 +36,87 @@ import {
 } from "../../src/testing/mod.ts";
 import type { Rng } from "../../src/testing/mod.ts";
 
-gpuTest("patch_columns: rank-1 and zero patches match the float64 reference", async (gpu, rng) => {
-  // 1 ablation; primes; a size with >1 workgroup rows of the 2-D grid is covered by grid() tests.
-  for (const [rows, nIn, samples, K] of [[1, 1, 1, 1], [7, 5, 13, 3], [67, 31, 9, 11]]) {
-    const z = asF32(rng.normal(rows * samples));
-    const x = asF32(rng.normal(nIn * samples));
-    const abl: WeightAblation[] = Array.from({ length: K }, () => ({
-      i: rng.int(nIn),
-      j: rng.int(rows),
-      w: Math.fround(rng.normal(1)[0]),
-    }));
-    const tz = gpu.tensor("f32", [rows, roundUp4(samples)], { data: toPadded(z, rows, samples) });
-    const tx = gpu.tensor("f32", [nIn, roundUp4(samples)], { data: toPadded(x, nIn, samples) });
-    for (const mode of ["rank1", "zero"] as const) {
-      const out = gpu.tensor("f32", [rows, roundUp4(K * samples)]);
-      gpu.poison(out);
-      const rec = gpu.recorder();
-      patchColumns(rec, { cached: tz, x: tx, rows, samples, ablations: abl, mode, out });
-      rec.submit();
-      const got = fromPadded(await gpu.read(out), rows, K * samples, `patch ${mode}`);
-      assertClose(got, patchColumnsRef(z, x, rows, samples, abl, mode), {
-        rtol: 1e-6,
-        atol: 1e-6,
-        label: `patch ${mode} ${rows}x${samples}x${K}`,
-      });
-    }
-  }
-});
+gpuTest(
+  "patch_columns: rank-1 and zero patches match the float64 reference (both variants and input paths)",
+  async (gpu, rng) => {
+    await eachInputPath(gpu, ["patch_columns", "patch_columns4"], async (path) => {
+      // 1 ablation; primes; a size with >1 workgroup rows of the 2-D grid is covered by grid()
+      // tests; 8 samples: the vec4 kernel, and the scalar one on the same operands (same bits).
+      for (
+        const [rows, nIn, samples, K] of [[1, 1, 1, 1], [7, 5, 13, 3], [67, 31, 9, 11], [
+          13,
+          5,
+          8,
+          5,
+        ]]
+      ) {
+        const z = asF32(rng.normal(rows * samples));
+        const x = asF32(rng.normal(nIn * samples));
+        const abl: WeightAblation[] = Array.from({ length: K }, () => ({
+          i: rng.int(nIn),
+          j: rng.int(rows),
+          w: Math.fround(rng.normal(1)[0]),
+        }));
+        const ld = roundUp4(samples);
+        const tz = gpu.tensor("f32", [rows, ld], { data: toPadded(z, rows, samples) });
+        const tx = gpu.tensor("f32", [nIn, ld], { data: toPadded(x, nIn, samples) });
+        const variants = samples % 4 ? ["scalar" as const] : ["vec4" as const, "scalar" as const];
+        for (const mode of ["rank1", "zero"] as const) {
+          const bits: Float32Array[] = [];
+          for (const variant of variants) {
+            const out = gpu.tensor("f32", [rows, roundUp4(K * samples)]);
+            gpu.poison(out);
+            const rec = gpu.recorder();
+            patchColumns(rec, {
+              cached: tz,
+              x: tx,
+              rows,
+              samples,
+              ablations: abl,
+              mode,
+              out,
+              variant,
+            });
+            rec.submit();
+            const raw = new Float32Array(await gpu.read(out));
+            bits.push(raw);
+            assertClose(
+              fromPadded(raw, rows, K * samples, `patch ${mode}`),
+              patchColumnsRef(z, x, rows, samples, abl, mode),
+              {
+                rtol: 1e-6,
+                atol: 1e-6,
+                label: `${path} ${variant} patch ${mode} ${rows}x${samples}x${K}`,
+              },
+            );
+            gpu.release(out);
+          }
+          if (bits.length === 2) {
+            assertClose(bits[0], bits[1], { rtol: 0, atol: 0, label: `${path} vec4 = scalar` });
+          }
+        }
+        gpu.release(tz);
+        gpu.release(tx);
+      }
+      let threw = false;
+      try {
+        const t = gpu.tensor("f32", [1, 4]);
+        patchColumns(gpu.recorder(), {
+          cached: t,
+          x: t,
+          rows: 1,
+          samples: 3,
+          ablations: [{ i: 0, j: 0, w: 1 }],
+          out: gpu.tensor("f32", [1, 4]),
+          variant: "vec4",
+        });
+      } catch (e) {
+        threw = e instanceof FiligreeError && /samples % 4 == 0, got 3/.test((e as Error).message);
+      }
+      if (!threw) throw new Error("the vec4 variant accepted 3 samples");
+    });
+  },
+);
 
 gpuTest("ablation_metrics: loss sums and correct counts per ablation", async (gpu, rng) => {
   for (const [classes, samples, K] of [[1, 1, 1], [3, 7, 2], [10, 131, 5], [4, 70, 67]]) {
