@@ -66,6 +66,11 @@ export function ablateCommand() {
       int("budget-mb"),
     )
     .option(
+      "--probe-samples <n>",
+      "most evaluation samples per probe (default: what the device holds); larger sets are ablated in shards",
+      int("probe-samples"),
+    )
+    .option(
       "--seed <s>",
       "seed of the evaluation sets and halves, sample, bootstrap, random score (default: the run's seed)",
       int("seed"),
@@ -92,6 +97,7 @@ export function ablateCommand() {
             finetuneSteps: o.finetuneSteps,
             plots: o.plots,
             budgetMB: o.budgetMb,
+            probeSamples: o.probeSamples,
             seed: o.seed,
           }).filter(([, v]) => v !== undefined),
         ));

@@ -69,6 +69,13 @@ export const AblateOptionsSchema = z.object({
   agnostic: z.boolean().optional(),
   /** GPU memory budget for one batch of ablations (MB). */
   budgetMB: z.number().positive().default(256),
+  /**
+   * Most evaluation samples one probe holds (default: as many as the device's storage binding
+   * allows, `maxProbeSamples`); a larger evaluation set is ablated in shards, recombined exactly,
+   * and its scores, units and curves use a stratified subset of this size. Absent leaves cell ids
+   * as they were.
+   */
+  probeSamples: z.number().int().min(4).optional(),
 }).strict();
 
 /** Validated analysis options. */

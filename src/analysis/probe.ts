@@ -159,6 +159,28 @@ export function metricLoss(cfg: TrainConfig): MetricLoss {
   return cfg.loss === "xent" ? "xent" : cfg.outputActivation === "sigmoid" ? "mse-sigmoid" : "mse";
 }
 
+/**
+ * The most evaluation samples one probe of this model can hold on its device: every per-sample
+ * tensor of the probe and of the model's forward (a layer's input, its weight matrix's input,
+ * which is a convolution's im2col columns, its pre-activation, the gates of every LSTM step) has
+ * `roundUp4(samples)` columns and must fit one storage binding (`maxStorageBufferBindingSize`).
+ * A multiple of 4 (at least 4). Larger evaluation sets are analysed in shards (analysis/run.ts).
+ *
+ * @example
+ * ```ts ignore
+ * const probe = await Probe.fromRun("runs/mnist-cnn", { evalSamples: 5000, seed: 0 });
+ * maxProbeSamples(probe); // 428 for the study CNN (conv2's columns: 400·196 rows) at 128 MiB
+ * ```
+ */
+export function maxProbeSamples(p: Probe): number {
+  let rows = p.x.rows;
+  for (const l of p.layers) {
+    rows = Math.max(rows, l.inFeatures, l.nIn * l.positions, l.nOut * l.positions);
+  }
+  const fit = Math.floor(p.gpu.limits.maxStorageBufferBindingSize / (4 * rows));
+  return Math.max(4, fit - (fit % 4));
+}
+
 /** A loaded model with a fixed evaluation set and cached activations. */
 export class Probe {
   readonly layers: ProbeLayer[];

@@ -82,6 +82,28 @@ export function combineHalves(
 }
 
 /**
+ * Per-item means over disjoint sample sets recombined into the mean over their union: `parts`
+ * are (values, samples) pairs, each value a mean over that part's samples. Exact (up to float64
+ * rounding); {@link combineHalves} is the two-part case.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { combineParts } from "./reliability.ts";
+ * assert.deepEqual([...combineParts([{ values: [1, 4], n: 3 }, { values: [3, 0], n: 1 }])], [1.5, 3]);
+ * ```
+ */
+export function combineParts(
+  parts: readonly { values: ArrayLike<number>; n: number }[],
+): Float64Array {
+  const total = parts.reduce((s, p) => s + p.n, 0);
+  const out = new Float64Array(parts[0]?.values.length ?? 0);
+  for (const p of parts) for (let i = 0; i < out.length; i++) out[i] += p.n * p.values[i];
+  for (let i = 0; i < out.length; i++) out[i] /= total;
+  return out;
+}
+
+/**
  * Splits evaluation indices into two disjoint halves, balanced per class: within each class the
  * members are shuffled (seeded) and dealt alternately, the first deal of each class going to
  * the half that is currently smaller, so the halves differ in size by at most one and in every

@@ -34,6 +34,7 @@ import { analysisOf } from "../nn/analyzable.ts";
 import type { Tensor } from "../gpu/mod.ts";
 import {
   type AblationResult,
+  maxProbeSamples,
   type Metrics,
   Probe,
   type ProbeLayer,
@@ -53,6 +54,7 @@ import {
   type LayerSummary,
   type Protocol,
   PROTOCOL_VERSION,
+  type ProtocolSplit,
   RANK_DUPLICATES,
   type ScoreName,
   SIGNED_SCORES,
@@ -77,8 +79,8 @@ import {
   spearman,
   spearmanRanked,
 } from "./stats.ts";
-import { combineHalves, type SplitHalf, splitHalf, splitIndices } from "./reliability.ts";
-import { type Dataset, takeSamples } from "../data/datasets.ts";
+import { combineParts, type SplitHalf, splitHalf, splitIndices } from "./reliability.ts";
+import { type Dataset, stratifiedIndices, takeSamples } from "../data/datasets.ts";
 import type { Trainer } from "../train/trainer.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { barChartWithCI, hexbinChart, lineChart, writeChart } from "../report/plot.ts";
@@ -316,8 +318,14 @@ function recordEvaluateFrom(p: Probe, w: number, out: Tensor, slot: number, scra
 interface SplitRun {
   split: SplitName;
   requested: number;
+  /** The evaluation set (indices into the split): what the ablation targets are measured on. */
+  evalIndices: Uint32Array;
+  /**
+   * The probe of the baseline's model state that scores, unit ablation and curves use: the whole
+   * evaluation set, or a stratified subset of it when the set is sharded (`sharded`).
+   */
   full: Probe;
-  halves: [Probe, Probe];
+  sharded?: ProtocolSplit["sharded"];
   /** Evaluation indices of each half (into the split). */
   halfIndices: [Uint32Array, Uint32Array];
   base: Metrics;
@@ -352,6 +360,22 @@ export async function probeOn(
   } finally {
     view.dataset = ds;
   }
+}
+
+/**
+ * `indices` in the fewest contiguous parts of at most `max` each, of near-equal sizes (one part
+ * when they fit).
+ */
+export function chunkIndices(indices: Uint32Array, max: number): Uint32Array[] {
+  const parts = Math.max(1, Math.ceil(indices.length / max));
+  return Array.from(
+    { length: parts },
+    (_, k) =>
+      indices.subarray(
+        Math.round((k * indices.length) / parts),
+        Math.round(((k + 1) * indices.length) / parts),
+      ),
+  );
 }
 
 /** Gives a probe's evaluation tensors back to the pool (its ablation scratch stays cached). */
@@ -453,31 +477,52 @@ export async function ablateRun(
   const total = perSplit * splits.length;
   const progress = new Progress({ quiet: hooks.quiet });
 
+  // Samples one probe can hold on this device; larger sets are analysed in shards.
+  const sMax = Math.min(maxProbeSamples(first), opts.probeSamples ?? Infinity);
   const runs: SplitRun[] = [];
   for (const split of splits) {
-    const full = runs.length === 0 ? first : await Probe.fromTrainer(trainer, {
+    const oracle = runs.length === 0 ? first : await Probe.fromTrainer(trainer, {
       evalSamples: opts.evalSamples,
       evalSplit: split,
       seed,
       budgetMB: opts.budgetMB,
     });
+    const evalIndices = oracle.evalIndices, samples = oracle.samples;
     const splitLabels = trainer.dataset[split].labels;
     const halfIndices = splitIndices(
-      full.evalIndices,
-      Array.from(full.evalIndices, (i) => splitLabels[i]),
+      evalIndices,
+      Array.from(evalIndices, (i) => splitLabels[i]),
       seed,
     );
-    const base = await full.baseline();
-    const short = full.samples < opts.evalSamples
+    // Each half in as few near-equal parts as fit one probe (one part unless sharded).
+    const parts = halfIndices.map((h) => chunkIndices(h, sMax));
+    const sharded = samples > sMax
+      ? {
+        shards: parts[0].length + parts[1].length,
+        shardSamples: Math.max(...parts.flat().map((c) => c.length)),
+        probeSamples: sMax,
+      }
+      : undefined;
+    let full = oracle;
+    if (sharded) {
+      // Scores, units and curves: one stratified subset of the evaluation set.
+      const pos = stratifiedIndices(
+        Uint8Array.from(evalIndices, (i) => splitLabels[i]),
+        trainer.dataset.classes,
+        sMax,
+        deriveSeed(seed, 0x5a4d),
+      );
+      const subset = Uint32Array.from(pos, (k) => evalIndices[k]).sort();
+      full = await probeOn(trainer, split, subset, opts.budgetMB);
+      releaseProbe(oracle);
+    }
+    const short = samples < opts.evalSamples
       ? ` (the whole split: ${opts.evalSamples} requested)`
       : "";
-    log(
-      `${split}: ${full.samples} samples${short}, halves ${halfIndices[0].length} + ${
-        halfIndices[1].length
-      } (seed ${seed}); baseline loss ${base.loss.toFixed(4)} accuracy ${
-        (base.accuracy * 100).toFixed(2)
-      }%`,
-    );
+    const shardNote = sharded
+      ? `; ablation in ${sharded.shards} shards of <= ${sharded.shardSamples} samples (a probe ` +
+        `holds at most ${sMax} here), scores, units and curves on a stratified ${sMax}`
+      : "";
     let ts = performance.now();
     const raw = { grad: [] as Float32Array[], hg: [] as Float32Array[] } as
       & Parameters<
@@ -487,45 +532,79 @@ export async function ablateRun(
     const scores = await computeScores(full, opts.scores, seed, raw);
     lap("scores", ts);
     ts = performance.now();
-    const halves: [Probe, Probe] = [
-      await probeOn(trainer, split, halfIndices[0], opts.budgetMB),
-      await probeOn(trainer, split, halfIndices[1], opts.budgetMB),
-    ];
-    const [nA, nB] = [halves[0].samples, halves[1].samples];
+    // Per half: each weight layer's Δ over each part, recombined over the half (exact), and
+    // each part's baseline.
+    const halfResults: Map<number, AblationResult>[] = [];
+    const partBases: { values: number[]; n: number }[] = [];
+    progress.start(`ablate weights (${split})`, 2 * perSplit);
+    let done = 0;
+    for (const chunks of parts) {
+      const perPart = new Map<number, { values: Float64Array; n: number }[][]>();
+      for (const chunk of chunks) {
+        const h = await probeOn(trainer, split, chunk, opts.budgetMB);
+        if (sharded) {
+          const b = await h.baseline();
+          partBases.push({ values: [b.loss, b.accuracy], n: h.samples });
+        }
+        for (const w of sel) {
+          const before = done;
+          const entries = chosen.get(w)!;
+          const r = await h.ablateWeights(
+            w,
+            entries,
+            (d) =>
+              progress.update(before + Math.round(d * h.samples / samples * 2), {}, "ablations"),
+          );
+          done += Math.round(entries.length * h.samples / samples * 2);
+          if (!perPart.has(w)) perPart.set(w, [[], []]);
+          perPart.get(w)![0].push({ values: Float64Array.from(r.dLoss), n: h.samples });
+          perPart.get(w)![1].push({ values: Float64Array.from(r.dAccuracy), n: h.samples });
+        }
+        releaseProbe(h);
+      }
+      halfResults.push(
+        new Map(
+          [...perPart].map(([w, [dl, da]]) => [w, {
+            dLoss: combineParts(dl),
+            dAccuracy: combineParts(da),
+          }]),
+        ),
+      );
+    }
+    const [nA, nB] = [halfIndices[0].length, halfIndices[1].length];
     const results = new Map<
       number,
       { full: AblationResult; a: AblationResult; b: AblationResult }
     >();
-    progress.start(`ablate weights (${split})`, 2 * perSplit);
-    let done = 0;
     for (const w of sel) {
-      const entries = chosen.get(w)!;
-      const r: AblationResult[] = [];
-      for (const h of halves) {
-        const before = done;
-        r.push(
-          await h.ablateWeights(w, entries, (d) => progress.update(before + d, {}, "ablations")),
-        );
-        done += entries.length;
-      }
+      const a = halfResults[0].get(w)!, b = halfResults[1].get(w)!;
       results.set(w, {
         full: {
-          dLoss: combineHalves(r[0].dLoss, nA, r[1].dLoss, nB),
-          dAccuracy: combineHalves(r[0].dAccuracy, nA, r[1].dAccuracy, nB),
+          dLoss: combineParts([{ values: a.dLoss, n: nA }, { values: b.dLoss, n: nB }]),
+          dAccuracy: combineParts([{ values: a.dAccuracy, n: nA }, { values: b.dAccuracy, n: nB }]),
         },
-        a: r[0],
-        b: r[1],
+        a,
+        b,
       });
     }
     progress.update(2 * perSplit, {}, "ablations");
     progress.stop();
-    halves.forEach(releaseProbe);
     lap("ablation", ts);
+    // The baseline over the whole evaluation set (recombined from the parts when sharded).
+    const base = sharded
+      ? (([loss, accuracy]) => ({ loss, accuracy }))(combineParts(partBases))
+      : await full.baseline();
+    log(
+      `${split}: ${samples} samples${short}, halves ${nA} + ${nB} (seed ${seed}); baseline loss ${
+        base.loss.toFixed(4)
+      } accuracy ${(base.accuracy * 100).toFixed(2)}%${shardNote}`,
+    );
     runs.push({
       split,
       requested: opts.evalSamples,
+      evalIndices,
       full,
-      halves,
+      ...(sharded ? { sharded } : {}),
       halfIndices,
       base,
       scores,
@@ -825,11 +904,12 @@ export async function ablateRun(
   const protocol: Protocol = {
     version: PROTOCOL_VERSION,
     splits: Object.fromEntries(runs.map((r) => [r.split, {
-      samples: r.full.samples,
+      samples: r.evalIndices.length,
       seed,
       requested: r.requested,
       halves: [r.halfIndices[0].length, r.halfIndices[1].length],
       baseline: r.base,
+      ...(r.sharded ? { sharded: r.sharded } : {}),
     }])),
     layerSummary: "fisher-z mean, unweighted over layers",
     rankDuplicates: dups,
@@ -841,7 +921,7 @@ export async function ablateRun(
     format: ANALYSIS_FORMAT,
     run: dir,
     seed,
-    evalSet: { split: main.split, samples: probe.samples, seed },
+    evalSet: { split: main.split, samples: main.evalIndices.length, seed },
     baseline: main.base,
     scores: computed,
     layers: layerSummaries,
@@ -864,7 +944,7 @@ export async function ablateRun(
   const f32 = (name: string, data: ArrayLike<number>) =>
     tensors.set(name, { dtype: "F32", shape: [data.length], data: Float32Array.from(data) });
   for (const run of runs) {
-    const idx = run.full.evalIndices;
+    const idx = run.evalIndices;
     tensors.set(`${run.split}.eval_indices`, { dtype: "U32", shape: [idx.length], data: idx });
     const inB = new Set(run.halfIndices[1]);
     tensors.set(`${run.split}.half`, {

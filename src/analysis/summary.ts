@@ -72,6 +72,13 @@ export interface ProtocolSplit {
   halves: [number, number];
   /** Unablated loss and accuracy on this evaluation set. */
   baseline: { loss: number; accuracy: number };
+  /**
+   * Present when the device could not hold one probe of the whole set (`samples` above
+   * `maxProbeSamples`, analysis/probe.ts): the ablation ran in `shards` probes of at most
+   * `shardSamples` samples and was recombined exactly (as the baseline), while the scores, unit
+   * ablation and removal curves used one stratified subset of `probeSamples` samples.
+   */
+  sharded?: { shards: number; shardSamples: number; probeSamples: number };
 }
 
 /** The measurement protocol of a summary (docs/IMPORTANCE-PROTOCOL.md). */

@@ -13,6 +13,7 @@ import {
 } from "../../src/analysis/run.ts";
 import { parseAblateOptions } from "../../src/analysis/options.ts";
 import { Probe } from "../../src/analysis/probe.ts";
+import { readSafetensors } from "../../src/io/safetensors.ts";
 import { trainRun } from "../../src/train/run.ts";
 import { parseTrainConfig } from "../../src/train/config.ts";
 import { freshSeed, gpuTest, Rng } from "../../src/testing/mod.ts";
@@ -114,6 +115,78 @@ gpuTest(
       quiet: true,
     });
     assert(d.curves.every((c) => c.scope === "global"), "default curves are global only");
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+gpuTest(
+  "an evaluation set larger than a probe holds is ablated in shards: the same targets and baseline",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "filigree-shardtest-" });
+    await trainRun(
+      parseTrainConfig({
+        dataset: "synthetic",
+        syntheticFeatures: 11,
+        syntheticClasses: 3,
+        syntheticSamples: 500,
+        hidden: [17, 9],
+        method: "set",
+        density: 0.5,
+        epochs: 2,
+        batchSize: 50,
+        lr: 0.1,
+      }),
+      dir,
+      { quiet: true },
+    );
+    const base = {
+      evalSamples: 91,
+      splits: ["test", "train"],
+      maxWeights: 30,
+      scores: ["magnitude"],
+      units: false,
+      curves: false,
+      plots: false,
+      seed: 4,
+    };
+    const whole = await ablateRun(dir, parseAblateOptions(base), { quiet: true });
+    const wholeT = (await readSafetensors(`${dir}/analysis/ablation.safetensors`)).tensors;
+    // 91 samples: halves of 46 and 45, each in 3 parts (15 + 16 + 15, 15 + 15 + 15) for probes
+    // of at most 16 samples: unequal parts, so a wrongly weighted recombination shows.
+    const sharded = await ablateRun(dir, parseAblateOptions({ ...base, probeSamples: 16 }), {
+      quiet: true,
+    });
+    const shardT = (await readSafetensors(`${dir}/analysis/ablation.safetensors`)).tensors;
+    for (const split of ["test", "train"] as const) {
+      const w = whole.protocol!.splits[split]!, s = sharded.protocol!.splits[split]!;
+      assert(w.sharded === undefined, `${split}: the whole set fits one probe`);
+      assert(
+        JSON.stringify(s.sharded) ===
+          JSON.stringify({ shards: 6, shardSamples: 16, probeSamples: 16 }),
+        `${split}: sharding ${JSON.stringify(s.sharded)}`,
+      );
+      assert(s.samples === 91 && w.samples === 91, `${split}: ${s.samples} samples`);
+      const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
+      assert(
+        close(s.baseline.loss, w.baseline.loss) && close(s.baseline.accuracy, w.baseline.accuracy),
+        `${split} baseline ${JSON.stringify(s.baseline)} vs ${JSON.stringify(w.baseline)}`,
+      );
+    }
+    let compared = 0;
+    for (const [name, t] of wholeT) {
+      if (!/delta_(loss|accuracy)(\.a|\.b)?$|eval_indices$|\.half$|\.ablated$/.test(name)) continue;
+      const got = Array.from(shardT.get(name)!.data, Number), want = Array.from(t.data, Number);
+      assert(got.length === want.length && got.length > 0, `${name}: lengths`);
+      for (let k = 0; k < want.length; k++) {
+        assert(
+          Math.abs(got[k] - want[k]) <= 1e-5 * Math.max(1e-3, Math.abs(want[k])),
+          `${name}[${k}]: sharded ${got[k]}, whole ${want[k]}`,
+        );
+      }
+      compared++;
+    }
+    // 3 weight layers x 2 splits x 6 delta tensors + eval indices and halves + ablated entries.
+    assert(compared === 3 * 2 * 6 + 2 * 2 + 3, `compared ${compared} tensors`);
     await Deno.remove(dir, { recursive: true });
   },
 );
