@@ -523,6 +523,11 @@ export async function ablateRun(
       ? `; ablation in ${sharded.shards} shards of <= ${sharded.shardSamples} samples (a probe ` +
         `holds at most ${sMax} here), scores, units and curves on a stratified ${sMax}`
       : "";
+    log(
+      `${split}: ${samples} samples${short}, halves ${halfIndices[0].length} + ${
+        halfIndices[1].length
+      } (seed ${seed})${shardNote}`,
+    );
     let ts = performance.now();
     const raw = { grad: [] as Float32Array[], hg: [] as Float32Array[] } as
       & Parameters<
@@ -595,9 +600,9 @@ export async function ablateRun(
       ? (([loss, accuracy]) => ({ loss, accuracy }))(combineParts(partBases))
       : await full.baseline();
     log(
-      `${split}: ${samples} samples${short}, halves ${nA} + ${nB} (seed ${seed}); baseline loss ${
-        base.loss.toFixed(4)
-      } accuracy ${(base.accuracy * 100).toFixed(2)}%${shardNote}`,
+      `${split}: baseline loss ${base.loss.toFixed(4)} accuracy ${
+        (base.accuracy * 100).toFixed(2)
+      }%`,
     );
     runs.push({
       split,
