@@ -30,6 +30,7 @@ Deno.test("docs/HYPOTHESES.md: every machine-form block parses against the conve
     "dense",
     "rigl",
     "model",
+    "model-final",
     "agnostic",
   ]);
   const ids: string[] = [];
@@ -43,7 +44,7 @@ Deno.test("docs/HYPOTHESES.md: every machine-form block parses against the conve
       hypotheses: b.hypotheses,
     });
     assert.ok(spec.hypotheses.length > 0, name);
-    if (name === "model") {
+    if (name === "model" || name === "model-final") {
       // MLP vs CNN vs LSTM (H8) runs as written: every cell builds on the converged train block.
       assert.deepEqual(
         [...new Set(spec.cells.map((c) => c.config.model))],
