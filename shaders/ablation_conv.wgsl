@@ -99,17 +99,13 @@ fn conv_channel_next4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
   let e = gid.x + gid.y * nwg.x * WG;
   let lq = np.ld_n / 4u;
   if (e >= np.rows * lq) { return; }
-  let r = e / lq;
-  let cq = e % lq;
-  let c = 4u * cq;
-  let k = c / np.s;
-  let s4 = (c % np.s) / 4u;
+  let b = batch_quad(e, np.ld_n, np.s);
   let lqs = np.ld_s / 4u;
-  let j = abl_n[3u * k + 1u];
-  var acc = z4_cached[r * lqs + s4];
+  let j = abl_n[3u * b.k + 1u];
+  var acc = z4_cached[b.r * lqs + b.s4];
   for (var q = 0u; q < np.q; q++) {
     let row = j * np.q + q;
-    acc += w_next[row * np.rows + r] * (pooled4[q * lq + cq] - x4_cached[row * lqs + s4]);
+    acc += w_next[row * np.rows + b.r] * (pooled4[q * lq + b.q] - x4_cached[row * lqs + b.s4]);
   }
   z4_out[e] = acc;
 }

@@ -19,3 +19,20 @@ fn batch_cell(e: u32, ld_n: u32, k: u32, s: u32) -> BatchCell {
   let c = e % ld_n;
   return BatchCell(e / ld_n, c, c / s, c % s, c < k * s);
 }
+
+// Where quad e of a batched [rows][ld_n / 4] vec4 tensor lies, when S % 4 == 0 (K*S = ld_n: no
+// padding, and a quad never straddles two ablations): row r, quad q, ablation k, and the quad s4
+// of its four samples in a cached [rows][S / 4] tensor.
+struct BatchQuad {
+  r: u32,
+  q: u32,
+  k: u32,
+  s4: u32,
+}
+
+fn batch_quad(e: u32, ld_n: u32, s: u32) -> BatchQuad {
+  let lq = ld_n / 4u;
+  let q = e % lq;
+  let c = 4u * q;
+  return BatchQuad(e / lq, q, c / s, (c % s) / 4u);
+}

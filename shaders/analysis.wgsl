@@ -66,12 +66,11 @@ fn patch_columns(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 @compute @workgroup_size(WG)
 fn patch_columns4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let e = gid.x + gid.y * nwg.x * WG;
-  let lq = pp.ld_n / 4u;
-  if (e >= pp.rows * lq) { return; }
-  let r = e / lq;
-  let c = 4u * (e % lq);
-  let k = c / pp.s;
-  let s4 = (c % pp.s) / 4u;
+  if (e >= pp.rows * (pp.ld_n / 4u)) { return; }
+  let b = batch_quad(e, pp.ld_n, pp.s);
+  let r = b.r;
+  let k = b.k;
+  let s4 = b.s4;
   let lqs = pp.ld_s / 4u;
   let w = bitcast<f32>(abl[3u * k + 2u]);
   if (pp.mode == 2u) {
