@@ -91,6 +91,45 @@ fn patch_columns4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   patched4[e] = v;
 }
 
+// replace_term: K copies of a cached pre-activation with one input's term replaced (a convolution
+// after a convolution, src/analysis/probe.ts): out[r][k*S + s] = cached[r][s] - old[r][s] +
+// fresh[r][k*S + s], where `old` is the term the unablated input gave and `fresh` the one copy k's
+// ablated input gives. Padding columns (>= K*S) are written 0. One invocation per element of
+// `out` (no loop); the Params are patch_columns' (rows, s, ld_s, ld_n, k).
+@group(0) @binding(1) var<storage, read> rt_cached: array<f32>;
+@group(0) @binding(2) var<storage, read> rt_old: array<f32>;
+@group(0) @binding(3) var<storage, read> rt_new: array<f32>;
+@group(0) @binding(4) var<storage, read_write> rt_out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn replace_term(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= pp.rows * pp.ld_n) { return; }
+  let b = batch_cell(e, pp.ld_n, pp.k, pp.s);
+  if (!b.live) {
+    rt_out[e] = 0.0;
+    return;
+  }
+  let c = b.r * pp.ld_s + b.s;
+  rt_out[e] = rt_cached[c] - rt_old[c] + rt_new[e];
+}
+
+// replace_term with four columns per invocation (the same arithmetic per column, so the same
+// bits): vec4 loads and stores. Needs S % 4 == 0 (the wrapper picks it then).
+@group(0) @binding(1) var<storage, read> rt4_cached: array<vec4f>;
+@group(0) @binding(2) var<storage, read> rt4_old: array<vec4f>;
+@group(0) @binding(3) var<storage, read> rt4_new: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> rt4_out: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn replace_term4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= pp.rows * (pp.ld_n / 4u)) { return; }
+  let b = batch_quad(e, pp.ld_n, pp.s);
+  let c = b.r * (pp.ld_s / 4u) + b.s4;
+  rt4_out[e] = rt4_cached[c] - rt4_old[c] + rt4_new[e];
+}
+
 struct MetricParams {
   classes: u32,
   s: u32,       // samples per ablation

@@ -35,6 +35,7 @@ import {
   packAblations,
   patchColumns,
   patchNext,
+  replaceTerm,
 } from "../kernels/analysis.ts";
 import { type Act, ActCache } from "../nn/act.ts";
 import { type CarryDecision, type CarryPlan, planCarry } from "./ablation_carry.ts";
@@ -49,7 +50,9 @@ import {
 import type { Layer } from "../nn/layers.ts";
 import { LstmAblationEngine } from "./ablation_lstm.ts";
 import { convChannelNext, convPatch } from "../kernels/ablation_conv.ts";
-import { maxPoolForward } from "../kernels/conv.ts";
+import { type ConvGeometry, im2col, maxPoolForward } from "../kernels/conv.ts";
+import { spmm } from "../kernels/sparse.ts";
+import { csrFromCoo, type CsrLayer, uploadCsr } from "../sparse/csr.ts";
 import type { Sequential } from "../nn/mlp.ts";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
@@ -83,6 +86,8 @@ export interface ProbeLayer {
   /** Input rows per unit (1, or `h·w` per channel) and units of the input (ablatable). */
   unitRows: number;
   units: number;
+  /** A convolution's geometry (its view's); absent for other layers. */
+  geometry?: ConvGeometry;
   nnz: number;
   /** Weights in the layer's value order (CSR(Wᵀ) for sparse layers, `[in][out]` for dense). */
   values: Float32Array;
@@ -571,9 +576,9 @@ export class Probe {
         `${this.layers[w].name}: no exact-ablation engine for "${this.layers[w].kind}" layers`,
       );
     }
-    if (mode === "rank1" && this.fastPath && this.convLocal(w)) {
-      return await this.#runConvLocal(w, items, make, onProgress);
-    }
+    const local = mode === "rank1" && this.fastPath ? this.convLocal(w) : null;
+    if (local?.next === "linear") return await this.#runConvLocal(w, items, make, onProgress);
+    if (local?.next === "conv") return await this.#runConvLocalConv(w, items, make, onProgress);
     if (mode === "rank1" && this.engine === "carry" && this.layers[w].kind === "linear") {
       const d = await this.#planFor(w);
       if (d.plan) return await this.#runCarry(w, d.plan, items, make, onProgress);
@@ -680,16 +685,25 @@ export class Probe {
 
   /**
    * Whether single-weight ablations of convolution `w` can stay channel-local: between it and
-   * the next weight layer (fully connected) lie only its fused activation, one max pooling over
-   * its output and evaluation-mode identities, so a removed weight changes one output channel,
-   * its pooled rows, and the next layer's pre-activation through those rows only. Returns the
-   * pooling geometry, or null.
+   * the next weight layer lie only its fused activation, one max pooling over its output and
+   * evaluation-mode identities, so a removed weight changes one output channel, its pooled rows,
+   * and the next layer's pre-activation through those rows only. The next layer is fully
+   * connected (`next: "linear"`: its input is the pooled channels flattened) or a convolution
+   * over the pooled image (`next: "conv"`). Returns the pooling geometry and the next kind, or
+   * null.
    */
-  convLocal(
-    w: number,
-  ): { height: number; width: number; size: number; oh: number; ow: number } | null {
+  convLocal(w: number): {
+    height: number;
+    width: number;
+    size: number;
+    oh: number;
+    ow: number;
+    next: "linear" | "conv";
+  } | null {
     const pl = this.layers[w], next = this.layers[w + 1];
-    if (pl.kind !== "conv" || !next || next.kind !== "linear") return null;
+    if (pl.kind !== "conv" || !next || (next.kind !== "linear" && next.kind !== "conv")) {
+      return null;
+    }
     let pool: { height: number; width: number; channels: number; size: number } | null = null;
     for (const L of this.model.layers.slice(pl.index + 1, next.index)) {
       const a = analysisOf(L);
@@ -701,8 +715,13 @@ export class Probe {
       return null;
     }
     const oh = Math.floor(pool.height / pool.size), ow = Math.floor(pool.width / pool.size);
-    if (next.nIn !== pl.nOut * oh * ow) return null;
-    return { height: pool.height, width: pool.width, size: pool.size, oh, ow };
+    const g = { height: pool.height, width: pool.width, size: pool.size, oh, ow };
+    if (next.kind === "linear") {
+      return next.nIn === pl.nOut * oh * ow ? { ...g, next: "linear" } : null;
+    }
+    const g2 = next.geometry;
+    if (!g2 || g2.channels !== pl.nOut || g2.height !== oh || g2.width !== ow) return null;
+    return { ...g, next: "conv" };
   }
 
   async #runConvLocal(
@@ -784,6 +803,137 @@ export class Probe {
     gpu.release(results);
     gpu.release(wNext);
     return deltasOf(r, items, S, base);
+  }
+
+  /**
+   * Channel-local ablation of convolution `w` followed (after pooling) by convolution `w + 1`:
+   * per ablation, channel j of `w`'s pre-activation is patched, activated and pooled into a
+   * one-channel image, and the next convolution's pre-activation is its cached one with channel
+   * j's term replaced (`replace_term`: minus the term of j's cached image, plus the term of the
+   * new one, each an im2col of one channel and a SpMM with the next layer's rows of channel j);
+   * the rest of the model runs on that. Ablations are grouped by channel (each batch uses one
+   * channel's rows) and their results put back in the caller's order.
+   */
+  async #runConvLocalConv(
+    w: number,
+    items: number,
+    make: (k: number) => { i: number; j: number; w: number },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<AblationResult> {
+    const base = await this.baseline();
+    const gpu = this.gpu, pl = this.layers[w], next = this.layers[w + 1];
+    const S = this.samples, P = pl.positions, ldS = roundUp4(S);
+    const g = this.convLocal(w)!;
+    const Q = g.oh * g.ow, g2 = next.geometry!, one = { ...g2, channels: 1 };
+    const kk = g2.kernel * g2.kernel, P2 = next.positions, R2 = next.nOut * P2;
+    const geom = { channels: 1, height: g.height, width: g.width, size: g.size };
+    // The largest per-copy tensor (kk·P2 rows of columns, R2 of pre-activation) fits a binding.
+    const rowsMax = Math.max(P, Q, kk * P2, R2);
+    const byBinding = Math.floor(
+      (gpu.limits.maxStorageBufferBindingSize / (4 * rowsMax) - 3) / S,
+    );
+    const K = Math.max(1, Math.min(this.batchSize(w + 1, items), byBinding));
+    const ldN = roundUp4(K * S);
+    // Ablations in channel order (stable), each channel's in batches of at most K.
+    const all = Array.from({ length: items }, (_, k) => ({ k, a: make(k) }));
+    all.sort((x, y) => x.a.j - y.a.j || x.k - y.k);
+    const patched = this.cache.get(`cc-chan:${w}`, P, K * S);
+    const pooled = this.cache.get(`cc-pool:${w}`, Q, K * S);
+    const argmax = this.cache.scratch(`cc-arg:${w}:${K}`, Q * ldN, "u32");
+    const colsNew = this.cache.get(`cc-cols:${w}`, kk, P2 * ldN);
+    const zNew = this.cache.get(`cc-znew:${w}`, next.nOut, P2 * ldN);
+    const zNext = this.cache.get(`cc-znext:${w}`, R2, K * S);
+    const imgOld = this.cache.get(`cc-img:${w}`, Q, S);
+    const colsOld = this.cache.get(`cc-colsold:${w}`, kk, P2 * ldS);
+    const zOld = this.cache.get(`cc-zold:${w}`, next.nOut, P2 * ldS);
+    const ablT = this.#ablTensor && this.#ablTensor.size >= 3 * K
+      ? this.#ablTensor
+      : (this.#ablTensor = gpu.tensor("u32", [3 * K], { label: "ablations" }));
+    const results = gpu.tensor("f32", [2 * Math.max(1, items)], { label: "ablation results" });
+    const sums = this.#sumsFor(K);
+    const csrs: CsrLayer[] = [];
+    let first = 0;
+    try {
+      while (first < items) {
+        const j = all[first].a.j;
+        let end = first;
+        while (end < items && all[end].a.j === j) end++;
+        // The next layer's weights from input channel j: rows (j·k + ky)·k + kx -> ky·k + kx.
+        const rows: number[] = [], cols: number[] = [], vals: number[] = [];
+        for (let e = 0; e < next.nnz; e++) {
+          const i = next.ends[2 * e];
+          if (Math.floor(i / kk) !== j) continue;
+          rows.push(i - j * kk);
+          cols.push(next.ends[2 * e + 1]);
+          vals.push(next.values[e]);
+        }
+        const csr = uploadCsr(gpu, csrFromCoo(kk, next.nOut, rows, cols, vals), `chan ${j}`);
+        csrs.push(csr);
+        // Channel j's term of the next pre-activation on the cached (unablated) image.
+        let rec = gpu.recorder("channel term");
+        rec.copy(this.cachedX[w + 1], imgOld.t, Q * ldS, j * Q * ldS, 0);
+        im2col(rec, { ...one, x: imgOld.t, cols: colsOld.t, batch: S });
+        spmm(rec, { layer: csr, x: colsOld.t, y: zOld.t, batch: P2 * ldS });
+        rec.submit();
+        for (let b = first; b < end; b += K) {
+          const n = Math.min(K, end - b);
+          const list = Array.from(
+            { length: K },
+            (_, k) => k < n ? all[b + k].a : { i: 0, j, w: 0 },
+          );
+          gpu.write(ablT, packAblations(list));
+          rec = gpu.recorder("channel-local conv-conv ablation");
+          convPatch(rec, {
+            cached: this.cachedZ[w],
+            x: this.cachedCols[w],
+            rows: P,
+            group: P,
+            samples: S,
+            ablations: ablT,
+            count: K,
+            mode: "channel",
+            out: patched.t,
+          });
+          const y = pl.view.reenter(rec, patched);
+          maxPoolForward(rec, { ...geom, x: y.t, y: pooled.t, argmax, batch: K * S });
+          im2col(rec, { ...one, x: pooled.t, cols: colsNew.t, batch: K * S });
+          spmm(rec, { layer: csr, x: colsNew.t, y: zNew.t, batch: P2 * ldN });
+          replaceTerm(rec, {
+            cached: this.cachedZ[w + 1],
+            old: zOld.t,
+            fresh: zNew.t,
+            rows: R2,
+            samples: S,
+            count: K,
+            out: zNext.t,
+          });
+          let h = next.view.reenter(rec, zNext);
+          h = this.forwardFrom(rec, next.index + 1, h);
+          const last = b + n >= items;
+          await this.finishAblationBatch(rec, h, sums, results, {
+            count: K,
+            items: b + n,
+            first: b,
+            last,
+            progress: last || Math.floor((b + n) / (8 * K)) > Math.floor(b / (8 * K)),
+            onProgress: onProgress && ((d) => onProgress(d, items)),
+          });
+        }
+        first = end;
+      }
+      const r = await gpu.read(results);
+      const inOrder = new Float32Array(r.length);
+      all.forEach(({ k }, pos) => {
+        inOrder[2 * k] = r[2 * pos];
+        inOrder[2 * k + 1] = r[2 * pos + 1];
+      });
+      return deltasOf(inOrder, items, S, base);
+    } finally {
+      gpu.release(results);
+      for (const c of csrs) {
+        for (const t of [c.rowPtrT, c.colT, c.values, c.rowPtr, c.col, c.perm]) gpu.release(t);
+      }
+    }
   }
 
   /**
@@ -973,6 +1123,7 @@ async function readView(
     positions: v.positions,
     inFeatures: v.inFeatures,
     unitRows: v.unitRows,
+    ...(v.geometry ? { geometry: v.geometry } : {}),
     // An LSTM's hidden units are ablated through the layer after it (see ablateUnits).
     units: v.kind === "lstm" ? 0 : v.inFeatures / v.unitRows,
   };

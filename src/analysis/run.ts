@@ -363,18 +363,27 @@ export async function probeOn(
 }
 
 /**
- * `indices` in the fewest contiguous parts of at most `max` each, of near-equal sizes (one part
- * when they fit).
+ * `indices` in the fewest contiguous parts of at most `max` each (`max` a multiple of 4), of
+ * near-equal sizes that are multiples of 4 but for the last (so that the vec4 ablation kernels
+ * apply); one part when they fit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { chunkIndices } from "./run.ts";
+ * const parts = chunkIndices(Uint32Array.from({ length: 10 }, (_, i) => i), 4);
+ * assert.deepEqual(parts.map((p) => p.length), [4, 4, 2]);
+ * assert.deepEqual(chunkIndices(Uint32Array.from({ length: 500 }), 424).map((p) => p.length), [252, 248]);
+ * ```
  */
 export function chunkIndices(indices: Uint32Array, max: number): Uint32Array[] {
-  const parts = Math.max(1, Math.ceil(indices.length / max));
+  const n = indices.length, parts = Math.max(1, Math.ceil(n / max));
+  // s <= max (n / parts <= max, a multiple of 4) and the last part n - (parts - 1)·s is in
+  // [1, n / parts].
+  const s = 4 * Math.ceil(n / parts / 4);
   return Array.from(
     { length: parts },
-    (_, k) =>
-      indices.subarray(
-        Math.round((k * indices.length) / parts),
-        Math.round(((k + 1) * indices.length) / parts),
-      ),
+    (_, k) => indices.subarray(k * s, k === parts - 1 ? n : (k + 1) * s),
   );
 }
 
@@ -478,7 +487,9 @@ export async function ablateRun(
   const progress = new Progress({ quiet: hooks.quiet });
 
   // Samples one probe can hold on this device; larger sets are analysed in shards.
-  const sMax = Math.min(maxProbeSamples(first), opts.probeSamples ?? Infinity);
+  // A multiple of 4 (chunkIndices), at least 4.
+  const cap = Math.max(4, (opts.probeSamples ?? Infinity) - (opts.probeSamples ?? 0) % 4);
+  const sMax = Math.min(maxProbeSamples(first), cap);
   const runs: SplitRun[] = [];
   for (const split of splits) {
     const oracle = runs.length === 0 ? first : await Probe.fromTrainer(trainer, {

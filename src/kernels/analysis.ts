@@ -89,6 +89,34 @@ export const PATCH_COLUMNS4 = defineKernel({
   ],
   textureInputs: true,
 });
+/** `replace_term`: see {@link replaceTerm}. */
+export const REPLACE_TERM = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "replace_term",
+  bindings: [
+    ["pp", "uniform"],
+    ["rt_cached", "read"],
+    ["rt_old", "read"],
+    ["rt_new", "read"],
+    ["rt_out", "read_write"],
+  ],
+  textureInputs: true,
+});
+/** `replace_term4`: {@link replaceTerm} with four columns per invocation (`samples % 4 == 0`). */
+export const REPLACE_TERM4 = defineKernel({
+  shader: "analysis.wgsl",
+  code,
+  entry: "replace_term4",
+  bindings: [
+    ["pp", "uniform"],
+    ["rt4_cached", "read"],
+    ["rt4_old", "read"],
+    ["rt4_new", "read"],
+    ["rt4_out", "read_write"],
+  ],
+  textureInputs: true,
+});
 export const ABLATION_METRICS = defineKernel({
   shader: "analysis.wgsl",
   code,
@@ -227,6 +255,70 @@ export function patchColumns(rec: Recorder, a: PatchArgs, name = "patchColumns")
     vec4
       ? { pp: p, cached4: a.cached, x4_in: x, abl, patched4: a.out }
       : { pp: p, cached: a.cached, x_in: x, abl, patched: a.out },
+    grid(gpu, Math.ceil((a.rows * ldN) / (vec4 ? 4 : 1) / WG)),
+  );
+}
+
+/** Arguments of {@link replaceTerm}. */
+export interface ReplaceTermArgs {
+  /** `[rows][roundUp4(samples)]`: the cached pre-activation. */
+  cached: Tensor;
+  /** `[rows][roundUp4(samples)]`: the term the unablated input contributed to it. */
+  old: Tensor;
+  /** `[rows][roundUp4(K·samples)]`: the term each copy's ablated input contributes. */
+  fresh: Tensor;
+  rows: number;
+  samples: number;
+  count: number;
+  /** `[rows][roundUp4(K·samples)]`, column `k·samples + s`; padding columns 0. */
+  out: Tensor;
+  /** As {@link PatchArgs.variant}: `vec4` (default where `samples % 4 == 0`) or `scalar`. */
+  variant?: "scalar" | "vec4";
+}
+
+/**
+ * K copies of a cached pre-activation with one input's term replaced:
+ * `out[r][k·S+s] = cached[r][s] − old[r][s] + fresh[r][k·S+s]` (a convolution's input channel
+ * after an ablation in the convolution before it; src/analysis/probe.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu } from "../gpu/mod.ts";
+ * import { replaceTerm } from "./analysis.ts";
+ * const gpu = await getGpu();
+ * const t = (v: number[]) => gpu.tensor("f32", [v.length], { data: Float32Array.from(v) });
+ * // 1 row, 1 sample, 2 copies: 5 - 2 + [1, 3]
+ * const out = gpu.tensor("f32", [4]);
+ * const rec = gpu.recorder();
+ * replaceTerm(rec, {
+ *   cached: t([5, 0, 0, 0]), old: t([2, 0, 0, 0]), fresh: t([1, 3, 0, 0]),
+ *   rows: 1, samples: 1, count: 2, out,
+ * });
+ * rec.submit();
+ * assert.deepEqual([...await gpu.read(out)], [4, 6, 0, 0]);
+ * ```
+ */
+export function replaceTerm(rec: Recorder, a: ReplaceTermArgs): void {
+  const gpu = rec.gpu, name = "replaceTerm";
+  if (!(a.count >= 1) || !(a.rows >= 1) || !(a.samples >= 1)) {
+    throw new FiligreeError(`${name}: rows, samples and count must be positive`);
+  }
+  const ldS = roundUp4(a.samples), ldN = roundUp4(a.count * a.samples);
+  need(a.cached, a.rows * ldS, `${name} cached`);
+  need(a.old, a.rows * ldS, `${name} old`);
+  need(a.fresh, a.rows * ldN, `${name} fresh`);
+  need(a.out, a.rows * ldN, `${name} out`);
+  const p = gpu.uniform(packParams([a.rows, a.samples, ldS, ldN, a.count, 0, 1]));
+  const vec4 = (a.variant ?? (a.samples % 4 === 0 ? "vec4" : "scalar")) === "vec4";
+  if (vec4 && a.samples % 4 !== 0) {
+    throw new FiligreeError(`${name}: the vec4 variant needs samples % 4 == 0, got ${a.samples}`);
+  }
+  rec.dispatch(
+    gpu.kernel(vec4 ? REPLACE_TERM4 : REPLACE_TERM, { WG }),
+    vec4
+      ? { pp: p, rt4_cached: a.cached, rt4_old: a.old, rt4_new: a.fresh, rt4_out: a.out }
+      : { pp: p, rt_cached: a.cached, rt_old: a.old, rt_new: a.fresh, rt_out: a.out },
     grid(gpu, Math.ceil((a.rows * ldN) / (vec4 ? 4 : 1) / WG)),
   );
 }

@@ -38,6 +38,25 @@ export function patchColumnsRef(
   return out;
 }
 
+/** `out[r][k·S+s] = cached[r][s] − old[r][s] + fresh[r][k·S+s]`, unpadded (`[rows][K·S]`). */
+export function replaceTermRef(
+  cached: ArrayLike<number>,
+  old: ArrayLike<number>,
+  fresh: ArrayLike<number>,
+  rows: number,
+  samples: number,
+  count: number,
+): Float64Array {
+  const n = count * samples, out = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < n; c++) {
+      const s = c % samples;
+      out[r * n + c] = cached[r * samples + s] - old[r * samples + s] + fresh[r * n + c];
+    }
+  }
+  return out;
+}
+
 /** Per ablation `[loss sum, correct]` from `[classes][K·S]` logits. */
 export function ablationMetricsRef(
   logits: ArrayLike<number>,

@@ -36,7 +36,7 @@
  */
 import type { Recorder, Tensor } from "../gpu/mod.ts";
 import type { CsrLayer } from "../sparse/csr.ts";
-import type { PoolGeometry } from "../kernels/conv.ts";
+import type { ConvGeometry, PoolGeometry } from "../kernels/conv.ts";
 import type { Act } from "./act.ts";
 import type { Layer } from "./layers.ts";
 
@@ -57,6 +57,8 @@ export interface WeightView {
   readonly inFeatures: number;
   /** Input rows that form one unit of the input (1; `h·w` per channel for a convolution). */
   readonly unitRows: number;
+  /** A convolution's geometry (its input image, kernel, stride, padding); absent otherwise. */
+  readonly geometry?: ConvGeometry;
   /** The value array: CSR(Wᵀ) value order for sparse layers, `[nIn][nOut]` for dense ones. */
   readonly values: Tensor;
   /** Its gradient (same order), written by the model's backward pass. */

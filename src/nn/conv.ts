@@ -153,6 +153,7 @@ function convView(
     positions: d.positions,
     inFeatures: d.c * d.h * d.w,
     unitRows: d.h * d.w,
+    geometry: host.geometry,
     values,
     grad: host.params[0].grad,
     csr,

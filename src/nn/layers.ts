@@ -122,6 +122,7 @@ export function linearView(
     bornStep: Tensor | null;
     /** The buffer the weight matrix read its input from at inner batch `P·ld`. */
     input: (innerBatch: number) => Act;
+    geometry?: WeightView["geometry"];
   },
 ): WeightView {
   const P = w.positions;
@@ -140,6 +141,7 @@ export function linearView(
     positions: P,
     inFeatures: w.inFeatures,
     unitRows: w.unitRows,
+    ...(w.geometry ? { geometry: w.geometry } : {}),
     values: w.values,
     grad: w.grad,
     csr: w.csr,

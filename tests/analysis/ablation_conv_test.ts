@@ -197,8 +197,8 @@ async function checkCnn(
   rng: Rng,
   label: string,
   perLayer: number,
-): Promise<number> {
-  let locals = 0;
+): Promise<{ linear: number; conv: number }> {
+  const locals = { linear: 0, conv: 0 };
   const S = probe.samples;
   await probe.refreshCache();
   const close = (got: number, want: number) => Math.abs(got - want) <= 3e-5 + 2e-4 * Math.abs(want);
@@ -212,7 +212,8 @@ async function checkCnn(
     if (!(Math.abs(r.dLoss[big]) > 1e-6)) {
       throw new Error(`${label} ${pl.name}: no single-weight ablation changed the loss`);
     }
-    if (probe.convLocal(w)) {
+    const local = probe.convLocal(w);
+    if (local) {
       // The channel-local path against the full patched copies, every entry.
       probe.fastPath = false;
       const full = await probe.ablateWeights(w, all);
@@ -222,7 +223,7 @@ async function checkCnn(
           throw new Error(`${label} ${pl.name} entry ${e}: channel-local ${r.dLoss[e]}, full ${d}`);
         }
       });
-      locals++;
+      locals[local.next]++;
     }
     const entries = [big, ...Array.from({ length: perLayer }, () => rng.int(pl.nnz))];
     for (const e of entries) {
@@ -276,7 +277,7 @@ gpuTest(
       { activation: "relu", norm: "layer", method: "dense" },
       { activation: "elu", dropout: 0.2, convChannels: [5, 3] },
     ];
-    let locals = 0;
+    const locals = { linear: 0, conv: 0 };
     for (const [n, c] of cases.entries()) {
       const t = await trainedCnn(gpu, { ...c, seed: rng.int(1000) });
       // 37 samples (not a multiple of 4), or 36 (the vec4 kernels) in every other case; a budget
@@ -285,9 +286,14 @@ gpuTest(
       const probe = await Probe.fromTrainer(t, { evalSamples, seed: 3, budgetMB: 2 });
       const kinds = probe.layers.map((l) => l.kind).join(",");
       if (!kinds.startsWith("conv")) throw new Error(`${JSON.stringify(c)}: layers ${kinds}`);
-      locals += await checkCnn(probe, rng, JSON.stringify(c), 4);
+      const l = await checkCnn(probe, rng, JSON.stringify(c), 4);
+      locals.linear += l.linear;
+      locals.conv += l.conv;
     }
-    // relu, sigmoid and elu + dropout (no norm): the last convolution stays channel-local.
-    if (locals !== 3) throw new Error(`${locals} layers took the channel-local path, expected 3`);
+    // relu, sigmoid and elu + dropout (no norm): the last convolution stays channel-local into
+    // the fully-connected head, and in the two-convolution ones (relu, elu) the first into conv2.
+    if (locals.linear !== 3 || locals.conv !== 2) {
+      throw new Error(`channel-local layers ${JSON.stringify(locals)}, expected 3 linear, 2 conv`);
+    }
   },
 );

@@ -151,7 +151,7 @@ gpuTest(
     };
     const whole = await ablateRun(dir, parseAblateOptions(base), { quiet: true });
     const wholeT = (await readSafetensors(`${dir}/analysis/ablation.safetensors`)).tensors;
-    // 91 samples: halves of 46 and 45, each in 3 parts (15 + 16 + 15, 15 + 15 + 15) for probes
+    // 91 samples: halves of 46 and 45, each in 3 parts (16 + 16 + 14, 16 + 16 + 13) for probes
     // of at most 16 samples: unequal parts, so a wrongly weighted recombination shows.
     const sharded = await ablateRun(dir, parseAblateOptions({ ...base, probeSamples: 16 }), {
       quiet: true,

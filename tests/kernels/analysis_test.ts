@@ -12,6 +12,7 @@ import {
   packAblations,
   packCarry,
   patchColumns,
+  replaceTerm,
   rowSumSq,
   type WeightAblation,
 } from "../../src/kernels/analysis.ts";
@@ -22,6 +23,7 @@ import {
   bnEvalForwardRef,
   entryScoreRef,
   patchColumnsRef,
+  replaceTermRef,
   rowSumSqRef,
 } from "../../src/kernels/analysis_ref.ts";
 import { FiligreeError, roundUp4 } from "../../src/gpu/mod.ts";
@@ -114,6 +116,61 @@ gpuTest(
         threw = e instanceof FiligreeError && /samples % 4 == 0, got 3/.test((e as Error).message);
       }
       if (!threw) throw new Error("the vec4 variant accepted 3 samples");
+    });
+  },
+);
+
+gpuTest(
+  "replace_term: cached - old + fresh per copy matches the float64 reference (both input paths)",
+  async (gpu, rng) => {
+    await eachInputPath(gpu, ["replace_term", "replace_term4"], async (path) => {
+      for (
+        const [rows, samples, K, variant] of [
+          [1, 1, 1, "scalar"],
+          [7, 13, 3, "scalar"],
+          [33, 5, 9, "scalar"],
+          [4, 8, 2, "vec4"],
+          [4, 8, 2, "scalar"],
+          [9, 12, 5, "vec4"],
+        ] as const
+      ) {
+        const n = K * samples, ldN = roundUp4(n);
+        const cached = asF32(rng.normal(rows * samples)), old = asF32(rng.normal(rows * samples));
+        const fresh = asF32(rng.normal(rows * n));
+        const t = (a: Float64Array, r: number, c: number) =>
+          gpu.tensor("f32", [r, roundUp4(c)], { data: toPadded(a, r, c) });
+        const out = gpu.tensor("f32", [rows, ldN]);
+        gpu.poison(out);
+        const ins = [t(cached, rows, samples), t(old, rows, samples), t(fresh, rows, n)];
+        const rec = gpu.recorder();
+        replaceTerm(rec, {
+          cached: ins[0],
+          old: ins[1],
+          fresh: ins[2],
+          rows,
+          samples,
+          count: K,
+          out,
+          variant,
+        });
+        rec.submit();
+        const raw = await gpu.read(out);
+        for (let r = 0; r < rows; r++) {
+          for (let c = n; c < ldN; c++) {
+            if (raw[r * ldN + c] !== 0) throw new Error(`${path}: padding [${r}][${c}] not 0`);
+          }
+        }
+        assertClose(
+          fromPadded(raw, rows, n, "replace_term"),
+          replaceTermRef(cached, old, fresh, rows, samples, K),
+          {
+            rtol: 1e-6,
+            atol: 1e-6,
+            label: `${path} ${variant} replace_term ${rows}x${samples}x${K}`,
+          },
+        );
+        for (const x of [...ins, out]) gpu.release(x);
+      }
     });
   },
 );
