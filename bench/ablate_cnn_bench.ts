@@ -5,7 +5,9 @@
  * the same run by:
  *
  * - `batched`: the probe's convolution engine (shaders/ablation_conv.wgsl: K corrected copies of
- *   the output channel at every position, through activation, pooling and the rest);
+ *   the output channel at every position, through activation, pooling and the rest; conv1, which
+ *   conv2 follows, is also timed with the channel-local path into conv2 off, i.e. on full copies
+ *   of conv2's input: `fullCopiesSeconds`);
  * - `naive`: zero the weight, full forward, restore (GPU); timed on `--naive N` weights per
  *   layer, extrapolated; the batched Δloss is compared with it on those weights;
  * - `units`: channel ablation of conv2's input channels (batched);
@@ -73,6 +75,8 @@ interface LayerRow {
   name: string;
   weights: number;
   batchedSeconds: number;
+  /** A convolution followed by another: the same with the channel-local path into it off. */
+  fullCopiesSeconds?: number;
   naiveMedianMs: number;
   maxAbsDiff: number;
 }
@@ -86,6 +90,17 @@ for (let w = 0; w < probe.layers.length; w++) {
   const t0 = performance.now();
   const r = await probe.ablateWeights(w, all);
   const batchedSeconds = (performance.now() - t0) / 1000;
+  let fullCopiesSeconds: number | undefined;
+  if (probe.convLocal(w)?.next === "conv") {
+    probe.convIntoConv = false;
+    await probe.ablateWeights(w, all.subarray(0, Math.min(8, pl.nnz)));
+    const tf = performance.now();
+    const f = await probe.ablateWeights(w, all);
+    fullCopiesSeconds = (performance.now() - tf) / 1000;
+    probe.convIntoConv = true;
+    const diff = Math.max(...f.dLoss.map((d, e) => Math.abs(d - r.dLoss[e])));
+    if (!(diff <= 1e-5)) throw new Error(`${pl.name}: the two paths differ by ${diff}`);
+  }
   const ms: number[] = [];
   let maxAbsDiff = 0;
   for (let k = 0; k < naiveCount; k++) {
@@ -100,6 +115,7 @@ for (let w = 0; w < probe.layers.length; w++) {
     name: pl.name,
     weights: pl.nnz,
     batchedSeconds,
+    ...(fullCopiesSeconds !== undefined ? { fullCopiesSeconds } : {}),
     naiveMedianMs: median(ms),
     maxAbsDiff,
   });
@@ -175,7 +191,10 @@ for (const r of rows) {
     } ablations/s) | naive GPU ${fmt(r.naiveMedianMs)} ms each, ${fmt(naiveAll)} s extrapolated ` +
       `(batched ${fmt(naiveAll / r.batchedSeconds)}x faster) | max |dLoss diff| ${
         r.maxAbsDiff.toExponential(2)
-      }`,
+      }` +
+      (r.fullCopiesSeconds !== undefined
+        ? ` | full copies of the next convolution instead: ${fmt(r.fullCopiesSeconds)} s`
+        : ""),
   );
 }
 console.log(

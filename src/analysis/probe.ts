@@ -578,7 +578,9 @@ export class Probe {
     }
     const local = mode === "rank1" && this.fastPath ? this.convLocal(w) : null;
     if (local?.next === "linear") return await this.#runConvLocal(w, items, make, onProgress);
-    if (local?.next === "conv") return await this.#runConvLocalConv(w, items, make, onProgress);
+    if (local?.next === "conv" && this.convIntoConv) {
+      return await this.#runConvLocalConv(w, items, make, onProgress);
+    }
     if (mode === "rank1" && this.engine === "carry" && this.layers[w].kind === "linear") {
       const d = await this.#planFor(w);
       if (d.plan) return await this.#runCarry(w, d.plan, items, make, onProgress);
@@ -833,7 +835,7 @@ export class Probe {
       (gpu.limits.maxStorageBufferBindingSize / (4 * rowsMax) - 3) / S,
     );
     const K = Math.max(1, Math.min(this.batchSize(w + 1, items), byBinding));
-    const ldN = roundUp4(K * S);
+    const ldN = roundUp4(K * S); // the scratch holds K copies; a batch uses n <= K
     // Ablations in channel order (stable), each channel's in batches of at most K.
     const all = Array.from({ length: items }, (_, k) => ({ k, a: make(k) }));
     all.sort((x, y) => x.a.j - y.a.j || x.k - y.k);
@@ -876,12 +878,9 @@ export class Probe {
         spmm(rec, { layer: csr, x: colsOld.t, y: zOld.t, batch: P2 * ldS });
         rec.submit();
         for (let b = first; b < end; b += K) {
-          const n = Math.min(K, end - b);
-          const list = Array.from(
-            { length: K },
-            (_, k) => k < n ? all[b + k].a : { i: 0, j, w: 0 },
-          );
-          gpu.write(ablT, packAblations(list));
+          // Only this channel's n ablations: a short batch computes n copies, not K.
+          const n = Math.min(K, end - b), ldn = roundUp4(n * S);
+          gpu.write(ablT, packAblations(all.slice(b, b + n).map((x) => x.a)));
           rec = gpu.recorder("channel-local conv-conv ablation");
           convPatch(rec, {
             cached: this.cachedZ[w],
@@ -890,28 +889,28 @@ export class Probe {
             group: P,
             samples: S,
             ablations: ablT,
-            count: K,
+            count: n,
             mode: "channel",
             out: patched.t,
           });
-          const y = pl.view.reenter(rec, patched);
-          maxPoolForward(rec, { ...geom, x: y.t, y: pooled.t, argmax, batch: K * S });
-          im2col(rec, { ...one, x: pooled.t, cols: colsNew.t, batch: K * S });
-          spmm(rec, { layer: csr, x: colsNew.t, y: zNew.t, batch: P2 * ldN });
+          const y = pl.view.reenter(rec, { ...patched, batch: n * S });
+          maxPoolForward(rec, { ...geom, x: y.t, y: pooled.t, argmax, batch: n * S });
+          im2col(rec, { ...one, x: pooled.t, cols: colsNew.t, batch: n * S });
+          spmm(rec, { layer: csr, x: colsNew.t, y: zNew.t, batch: P2 * ldn });
           replaceTerm(rec, {
             cached: this.cachedZ[w + 1],
             old: zOld.t,
             fresh: zNew.t,
             rows: R2,
             samples: S,
-            count: K,
+            count: n,
             out: zNext.t,
           });
-          let h = next.view.reenter(rec, zNext);
+          let h = next.view.reenter(rec, { ...zNext, batch: n * S });
           h = this.forwardFrom(rec, next.index + 1, h);
           const last = b + n >= items;
           await this.finishAblationBatch(rec, h, sums, results, {
-            count: K,
+            count: n,
             items: b + n,
             first: b,
             last,
@@ -975,6 +974,11 @@ export class Probe {
 
   /** Use the carried rank-1 path where {@link canCarry} allows (tests compare both paths). */
   fastPath = true;
+  /**
+   * Take the channel-local path into a next convolution where {@link convLocal} allows (with
+   * {@link fastPath}); off, such layers use the full patched copies (benchmarks compare both).
+   */
+  convIntoConv = true;
 
   /** Exact single-weight ablation of the given entries (value order) of weight layer `w`. */
   ablateWeights(
