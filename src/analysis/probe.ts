@@ -726,6 +726,44 @@ export class Probe {
     return { ...g, next: "conv" };
   }
 
+  /**
+   * Records, for `count` copies of the ablations in `ablT` (each on one output channel j of
+   * convolution `w`), channel j's corrected pre-activation at every position, its activation and
+   * its max pooling (a one-channel image per copy, into `b.pooled`): the start of both
+   * channel-local paths.
+   */
+  #pooledChannel(
+    rec: Recorder,
+    w: number,
+    ablT: Tensor,
+    count: number,
+    b: { patched: Act; pooled: Act; argmax: Tensor },
+  ): void {
+    const pl = this.layers[w], g = this.convLocal(w)!, S = this.samples, P = pl.positions;
+    convPatch(rec, {
+      cached: this.cachedZ[w],
+      x: this.cachedCols[w],
+      rows: P,
+      group: P,
+      samples: S,
+      ablations: ablT,
+      count,
+      mode: "channel",
+      out: b.patched.t,
+    });
+    const y = pl.view.reenter(rec, { ...b.patched, batch: count * S });
+    maxPoolForward(rec, {
+      channels: 1,
+      height: g.height,
+      width: g.width,
+      size: g.size,
+      x: y.t,
+      y: b.pooled.t,
+      argmax: b.argmax,
+      batch: count * S,
+    });
+  }
+
   async #runConvLocal(
     w: number,
     items: number,
@@ -737,8 +775,6 @@ export class Probe {
     const S = this.samples, P = pl.positions;
     const g = this.convLocal(w)!;
     const Q = g.oh * g.ow;
-    // The ablated channel's P rows pooled as a one-channel image.
-    const geom = { channels: 1, height: g.height, width: g.width, size: g.size };
     const byBinding = Math.floor(
       gpu.limits.maxStorageBufferBindingSize / (P * 4 * S) - 1,
     );
@@ -765,19 +801,7 @@ export class Probe {
       );
       gpu.write(ablT, packAblations(list));
       const rec = gpu.recorder("channel-local conv ablation");
-      convPatch(rec, {
-        cached: this.cachedZ[w],
-        x: this.cachedCols[w],
-        rows: P,
-        group: P,
-        samples: S,
-        ablations: ablT,
-        count: K,
-        mode: "channel",
-        out: patched.t,
-      });
-      const y = pl.view.reenter(rec, patched);
-      maxPoolForward(rec, { ...geom, x: y.t, y: pooled.t, argmax, batch: K * S });
+      this.#pooledChannel(rec, w, ablT, K, { patched, pooled, argmax });
       convChannelNext(rec, {
         zCached: this.cachedZ[w + 1],
         xCached: this.cachedX[w + 1],
@@ -828,7 +852,6 @@ export class Probe {
     const g = this.convLocal(w)!;
     const Q = g.oh * g.ow, g2 = next.geometry!, one = { ...g2, channels: 1 };
     const kk = g2.kernel * g2.kernel, P2 = next.positions, R2 = next.nOut * P2;
-    const geom = { channels: 1, height: g.height, width: g.width, size: g.size };
     // The largest per-copy tensor (kk·P2 rows of columns, R2 of pre-activation) fits a binding.
     const rowsMax = Math.max(P, Q, kk * P2, R2);
     const byBinding = Math.floor(
@@ -882,19 +905,7 @@ export class Probe {
           const n = Math.min(K, end - b), ldn = roundUp4(n * S);
           gpu.write(ablT, packAblations(all.slice(b, b + n).map((x) => x.a)));
           rec = gpu.recorder("channel-local conv-conv ablation");
-          convPatch(rec, {
-            cached: this.cachedZ[w],
-            x: this.cachedCols[w],
-            rows: P,
-            group: P,
-            samples: S,
-            ablations: ablT,
-            count: n,
-            mode: "channel",
-            out: patched.t,
-          });
-          const y = pl.view.reenter(rec, { ...patched, batch: n * S });
-          maxPoolForward(rec, { ...geom, x: y.t, y: pooled.t, argmax, batch: n * S });
+          this.#pooledChannel(rec, w, ablT, n, { patched, pooled, argmax });
           im2col(rec, { ...one, x: pooled.t, cols: colsNew.t, batch: n * S });
           spmm(rec, { layer: csr, x: colsNew.t, y: zNew.t, batch: P2 * ldn });
           replaceTerm(rec, {
