@@ -61,30 +61,9 @@ export function splitHalf(a: ArrayLike<number>, b: ArrayLike<number>): SplitHalf
 }
 
 /**
- * Exact full-set mean from two disjoint halves' means: `(nA·a + nB·b)/(nA + nB)`, element-wise.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { combineHalves } from "./reliability.ts";
- * assert.deepEqual(Array.from(combineHalves([1], 3, [5], 1)), [2]);
- * ```
- */
-export function combineHalves(
-  a: ArrayLike<number>,
-  nA: number,
-  b: ArrayLike<number>,
-  nB: number,
-): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = (nA * a[i] + nB * b[i]) / (nA + nB);
-  return out;
-}
-
-/**
  * Per-item means over disjoint sample sets recombined into the mean over their union: `parts`
  * are (values, samples) pairs, each value a mean over that part's samples. Exact (up to float64
- * rounding); {@link combineHalves} is the two-part case.
+ * rounding): the two halves of the split-half reliability, or a half's shards.
  *
  * @example
  * ```ts
@@ -96,6 +75,8 @@ export function combineHalves(
 export function combineParts(
   parts: readonly { values: ArrayLike<number>; n: number }[],
 ): Float64Array {
+  // One part: its values as they are (n·v/n may round differently from v).
+  if (parts.length === 1) return Float64Array.from(parts[0].values);
   const total = parts.reduce((s, p) => s + p.n, 0);
   const out = new Float64Array(parts[0]?.values.length ?? 0);
   for (const p of parts) for (let i = 0; i < out.length; i++) out[i] += p.n * p.values[i];

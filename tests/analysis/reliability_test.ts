@@ -1,5 +1,5 @@
 import {
-  combineHalves,
+  combineParts,
   spearmanBrown,
   splitHalf,
   splitIndices,
@@ -56,7 +56,9 @@ Deno.test("halves are disjoint, cover the set, class-balanced; recombination is 
   const x = Array.from({ length: 9 }, () => rng.next());
   const full = x.reduce((p, q) => p + q) / 9;
   const mA = (x[0] + x[1] + x[2] + x[3]) / 4, mB = (x[4] + x[5] + x[6] + x[7] + x[8]) / 5;
-  if (Math.abs(combineHalves([mA], 4, [mB], 5)[0] - full) > 1e-15) throw new Error("combine");
+  if (Math.abs(combineParts([{ values: [mA], n: 4 }, { values: [mB], n: 5 }])[0] - full) > 1e-15) {
+    throw new Error("combine");
+  }
 });
 
 Deno.test("fisherZMean: unweighted mean in z with a normal interval", () => {
