@@ -144,10 +144,19 @@ export function sweepCommand() {
         const storePath = opts.store ?? defaultStorePath(spec.name, shard);
         const runsDir = opts.runs ?? defaultRunsDir(spec.name);
         if (opts.dryRun) {
-          // The estimate times one analysis when the store has none yet (issue 15 item 4).
-          const analyze = spec.analysis
+          // The estimate times one analysis when the store has none yet (issue 15 item 4): one
+          // line says so (a CNN or LSTM analysis takes minutes on a software adapter), its own
+          // progress output stays quiet.
+          const ablateRun = spec.analysis
             ? (await import("../src/analysis/run.ts")).ablateRun
             : undefined;
+          const analyze: Analyzer | undefined = ablateRun &&
+            ((dir, o) => {
+              console.log(
+                "estimating: timing one analysis of an untrained model with the study's analysis options ...",
+              );
+              return ablateRun(dir, o, { quiet: true });
+            });
           const plan = await planStudy(spec, { storePath, shard, analyze, reuse: opts.reuse });
           const pending = new Set(plan.pending.map((c) => c.id));
           const reusable = new Set(plan.reusable.map((c) => c.id));

@@ -28,6 +28,7 @@
  */
 import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
 import { FiligreeError } from "../gpu/errors.ts";
+import { writeFileAtomicSync } from "../io/atomic.ts";
 import { processAlive } from "./lock.ts";
 
 /** The file name suffix of a packed store. */
@@ -140,12 +141,7 @@ export function refuseWrite(path: string): void {
  * file beside it, then a rename).
  */
 export function packStore(src: string, dst: string): void {
-  let data: Uint8Array;
-  try {
-    data = Deno.readFileSync(src);
-  } catch {
-    throw new FiligreeError(`${src}: no such store`);
-  }
+  const data = readStoreFile(src);
   const packed = brotliCompressSync(data, {
     params: {
       [constants.BROTLI_PARAM_QUALITY]: 11,
@@ -153,17 +149,12 @@ export function packStore(src: string, dst: string): void {
       [constants.BROTLI_PARAM_SIZE_HINT]: data.length,
     },
   });
-  writeAtomic(dst, packed);
+  writeFileAtomicSync(dst, packed);
 }
 
 /** Writes the unpacked bytes of the packed store `src` to `dst`, atomically. */
 export function unpackStore(src: string, dst: string): void {
-  let data: Uint8Array;
-  try {
-    data = Deno.readFileSync(src);
-  } catch {
-    throw new FiligreeError(`${src}: no such store`);
-  }
+  const data = readStoreFile(src);
   let raw: Uint8Array | undefined;
   try {
     raw = brotliDecompressSync(data);
@@ -174,11 +165,14 @@ export function unpackStore(src: string, dst: string): void {
   if (!raw || new TextDecoder().decode(raw.subarray(0, 16)) !== "SQLite format 3\0") {
     throw new FiligreeError(`${src}: not a packed store (brotli-compressed SQLite expected)`);
   }
-  writeAtomic(dst, raw);
+  writeFileAtomicSync(dst, raw);
 }
 
-function writeAtomic(dst: string, data: Uint8Array): void {
-  const tmp = `${dst}.tmp-${Deno.pid}`;
-  Deno.writeFileSync(tmp, data);
-  Deno.renameSync(tmp, dst);
+/** The bytes of a store file, or the one-line error naming it. */
+function readStoreFile(path: string): Uint8Array {
+  try {
+    return Deno.readFileSync(path);
+  } catch {
+    throw new FiligreeError(`${path}: no such store`);
+  }
 }
