@@ -487,8 +487,8 @@ export async function ablateRun(
   const progress = new Progress({ quiet: hooks.quiet });
 
   // Samples one probe can hold on this device; larger sets are analysed in shards.
-  // A multiple of 4 (chunkIndices), at least 4.
-  const cap = Math.max(4, (opts.probeSamples ?? Infinity) - (opts.probeSamples ?? 0) % 4);
+  // --probe-samples (at least 4) rounded down to a multiple of 4, as chunkIndices needs.
+  const p = opts.probeSamples, cap = p === undefined ? Infinity : p - (p % 4);
   const sMax = Math.min(maxProbeSamples(first), cap);
   const runs: SplitRun[] = [];
   for (const split of splits) {
