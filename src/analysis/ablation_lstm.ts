@@ -47,7 +47,7 @@ import {
 import type { Act } from "../nn/act.ts";
 import type { Layer } from "../nn/layers.ts";
 import type { Sequential } from "../nn/mlp.ts";
-import type { AblationResult, Metrics } from "./probe.ts";
+import { type AblationResult, evenBatch, type Metrics } from "./probe.ts";
 
 /** What the engine needs of a trained LSTM layer (the public fields of `nn/lstm.ts` `Lstm`). */
 export interface LstmBuffers {
@@ -282,9 +282,10 @@ export class LstmAblationEngine {
   }
 
   /**
-   * Ablated copies per batch for `count` ablations: the largest K whose per-copy state (h twice,
-   * c, the recurrent pre-activations, the head's activations) fits the memory budget and whose
-   * largest tensor fits `maxStorageBufferBindingSize` / `maxBufferSize`.
+   * Ablated copies per batch for `count` ablations: as few batches as the largest K allows whose
+   * per-copy state (h twice, c, the recurrent pre-activations, the head's activations) fits the
+   * memory budget and whose largest tensor fits `maxStorageBufferBindingSize` / `maxBufferSize`,
+   * with the copies spread evenly over them.
    */
   batchSize(count: number): number {
     const H = this.lstm.hidden, S = this.samples;
@@ -304,7 +305,7 @@ export class LstmAblationEngine {
         `LSTM ablation: one copy of ${S} samples x ${maxRows} rows exceeds the adapter's buffer limit`,
       );
     }
-    return Math.max(1, Math.min(count, this.opts.maxBatch, byBudget, byBinding));
+    return evenBatch(count, Math.min(this.opts.maxBatch, byBudget, byBinding));
   }
 
   /** The spec of a named ablation, validated. */

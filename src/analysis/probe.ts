@@ -186,6 +186,26 @@ export function maxProbeSamples(p: Probe): number {
   return Math.max(4, fit - (fit % 4));
 }
 
+/**
+ * Copies per batch for `count` ablations when at most `most` fit (at least 1): the fewest batches
+ * that cap allows, with the copies spread evenly over them, so that the last batch is not mostly
+ * padding (padded copies cost as much as real ones).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evenBatch } from "./probe.ts";
+ * assert.equal(evenBatch(513, 251), 171); // 3 batches of 171, not 3 of 251 (753 copies)
+ * assert.equal(evenBatch(1001, 16), 16); // 63 batches either way
+ * assert.equal(evenBatch(10, 64), 10);
+ * assert.equal(evenBatch(5, 0), 1);
+ * ```
+ */
+export function evenBatch(count: number, most: number): number {
+  const cap = Math.max(1, Math.min(count, most));
+  return Math.ceil(count / Math.ceil(count / cap));
+}
+
 /** A loaded model with a fixed evaluation set and cached activations. */
 export class Probe {
   readonly layers: ProbeLayer[];
@@ -531,7 +551,7 @@ export class Probe {
     const byBinding = Math.floor(
       this.gpu.limits.maxStorageBufferBindingSize / (maxRows * 4 * this.samples) - 1,
     );
-    return Math.max(1, Math.min(count, byBudget, byBinding));
+    return evenBatch(count, Math.min(byBudget, byBinding));
   }
 
   #denseNext = new Map<number, Float32Array>();
@@ -778,7 +798,7 @@ export class Probe {
     const byBinding = Math.floor(
       gpu.limits.maxStorageBufferBindingSize / (P * 4 * S) - 1,
     );
-    const K = Math.max(1, Math.min(this.batchSize(w + 1, items), byBinding));
+    const K = evenBatch(items, Math.min(this.batchSize(w + 1, items), byBinding));
     const patched = this.cache.get(`chan:${w}`, P, K * S);
     const pooled = this.cache.get(`chanpool:${w}`, Q, K * S);
     const argmax = this.cache.scratch(`chanarg:${w}:${K}`, Q * roundUp4(K * S), "u32");
