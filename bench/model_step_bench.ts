@@ -8,7 +8,9 @@
  *   inputs from storage buffers (before the seventh session);
  * - `textures`: they run as texture twins reading texture mirrors (the default on a software
  *   adapter; src/gpu/textured.ts), at the default quads per invocation (`CONV_QB`);
- * - `textures, qb 8` (CNN only): the same with 8 quads per invocation (the GPU default).
+ * - `textures, qb 8` (CNN only): the same with 8 quads per invocation (the GPU default);
+ * - `textures, no narrow` (CNN only): the default, but every untuned matmul at the default
+ *   blocking (kernels/matmul.ts `narrowShapeTuning` off: conv2's weight gradient, 32 columns).
  *
  * Every other kernel keeps its defaults. A step is forward + backward + SGD-momentum update; time
  * = wall clock of a round of `STEPS` recorded steps and one sync, per step, median and min over
@@ -23,6 +25,7 @@
 import { adapterClass, getGpu, type KernelDef } from "../src/gpu/mod.ts";
 import { COL2IM, CONV_QB, IM2COL, MAXPOOL_BWD, MAXPOOL_FWD } from "../src/kernels/conv.ts";
 import { LSTM_BWD, LSTM_FWD, LSTM_SEQ, LSTM_SEQ_T } from "../src/kernels/lstm.ts";
+import { NARROW_TUNING } from "../src/kernels/matmul.ts";
 import { parseTrainConfig } from "../src/train/config.ts";
 import { Trainer } from "../src/train/trainer.ts";
 
@@ -43,12 +46,14 @@ interface Config {
   name: string;
   twins: boolean;
   qb?: number;
+  narrow?: boolean;
 }
 const CONFIGS: Record<"cnn" | "lstm", Config[]> = {
   cnn: [
     { name: "buffers", twins: false },
     { name: "textures", twins: true },
     { name: "textures, qb 8", twins: true, qb: 8 },
+    { name: "textures, no narrow", twins: true, narrow: false },
   ],
   lstm: [{ name: "buffers", twins: false }, { name: "textures", twins: true }],
 };
@@ -60,6 +65,7 @@ const apply = (c: Config) => {
   // The definitions are plain objects; Recorder.dispatch reads `textureInputs` at each dispatch.
   for (const d of OWN) (d as { textureInputs?: boolean }).textureInputs = c.twins;
   CONV_QB[cls] = c.qb ?? qbDefault;
+  NARROW_TUNING.enabled = c.narrow ?? true;
 };
 const loadavg = () => Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
 const median = (v: number[]) => {
@@ -111,7 +117,7 @@ for (const model of ["cnn", "lstm"] as const) {
   for (let k = 0; k < configs.length; k++) {
     const m = median(ms[k]);
     console.log(
-      `${model.padEnd(5)} ${configs[k].name.padEnd(16)} ${m.toFixed(1).padStart(7)} ms/step ` +
+      `${model.padEnd(5)} ${configs[k].name.padEnd(19)} ${m.toFixed(1).padStart(7)} ms/step ` +
         `(min ${Math.min(...ms[k]).toFixed(1)})  ${(base / m).toFixed(2)}x`,
     );
   }
