@@ -50,6 +50,22 @@ export function defineKernel(def: KernelDef): KernelDef {
   return def;
 }
 
+/**
+ * Loop iterations one invocation may run, all its loops together. llvmpipe stops an invocation
+ * after 65,535 (silently: tests/gpu/runtime_test.ts measures it); every kernel wrapper keeps its
+ * per-invocation trip count at or below this, splitting the work (chunks of the batch, passes,
+ * dispatches) or refusing with a one-line error where it cannot (e.g. a matmul's k above
+ * `4 · MAX_LOOP_TRIPS`, its vec4 loop).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_LOOP_TRIPS } from "./kernel.ts";
+ * assert.ok(MAX_LOOP_TRIPS < 65_535);
+ * ```
+ */
+export const MAX_LOOP_TRIPS = 65_000;
+
 const reflections = new Map<string, ShaderReflection>();
 function reflectionOf(def: KernelDef): ShaderReflection {
   let r = reflections.get(def.code);

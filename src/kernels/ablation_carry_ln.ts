@@ -22,7 +22,6 @@ import {
   CARRY_MAX_CLASSES,
   CARRY_MAX_OPS,
   type CarryOp,
-  MAX_LOOP_TRIPS,
   type MetricLoss,
   type RowCsr,
 } from "./analysis.ts";
@@ -32,6 +31,7 @@ import {
   f32,
   FiligreeError,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type ParamField,
   type Recorder,

@@ -38,13 +38,14 @@ import {
   defineKernel,
   FiligreeError,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type Recorder,
   requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
-import { MAX_LOOP_TRIPS, type PatchArgs, patchColumns, rowSumSq } from "./analysis.ts";
+import { type PatchArgs, patchColumns, rowSumSq } from "./analysis.ts";
 import { withAblationFns } from "./ablation_fns.ts";
 
 const WG = 64;

@@ -30,6 +30,7 @@ import {
   f32,
   FiligreeError,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type Recorder,
   requireTensor,
@@ -40,8 +41,6 @@ import { activationId, activationParam, withActivations } from "./activation_ids
 import { biasGrad } from "./bias.ts";
 
 const WG = 64;
-/** llvmpipe stops a loop after 65,535 iterations: the SReLU parameter gradient loops ld/4 times per row. */
-export const MAX_LOOP_TRIPS = 65_000;
 
 const full = withActivations(code);
 

@@ -43,6 +43,7 @@ import {
   f32,
   FiligreeError,
   grid,
+  MAX_LOOP_TRIPS,
   mirror,
   type MirrorFormat,
   packParams,
@@ -56,8 +57,6 @@ import {
 
 const WG = 64;
 const code = withAblationFns(analysisCode);
-/** llvmpipe stops a loop after 65,535 iterations; every loop here stays below this. */
-export const MAX_LOOP_TRIPS = 65_000;
 
 export const PATCH_COLUMNS = defineKernel({
   shader: "analysis.wgsl",

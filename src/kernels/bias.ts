@@ -24,6 +24,7 @@ import {
   defineKernel,
   FiligreeError,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type Recorder,
   requireTensor,
@@ -32,8 +33,6 @@ import {
 } from "../gpu/mod.ts";
 
 const WG = 64;
-/** llvmpipe stops a loop after 65,535 iterations: the reduction loops ld/4 times. */
-export const MAX_LOOP_TRIPS = 65_000;
 
 export const BIAS_ADD = defineKernel({
   shader: "bias.wgsl",

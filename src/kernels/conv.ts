@@ -38,18 +38,13 @@ import {
   FiligreeError,
   type Gpu,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type Recorder,
   requireTensor,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
-
-/**
- * llvmpipe stops an invocation after 65,535 loop iterations: an invocation loops over `qb`
- * quads of the batch, col2im and pooling also over a `k × k` window (`qb·(k·k + k + 1)`).
- */
-export const MAX_LOOP_TRIPS = 65_000;
 
 /** Default workgroup size (the `WG` override). */
 export const CONV_WG = 64;

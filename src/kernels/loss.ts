@@ -39,14 +39,13 @@ import {
   FiligreeError,
   type Gpu,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type Recorder,
   roundUp4,
   type Tensor,
 } from "../gpu/mod.ts";
 
-/** llvmpipe stops an invocation after 65,535 loop iterations (all loops together). */
-export const MAX_LOOP_TRIPS = 65_000;
 /** Default workgroup size (override `WG`): one invocation per quad of 4 samples. */
 export const LOSS_WG = 8;
 

@@ -33,23 +33,11 @@ import {
   defineKernel,
   FiligreeError,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type Recorder,
   type Tensor,
 } from "../gpu/mod.ts";
-
-/**
- * llvmpipe stops an invocation after 65,535 loop iterations: the K loop runs `floor(k/4)` slabs
- * plus `k % 4` tail steps, which must stay below this bound (k up to about 260,000).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { MAX_LOOP_TRIPS } from "./matmul.ts";
- * assert.deepEqual(4 * MAX_LOOP_TRIPS, 260000); // the largest k
- * ```
- */
-export const MAX_LOOP_TRIPS = 65_000;
 
 const BINDINGS = [
   ["p", "uniform"],

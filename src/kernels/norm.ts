@@ -45,6 +45,7 @@ import {
   f32,
   FiligreeError,
   grid,
+  MAX_LOOP_TRIPS,
   packParams,
   type Recorder,
   requireTensor,
@@ -52,8 +53,6 @@ import {
   type Tensor,
 } from "../gpu/mod.ts";
 
-/** llvmpipe stops an invocation after 65,535 loop iterations (all loops together). */
-export const MAX_LOOP_TRIPS = 65_000;
 /** Default workgroup sizes (override `WG`): per-row kernels, per-quad-of-samples kernels. */
 export const NORM_WG = { rows: 64, quads: 8 } as const;
 

@@ -49,6 +49,7 @@ import {
   grid,
   type InputSource,
   type KernelDef,
+  MAX_LOOP_TRIPS,
   mirror,
   packParams,
   type ParamField,
@@ -69,12 +70,6 @@ export { adapterClass, INPUT_SOURCES, type InputSource, preferTextures } from ".
 
 const CODE = withActivations(bufferFns + "\n" + code);
 const TEX_CODE = withActivations(textureFns + "\n" + code);
-
-/**
- * llvmpipe stops an invocation after 65,535 loop iterations (all loops together, silently):
- * every wrapper keeps its per-invocation trip count at or below this.
- */
-export const MAX_LOOP_TRIPS = 65_000;
 
 /**
  * The chunk (quads) a wide kernel (`spmm_wide`, `wgrad_t`) takes for a batch of `ld4` quads and

@@ -144,7 +144,7 @@ fn main() { var c = 0u; for (var i = 0u; i < p.n; i++) { c += 1u; } out[0] = c; 
     assert.equal(counts[0], 60_000, "a 60,000-iteration loop must run fully");
     // Either the adapter runs all 100,000 (real GPUs) or stops at 65,535 (llvmpipe): nothing else.
     assert(counts[1] === 100_000 || counts[1] === 65_535, `unexpected trip count ${counts[1]}`);
-    const { MAX_LOOP_TRIPS } = await import("../../src/kernels/bias.ts");
+    const { MAX_LOOP_TRIPS } = await import("../../src/gpu/mod.ts");
     assert(MAX_LOOP_TRIPS < 65_535);
   },
 );

@@ -11,7 +11,6 @@
 import {
   activationBackward,
   activationForward,
-  MAX_LOOP_TRIPS,
   sreluBackward,
   sreluForward,
 } from "../../src/kernels/activation.ts";
@@ -36,7 +35,14 @@ import {
   sreluBackwardRef,
   sreluForwardRef,
 } from "../../src/kernels/activation_ref.ts";
-import { FiligreeError, type Gpu, grid, roundUp4, type Tensor } from "../../src/gpu/mod.ts";
+import {
+  FiligreeError,
+  type Gpu,
+  grid,
+  MAX_LOOP_TRIPS,
+  roundUp4,
+  type Tensor,
+} from "../../src/gpu/mod.ts";
 import {
   asF32,
   assertClose,
