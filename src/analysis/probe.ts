@@ -199,11 +199,12 @@ export function maxProbeSamples(p: Probe): number {
  * assert.equal(evenBatch(1001, 16), 16); // 63 batches either way
  * assert.equal(evenBatch(10, 64), 10);
  * assert.equal(evenBatch(5, 0), 1);
+ * assert.equal(evenBatch(0, 8), 1); // nothing to ablate: one (unused) copy, as before
  * ```
  */
 export function evenBatch(count: number, most: number): number {
   const cap = Math.max(1, Math.min(count, most));
-  return Math.ceil(count / Math.ceil(count / cap));
+  return count <= cap ? cap : Math.ceil(count / Math.ceil(count / cap));
 }
 
 /** A loaded model with a fixed evaluation set and cached activations. */
