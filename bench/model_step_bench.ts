@@ -10,7 +10,7 @@
  *   adapter; src/gpu/textured.ts), at the default quads per invocation (`CONV_QB`);
  * - `textures, qb 8` (CNN only): the same with 8 quads per invocation (the GPU default);
  * - `textures, no narrow` (CNN only): the default, but every untuned matmul at the default
- *   blocking (kernels/matmul.ts `narrowShapeTuning` off: conv2's weight gradient, 32 columns).
+ *   blocking (kernels/matmul.ts `NARROW_TUNING` off: conv2's weight gradient, 32 columns).
  *
  * Every other kernel keeps its defaults. A step is forward + backward + SGD-momentum update; time
  * = wall clock of a round of `STEPS` recorded steps and one sync, per step, median and min over
@@ -60,12 +60,12 @@ const CONFIGS: Record<"cnn" | "lstm", Config[]> = {
 
 const gpu = await getGpu();
 const cls = adapterClass(gpu);
-const qbDefault = CONV_QB[cls];
+const qbDefault = CONV_QB[cls], narrowDefault = NARROW_TUNING[cls];
 const apply = (c: Config) => {
   // The definitions are plain objects; Recorder.dispatch reads `textureInputs` at each dispatch.
   for (const d of OWN) (d as { textureInputs?: boolean }).textureInputs = c.twins;
   CONV_QB[cls] = c.qb ?? qbDefault;
-  NARROW_TUNING.enabled = c.narrow ?? true;
+  NARROW_TUNING[cls] = c.narrow ?? narrowDefault;
 };
 const loadavg = () => Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
 const median = (v: number[]) => {

@@ -30,6 +30,7 @@
  */
 import code from "../../shaders/matmul.wgsl" with { type: "text" };
 import {
+  adapterClass,
   defineKernel,
   FiligreeError,
   grid,
@@ -182,15 +183,17 @@ export function smallShapeTuning(t: MatmulTuning, m: number, n: number): MatmulT
 }
 
 /**
- * Whether untuned calls apply {@link narrowShapeTuning}. Mutable so that a benchmark can compare
+ * Whether untuned calls apply {@link narrowShapeTuning}, per adapter class: on CPU adapters (where
+ * it was measured), not on GPUs until measured there. Mutable so that a benchmark can compare
  * whole training steps with and without it in one process.
  */
-export const NARROW_TUNING = { enabled: true };
+export const NARROW_TUNING: Record<"cpu" | "gpu", boolean> = { cpu: true, gpu: false };
 
 /**
- * The blocking for an untuned call whose columns do not fill a row of the workgroup at the
- * default's vec4 columns per invocation but do at one (`4·wgX <= n < 4·cv·wgX`): one vec4 column
- * per invocation and half the rows per workgroup, else `t`. On llvmpipe the default (16 rows x
+ * The blocking for an untuned call (on the adapter classes {@link NARROW_TUNING} names) whose
+ * columns do not fill a row of the workgroup at the default's vec4 columns per invocation but do
+ * at one (`4·wgX <= n < 4·cv·wgX`): one vec4 column per invocation and half the rows per
+ * workgroup, else `t`. On llvmpipe the default (16 rows x
  * 2 vec4) left half of each workgroup idle on a weight gradient with 32 outputs: the study CNN's
  * conv2, `[400][32]` over 25,088 columns, 60-65 ms against 33-35 ms at 16 x 1 with 8 x 4
  * invocations (8 x 8: 39 ms; 8 x 2: 34 ms; interleaved, load ~3.6, same bits); from 100 columns
@@ -207,7 +210,7 @@ export const NARROW_TUNING = { enabled: true };
  * ```
  */
 export function narrowShapeTuning(t: MatmulTuning, n: number): MatmulTuning {
-  if (!NARROW_TUNING.enabled || t.cv === 1 || n >= 4 * t.cv * t.wgX || n < 4 * t.wgX) return t;
+  if (t.cv === 1 || n >= 4 * t.cv * t.wgX || n < 4 * t.wgX) return t;
   return { ...t, cv: 1, wgY: Math.max(1, Math.floor(t.wgY / 2)) };
 }
 
@@ -318,7 +321,9 @@ export function matmul(rec: Recorder, args: MatmulArgs): void {
   const ldb = dim(args.ldb ?? (transB ? k : n), "ldb");
   const ldc = dim(args.ldc ?? n, "ldc");
   let t = { ...defaultTuning, ...args.tuning };
-  if (!args.tuning) t = smallShapeTuning(narrowShapeTuning(t, n), m, n);
+  if (!args.tuning) {
+    t = smallShapeTuning(NARROW_TUNING[adapterClass(rec.gpu)] ? narrowShapeTuning(t, n) : t, m, n);
+  }
   checkTuning(t);
   const trips = Math.floor(k / 4) + (k % 4);
   if (trips > MAX_LOOP_TRIPS) {
