@@ -20,6 +20,7 @@ import { defaultRunsDir, defaultStorePath, parseShard, shardCells } from "../src
 import { StudyStore } from "../src/study/store.ts";
 import { reuseCells } from "../src/study/reuse.ts";
 import {
+  cellToBlame,
   failedCells,
   type FailureRow,
   markRetry,
@@ -299,11 +300,18 @@ export function sweepCommand() {
                 bye(status.code);
               }
               // The child died (crash, out of memory, killed): the cell it was running is the
-              // first one still pending. Record it as failed and go on with the others.
+              // first one still pending. Record it as failed and go on with the others. A child
+              // that had done all its cells died at exit: nothing was lost, nothing to record.
               const now = await pendingCells(spec, storePath, shard);
-              const cell = now[0];
-              if (!cell) continue;
               const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+              const cell = cellToBlame(todo, now, perProcess);
+              if (!cell) {
+                console.error(
+                  `filigree: a sweep child died (${how}) at exit, after storing its ` +
+                    `${todo.length - now.length} cells; going on`,
+                );
+                continue;
+              }
               const message = `the child process running this cell died (${how})`;
               const store = StudyStore.open(storePath, { study: spec.name });
               try {

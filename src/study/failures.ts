@@ -182,3 +182,29 @@ export function copyFailures(db: DatabaseSync, rows: FailureRow[], done: Set<str
   }
   return keep.length;
 }
+
+/**
+ * The cell a sweep child that died was running, from the cells pending before it started and
+ * after it died: the first one still pending, unless the child had already done its quota of
+ * `perProcess` cells (or none is left). Then it died at exit, after its last cell was stored
+ * (the software adapter's teardown sometimes aborts a finished process: README "Quick start"),
+ * and no cell is to blame.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cellToBlame } from "./failures.ts";
+ * const cells = ["a", "b", "c", "d", "e", "f"];
+ * assert.equal(cellToBlame(cells, cells.slice(2), 4), "c"); // died in its third cell
+ * assert.equal(cellToBlame(cells, cells.slice(4), 4), undefined); // died after its four
+ * assert.equal(cellToBlame(cells, [], 4), undefined);
+ * ```
+ */
+export function cellToBlame<C>(
+  before: readonly C[],
+  after: readonly C[],
+  perProcess: number,
+): C | undefined {
+  if (after.length === 0 || before.length - after.length >= perProcess) return undefined;
+  return after[0];
+}
