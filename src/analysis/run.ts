@@ -563,15 +563,16 @@ export async function ablateRun(
           partBases.push({ values: [b.loss, b.accuracy], n: h.samples });
         }
         for (const w of sel) {
-          const before = done;
+          // Progress in weight ablations over both halves: a part of h.samples counts each of
+          // its ablations as 2·h.samples/samples (kept unrounded, so the parts sum to the total).
+          const before = done, share = 2 * h.samples / samples;
           const entries = chosen.get(w)!;
           const r = await h.ablateWeights(
             w,
             entries,
-            (d) =>
-              progress.update(before + Math.round(d * h.samples / samples * 2), {}, "ablations"),
+            (d) => progress.update(Math.round(before + d * share), {}, "ablations"),
           );
-          done += Math.round(entries.length * h.samples / samples * 2);
+          done += entries.length * share;
           if (!perPart.has(w)) perPart.set(w, [[], []]);
           perPart.get(w)![0].push({ values: Float64Array.from(r.dLoss), n: h.samples });
           perPart.get(w)![1].push({ values: Float64Array.from(r.dAccuracy), n: h.samples });
